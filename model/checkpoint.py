@@ -1,0 +1,144 @@
+"""Checkpoints that describe themselves: `<name>.safetensors` (weights) beside
+`<name>.json` (the card: config, vocabulary, corpus, training, metrics).
+
+Loading reads JSON and safetensors only; nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .network import Config, PoemVAE
+
+FORMAT = "poembot-checkpoint/1"
+UNK = "<unk>"
+SHIPPED_DIR = Path(__file__).parent / "checkpoints"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, or does not match its card."""
+
+
+@dataclass
+class Vocab:
+    """Characters commonest first, then <unk>; ids are list positions."""
+
+    chars: list[str]
+
+    def __post_init__(self):
+        if not self.chars or self.chars[-1] != UNK:
+            self.chars = [c for c in self.chars if c != UNK] + [UNK]
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def unk(self) -> int:
+        return len(self.chars) - 1
+
+    def ids(self, text: str) -> list[int]:
+        return [self.index.get(ch, self.unk) for ch in text]
+
+    def text(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def encode_batch(self, poems: list[str]) -> torch.Tensor:
+        return torch.tensor([self.ids(p) for p in poems], dtype=torch.long)  # (B, T)
+
+
+@dataclass
+class Checkpoint:
+    model: PoemVAE
+    vocab: Vocab
+    card: dict = field(default_factory=dict)
+
+    @property
+    def cfg(self) -> Config:
+        return self.model.cfg
+
+    @property
+    def version(self) -> str:
+        """A short id of these weights, stored with every poem they write."""
+        return self.card.get("version", "unversioned")
+
+
+def weights_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
+    """Write `path` (.safetensors) and its card `path.with_suffix('.json')`.
+
+    `half` stores the weights as float16 (they are loaded back as float32),
+    which halves the size of a shipped checkpoint.
+    """
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
+    save_file(tensors, str(path))
+    card = dict(ckpt.card)
+    card.update(
+        format=FORMAT,
+        config=ckpt.cfg.to_dict(),
+        vocab="".join(ckpt.vocab.chars[:-1]),
+        weights=path.name,
+        version=f"{path.stem}-{weights_hash(path)}",
+    )
+    ckpt.card = card
+    path.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False, indent=1), "utf-8")
+    return path
+
+
+def load(path: Path | str) -> Checkpoint:
+    """Rebuild a model from its card and weights, with clear errors when they disagree."""
+    path = Path(path)
+    card_path, weights_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    if not card_path.exists() or not weights_path.exists():
+        raise CheckpointError(
+            f"checkpoint {path.with_suffix('')} needs both {card_path.name} and {weights_path.name}"
+        )
+    try:
+        card = json.loads(card_path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{card_path} is not a valid checkpoint card: {e}") from None
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise CheckpointError(f"{card_path} is not a {FORMAT} card")
+    try:
+        cfg = Config.from_dict(card["config"])
+        vocab = Vocab(list(card["vocab"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{card_path} has a broken config or vocabulary: {e}") from None
+    if cfg.vocab_size != len(vocab):
+        raise CheckpointError(
+            f"{card_path}: config says {cfg.vocab_size} characters but the vocabulary has {len(vocab)}"
+        )
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights_path} is corrupt: {e}") from None
+    model = PoemVAE(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in expected if k in tensors and tensors[k].shape != expected[k].shape)
+    if missing or extra or wrong:
+        raise CheckpointError(
+            f"{weights_path} does not match its card: missing {missing[:3]}, "
+            f"unexpected {extra[:3]}, wrong shape {wrong[:3]}"
+        )
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    model.eval()
+    return Checkpoint(model=model, vocab=vocab, card=card)
+
+
+def shipped(form: int = 5) -> Path:
+    """The path of the checkpoint shipped for a form."""
+    return SHIPPED_DIR / f"quatrain{form}"

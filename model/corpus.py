@@ -1,0 +1,184 @@
+"""The training corpus: Tang and Song poems from the `chinese-poetry` npm package.
+
+`fetch` downloads the tarball once with `npm pack` and checks it against its
+published integrity; `extract_quatrains` turns one poem into the quatrains it
+holds; `prepare` writes deterministic train/valid/test splits, one poem a line.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("poembot.model.corpus")
+
+PACKAGE = "chinese-poetry@2.0.1"
+TARBALL = "chinese-poetry-2.0.1.tgz"
+INTEGRITY = (
+    "sha512-KtYARvV7CWNtax0na9+Jn6PlhGgSoid7PWyDzXI4KsCEm2odZcqEQyval5koaLygZnM/"
+    "EQ3lfJ//25K8p3uHNg=="
+)
+MEMBER = re.compile(r"^package/dist/quantangshi/poet\.(tang|song)\.\d+\.json$")
+LINES = 4
+FORMS = (5, 7)
+SPLITS = ("train", "valid", "test")
+
+# CJK unified ideographs, extension A, and the supplementary-plane extensions.
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+HAN_LINE = re.compile(f"^[{_HAN}]+$")
+LINE_BREAK = re.compile(r"[，。？！；、：,.?!;:\s]+")
+
+
+class CorpusError(RuntimeError):
+    """The corpus cannot be fetched, verified or found."""
+
+
+def integrity_of(path: Path) -> str:
+    """npm's `integrity` string (sha512, base64) of a file."""
+    h = hashlib.sha512()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha512-" + base64.b64encode(h.digest()).decode()
+
+
+def fetch(cache_dir: Path) -> Path:
+    """The verified tarball in `cache_dir`, downloaded with `npm pack` only if absent."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / TARBALL
+    if path.exists():
+        if integrity_of(path) == INTEGRITY:
+            return path
+        raise CorpusError(
+            f"{path} does not match the published integrity of {PACKAGE}; "
+            "delete it and run `python -m model prepare` again"
+        )
+    if shutil.which("npm") is None:
+        raise CorpusError(f"npm is needed to fetch {PACKAGE} and was not found on PATH")
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        log.info("fetching %s with npm pack", PACKAGE)
+        done = subprocess.run(
+            ["npm", "pack", PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True
+        )
+        fetched = Path(tmp) / TARBALL
+        if done.returncode != 0 or not fetched.exists():
+            raise CorpusError(f"npm pack {PACKAGE} failed: {done.stderr.strip()[-500:]}")
+        if integrity_of(fetched) != INTEGRITY:
+            raise CorpusError(f"the downloaded {TARBALL} does not match its published integrity")
+        fetched.replace(path)
+    return path
+
+
+def iter_poems(tarball: Path) -> Iterator[list[str]]:
+    """The `paragraphs` of every Tang and Song poem in the tarball, in file order."""
+    if not tarball.exists():
+        raise CorpusError(f"no corpus at {tarball}; run `python -m model prepare` first")
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in tar:
+            if not MEMBER.match(member.name):
+                continue
+            data = tar.extractfile(member)
+            assert data is not None
+            for poem in json.load(data):
+                paragraphs = poem.get("paragraphs") or []
+                if all(isinstance(p, str) for p in paragraphs):
+                    yield paragraphs
+
+
+def split_lines(text: str) -> list[str]:
+    """A poem's lines: text cut at its punctuation, empty pieces dropped."""
+    return [line for line in LINE_BREAK.split(text) if line]
+
+
+def extract_quatrains(paragraphs: Iterable[str], form: int) -> list[str]:
+    """The quatrains of `form` characters a line in one poem, as unpunctuated text.
+
+    A poem qualifies when it has 4 or 8 lines, all of `form` Han characters;
+    an eight-line regulated poem gives two quatrains (lines 1-4 and 5-8).
+    """
+    lines = split_lines("".join(paragraphs))
+    if len(lines) not in (LINES, 2 * LINES):
+        return []
+    if not all(len(line) == form and HAN_LINE.match(line) for line in lines):
+        return []
+    return ["".join(lines[i : i + LINES]) for i in range(0, len(lines), LINES)]
+
+
+def split_of(text: str) -> str:
+    """train, valid or test (98/1/1), from a hash of the text alone.
+
+    A poem's split never depends on what else is in the corpus, so adding
+    data never moves a poem from one split to another.
+    """
+    bucket = int.from_bytes(hashlib.sha1(text.encode()).digest()[:4], "big") % 100
+    return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+
+
+def format_poem(text: str, form: int) -> str:
+    """Unpunctuated quatrain text -> the four lines with their punctuation."""
+    lines = [text[i : i + form] for i in range(0, len(text), form)]
+    return "".join(line + ("，" if i % 2 == 0 else "。") for i, line in enumerate(lines))
+
+
+@dataclass
+class Prepared:
+    """Where `prepare` wrote one form's splits, and how many poems each holds."""
+
+    form: int
+    directory: Path
+    counts: dict[str, int]
+
+
+def prepare(tarball: Path, out_dir: Path, forms: Iterable[int] = FORMS) -> list[Prepared]:
+    """Write `out_dir/<form>/{train,valid,test}.txt`, one de-duplicated quatrain a line."""
+    forms = tuple(forms)
+    seen: dict[int, set[str]] = {f: set() for f in forms}
+    ordered: dict[int, list[str]] = {f: [] for f in forms}
+    for paragraphs in iter_poems(tarball):
+        for form in forms:
+            for q in extract_quatrains(paragraphs, form):
+                if q not in seen[form]:
+                    seen[form].add(q)
+                    ordered[form].append(q)
+    results = []
+    for form in forms:
+        directory = out_dir / str(form)
+        directory.mkdir(parents=True, exist_ok=True)
+        by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
+        for q in ordered[form]:
+            by_split[split_of(q)].append(q)
+        for name, poems in by_split.items():
+            (directory / f"{name}.txt").write_text("".join(p + "\n" for p in poems), "utf-8")
+        counts = {name: len(poems) for name, poems in by_split.items()}
+        manifest = {"package": PACKAGE, "integrity": INTEGRITY, "form": form, "counts": counts}
+        (directory / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
+        results.append(Prepared(form, directory, counts))
+    return results
+
+
+def load_split(data_dir: Path, form: int, split: str) -> list[str]:
+    """The poems of one prepared split."""
+    path = data_dir / str(form) / f"{split}.txt"
+    if not path.exists():
+        raise CorpusError(f"no prepared corpus at {path}; run `python -m model prepare` first")
+    poems = path.read_text("utf-8").split()
+    if any(len(p) != LINES * form for p in poems):
+        raise CorpusError(f"{path} holds lines that are not {form}-character quatrains")
+    return poems
+
+
+def build_vocab(poems: Iterable[str], min_count: int = 3) -> list[str]:
+    """Characters seen at least `min_count` times, commonest first (ties by code point)."""
+    counts = Counter(ch for p in poems for ch in p)
+    kept = [ch for ch, n in counts.items() if n >= min_count]
+    return sorted(kept, key=lambda ch: (-counts[ch], ch))

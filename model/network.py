@@ -1,0 +1,259 @@
+"""The GCNN-VAE that writes quatrains, after Su Jianlin's poetry robot.
+
+Su Jianlin, "Poetry robot with a VAE and gated convolutions" (kexue.fm 5332,
+2018): characters are embedded, encoded by residual gated convolutions,
+average-pooled into a Gaussian posterior; a decoder maps the latent to one
+vector per character position and writes every character at once.
+
+`baseline()` is his configuration. The default adds dilations (the encoder
+sees the whole poem), free bits (the latent stays in use) and an
+autoregressive gated-convolution head over the parallel decoder, trained
+with an auxiliary loss on the parallel head (the hybrid of Semeniuta et al.
+2017, "A Hybrid Convolutional Variational Autoencoder for Text Generation").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Config:
+    form: int = 5  # characters per line (5 or 7)
+    lines: int = 4  # lines per poem
+    vocab_size: int = 0  # output characters, commonest first; the last is <unk>
+    emb: int = 128  # character embedding and convolution channels
+    kernel: int = 3  # convolution width
+    enc_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # one GCNN per entry
+    latent: int = 64  # size of z
+    dec_dilations: list[int] = field(default_factory=lambda: [1, 2])  # parallel decoder GCNNs
+    ar_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # causal head; [] = Su's
+    cutoffs: list[int] = field(default_factory=lambda: [200, 1000, 3000])  # adaptive softmax; [] = full
+    div_value: float = 2.0  # adaptive softmax: each tail cluster's width shrinks by this
+    free_bits: float = 0.25  # nats of KL per latent dimension that cost nothing (0 = plain KL)
+    kl_weight: float = 1.0  # weight of the KL term
+    aux_weight: float = 1.0  # weight of the parallel head's loss when the AR head exists
+    dropout: float = 0.1  # on the AR head's character inputs (word dropout keeps z in use)
+
+    @property
+    def positions(self) -> int:
+        return self.form * self.lines
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return cls(**known)
+
+
+def baseline(form: int = 5, vocab_size: int = 0) -> Config:
+    """Su Jianlin's configuration, faithfully: emb 64, two GCNNs, latent 64,
+    one decoder GCNN, a full softmax shared by all positions, plain KL."""
+    return Config(
+        form=form, vocab_size=vocab_size, emb=64, enc_dilations=[1, 1], latent=64,
+        dec_dilations=[1], ar_dilations=[], cutoffs=[], free_bits=0.0, dropout=0.0,
+    )
+
+
+def tiny(form: int = 5, vocab_size: int = 0) -> Config:
+    """A config small enough to train in seconds on a CPU (tests)."""
+    return Config(
+        form=form, vocab_size=vocab_size, emb=16, enc_dilations=[1, 2], latent=8,
+        dec_dilations=[1], ar_dilations=[1, 2], cutoffs=[], dropout=0.0,
+    )
+
+
+CONFIGS = {"default": Config, "baseline": baseline, "tiny": tiny}
+
+
+class GCNN(nn.Module):
+    """A residual gated convolution: x + value * sigmoid(gate).
+
+    One convolution to 2C channels split into value and gate (the GLU of
+    Dauphin et al. 2017, "Language Modeling with Gated Convolutional
+    Networks"). The convolution is written as a matrix product over the k
+    shifted copies of the input, which is 3x faster than Conv1d on a CPU at
+    these lengths. `causal` pads on the left only, so position t sees <= t.
+    """
+
+    def __init__(self, channels: int, kernel: int, dilation: int = 1, causal: bool = False):
+        super().__init__()
+        self.kernel, self.dilation, self.causal = kernel, dilation, causal
+        self.proj = nn.Linear(kernel * channels, 2 * channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, C)
+        T, pad = x.shape[1], (self.kernel - 1) * self.dilation
+        left = pad if self.causal else pad // 2
+        xp = F.pad(x, (0, 0, left, pad - left))  # (B, T + pad, C)
+        d = self.dilation
+        taps = torch.cat([xp[:, i * d : i * d + T] for i in range(self.kernel)], dim=-1)  # (B, T, kC)
+        value, gate = self.proj(taps).chunk(2, dim=-1)  # (B, T, C) each
+        return x + value * torch.sigmoid(gate)
+
+
+class OutputLayer(nn.Module):
+    """Hidden vectors -> characters: a full softmax, or an adaptive one
+    (Grave et al. 2017) when cutoffs are given, which is what makes
+    training fast on a CPU: most targets never touch the rare clusters."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        cutoffs = [c for c in cfg.cutoffs if c < cfg.vocab_size - 1]  # a small vocabulary drops some
+        self.adaptive = bool(cutoffs)
+        if self.adaptive:
+            self.out = nn.AdaptiveLogSoftmaxWithLoss(
+                cfg.emb, cfg.vocab_size, cutoffs=cutoffs, div_value=cfg.div_value
+            )
+        else:
+            self.out = nn.Linear(cfg.emb, cfg.vocab_size)
+
+    def nll(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-character negative log-likelihood. h: (N, C), y: (N,) -> (N,)."""
+        if self.adaptive:
+            return -self.out(h, y).output
+        return F.cross_entropy(self.out(h), y, reduction="none")
+
+    def log_prob(self, h: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of every character. h: (N, C) -> (N, V)."""
+        if self.adaptive:
+            return self.out.log_prob(h)
+        return F.log_softmax(self.out(h), dim=-1)
+
+
+class PoemVAE(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        if cfg.vocab_size < 2:
+            raise ValueError("vocab_size must be set from the vocabulary")
+        self.cfg = cfg
+        C, T = cfg.emb, cfg.positions
+        # one more input row than output characters: <bos>, the AR head's first input
+        self.embed = nn.Embedding(cfg.vocab_size + 1, C)
+        self.encoder = nn.Sequential(*[GCNN(C, cfg.kernel, d) for d in cfg.enc_dilations])
+        self.to_mu = nn.Linear(C, cfg.latent)
+        self.to_logvar = nn.Linear(C, cfg.latent)
+        # Su's decoder: one dense map from z to a vector for every position
+        self.from_z = nn.Linear(cfg.latent, T * C)
+        self.decoder = nn.Sequential(*[GCNN(C, cfg.kernel, d) for d in cfg.dec_dilations])
+        self.parallel_out = OutputLayer(cfg)
+        if cfg.ar_dilations:
+            self.ar_pos = nn.Parameter(torch.zeros(T, C))
+            self.ar = nn.Sequential(*[GCNN(C, cfg.kernel, d, causal=True) for d in cfg.ar_dilations])
+            self.ar_out = OutputLayer(cfg)
+
+    @property
+    def bos(self) -> int:
+        return self.cfg.vocab_size
+
+    @property
+    def autoregressive(self) -> bool:
+        return bool(self.cfg.ar_dilations)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, T) character ids -> mu, logvar: (B, latent) each."""
+        h = self.encoder(self.embed(x))  # (B, T, C)
+        h = h.mean(dim=1)  # (B, C): global average pooling
+        return self.to_mu(h), self.to_logvar(h)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def decode_parallel(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, latent) -> one hidden vector per position (B, T, C)."""
+        B, T, C = z.shape[0], self.cfg.positions, self.cfg.emb
+        h = self.from_z(z).view(B, T, C)  # (B, T, C)
+        return self.decoder(h)  # (B, T, C)
+
+    def decode_ar(self, hp: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """The causal head. hp: (B, T, C) parallel states; prev: (B, T') previous
+        characters starting with <bos>, T' <= T -> hidden states (B, T', C)."""
+        t = prev.shape[1]
+        h = self.embed(prev) + hp[:, :t] + self.ar_pos[:t]  # (B, T', C)
+        return self.ar(h)  # (B, T', C)
+
+    def shifted(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T) -> <bos> followed by x[:, :-1], with word dropout in training."""
+        prev = torch.cat([torch.full_like(x[:, :1], self.bos), x[:, :-1]], dim=1)  # (B, T)
+        if self.training and self.cfg.dropout > 0:
+            drop = torch.rand(prev.shape, device=x.device) < self.cfg.dropout
+            drop[:, 0] = False
+            prev = prev.masked_fill(drop, self.bos)
+        return prev
+
+    def forward(self, x: torch.Tensor, sample: bool = True):
+        """x: (B, T) -> (nll_parallel (B, T), nll_ar (B, T) or None, mu, logvar)."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar) if sample else mu
+        hp = self.decode_parallel(z)  # (B, T, C)
+        C = self.cfg.emb
+        nll_p = self.parallel_out.nll(hp.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)
+        nll_ar = None
+        if self.autoregressive:
+            ha = self.decode_ar(hp, self.shifted(x))  # (B, T, C)
+            nll_ar = self.ar_out.nll(ha.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)
+        return nll_p, nll_ar, mu, logvar
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per latent dimension, (B, D).
+
+    Closed form (Kingma & Welling 2014, appendix B):
+    -1/2 * (1 + log sigma^2 - mu^2 - sigma^2).
+    """
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor  # what the optimiser minimises
+    recon: torch.Tensor  # reconstruction NLL summed over positions, mean over the batch
+    kl: torch.Tensor  # KL summed over latent dimensions, mean over the batch
+    nll_char: torch.Tensor  # reconstruction NLL per character (the head that writes)
+
+
+def loss(cfg: Config, nll_p, nll_ar, mu, logvar, kl_scale: float = 1.0) -> LossParts:
+    """Reconstruction + KL, returned in parts so they can be logged and annealed.
+
+    With free bits (Kingma et al. 2016), each latent dimension's batch-mean KL
+    below `free_bits` nats is not penalised, so the decoder cannot win by
+    ignoring z.
+    """
+    kl_dims = kl_divergence(mu, logvar)  # (B, D)
+    kl = kl_dims.sum(dim=1).mean()
+    if cfg.free_bits > 0:
+        kl_term = torch.clamp(kl_dims.mean(dim=0), min=cfg.free_bits).sum()
+    else:
+        kl_term = kl
+    recon_p = nll_p.sum(dim=1).mean()
+    if nll_ar is None:
+        recon, writer = recon_p, nll_p
+        total_recon = recon_p
+    else:
+        recon, writer = nll_ar.sum(dim=1).mean(), nll_ar
+        total_recon = recon + cfg.aux_weight * recon_p
+    total = total_recon + cfg.kl_weight * kl_scale * kl_term
+    return LossParts(total=total, recon=recon, kl=kl, nll_char=writer.mean())
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
+    """Latent dimensions whose posterior mean varies across poems (Burda et al.
+    2016: Cov_x(E[z|x]) > 0.01). mu: (N, D) over a validation set."""
+    return int((mu.var(dim=0) > threshold).sum())
+
+
+def nats_to_bits(x: float) -> float:
+    return x / math.log(2)

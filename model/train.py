@@ -1,0 +1,204 @@
+"""Training: `python -m model train`.
+
+Deterministic under a seed (the batch order of epoch e comes from seed and e
+alone), resumable at epoch boundaries, validated every epoch, and the curves
+drawn to a PNG beside the checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from . import corpus
+from .checkpoint import Checkpoint, Vocab, save
+from .network import CONFIGS, Config, PoemVAE, active_units, loss, parameter_count
+
+log = logging.getLogger("poembot.model.train")
+
+
+@dataclass
+class TrainArgs:
+    form: int = 5  # 5 or 7 characters a line
+    config: str = "default"  # a name in network.CONFIGS
+    data_dir: Path = Path("data/corpus")  # where `prepare` wrote the splits
+    out: Path = Path("runs/quatrain5")  # checkpoint path without suffix
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+    threads: int = 0  # torch threads; 0 = one per core
+    limit: int = 0  # use only the first N training poems (0 = all)
+    kl_anneal_steps: int = 2000  # KL weight ramps 0 -> 1 over these steps
+    resume: bool = False  # continue from `out`'s resume state
+    overrides: dict = field(default_factory=dict)  # Config fields to change
+
+
+def make_config(args: TrainArgs, vocab_size: int) -> Config:
+    cfg = CONFIGS[args.config](form=args.form, vocab_size=vocab_size)
+    if args.overrides:
+        cfg = Config.from_dict({**cfg.to_dict(), **args.overrides})
+    return cfg
+
+
+@torch.no_grad()
+def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
+    """NLL per character, KL, reconstruction accuracy of the parallel head from
+    the posterior mean (what the latent alone carries), and active units."""
+    model.eval()
+    nll_sum = kl_sum = correct = 0.0
+    mus = []
+    for i in range(0, len(data), batch_size):
+        x = data[i : i + batch_size]  # (B, T)
+        nll_p, nll_ar, mu, logvar = model(x, sample=False)
+        parts = loss(model.cfg, nll_p, nll_ar, mu, logvar)
+        nll_sum += parts.nll_char.item() * x.numel()
+        kl_sum += parts.kl.item() * len(x)
+        hp = model.decode_parallel(mu)  # (B, T, C)
+        pred = model.parallel_out.log_prob(hp.reshape(-1, hp.shape[-1])).argmax(-1)  # (B*T,)
+        correct += (pred.view_as(x) == x).sum().item()
+        mus.append(mu)
+    n = len(data)
+    return {
+        "nll_char": nll_sum / data.numel(),
+        "kl": kl_sum / n,
+        "recon_acc": correct / data.numel(),
+        "active_units": active_units(torch.cat(mus)),
+    }
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    epochs = [h["epoch"] for h in history]
+    for ax, (key, title) in zip(
+        axes, [("nll_char", "NLL per character (nats)"), ("kl", "KL (nats)"), ("recon_acc", "reconstruction accuracy")]
+    ):
+        ax.plot(epochs, [h["train"][key] for h in history], "o-", label="train")
+        ax.plot(epochs, [h["valid"][key] for h in history], "o-", label="valid")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _save_resume(out: Path, model, opt, epoch: int, step: int, history: list, card: dict) -> None:
+    """Model, Adam moments and RNG state as safetensors, counters as JSON."""
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    state = opt.state_dict()
+    for idx, s in state["state"].items():
+        for name, t in s.items():
+            tensors[f"opt.{idx}.{name}"] = torch.as_tensor(t).contiguous()
+    tensors["rng"] = torch.get_rng_state()
+    save_file(tensors, str(out.with_suffix(".resume.safetensors")))
+    meta = {"epoch": epoch, "step": step, "history": history, "card": card, "param_groups": state["param_groups"]}
+    out.with_suffix(".resume.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+
+
+def _load_resume(out: Path, model, opt) -> dict:
+    meta = json.loads(out.with_suffix(".resume.json").read_text("utf-8"))
+    tensors = load_file(str(out.with_suffix(".resume.safetensors")))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {"state": {}, "param_groups": meta["param_groups"]}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, idx, name = k.split(".", 2)
+            state["state"].setdefault(int(idx), {})[name] = v
+    opt.load_state_dict(state)
+    torch.set_rng_state(tensors["rng"])
+    return meta
+
+
+def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    torch.manual_seed(args.seed)
+    train_poems = corpus.load_split(args.data_dir, args.form, "train")
+    if args.limit:
+        train_poems = train_poems[: args.limit]
+    valid_poems = corpus.load_split(args.data_dir, args.form, "valid")
+    vocab = Vocab(corpus.build_vocab(train_poems))
+    cfg = make_config(args, len(vocab))
+    model = PoemVAE(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    x_train = vocab.encode_batch(train_poems)  # (N, T)
+    x_valid = vocab.encode_batch(valid_poems)  # (M, T)
+    manifest_path = args.data_dir / str(args.form) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+    card = {
+        "form": args.form,
+        "config_name": args.config,
+        "corpus": {"package": manifest.get("package", corpus.PACKAGE), "integrity": manifest.get("integrity"),
+                   "train_poems": len(train_poems), "valid_poems": len(valid_poems)},
+        "training": {"command": "python -m model train " + shlex.join(argv if argv is not None else sys.argv[1:]),
+                     "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
+                     "kl_anneal_steps": args.kl_anneal_steps, "threads": torch.get_num_threads(),
+                     "parameters": parameter_count(model)},
+    }
+    history: list[dict] = []
+    start_epoch, step, seconds = 0, 0, 0.0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.resume and args.out.with_suffix(".resume.json").exists():
+        meta = _load_resume(args.out, model, opt)
+        start_epoch, step, history = meta["epoch"], meta["step"], meta["history"]
+        seconds = meta["card"]["training"].get("seconds", 0.0)
+        log.info("resumed from epoch %d", start_epoch)
+    log.info("%d parameters, %d training poems, vocabulary %d", parameter_count(model), len(x_train), len(vocab))
+    ckpt = Checkpoint(model, vocab, card)
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
+        batches = math.ceil(len(x_train) / args.batch_size)
+        bar = tqdm(range(batches), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr,
+                   disable=not sys.stderr.isatty() and os.environ.get("POEMBOT_PROGRESS") != "1",
+                   mininterval=2.0)
+        sums = {"nll_char": 0.0, "kl": 0.0}
+        t0 = time.perf_counter()
+        for b in bar:
+            x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size]]  # (B, T)
+            kl_scale = min(1.0, step / args.kl_anneal_steps) if args.kl_anneal_steps else 1.0
+            parts = loss(cfg, *model(x), kl_scale=kl_scale)
+            opt.zero_grad(set_to_none=True)
+            parts.total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            sums["nll_char"] += parts.nll_char.item()
+            sums["kl"] += parts.kl.item()
+            if b % 20 == 0:
+                sps = (b + 1) * args.batch_size / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{parts.total.item():.1f}", nll=f"{parts.nll_char.item():.2f}",
+                                kl=f"{parts.kl.item():.1f}", sps=f"{sps:.0f}")
+        elapsed = time.perf_counter() - t0
+        seconds += elapsed
+        train_metrics = {k: v / batches for k, v in sums.items()}
+        train_metrics["recon_acc"] = float("nan")
+        valid = validate(model, x_valid)
+        history.append({"epoch": epoch + 1, "train": train_metrics, "valid": valid,
+                        "samples_per_s": len(x_train) / elapsed})
+        log.info("epoch %d: valid nll/char %.3f, KL %.2f, recon acc %.3f, active units %d, %.0f samples/s",
+                 epoch + 1, valid["nll_char"], valid["kl"], valid["recon_acc"], valid["active_units"],
+                 len(x_train) / elapsed)
+        card["training"].update(epochs=epoch + 1, steps=step, seconds=round(seconds, 1))
+        card["metrics"] = valid
+        card["history"] = history
+        save(ckpt, args.out)
+        _save_resume(args.out, model, opt, epoch + 1, step, history, card)
+        plot_curves(history, args.out.with_suffix(".png"))
+    model.eval()
+    return ckpt
