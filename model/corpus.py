@@ -124,12 +124,6 @@ def split_of(text: str) -> str:
     return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
 
 
-def format_poem(text: str, form: int) -> str:
-    """Unpunctuated quatrain text -> the four lines with their punctuation."""
-    lines = [text[i : i + form] for i in range(0, len(text), form)]
-    return "".join(line + ("，" if i % 2 == 0 else "。") for i, line in enumerate(lines))
-
-
 @dataclass
 class Prepared:
     """Where `prepare` wrote one form's splits, and how many poems each holds."""

@@ -1,2 +1,406 @@
-def add_cli_commands(sub):
-    pass
+"""The generation API: sample, encode, interpolate. The worker and the CLI call it.
+
+Decoding walks the poem one position at a time. For the hybrid model the
+autoregressive head gives each position's distribution given z and the
+characters so far; for Su's parallel model the parallel head gives it given
+z alone. Either way the same constraints apply, each of which can be turned
+off: no character twice, lines 2 and 4 (and optionally 1) end in one level
+rhyme group, and the regulated tone pattern as a preference.
+
+Every random number a poem uses (its latent and one uniform per position)
+comes from a generator seeded by that poem's seed alone, so a seed gives the
+same poem alone or inside any batch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import opencc
+import torch
+
+from . import corpus
+from .checkpoint import Checkpoint, load, shipped
+from .prosody import Prosody, key_pattern, key_positions
+
+MAX_SEED = 2**63 - 1
+MAX_N = 64
+MAX_STEPS = 32
+PUNCTUATION = re.compile(r"[\s，。？！；、：,.?!;:/|]+")
+
+
+class InputError(ValueError):
+    """Text or options that cannot be turned into a poem; the message says why."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to decode. Every constraint can be turned off."""
+
+    temperature: float = 0.8  # 0 = argmax
+    top_k: int = 40  # sample among the k likeliest allowed characters (0 = all)
+    no_repeat: bool = True  # no character twice in a poem
+    rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
+    rhyme_first: bool = False  # line 1 rhymes with them too
+    tone: bool = True  # prefer the regulated level/oblique pattern at key positions
+    tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
+    simplified: bool = False  # print in simplified characters
+
+    def check(self) -> Options:
+        if not (0.0 <= self.temperature <= 5.0) or math.isnan(self.temperature):
+            raise InputError("temperature must be between 0 and 5")
+        if not (0 <= self.top_k <= 10000):
+            raise InputError("top_k must be between 0 and 10000")
+        if not (0.0 <= self.tone_penalty <= 100.0):
+            raise InputError("tone_penalty must be between 0 and 100")
+        return self
+
+
+@dataclass
+class Poem:
+    text: str  # unpunctuated, traditional (as the model writes it)
+    form: int  # characters a line
+    seed: int | None  # what reproduces it (None for a decoded latent)
+    latent: list[float] = field(repr=False)
+    display: str = ""  # the text as shown: simplified if asked for
+
+    @property
+    def lines(self) -> list[str]:
+        shown = self.display or self.text
+        return [shown[i : i + self.form] for i in range(0, len(shown), self.form)]
+
+    def punctuated_lines(self) -> list[str]:
+        """The lines as a reader sees them: a comma after lines 1 and 3, a full stop after 2 and 4."""
+        return [line + ("，" if i % 2 == 0 else "。") for i, line in enumerate(self.lines)]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lines"] = self.lines
+        return d
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not (0 <= seed <= MAX_SEED):
+        raise InputError(f"a seed is a whole number from 0 to {MAX_SEED}")
+    return seed
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+class PoemGenerator:
+    """One loaded checkpoint and everything needed to write with it."""
+
+    def __init__(self, ckpt: Checkpoint, prosody: Prosody | None = None):
+        self.ckpt = ckpt
+        self.model = ckpt.model.eval()
+        self.vocab = ckpt.vocab
+        self.form = ckpt.cfg.form
+        self.T = ckpt.cfg.positions
+        self.prosody = prosody or Prosody.default()
+        self._t2s = opencc.OpenCC("t2s")
+        self._s2t = opencc.OpenCC("s2t")
+        V = len(self.vocab)
+        level = torch.zeros(V, dtype=torch.bool)
+        oblique = torch.zeros(V, dtype=torch.bool)
+        groups: dict[str, list[int]] = {}
+        for i, ch in enumerate(self.vocab.chars[:-1]):
+            r = self.prosody.reading(ch)
+            if r is None:
+                continue
+            level[i] = "ping" in r.tones
+            oblique[i] = "ze" in r.tones
+            for g in r.groups:
+                groups.setdefault(g, []).append(i)
+        self.level, self.oblique = level, oblique
+        # for each character, the characters sharing one of its level groups
+        self.group_masks = {g: torch.zeros(V, dtype=torch.bool).index_fill_(0, torch.tensor(ids), True)
+                            for g, ids in groups.items()}
+        self.char_groups = [self.prosody.reading(ch).groups if self.prosody.reading(ch) else frozenset()
+                            for ch in self.vocab.chars]
+        # a rhyme character must have rhyme partners in the vocabulary
+        self.rhymable = torch.zeros(V, dtype=torch.bool)
+        for g, mask in self.group_masks.items():
+            if mask.sum() >= 20:
+                self.rhymable |= mask
+
+    @classmethod
+    def from_path(cls, path: Path | str | None = None, form: int = 5) -> PoemGenerator:
+        return cls(load(path or shipped(form)))
+
+    @property
+    def version(self) -> str:
+        return self.ckpt.version
+
+    # -- the core: latents and uniforms in, poems out ---------------------------------------
+    def _randomness(self, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each seed's latent (D,) and per-position uniforms (T,), from its own generator."""
+        zs, us = [], []
+        for s in seeds:
+            g = torch.Generator().manual_seed(check_seed(s))
+            zs.append(torch.randn(self.ckpt.cfg.latent, generator=g))
+            us.append(torch.rand(self.T, generator=g, dtype=torch.float64))
+        return torch.stack(zs), torch.stack(us)  # (B, D), (B, T)
+
+    def _pattern_level(self, us: torch.Tensor) -> torch.Tensor:
+        """Whether each poem follows the pattern whose first key position is level. (B,)"""
+        return us[:, 0] < 0.5
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, us: torch.Tensor, opts: Options) -> list[str]:
+        """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time."""
+        opts.check()
+        B, T, form, V = z.shape[0], self.T, self.form, len(self.vocab)
+        hp = self.model.decode_parallel(z.float())  # (B, T, C)
+        if not self.model.autoregressive:
+            C = hp.shape[-1]
+            parallel_logp = self.model.parallel_out.log_prob(hp.reshape(-1, C)).view(B, T, V)  # (B, T, V)
+        out = torch.full((B, T), self.model.bos, dtype=torch.long)
+        used = torch.zeros(B, V, dtype=torch.bool)
+        first_level = self._pattern_level(us)
+        patterns = {fl: key_pattern(form, self.ckpt.cfg.lines, fl) for fl in (True, False)}
+        keys = key_positions(form)
+        for t in range(T):
+            if self.model.autoregressive:
+                prev = torch.cat([torch.full((B, 1), self.model.bos), out[:, :t]], dim=1)  # (B, t+1)
+                ha = self.model.decode_ar(hp, prev)[:, -1]  # (B, C)
+                logp = self.model.ar_out.log_prob(ha)  # (B, V)
+            else:
+                logp = parallel_logp[:, t].clone()  # (B, V)
+            logp[:, self.vocab.unk] = -math.inf
+            if opts.no_repeat:
+                logp = logp.masked_fill(used, -math.inf)
+            line, col = divmod(t, form)
+            if opts.tone and col in keys:
+                k = keys.index(col)
+                want_level = torch.tensor([patterns[bool(fl)][line][k] for fl in first_level])  # (B,)
+                fits = torch.where(want_level[:, None], self.level[None], self.oblique[None])  # (B, V)
+                logp = logp - opts.tone_penalty * (~fits).float()
+            if opts.rhyme and col == form - 1:
+                logp = self._rhyme_mask(logp, out, t, line, opts)
+            out[:, t] = self._choose(logp, us[:, t], opts, t)
+            used.scatter_(1, out[:, t : t + 1], True)
+        return [self.vocab.text(row) for row in out]
+
+    def _rhyme_mask(self, logp, out, t, line, opts) -> torch.Tensor:
+        form = self.form
+        anchors = {1: [0] if opts.rhyme_first else [], 3: [1, 0] if opts.rhyme_first else [1]}.get(line)
+        if anchors is None:  # line 3 (index 2) is free; line 1 only when it rhymes
+            if line == 0 and opts.rhyme_first:
+                return logp.masked_fill(~self.rhymable[None], -math.inf)
+            return logp
+        if not anchors:  # line 2 sets the rhyme
+            return logp.masked_fill(~self.rhymable[None], -math.inf)
+        allowed = torch.zeros_like(logp, dtype=torch.bool)
+        for b in range(logp.shape[0]):
+            anchor = int(out[b, anchors[0] * form + form - 1])
+            for g in self.char_groups[anchor]:
+                allowed[b] |= self.group_masks[g]
+        masked = logp.masked_fill(~allowed, -math.inf)
+        # keep the unconstrained row when no rhyme partner is left (never in practice)
+        dead = torch.isinf(masked).all(dim=1, keepdim=True)
+        return torch.where(dead, logp, masked)
+
+    @staticmethod
+    def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options, t: int) -> torch.Tensor:
+        """Temperature/top-k sampling by inverse CDF on each poem's own uniform."""
+        if opts.temperature == 0:
+            return logp.argmax(dim=1)
+        logits = logp.double() / opts.temperature  # (B, V)
+        if opts.top_k and opts.top_k < logits.shape[1]:
+            kth = logits.topk(opts.top_k, dim=1).values[:, -1:]  # (B, 1)
+            logits = logits.masked_fill(logits < kth, -math.inf)
+        probs = torch.softmax(logits, dim=1)
+        cdf = probs.cumsum(dim=1)  # (B, V)
+        idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1)  # (B,)
+        idx = idx.clamp(max=logits.shape[1] - 1)
+        # never land on a zero-probability character at a rounding edge
+        bad = probs.gather(1, idx[:, None]).squeeze(1) == 0
+        if bad.any():
+            idx = torch.where(bad, probs.argmax(dim=1), idx)
+        return idx
+
+    def _poems(self, texts, z, seeds, opts) -> list[Poem]:
+        return [Poem(text=t, form=self.form, seed=s, latent=[round(float(v), 6) for v in zi],
+                     display=self._t2s.convert(t) if opts.simplified else t)
+                for t, zi, s in zip(texts, z, seeds)]
+
+    # -- the public API ---------------------------------------------------------------------
+    def sample_seeds(self, seeds: list[int], opts: Options = Options()) -> list[Poem]:
+        """One poem per seed; a seed gives the same poem in any batch."""
+        z, us = self._randomness(seeds)
+        return self._poems(self.decode(z, us, opts), z, seeds, opts)
+
+    def sample(self, n: int = 1, seed: int | None = None, opts: Options = Options()) -> list[Poem]:
+        """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
+        first poem of `--seed 42 --n 5`."""
+        if not (1 <= n <= MAX_N):
+            raise InputError(f"n must be between 1 and {MAX_N}")
+        base = new_seed() if seed is None else check_seed(seed)
+        if base + n - 1 > MAX_SEED:
+            raise InputError(f"seed + n must stay below {MAX_SEED}")
+        return self.sample_seeds([base + i for i in range(n)], opts)
+
+    def parse(self, text: str) -> str:
+        """Poem text (with or without punctuation) -> unpunctuated text of this form.
+
+        A simplified character that the vocabulary lacks is mapped to its
+        traditional form (OpenCC s2t) when that one is known.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("the poem is empty")
+        if len(text) > 400:
+            raise InputError("that is too long to be a quatrain")
+        lines = [line for line in PUNCTUATION.split(text.strip()) if line]
+        chars = "".join(lines)
+        bad = sorted({ch for ch in chars if not corpus.HAN_LINE.match(ch)})
+        if bad:
+            raise InputError(f"a poem is written in Chinese characters only; found {''.join(bad)!r}")
+        n = self.form * self.ckpt.cfg.lines
+        if len(chars) != n:
+            raise InputError(
+                f"a {self.form}-character quatrain has {n} characters "
+                f"({self.ckpt.cfg.lines} lines of {self.form}); this has {len(chars)}"
+            )
+        if len(lines) > 1 and (len(lines) != 4 or any(len(line) != self.form for line in lines)):
+            raise InputError(f"a quatrain has 4 lines of {self.form} characters; got line lengths "
+                             f"{[len(line) for line in lines]}")
+        mapped = []
+        unknown = []
+        for ch in chars:
+            if ch in self.vocab.index:
+                mapped.append(ch)
+                continue
+            alt = self._s2t.convert(ch)
+            if alt in self.vocab.index:
+                mapped.append(alt)
+            else:
+                unknown.append(ch)
+        if unknown:
+            raise InputError(f"the model does not know these characters: {''.join(sorted(set(unknown)))}")
+        return "".join(mapped)
+
+    @torch.no_grad()
+    def encode(self, text: str) -> list[float]:
+        """A poem's latent: the posterior mean."""
+        x = self.vocab.encode_batch([self.parse(text)])  # (1, T)
+        mu, _ = self.model.encode(x)
+        return [float(v) for v in mu[0]]
+
+    def decode_latents(self, latents: list[list[float]], seed: int = 0,
+                       opts: Options = Options()) -> list[Poem]:
+        """Poems for given latents; the same seed's uniforms for every one, so the
+        poems differ only where their latents do."""
+        z = self._as_latents(latents)
+        _, us = self._randomness([check_seed(seed)])
+        texts = self.decode(z, us.expand(len(z), -1), opts)
+        return self._poems(texts, z, [None] * len(z), opts)
+
+    def _as_latents(self, latents) -> torch.Tensor:
+        D = self.ckpt.cfg.latent
+        try:
+            z = torch.tensor(latents, dtype=torch.float32)
+        except (TypeError, ValueError):
+            raise InputError(f"a latent is a list of {D} numbers") from None
+        if z.ndim != 2 or z.shape[1] != D or not torch.isfinite(z).all():
+            raise InputError(f"a latent is a list of {D} finite numbers")
+        return z
+
+    def interpolate(self, a, b, steps: int = 5, method: str = "slerp", seed: int = 0,
+                    opts: Options = Options()) -> list[Poem]:
+        """The poems on the path from a to b (texts or latents), both ends included."""
+        if not (2 <= steps <= MAX_STEPS):
+            raise InputError(f"steps must be between 2 and {MAX_STEPS}")
+        if method not in ("slerp", "lerp"):
+            raise InputError("method is slerp or lerp")
+        za, zb = (torch.tensor(self.encode(v)) if isinstance(v, str) else self._as_latents([v])[0]
+                  for v in (a, b))
+        path = [interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)]
+        return self.decode_latents([p.tolist() for p in path], seed=seed, opts=opts)
+
+
+def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:
+    """lerp, or slerp (Shoemake 1985; White 2016 for generative models), which keeps
+    the path at the norm the prior expects instead of cutting through its centre."""
+    if method == "lerp":
+        return (1 - t) * a + t * b
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-8)
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    if omega.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+# -- the command line ------------------------------------------------------------------------
+def _options(args) -> Options:
+    return Options(temperature=args.temperature, top_k=args.top_k, no_repeat=not args.allow_repeats,
+                   rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
+                   simplified=args.simplified).check()
+
+
+def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, help="checkpoint path without suffix (default: shipped)")
+    p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
+    p.add_argument("--temperature", type=float, default=Options.temperature)
+    p.add_argument("--top-k", type=int, default=Options.top_k)
+    p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
+    p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
+    p.add_argument("--rhyme-first", action="store_true", help="make line 1 rhyme too")
+    p.add_argument("--no-tone", action="store_true", help="ignore the regulated tone pattern")
+    p.add_argument("--simplified", action="store_true", help="print simplified characters")
+    p.add_argument("--json", action="store_true", help="print JSON: text, lines, seed, latent")
+
+
+def _print(poems: list[Poem], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([p.to_dict() for p in poems], ensure_ascii=False))
+        return
+    for i, p in enumerate(poems):
+        if i:
+            print()
+        header = f"seed {p.seed}" if p.seed is not None else f"step {i + 1}/{len(poems)}"
+        print(f"# {header}")
+        print("\n".join(p.punctuated_lines()))
+
+
+def _sample_cmd(args) -> int:
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    _print(gen.sample(args.n, args.seed, _options(args)), args.json)
+    return 0
+
+
+def _blend_cmd(args) -> int:
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    poems = gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args))
+    _print(poems, args.json)
+    return 0
+
+
+def add_cli_commands(sub) -> None:
+    s = sub.add_parser("sample", help="write poems")
+    s.add_argument("--seed", type=int, help="the same seed always writes the same poem")
+    s.add_argument("--n", type=int, default=1)
+    _add_decoding_flags(s)
+    s.set_defaults(handler=_sample_cmd)
+
+    b = sub.add_parser("blend", help="the poems on the path between two poems")
+    b.add_argument("a")
+    b.add_argument("b")
+    b.add_argument("--steps", type=int, default=5)
+    b.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
+    b.add_argument("--seed", type=int, default=0, help="the decoding seed shared by every step")
+    _add_decoding_flags(b)
+    b.set_defaults(handler=_blend_cmd)
+
+    from .evaluate import add_cli_command as add_evaluate
+    from .worker import add_cli_command as add_serve
+
+    add_evaluate(sub)
+    add_serve(sub)
+

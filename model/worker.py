@@ -1,0 +1,366 @@
+"""The inference worker: one engine that owns the checkpoints and batches requests,
+served in-process (the default) or over HTTP (`python -m model serve`).
+
+Requests and replies are plain JSON-shaped dicts, the same in both modes:
+  sample {n, seed, form, options}            -> {poems, model}
+  blend  {a, b, steps, method, form, seed, options} -> {poems, model}
+  encode {text, form}                        -> {latent, text, form, model}
+Concurrent sample requests are coalesced into one forward pass (at most
+`max_batch` poems, waiting at most `max_wait_ms` for company). Model work runs
+on one dedicated thread, never on the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+from aiohttp import web
+
+from . import corpus
+from .generate import MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
+
+log = logging.getLogger("poembot.model.worker")
+MAX_BODY = 16 * 1024  # bytes of JSON a request may send
+
+
+@dataclass
+class WorkerSettings:
+    checkpoints: dict[int, Path | None]  # form -> checkpoint path (None = shipped)
+    max_batch: int = 64  # poems in one forward pass
+    max_wait_ms: float = 5.0  # how long the first request waits for company
+    threads: int = 0  # torch intra-op threads (0 = one per core)
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        forms = [int(f) for f in os.environ.get("POEMBOT_FORMS", "5,7").split(",") if f.strip()]
+        return cls(
+            checkpoints={f: (Path(p) if (p := os.environ.get(f"POEMBOT_CHECKPOINT_{f}")) else None) for f in forms},
+            max_batch=int(os.environ.get("POEMBOT_MAX_BATCH", 64)),
+            max_wait_ms=float(os.environ.get("POEMBOT_MAX_WAIT_MS", 5)),
+            threads=int(os.environ.get("POEMBOT_THREADS", 0)),
+        )
+
+
+def parse_options(raw) -> Options:
+    if raw is None:
+        return Options()
+    if not isinstance(raw, dict):
+        raise InputError("options must be an object")
+    known = {f.name: f.type for f in fields(Options)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise InputError(f"unknown options: {', '.join(unknown)}")
+    for key, value in raw.items():
+        want_bool = Options.__dataclass_fields__[key].default in (True, False)
+        if want_bool and not isinstance(value, bool):
+            raise InputError(f"option {key} must be true or false")
+        if not want_bool and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InputError(f"option {key} must be a number")
+    opts = Options(**raw)
+    if not isinstance(opts.top_k, int):
+        raise InputError("option top_k must be a whole number")
+    return opts.check()
+
+
+def _int(body: dict, key: str, default, lo: int, hi: int) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not (lo <= value <= hi):
+        raise InputError(f"{key} must be a whole number from {lo} to {hi}")
+    return value
+
+
+def _check_keys(body, allowed: set[str]) -> dict:
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InputError(f"unknown fields: {', '.join(unknown)}")
+    return body
+
+
+@dataclass
+class _Pending:
+    form: int
+    opts: Options
+    seeds: list[int]
+    future: asyncio.Future
+
+
+class Metrics:
+    """Counters and histograms, written in Prometheus' text format."""
+
+    LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+    BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+    def __init__(self):
+        self.requests: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.batches: list[int] = []
+
+    def observe(self, endpoint: str, seconds: float, error: bool) -> None:
+        self.requests[endpoint] += 1
+        self.errors[endpoint] += error
+        self.latency[endpoint].append(seconds)
+
+    @staticmethod
+    def _histogram(name: str, label: str, values: list[float], buckets) -> list[str]:
+        out = []
+        for b in buckets:
+            out.append(f'{name}_bucket{{{label}le="{b}"}} {sum(v <= b for v in values)}')
+        out.append(f'{name}_bucket{{{label}le="+Inf"}} {len(values)}')
+        out.append(f"{name}_sum{{{label.rstrip(',')}}} {sum(values)}")
+        out.append(f"{name}_count{{{label.rstrip(',')}}} {len(values)}")
+        return out
+
+    def render(self) -> str:
+        lines = ["# TYPE poembot_requests_total counter"]
+        lines += [f'poembot_requests_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.requests.items())]
+        lines.append("# TYPE poembot_errors_total counter")
+        lines += [f'poembot_errors_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.errors.items())]
+        lines.append("# TYPE poembot_request_seconds histogram")
+        for e, values in sorted(self.latency.items()):
+            lines += self._histogram("poembot_request_seconds", f'endpoint="{e}",', values, self.LATENCY_BUCKETS)
+        lines.append("# TYPE poembot_batch_size histogram")
+        lines += self._histogram("poembot_batch_size", "", self.batches, self.BATCH_BUCKETS)
+        return "\n".join(lines) + "\n"
+
+
+class Engine:
+    """Owns the loaded generators; the one place model work is scheduled."""
+
+    def __init__(self, generators: dict[int, PoemGenerator], max_batch: int = 64,
+                 max_wait_ms: float = 5.0, threads: int = 0):
+        if not generators:
+            raise ValueError("the engine needs at least one checkpoint")
+        self.generators = generators
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self.threads = threads or os.cpu_count() or 1
+        self.metrics = Metrics()
+        self._pool: ThreadPoolExecutor | None = None
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._batcher: asyncio.Task | None = None
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings) -> Engine:
+        gens = {form: PoemGenerator.from_path(path, form) for form, path in settings.checkpoints.items()}
+        for form, gen in gens.items():
+            if gen.form != form:
+                raise ValueError(f"the checkpoint for form {form} writes {gen.form}-character lines")
+        return cls(gens, settings.max_batch, settings.max_wait_ms, settings.threads)
+
+    @property
+    def versions(self) -> dict[int, str]:
+        return {form: g.version for form, g in self.generators.items()}
+
+    async def start(self) -> None:
+        threads = self.threads
+
+        def init() -> None:  # the model thread's own torch settings
+            torch.set_num_threads(threads)
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poembot-model", initializer=init)
+        self._queue = asyncio.Queue()
+        self._batcher = asyncio.create_task(self._run_batches(), name="poembot-batcher")
+
+    async def close(self) -> None:
+        if self._batcher:
+            self._batcher.cancel()
+            try:
+                await self._batcher
+            except asyncio.CancelledError:
+                pass
+        if self._pool:
+            self._pool.shutdown(wait=True)
+        self._batcher = self._pool = None
+
+    def _generator(self, form) -> PoemGenerator:
+        if isinstance(form, bool) or form not in self.generators:
+            raise InputError(f"form must be one of {sorted(self.generators)}")
+        return self.generators[form]
+
+    async def _in_thread(self, fn, *args):
+        if self._pool is None:
+            raise RuntimeError("the engine is not started")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # -- batching ------------------------------------------------------------------------
+    async def _run_batches(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            size = len(first.seeds)
+            deadline = time.monotonic() + self.max_wait
+            while size < self.max_batch:
+                timeout = deadline - time.monotonic()
+                try:
+                    item = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(
+                        self._queue.get(), timeout)
+                except (asyncio.TimeoutError, asyncio.QueueEmpty):
+                    break
+                batch.append(item)
+                size += len(item.seeds)
+            groups: dict[tuple, list[_Pending]] = defaultdict(list)
+            for item in batch:
+                groups[(item.form, item.opts)].append(item)
+            for (form, opts), items in groups.items():
+                seeds = [s for item in items for s in item.seeds]
+                self.metrics.batches.append(len(seeds))
+                try:
+                    poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
+                except Exception as e:  # handed to every waiting request
+                    for item in items:
+                        if not item.future.done():
+                            item.future.set_exception(e)
+                    continue
+                at = 0
+                for item in items:
+                    if not item.future.done():
+                        item.future.set_result(poems[at : at + len(item.seeds)])
+                    at += len(item.seeds)
+
+    # -- the API ------------------------------------------------------------------------
+    async def sample(self, body: dict) -> dict:
+        body = _check_keys(body, {"n", "seed", "form", "options"})
+        gen = self._generator(body.get("form", 5))
+        n = _int(body, "n", 1, 1, MAX_N)
+        seed = body.get("seed")
+        seed = new_seed() if seed is None else check_seed(seed)
+        if seed + n - 1 > 2**63 - 1:
+            raise InputError("seed + n is too large")
+        opts = parse_options(body.get("options"))
+        if self._queue is None:
+            raise RuntimeError("the engine is not started")
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(gen.form, opts, [seed + i for i in range(n)], future))
+        poems = await future
+        return {"poems": [p.to_dict() for p in poems], "model": gen.version}
+
+    async def blend(self, body: dict) -> dict:
+        body = _check_keys(body, {"a", "b", "steps", "method", "form", "seed", "options"})
+        gen = self._generator(body.get("form", 5))
+        for key in ("a", "b"):
+            if not isinstance(body.get(key), (str, list)):
+                raise InputError(f"{key} must be a poem's text or its latent")
+        steps = _int(body, "steps", 5, 2, MAX_STEPS)
+        seed = check_seed(body.get("seed", 0))
+        method = body.get("method", "slerp")
+        opts = parse_options(body.get("options"))
+        poems = await self._in_thread(gen.interpolate, body["a"], body["b"], steps, method, seed, opts)
+        return {"poems": [p.to_dict() for p in poems], "model": gen.version}
+
+    async def encode(self, body: dict) -> dict:
+        body = _check_keys(body, {"text", "form"})
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise InputError("text must be a poem")
+        form = body.get("form")
+        if form is None:  # the form is the poem's: 20 characters or 28
+            n = len([ch for ch in text if corpus.HAN_LINE.match(ch)])
+            form = 7 if n == 28 and 7 in self.generators else 5
+        gen = self._generator(form)
+        parsed = await self._in_thread(gen.parse, text)
+        latent = await self._in_thread(gen.encode, parsed)
+        return {"latent": latent, "text": parsed, "form": gen.form, "model": gen.version}
+
+    def health(self) -> dict:
+        return {"status": "ok", "models": {str(f): v for f, v in self.versions.items()}}
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+ENGINE = web.AppKey("engine", Engine)
+
+
+def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Application:
+    """The HTTP service. The engine (and its models) is built once when the app starts."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+
+    async def lifecycle(app: web.Application):
+        eng = engine or await asyncio.get_running_loop().run_in_executor(None, Engine.from_settings, settings)
+        await eng.start()
+        app[ENGINE] = eng
+        log.info("worker ready: %s", eng.versions)
+        yield
+        await eng.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    for name in ("sample", "blend", "encode"):
+        app.router.add_post(f"/v1/{name}", _endpoint(name))
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+def _endpoint(name: str):
+    async def handler(request: web.Request) -> web.Response:
+        engine = request.app[ENGINE]
+        t0 = time.perf_counter()
+        error = True
+        try:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise InputError("the request body is not valid JSON") from None
+            reply = await getattr(engine, name)(body)
+            error = False
+            return web.json_response(reply, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        finally:
+            engine.metrics.observe(name, time.perf_counter() - t0, error)
+
+    return handler
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except InputError as e:
+        return web.json_response({"error": "bad_request", "message": str(e)}, status=400)
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response({"error": "too_large", "message": f"request bodies are limited to {MAX_BODY} bytes"},
+                                 status=413)
+    except web.HTTPException as e:
+        if e.status >= 500:
+            raise
+        return web.json_response({"error": e.reason.lower().replace(" ", "_"), "message": e.reason},
+                                 status=e.status)
+    except Exception:
+        log.exception("unexpected error on %s", request.path)
+        return web.json_response({"error": "internal", "message": "the worker failed; see its log"}, status=500)
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ENGINE].health())
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[ENGINE].metrics.render(), content_type="text/plain")
+
+
+def _serve_cmd(args) -> int:
+    settings = WorkerSettings.from_env()
+    if args.max_batch:
+        settings.max_batch = args.max_batch
+    if args.max_wait_ms is not None:
+        settings.max_wait_ms = args.max_wait_ms
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    return 0
+
+
+def add_cli_command(sub) -> None:
+    s = sub.add_parser("serve", help="serve the worker over HTTP")
+    s.add_argument("--host", default=os.environ.get("POEMBOT_WORKER_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("POEMBOT_WORKER_PORT", 8500)))
+    s.add_argument("--max-batch", type=int, default=0)
+    s.add_argument("--max-wait-ms", type=float)
+    s.set_defaults(handler=_serve_cmd)
