@@ -1,0 +1,81 @@
+"""The tables: poem, rating, favourite, user_preference."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, LargeBinary,
+                        MetaData, SmallInteger, String, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; SQLite autoincrements only INTEGER PRIMARY KEY (which is 64-bit there)
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Poem(Base):
+    __tablename__ = "poem"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    form: Mapped[int] = mapped_column(SmallInteger)  # characters a line
+    text: Mapped[str] = mapped_column(String(64))  # unpunctuated, traditional
+    latent: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    temperature: Mapped[float] = mapped_column(Float)
+    options: Mapped[dict] = mapped_column(JSON)  # the decoding options used
+    model_version: Mapped[str] = mapped_column(String(80))
+    parent_a_id: Mapped[int | None] = mapped_column(ForeignKey("poem.id", ondelete="SET NULL"))
+    parent_b_id: Mapped[int | None] = mapped_column(ForeignKey("poem.id", ondelete="SET NULL"))
+    blend_position: Mapped[float | None] = mapped_column(Float)  # 0 = parent a, 1 = parent b
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rating(Base):
+    __tablename__ = "rating"
+    __table_args__ = (
+        UniqueConstraint("poem_id", "user_id"),
+        CheckConstraint("stars BETWEEN 1 AND 5", name="stars_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    poem_id: Mapped[int] = mapped_column(ForeignKey("poem.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    stars: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Favourite(Base):
+    __tablename__ = "favourite"
+    __table_args__ = (UniqueConstraint("user_id", "poem_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    poem_id: Mapped[int] = mapped_column(ForeignKey("poem.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserPreference(Base):
+    __tablename__ = "user_preference"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    script: Mapped[str] = mapped_column(String(16), default="traditional")  # or "simplified"
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,236 @@
+"""What the bot stores and asks: poems, ratings, favourites, preferences.
+
+Every function takes the session; the caller owns the transaction. Bad input
+raises a `StorageError` subclass whose message can be shown to the user, and
+is raised before anything is written.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import Favourite, Poem, Rating, UserPreference, utcnow
+
+PRIOR_VOTES = 5  # the Bayesian average acts as if every poem had this many votes ...
+DEFAULT_PRIOR_MEAN = 3.0  # ... at the server's mean rating (this one when it has none)
+SCRIPTS = ("traditional", "simplified")
+
+
+class StorageError(ValueError):
+    """A request the data cannot satisfy; the message is for the user."""
+
+
+class UnknownPoem(StorageError):
+    def __init__(self, poem_id):
+        super().__init__(f"There is no poem #{poem_id}.")
+        self.poem_id = poem_id
+
+
+class InvalidStars(StorageError):
+    def __init__(self, stars):
+        super().__init__(f"A rating is 1 to 5 stars, not {stars}.")
+
+
+class AlreadyFavourite(StorageError):
+    def __init__(self, poem_id):
+        super().__init__(f"Poem #{poem_id} is already one of your favourites.")
+
+
+class NotFavourite(StorageError):
+    def __init__(self, poem_id):
+        super().__init__(f"Poem #{poem_id} is not one of your favourites.")
+
+
+class NotEnoughFavourites(StorageError):
+    def __init__(self, have: int, need: int):
+        super().__init__(f"You need {need} favourites for that and have {have}. Add some with !fav <id>.")
+
+
+class InvalidScript(StorageError):
+    def __init__(self, script):
+        super().__init__(f"The script is simplified or traditional, not {script!r}.")
+
+
+def pack_latent(values: list[float]) -> bytes:
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def unpack_latent(blob: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(blob) // 4}f", blob))
+
+
+def _check_id(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value < 2**63):
+        raise UnknownPoem(value)
+    return value
+
+
+async def create_poem(session: AsyncSession, *, form: int, text: str, latent: list[float], seed: int | None,
+                      temperature: float, options: dict, model_version: str, user_id: int,
+                      guild_id: int | None = None, channel_id: int | None = None, message_id: int | None = None,
+                      parent_a_id: int | None = None, parent_b_id: int | None = None,
+                      blend_position: float | None = None) -> Poem:
+    poem = Poem(form=form, text=text, latent=pack_latent(latent), seed=seed, temperature=temperature,
+                options=options, model_version=model_version, user_id=user_id, guild_id=guild_id,
+                channel_id=channel_id, message_id=message_id, parent_a_id=parent_a_id,
+                parent_b_id=parent_b_id, blend_position=blend_position)
+    session.add(poem)
+    await session.flush()
+    return poem
+
+
+async def get_poem(session: AsyncSession, poem_id: int) -> Poem:
+    poem = await session.get(Poem, _check_id(poem_id))
+    if poem is None:
+        raise UnknownPoem(poem_id)
+    return poem
+
+
+async def set_message(session: AsyncSession, poem_ids: list[int], channel_id: int | None,
+                      message_id: int | None) -> None:
+    """Remember the message that shows these poems."""
+    await session.execute(update(Poem).where(Poem.id.in_(poem_ids))
+                          .values(channel_id=channel_id, message_id=message_id))
+
+
+def _insert(session: AsyncSession):
+    return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
+
+
+async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) -> Rating:
+    """Rate a poem; rating it again replaces the earlier stars."""
+    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise InvalidStars(stars)
+    await get_poem(session, poem_id)
+    now = utcnow()
+    stmt = _insert(session)(Rating).values(poem_id=poem_id, user_id=user_id, stars=stars,
+                                           created_at=now, updated_at=now)
+    stmt = stmt.on_conflict_do_update(index_elements=["poem_id", "user_id"],
+                                      set_={"stars": stars, "updated_at": now})
+    await session.execute(stmt)
+    rating = (await session.execute(
+        select(Rating).where(Rating.poem_id == poem_id, Rating.user_id == user_id)
+        .execution_options(populate_existing=True))).scalar_one()
+    return rating
+
+
+@dataclass
+class RatingSummary:
+    count: int
+    mean: float | None
+    score: float  # the Bayesian average that orders the leaderboard
+
+
+async def _prior_mean(session: AsyncSession, guild_id: int | None) -> float:
+    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id)
+    stmt = stmt.where(Poem.guild_id.is_(None) if guild_id is None else Poem.guild_id == guild_id)
+    mean = (await session.execute(stmt)).scalar()
+    return float(mean) if mean is not None else DEFAULT_PRIOR_MEAN
+
+
+def bayesian(count: int, total: float, prior_mean: float, prior_votes: int = PRIOR_VOTES) -> float:
+    """(C * m + sum of stars) / (C + n): few votes stay near the server's mean m."""
+    return (prior_votes * prior_mean + total) / (prior_votes + count)
+
+
+async def rating_summary(session: AsyncSession, poem_id: int) -> RatingSummary:
+    poem = await get_poem(session, poem_id)
+    count, total = (await session.execute(
+        select(func.count(Rating.id), func.coalesce(func.sum(Rating.stars), 0))
+        .where(Rating.poem_id == poem_id))).one()
+    prior = await _prior_mean(session, poem.guild_id)
+    return RatingSummary(count, (total / count) if count else None, bayesian(count, total, prior))
+
+
+@dataclass
+class Ranked:
+    poem: Poem
+    count: int
+    mean: float
+    score: float
+
+
+async def top_poems(session: AsyncSession, guild_id: int | None, limit: int = 10) -> list[Ranked]:
+    """The server's best rated poems by Bayesian average (ties: more votes, then older)."""
+    prior = await _prior_mean(session, guild_id)
+    count = func.count(Rating.id)
+    total = func.sum(Rating.stars)
+    score = (PRIOR_VOTES * prior + total) / (PRIOR_VOTES + count)
+    stmt = (select(Poem, count, total, score).join(Rating, Rating.poem_id == Poem.id)
+            .where(Poem.guild_id.is_(None) if guild_id is None else Poem.guild_id == guild_id)
+            .group_by(Poem.id).order_by(score.desc(), count.desc(), Poem.id).limit(limit))
+    rows = (await session.execute(stmt)).all()
+    return [Ranked(p, n, t / n, bayesian(n, t, prior)) for p, n, t, _ in rows]
+
+
+async def add_favourite(session: AsyncSession, user_id: int, poem_id: int) -> Favourite:
+    await get_poem(session, poem_id)
+    fav = Favourite(user_id=user_id, poem_id=poem_id)
+    try:
+        async with session.begin_nested():
+            session.add(fav)
+    except IntegrityError:
+        raise AlreadyFavourite(poem_id) from None
+    return fav
+
+
+async def remove_favourite(session: AsyncSession, user_id: int, poem_id: int) -> None:
+    _check_id(poem_id)
+    result = await session.execute(delete(Favourite).where(Favourite.user_id == user_id,
+                                                           Favourite.poem_id == poem_id))
+    if result.rowcount == 0:
+        raise NotFavourite(poem_id)
+
+
+async def list_favourites(session: AsyncSession, user_id: int, limit: int = 25) -> list[Poem]:
+    """A user's favourites, newest first."""
+    stmt = (select(Poem).join(Favourite, Favourite.poem_id == Poem.id).where(Favourite.user_id == user_id)
+            .order_by(Favourite.created_at.desc(), Favourite.id.desc()).limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def latest_favourites(session: AsyncSession, user_id: int, n: int = 2) -> list[Poem]:
+    """The user's n newest favourites, oldest of them first (for !blend with no arguments)."""
+    poems = await list_favourites(session, user_id, n)
+    if len(poems) < n:
+        raise NotEnoughFavourites(len(poems), n)
+    return poems[::-1]
+
+
+async def get_script(session: AsyncSession, user_id: int) -> str:
+    pref = await session.get(UserPreference, user_id)
+    return pref.script if pref else "traditional"
+
+
+async def set_script(session: AsyncSession, user_id: int, script: str) -> None:
+    if script not in SCRIPTS:
+        raise InvalidScript(script)
+    stmt = _insert(session)(UserPreference).values(user_id=user_id, script=script, updated_at=utcnow())
+    stmt = stmt.on_conflict_do_update(index_elements=["user_id"], set_={"script": script, "updated_at": utcnow()})
+    await session.execute(stmt)
+
+
+@dataclass
+class Forgotten:
+    poems: int
+    ratings: int
+    favourites: int
+
+
+async def forget_user(session: AsyncSession, user_id: int) -> Forgotten:
+    """Delete everything a user made or said: their poems (with the ratings and
+    favourites others gave them), ratings, favourites and preferences."""
+    ratings = (await session.execute(delete(Rating).where(Rating.user_id == user_id))).rowcount
+    favourites = (await session.execute(delete(Favourite).where(Favourite.user_id == user_id))).rowcount
+    poems = (await session.execute(delete(Poem).where(Poem.user_id == user_id))).rowcount
+    await session.execute(delete(UserPreference).where(UserPreference.user_id == user_id))
+    return Forgotten(poems=poems, ratings=ratings, favourites=favourites)
+
+
+async def count_ratings(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count(Rating.id)))).scalar_one()

@@ -1,0 +1,197 @@
+"""Storage on a real SQLite file and a real PostgreSQL server."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from bot.storage import repo
+from bot.storage.db import create_engine, downgrade, session_maker, upgrade
+from bot.storage.models import Base
+
+LATENT = [0.5, -1.25, 3.0]
+
+
+async def make_poem(sm, user_id=1, guild_id=10, text="白日依山盡黃河入海流欲窮千里目更上一層樓", seed=42):
+    async with sm.begin() as s:
+        poem = await repo.create_poem(s, form=5, text=text, latent=LATENT, seed=seed, temperature=0.8,
+                                      options={"rhyme": True}, model_version="test-1", user_id=user_id,
+                                      guild_id=guild_id)
+        return poem.id
+
+
+async def test_models_and_migrations_agree_and_both_directions_run(db_url):
+    eng = create_engine(db_url)
+    await upgrade(eng)
+    async with eng.connect() as conn:
+        diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert diff == [], f"models and migrations disagree: {diff}"
+    assert {"poem", "rating", "favourite", "user_preference"} <= tables
+    await downgrade(eng, "base")
+    async with eng.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert tables <= {"alembic_version"}
+    await upgrade(eng)  # and back up again
+    await eng.dispose()
+
+
+async def test_a_poem_keeps_its_latent_seed_and_blend_parents(db):
+    _, sm = db
+    a, b = await make_poem(sm), await make_poem(sm, seed=2**63 - 1)
+    async with sm.begin() as s:
+        child = await repo.create_poem(s, form=5, text="x" * 20, latent=LATENT, seed=None, temperature=0.8,
+                                       options={}, model_version="test-1", user_id=2, parent_a_id=a,
+                                       parent_b_id=b, blend_position=0.5)
+    async with sm() as s:
+        got = await repo.get_poem(s, child.id)
+        assert (got.parent_a_id, got.parent_b_id, got.blend_position) == (a, b, 0.5)
+        assert repo.unpack_latent(got.latent) == LATENT
+        assert (await repo.get_poem(s, b)).seed == 2**63 - 1
+
+
+async def test_rating_again_updates_the_one_rating(db):
+    _, sm = db
+    pid = await make_poem(sm)
+    async with sm.begin() as s:
+        await repo.rate(s, pid, 7, 2)
+    async with sm.begin() as s:
+        r = await repo.rate(s, pid, 7, 5)
+        assert r.stars == 5
+    async with sm() as s:
+        summary = await repo.rating_summary(s, pid)
+        assert (summary.count, summary.mean) == (1, 5.0)
+
+
+async def test_100_users_rating_10_poems_concurrently_keep_all_1000_ratings(db):
+    _, sm = db
+    poems = [await make_poem(sm, seed=i) for i in range(10)]
+
+    async def user(uid: int):
+        for pid in poems:
+            async with sm.begin() as s:
+                await repo.rate(s, pid, uid, 1 + (uid + pid) % 5)
+
+    await asyncio.gather(*(user(uid) for uid in range(100)))
+    async with sm() as s:
+        assert await repo.count_ratings(s) == 1000
+    await asyncio.gather(*(user(uid) for uid in range(100)))  # everyone rates again: updates, not rows
+    async with sm() as s:
+        assert await repo.count_ratings(s) == 1000
+        assert (await repo.rating_summary(s, poems[0])).count == 100
+
+
+async def test_everything_survives_disposing_and_reopening_the_database(db_url):
+    eng = create_engine(db_url)
+    await upgrade(eng)
+    sm = session_maker(eng)
+    pid = await make_poem(sm)
+    async with sm.begin() as s:
+        await repo.rate(s, pid, 5, 4)
+        await repo.add_favourite(s, 5, pid)
+        await repo.set_script(s, 5, "simplified")
+    await eng.dispose()
+
+    eng = create_engine(db_url)
+    await upgrade(eng)  # a restart runs migrations again: a no-op
+    sm = session_maker(eng)
+    async with sm() as s:
+        assert (await repo.get_poem(s, pid)).text.startswith("白日")
+        assert (await repo.rating_summary(s, pid)).mean == 4.0
+        assert [p.id for p in await repo.list_favourites(s, 5)] == [pid]
+        assert await repo.get_script(s, 5) == "simplified"
+    await eng.dispose()
+
+
+@pytest.mark.parametrize("stars", [0, 6, -1, True, 2.5])
+async def test_bad_stars_are_refused_and_change_nothing(db, stars):
+    _, sm = db
+    pid = await make_poem(sm)
+    with pytest.raises(repo.InvalidStars, match="1 to 5 stars"):
+        async with sm.begin() as s:
+            await repo.rate(s, pid, 1, stars)
+    async with sm() as s:
+        assert await repo.count_ratings(s) == 0
+
+
+async def test_unknown_poems_and_favourites_raise_clear_errors_and_change_nothing(db):
+    _, sm = db
+    pid = await make_poem(sm)
+    for call in (lambda s: repo.rate(s, 999, 1, 3), lambda s: repo.add_favourite(s, 1, 999),
+                 lambda s: repo.get_poem(s, 999), lambda s: repo.rating_summary(s, 999)):
+        with pytest.raises(repo.UnknownPoem, match="no poem #999"):
+            async with sm.begin() as s:
+                await call(s)
+    with pytest.raises(repo.NotFavourite):  # a user who never favourited anything
+        async with sm.begin() as s:
+            await repo.remove_favourite(s, 12345, pid)
+    with pytest.raises(repo.NotEnoughFavourites, match="have 0"):
+        async with sm() as s:
+            await repo.latest_favourites(s, 12345)
+    async with sm.begin() as s:
+        await repo.add_favourite(s, 1, pid)
+    with pytest.raises(repo.AlreadyFavourite, match="already"):
+        async with sm.begin() as s:
+            await repo.add_favourite(s, 1, pid)
+    with pytest.raises(repo.InvalidScript):
+        async with sm.begin() as s:
+            await repo.set_script(s, 1, "klingon")
+    async with sm() as s:
+        assert [p.id for p in await repo.list_favourites(s, 1)] == [pid]
+        assert await repo.count_ratings(s) == 0
+        assert await repo.get_script(s, 1) == "traditional"
+
+
+async def test_latest_two_favourites_are_the_newest_two(db):
+    _, sm = db
+    ids = [await make_poem(sm, seed=i) for i in range(3)]
+    for pid in ids:
+        async with sm.begin() as s:
+            await repo.add_favourite(s, 9, pid)
+    async with sm() as s:
+        assert [p.id for p in await repo.latest_favourites(s, 9)] == ids[1:]
+
+
+async def test_the_leaderboard_does_not_let_one_five_star_vote_beat_twenty_high_votes(db):
+    _, sm = db
+    lone, crowd, poor = [await make_poem(sm, seed=i) for i in range(3)]
+    elsewhere = await make_poem(sm, guild_id=99)
+    async with sm.begin() as s:
+        await repo.rate(s, lone, 1, 5)  # one 5-star vote
+        for uid in range(20):  # twenty votes averaging 4.8
+            await repo.rate(s, crowd, uid, 4 if uid < 4 else 5)
+        for uid in range(3):
+            await repo.rate(s, poor, uid, 1)
+        await repo.rate(s, elsewhere, 1, 5)
+    async with sm() as s:
+        top = await repo.top_poems(s, guild_id=10)
+    assert [r.poem.id for r in top] == [crowd, lone, poor]
+    assert top[0].count == 20 and top[0].mean == pytest.approx(4.8)
+    # the server's mean is 104 stars / 24 votes; the lone vote is pulled towards it
+    m = 104 / 24
+    assert top[1].score == pytest.approx((5 * m + 5) / 6)
+    assert top[0].score == pytest.approx((5 * m + 96) / 25)
+
+
+async def test_forgetme_deletes_what_a_user_made_and_said_and_nothing_else(db):
+    _, sm = db
+    mine, theirs = await make_poem(sm, user_id=1), await make_poem(sm, user_id=2)
+    async with sm.begin() as s:
+        await repo.rate(s, theirs, 1, 5)
+        await repo.rate(s, mine, 2, 4)
+        await repo.rate(s, theirs, 2, 3)
+        await repo.add_favourite(s, 1, theirs)
+        await repo.add_favourite(s, 2, theirs)
+        await repo.set_script(s, 1, "simplified")
+    async with sm.begin() as s:
+        gone = await repo.forget_user(s, 1)
+    assert (gone.poems, gone.ratings, gone.favourites) == (1, 1, 1)
+    async with sm() as s:
+        with pytest.raises(repo.UnknownPoem):
+            await repo.get_poem(s, mine)
+        assert (await repo.rating_summary(s, theirs)).count == 1
+        assert [p.id for p in await repo.list_favourites(s, 2)] == [theirs]
+        assert await repo.get_script(s, 1) == "traditional"
