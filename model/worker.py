@@ -18,7 +18,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -244,7 +244,7 @@ class Engine:
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(gen.form, opts, [seed + i for i in range(n)], future))
         poems = await future
-        return {"poems": [p.to_dict() for p in poems], "model": gen.version}
+        return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts)}
 
     async def blend(self, body: dict) -> dict:
         body = _check_keys(body, {"a", "b", "steps", "method", "form", "seed", "options"})
@@ -257,7 +257,8 @@ class Engine:
         method = body.get("method", "slerp")
         opts = parse_options(body.get("options"))
         poems = await self._in_thread(gen.interpolate, body["a"], body["b"], steps, method, seed, opts)
-        return {"poems": [p.to_dict() for p in poems], "model": gen.version}
+        return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts),
+                "seed": seed, "method": method}
 
     async def encode(self, body: dict) -> dict:
         body = _check_keys(body, {"text", "form"})

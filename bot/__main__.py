@@ -1,0 +1,108 @@
+"""Run the bot: `python -m bot` (Discord when DISCORD_TOKEN is set, else the
+local console chat), `python -m bot --console`, or `python -m bot migrate`."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from .app import PoemBot
+from .local import LocalDiscord
+from .poems import PoemService
+from .settings import Settings
+from .storage.db import create_engine, session_maker, upgrade
+from .worker_client import connect
+
+log = logging.getLogger("poembot.bot")
+CONSOLE_USER = 1
+
+
+async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, object, object]:
+    """The database (migrated), the worker client and the bot, wired together."""
+    engine = create_engine(settings.database_url)
+    if settings.migrate_on_start:
+        await upgrade(engine)
+    worker = await connect(settings.worker_url, settings.worker_timeout_s)
+    service = PoemService(session_maker(engine), worker, settings)
+    owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
+    bot = PoemBot(service=service, prefix=settings.prefix, owner_ids=frozenset(owners))
+    return bot, engine, worker
+
+
+async def run_discord(settings: Settings) -> None:
+    bot, engine, worker = await build(settings)
+    try:
+        async with bot:
+            await bot.start(settings.discord_token)  # the token is never logged
+    finally:
+        await worker.close()
+        await engine.dispose()
+
+
+async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) -> None:
+    """A chat with the bot in this terminal: one command a line, replies printed
+    as Discord would show them. Ends at the end of input."""
+    # one local user: cooldowns guard shared servers, not a private chat (unless asked for)
+    if "POEMBOT_POEM_COOLDOWN_S" not in os.environ:
+        settings.poem_cooldown_s = 0.0
+    if "POEMBOT_BLEND_COOLDOWN_S" not in os.environ:
+        settings.blend_cooldown_s = 0.0
+    bot, engine, worker = await build(settings, console=True)
+    local = LocalDiscord(bot)
+    loop = asyncio.get_running_loop()
+    try:
+        await local.start()
+        if stdin.isatty():
+            print("poembot console: type !help, !poem 42, ... (Ctrl-D to quit)", file=stdout, flush=True)
+        while True:
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            for sent in await local.say(line, user_id=CONSOLE_USER, name="you"):
+                if sent.kind in ("message", "interaction", "followup", "edit"):
+                    prefix = "(only you can see this) " if sent.ephemeral else ""
+                    print(prefix + sent.text(), file=stdout, flush=True)
+                    if sent.custom_ids:
+                        print(f"[buttons: {' '.join(sent.custom_ids)}]", file=stdout, flush=True)
+            print(file=stdout, flush=True)
+    finally:
+        await bot.close()
+        await worker.close()
+        await engine.dispose()
+
+
+async def run_migrations(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)
+    await engine.dispose()
+    log.info("database is at the newest schema")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    p.add_argument("command", nargs="?", choices=["run", "migrate"], default="run")
+    p.add_argument("--console", action="store_true", help="chat locally even if DISCORD_TOKEN is set")
+    args = p.parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=logging.INFO if settings.discord_token and not args.console else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.console or not settings.discord_token:
+        logging.getLogger("discord").setLevel(logging.ERROR)  # no voice-support chatter in a chat
+    if args.command == "migrate":
+        asyncio.run(run_migrations(settings))
+    elif settings.discord_token and not args.console:
+        asyncio.run(run_discord(settings))
+    else:
+        if not args.console:
+            print("No DISCORD_TOKEN set: starting the local console chat.", file=sys.stderr)
+        asyncio.run(run_console(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The bot: a `commands.Bot` that receives its dependencies, one error handler
+for prefix and slash commands, and `main()` that wires everything."""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from .cogs import FavouriteButton, Poems, RateButton, RerollButton
+from .poems import PoemService, UserError
+from .storage.repo import StorageError
+from .worker_client import WorkerUnavailable
+
+log = logging.getLogger("poembot.bot")
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+
+
+def intents() -> discord.Intents:
+    i = discord.Intents.default()
+    i.message_content = True  # privileged: needed for ! commands
+    return i
+
+
+class PoemBot(commands.Bot):
+    def __init__(self, *, service: PoemService, prefix: str = "!", owner_ids: frozenset[int] = frozenset(),
+                 **kwargs):
+        super().__init__(command_prefix=commands.when_mentioned_or(prefix), intents=intents(),
+                         allowed_mentions=discord.AllowedMentions.none(), owner_ids=set(owner_ids) or None,
+                         help_command=commands.DefaultHelpCommand(no_category="Other"), **kwargs)
+        self.service = service
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(Poems(self))
+        self.add_dynamic_items(RateButton, FavouriteButton, RerollButton)
+
+    def describe_error(self, error: BaseException) -> str:
+        """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""
+        while getattr(error, "original", None) is not None:  # CommandInvokeError, HybridCommandError, ...
+            error = error.original
+        if isinstance(error, (UserError, StorageError, WorkerUnavailable)):
+            return str(error)
+        if isinstance(error, commands.CommandOnCooldown):
+            return f"Easy, poet: try again in {max(1, round(error.retry_after))} s."
+        if isinstance(error, commands.NotOwner):
+            return "Only the bot's owner can do that."
+        if isinstance(error, commands.MissingRequiredArgument):
+            return f"Something is missing: `{error.param.name}`. See `!help`."
+        if isinstance(error, (commands.BadArgument, commands.BadUnionArgument)):
+            return "I could not read that: numbers must be whole numbers. See `!help`."
+        if isinstance(error, commands.UserInputError):
+            return "I could not read that command. See `!help`."
+        log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
+        return APOLOGY
+
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        if isinstance(error, commands.CommandNotFound):
+            return
+        reply = self.describe_error(error)
+        try:
+            if ctx.interaction is not None and ctx.interaction.response.is_done():
+                await ctx.interaction.followup.send(reply, ephemeral=True)
+            elif ctx.interaction is not None:
+                await ctx.interaction.response.send_message(reply, ephemeral=True)
+            else:
+                await ctx.reply(reply, mention_author=False)
+        except discord.HTTPException:
+            log.exception("could not send an error reply")

@@ -1,0 +1,229 @@
+"""The commands people type and the buttons they press. Thin: parse, call the
+service, format the reply."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from .poems import MAX_STEPS, MIN_STEPS, ShownPoem, UserError, parse_form, parse_poem_id, parse_seed
+
+if TYPE_CHECKING:
+    from .app import PoemBot
+
+log = logging.getLogger("poembot.bot.cogs")
+COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
+
+
+def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
+    embed = discord.Embed(title=title or f"Poem #{p.id}", description="\n".join(p.lines), colour=COLOUR)
+    origin = f"seed {p.seed}" if p.seed is not None else f"blend of {_ref(p.parent_a_id)} and {_ref(p.parent_b_id)}"
+    embed.set_footer(text=f"{origin} · {p.form}-character quatrain · {p.model_version}")
+    return embed
+
+
+def _ref(poem_id: int | None) -> str:
+    return f"#{poem_id}" if poem_id else "a text"
+
+
+class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:rate:(?P<id>[0-9]{1,19}):(?P<stars>[1-5])"):
+    """One of five star buttons under a poem; the poem and stars live in the custom id,
+    so the button works on messages from before a restart."""
+
+    def __init__(self, poem_id: int, stars: int):
+        super().__init__(discord.ui.Button(label="★" * stars, style=discord.ButtonStyle.secondary,
+                                           custom_id=f"poem:rate:{poem_id}:{stars}", row=0))
+        self.poem_id, self.stars = poem_id, stars
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["id"]), int(match["stars"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act():
+            summary = await interaction.client.service.rate(interaction.user.id, self.poem_id, self.stars)
+            return (f"You gave poem #{self.poem_id} {self.stars}★. It now has {summary.count} "
+                    f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
+        await _answer_button(interaction, act)
+
+
+class FavouriteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:fav:(?P<id>[0-9]{1,19})"):
+    def __init__(self, poem_id: int):
+        super().__init__(discord.ui.Button(label="♥ favourite", style=discord.ButtonStyle.primary,
+                                           custom_id=f"poem:fav:{poem_id}", row=1))
+        self.poem_id = poem_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act():
+            await interaction.client.service.favourite(interaction.user.id, self.poem_id)
+            return f"Poem #{self.poem_id} is now one of your favourites."
+        await _answer_button(interaction, act)
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:reroll:(?P<form>[57])"):
+    def __init__(self, form: int):
+        super().__init__(discord.ui.Button(label="↻ another", style=discord.ButtonStyle.success,
+                                           custom_id=f"poem:reroll:{form}", row=1))
+        self.form = form
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["form"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: PoemBot = interaction.client
+        try:
+            await interaction.response.defer(thinking=True)
+            poem = await bot.service.write(interaction.user.id, interaction.guild_id, interaction.channel_id,
+                                           None, self.form)
+            msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
+            await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
+        except Exception as e:
+            await interaction.followup.send(bot.describe_error(e), ephemeral=True)
+
+
+async def _answer_button(interaction: discord.Interaction, act) -> None:
+    try:
+        text = await act()
+    except Exception as e:
+        text = interaction.client.describe_error(e)
+    await interaction.response.send_message(text, ephemeral=True)
+
+
+def poem_view(p: ShownPoem) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for stars in range(1, 6):
+        view.add_item(RateButton(p.id, stars))
+    view.add_item(FavouriteButton(p.id))
+    view.add_item(RerollButton(p.form))
+    return view
+
+
+class Poems(commands.Cog):
+    """Writing, blending and keeping poems."""
+
+    def __init__(self, bot: PoemBot):
+        self.bot = bot
+        self.service = bot.service
+
+    async def _post(self, ctx: commands.Context, poems: list[ShownPoem], **kwargs) -> discord.Message:
+        msg = await ctx.send(**kwargs)
+        await self.service.attach_message([p.id for p in poems], ctx.channel.id, msg.id)
+        return msg
+
+    @commands.hybrid_command(name="poem")
+    async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None):
+        """Write a quatrain. Give a seed to get the same poem again, and 5 or 7 for the form.
+
+        Examples: `!poem`, `!poem 42`, `!poem 42 7`.
+        """
+        seed_value, form_value = parse_seed(seed), parse_form(form)
+        await ctx.defer()
+        p = await self.service.write(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
+                                     seed_value, form_value)
+        await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
+
+    @commands.hybrid_command(name="blend")
+    async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None, steps: int = 5):
+        """Walk from poem a to poem b through the model's latent space.
+
+        a and b are poem ids (12 or #12) or quoted poem texts; with nothing
+        given, blends your two newest favourites. Steps: 3 to 10.
+        Example: `!blend 12 15 5`.
+        """
+        if not MIN_STEPS <= steps <= MAX_STEPS:
+            raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
+        await ctx.defer()
+        path = await self.service.blend(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
+                                        a, b, steps)
+        embed = discord.Embed(title=f"Blend: {len(path)} steps from #{path[0].id} to #{path[-1].id}",
+                              colour=COLOUR)
+        for i, p in enumerate(path):
+            embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(p.lines), inline=False)
+        embed.set_footer(text="Rate any of them with !rate <id> <1-5>.")
+        await self._post(ctx, path, embed=embed)
+
+    @commands.hybrid_command(name="rate")
+    async def rate(self, ctx: commands.Context, poem_id: str, stars: int):
+        """Rate a poem from 1 to 5 stars; rating again changes your rating. Example: `!rate 12 5`."""
+        pid = parse_poem_id(poem_id)
+        summary = await self.service.rate(ctx.author.id, pid, stars)
+        await ctx.send(f"You gave poem #{pid} {stars}★. It now has {summary.count} "
+                       f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
+
+    @commands.hybrid_command(name="fav")
+    async def fav(self, ctx: commands.Context, poem_id: str):
+        """Keep a poem among your favourites. Example: `!fav 12`."""
+        pid = parse_poem_id(poem_id)
+        await self.service.favourite(ctx.author.id, pid)
+        await ctx.send(f"Poem #{pid} is now one of your favourites.")
+
+    @commands.hybrid_command(name="unfav")
+    async def unfav(self, ctx: commands.Context, poem_id: str):
+        """Remove a poem from your favourites. Example: `!unfav 12`."""
+        pid = parse_poem_id(poem_id)
+        await self.service.unfavourite(ctx.author.id, pid)
+        await ctx.send(f"Poem #{pid} is no longer one of your favourites.")
+
+    @commands.hybrid_command(name="favs")
+    async def favs(self, ctx: commands.Context):
+        """List your favourite poems, newest first."""
+        poems = await self.service.favourites(ctx.author.id)
+        if not poems:
+            await ctx.send("You have no favourites yet. Press ♥ under a poem or type `!fav <id>`.")
+            return
+        embed = discord.Embed(title="Your favourites", colour=COLOUR)
+        for p in poems:
+            embed.add_field(name=f"#{p.id}", value="\n".join(p.lines), inline=True)
+        await ctx.send(embed=embed)
+
+    @commands.hybrid_command(name="top")
+    async def top(self, ctx: commands.Context, n: int = 5):
+        """This server's best poems by Bayesian average rating (1 to 25 of them)."""
+        ranked = await self.service.top(ctx.author.id, ctx.guild.id if ctx.guild else None, n)
+        if not ranked:
+            await ctx.send("No poem here has a rating yet. Rate one with the stars under it or `!rate <id> <1-5>`.")
+            return
+        embed = discord.Embed(title="Best poems here", colour=COLOUR)
+        for place, (p, r) in enumerate(ranked, 1):
+            embed.add_field(name=f"{place}. #{p.id} · {r.mean:.2f}★ from {r.count} · score {r.score:.2f}",
+                            value="\n".join(p.lines), inline=False)
+        await ctx.send(embed=embed)
+
+    @commands.hybrid_command(name="show")
+    async def show(self, ctx: commands.Context, poem_id: str):
+        """Show a saved poem with its rating and buttons. Example: `!show 12`."""
+        p, summary = await self.service.get(ctx.author.id, parse_poem_id(poem_id))
+        embed = poem_embed(p)
+        if summary.count:
+            embed.add_field(name="rating", value=f"{summary.mean:.2f}★ from {summary.count}")
+        await ctx.send(embed=embed, view=poem_view(p))
+
+    @commands.hybrid_command(name="script")
+    async def script(self, ctx: commands.Context, script: str):
+        """Show poems to you in simplified or traditional characters. Example: `!script simplified`."""
+        await self.service.set_script(ctx.author.id, script)
+        await ctx.send(f"Poems will be shown to you in {script.strip().lower()} characters.")
+
+    @commands.hybrid_command(name="forgetme")
+    async def forgetme(self, ctx: commands.Context, confirm: str | None = None):
+        """Delete your poems, ratings and favourites. Asks first; `!forgetme confirm` does it."""
+        if confirm != "confirm":
+            await ctx.send("This deletes every poem you asked for, every rating and favourite you gave, "
+                           "and your settings. It cannot be undone. To go ahead: `!forgetme confirm`.")
+            return
+        gone = await self.service.forget(ctx.author.id)
+        await ctx.send(f"Done: deleted {gone.poems} poems, {gone.ratings} ratings and {gone.favourites} favourites.")
+
+    @commands.command(name="sync", hidden=True)
+    @commands.is_owner()
+    async def sync(self, ctx: commands.Context):
+        """Publish the slash commands to Discord (owner only)."""
+        synced = await self.bot.tree.sync()
+        await ctx.send(f"Synced {len(synced)} slash commands.")

@@ -1,0 +1,263 @@
+"""A local Discord: the bot's real dispatch with the network cut out.
+
+Messages and interactions are fed as gateway payloads to the bot's own
+connection state (`parse_message_create`, `parse_interaction_create`), and
+everything the bot sends comes back through its HTTP client and webhook
+adapter, which are swapped for recorders that answer the way Discord's REST
+API would. The console chat, the tests and the load benchmark all use it, so
+they exercise the same cogs, checks, converters, views and error handler as
+a connected bot.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+from discord.utils import time_snowflake, utcnow
+from discord.webhook import async_ as webhook_async
+
+log = logging.getLogger("poembot.bot.local")
+
+APPLICATION_ID = 900000000000000001
+GUILD_ID = 900000000000000010
+CHANNEL_ID = 900000000000000020
+BOT_USER_ID = 900000000000000030
+
+
+@dataclass
+class Sent:
+    """One thing the bot sent: a message, an interaction reply, or an edit."""
+
+    kind: str  # "message", "interaction", "followup", "edit", "defer"
+    channel_id: int | None
+    payload: dict
+    message: dict | None = None  # the message as Discord would return it
+    ephemeral: bool = False
+
+    @property
+    def content(self) -> str:
+        return (self.message or self.payload).get("content") or ""
+
+    @property
+    def embeds(self) -> list[dict]:
+        return (self.message or self.payload).get("embeds") or []
+
+    @property
+    def components(self) -> list[dict]:
+        return (self.message or self.payload).get("components") or []
+
+    @property
+    def custom_ids(self) -> list[str]:
+        return [c["custom_id"] for row in self.components for c in row.get("components", []) if "custom_id" in c]
+
+    @property
+    def allowed_mentions(self) -> dict | None:
+        return self.payload.get("allowed_mentions")
+
+    def text(self) -> str:
+        """The message as a reader sees it: content, then each embed's title, lines and fields."""
+        parts = [self.content] if self.content else []
+        for e in self.embeds:
+            if e.get("title"):
+                parts.append(e["title"])
+            if e.get("description"):
+                parts.append(e["description"])
+            for f in e.get("fields", []):
+                parts.append(f"{f['name']}\n{f['value']}")
+            if e.get("footer", {}).get("text"):
+                parts.append(f"({e['footer']['text']})")
+        return "\n".join(parts)
+
+
+def _user(user_id: int, name: str, bot: bool = False) -> dict:
+    return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0",
+            "avatar": None, "bot": bot}
+
+
+@dataclass
+class LocalDiscord:
+    """One guild with one text channel, the bot in it, and any number of users."""
+
+    bot: discord.Client
+    guild_id: int = GUILD_ID
+    channel_id: int = CHANNEL_ID
+    sent: list[Sent] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _messages: dict[int, dict] = field(default_factory=dict)
+    _interaction_messages: dict[str, int] = field(default_factory=dict)
+
+    def snowflake(self) -> int:
+        # unique and current: interactions older than 15 minutes count as expired
+        return time_snowflake(utcnow()) + next(self._ids) % 4096
+
+    async def start(self) -> None:
+        """Connect the bot to this local Discord instead of the real one."""
+        state = self.bot._connection
+        self.bot.http.request = self._http_request  # type: ignore[method-assign]
+        webhook_async.async_context.set(_Adapter(self))
+        state.application_id = APPLICATION_ID
+        state.user = discord.ClientUser(state=state, data=_user(BOT_USER_ID, "poembot", bot=True))
+        state._command_tree = getattr(self.bot, "tree", None)
+        await self.bot._async_setup_hook()
+        await self.bot.setup_hook()
+        state.parse_guild_create(self._guild_payload())
+        self.bot.dispatch("ready")
+
+    def _guild_payload(self) -> dict:
+        return {
+            "id": str(self.guild_id), "name": "poembot local", "owner_id": "1", "unavailable": False,
+            "member_count": 1, "large": False, "features": [], "emojis": [], "stickers": [],
+            "roles": [{"id": str(self.guild_id), "name": "@everyone", "permissions": "2248473465835073",
+                       "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False}],
+            "channels": [{"id": str(self.channel_id), "type": 0, "name": "poems", "position": 0,
+                          "permission_overwrites": [], "guild_id": str(self.guild_id)}],
+            "members": [{"user": _user(BOT_USER_ID, "poembot", True), "roles": [], "joined_at": utcnow().isoformat(),
+                         "deaf": False, "mute": False, "flags": 0}],
+            "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
+            "guild_scheduled_events": [], "soundboard_sounds": [],
+        }
+
+    def _member(self, user_id: int, name: str) -> dict:
+        return {"user": _user(user_id, name), "roles": [], "joined_at": utcnow().isoformat(), "deaf": False,
+                "mute": False, "permissions": "2248473465835073", "flags": 0}
+
+    def _message(self, channel_id: int | None, payload: dict, author: dict | None = None,
+                  message_id: int | None = None) -> dict:
+        mid = message_id or self.snowflake()
+        msg = {
+            "id": str(mid), "channel_id": str(channel_id or self.channel_id), "guild_id": str(self.guild_id),
+            "author": author or _user(BOT_USER_ID, "poembot", bot=True), "content": payload.get("content") or "",
+            "timestamp": utcnow().isoformat(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
+            "mentions": [], "mention_roles": [], "attachments": [], "embeds": payload.get("embeds") or [],
+            "components": payload.get("components") or [], "pinned": False, "type": 0,
+            "flags": payload.get("flags", 0),
+        }
+        self._messages[mid] = msg
+        return msg
+
+    # -- what the bot sends ---------------------------------------------------------------------
+    async def _http_request(self, route, *, files=None, form=None, **kwargs):
+        method, path = route.method, route.path
+        payload = kwargs.get("json") or {}
+        channel_id = getattr(route, "channel_id", None)
+        if method == "POST" and path == "/channels/{channel_id}/messages":
+            msg = self._message(channel_id, payload)
+            self.sent.append(Sent("message", channel_id, payload, msg))
+            return msg
+        if method == "PATCH" and path == "/channels/{channel_id}/messages/{message_id}":
+            msg = self._messages.get(int(route.message_id)) or self._message(channel_id, {})
+            msg.update({k: v for k, v in payload.items() if k in ("content", "embeds", "components")})
+            self.sent.append(Sent("edit", channel_id, payload, msg))
+            return msg
+        if method == "POST" and path == "/channels/{channel_id}/typing":
+            return None
+        if method == "PUT" and "/commands" in path:  # tree.sync()
+            return [dict(c, id=str(self.snowflake()), application_id=str(APPLICATION_ID), version="1")
+                    for c in payload]
+        log.debug("local discord ignores %s %s", method, path)
+        return None
+
+    async def _webhook_request(self, route, *, payload=None, multipart=None, params=None, **_):
+        method, path = route.method, route.path
+        payload = payload or {}
+        if path == "/interactions/{webhook_id}/{webhook_token}/callback":
+            kind = payload.get("type")
+            data = payload.get("data") or {}
+            token = route.webhook_token
+            ephemeral = bool(data.get("flags", 0) & 64)
+            resource: dict[str, Any] = {"type": kind}
+            if kind in (4, 7):  # a message, or an update of the clicked one
+                msg = self._message(None, data)
+                self._interaction_messages[token] = int(msg["id"])
+                resource["message"] = msg
+                self.sent.append(Sent("interaction", self.channel_id, data, msg, ephemeral))
+            else:  # 5: deferred ("thinking"), 6: deferred update
+                self.sent.append(Sent("defer", self.channel_id, payload))
+            return {"interaction": {"id": str(route.webhook_id), "type": 2, "response_message_loading": kind == 5,
+                                    "response_message_ephemeral": ephemeral}, "resource": resource}
+        if method == "POST" and path == "/webhooks/{webhook_id}/{webhook_token}":
+            ephemeral = bool(payload.get("flags", 0) & 64)
+            msg = self._message(None, payload)
+            self.sent.append(Sent("followup", self.channel_id, payload, msg, ephemeral))
+            return msg
+        if "/messages/@original" in path:
+            token = route.webhook_token
+            mid = self._interaction_messages.get(token)
+            msg = self._messages.get(mid) if mid else None
+            if msg is None:  # the original was a deferral: this is its first content
+                msg = self._message(None, payload)
+                self._interaction_messages[token] = int(msg["id"])
+            if method == "PATCH":
+                msg.update({k: v for k, v in payload.items() if k in ("content", "embeds", "components")})
+                self.sent.append(Sent("edit", self.channel_id, payload, msg))
+            return msg
+        log.debug("local discord ignores webhook %s %s", method, path)
+        return None
+
+    # -- what users do --------------------------------------------------------------------------
+    async def _settle(self, before: set[asyncio.Task]) -> None:
+        """Wait for every task the dispatch started, and the ones those started."""
+        me = asyncio.current_task()
+        while True:
+            new = [t for t in asyncio.all_tasks() if t not in before and t is not me and not t.done()]
+            if not new:
+                return
+            await asyncio.wait(new)
+            before |= set(new)
+
+    async def say(self, content: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
+        """A user posts a message in the channel; returns what the bot sent in response."""
+        mark = len(self.sent)
+        before = set(asyncio.all_tasks())
+        msg = self._message(self.channel_id, {"content": content}, author=_user(user_id, name))
+        msg["member"] = {k: v for k, v in self._member(user_id, name).items() if k != "user"}
+        self.bot._connection.parse_message_create(msg)
+        await self._settle(before)
+        return self.sent[mark:]
+
+    def _interaction(self, kind: int, data: dict, user_id: int, name: str, message: dict | None = None) -> dict:
+        payload = {
+            "id": str(self.snowflake()), "application_id": str(APPLICATION_ID), "type": kind, "data": data,
+            "guild_id": str(self.guild_id), "channel_id": str(self.channel_id),
+            "channel": {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "poems"},
+            "member": self._member(user_id, name), "token": f"tok{self.snowflake()}", "version": 1,
+            "locale": "en-US", "guild_locale": "en-US", "app_permissions": "2248473465835073",
+            "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0,
+            "attachment_size_limit": 8388608,
+        }
+        if message is not None:
+            payload["message"] = message
+        return payload
+
+    async def _dispatch_interaction(self, payload: dict) -> list[Sent]:
+        mark = len(self.sent)
+        before = set(asyncio.all_tasks())
+        self.bot._connection.parse_interaction_create(payload)
+        await self._settle(before)
+        return self.sent[mark:]
+
+    async def slash(self, name: str, options: dict[str, Any] | None = None, user_id: int = 1,
+                    name_of_user: str = "poet") -> list[Sent]:
+        """A user runs a slash command."""
+        types = {bool: 5, int: 4, float: 10, str: 3}
+        opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()]
+        data = {"id": str(self.snowflake()), "name": name, "type": 1, "options": opts}
+        return await self._dispatch_interaction(self._interaction(2, data, user_id, name_of_user))
+
+    async def click(self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
+        """A user presses a button on a message (which may predate a restart)."""
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
+
+
+class _Adapter(webhook_async.AsyncWebhookAdapter):
+    def __init__(self, local: LocalDiscord):
+        super().__init__()
+        self.local = local
+
+    async def request(self, route, session=None, **kwargs):  # type: ignore[override]
+        return await self.local._webhook_request(route, **kwargs)

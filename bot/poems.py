@@ -1,0 +1,252 @@
+"""What the bot does, without Discord: write, blend, rate, favourite, rank, forget.
+
+The cogs parse a command, call this service and format its reply; this
+module holds the rules (cooldowns, the bound on work in flight, parsing of
+poem references) and talks to the worker and storage.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from .settings import Settings
+from .storage import repo
+from .storage.models import Poem
+from .worker_client import WorkerBadRequest, WorkerClient
+
+log = logging.getLogger("poembot.bot.poems")
+
+FORMS = (5, 7)
+MIN_STEPS, MAX_STEPS = 3, 10
+MAX_SEED = 2**63 - 1
+MAX_TOP = 25
+POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
+
+try:  # display in simplified characters without importing the model package
+    import opencc
+
+    _T2S = opencc.OpenCC("t2s")
+except ImportError:  # pragma: no cover - opencc is a declared dependency
+    _T2S = None
+
+
+class UserError(Exception):
+    """Something the user asked for that cannot be done; the message says why."""
+
+
+class OnCooldown(UserError):
+    def __init__(self, what: str, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(f"Easy, poet: you can {what} again in {max(1, round(retry_after))} s.")
+
+
+class Busy(UserError):
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(f"I'm busy writing other poems; try again in {max(1, round(retry_after))} s.")
+
+
+@dataclass
+class ShownPoem:
+    """A saved poem as a user sees it."""
+
+    id: int
+    form: int
+    text: str  # as stored: traditional, unpunctuated
+    lines: list[str]  # in the reader's script, with punctuation
+    seed: int | None
+    model_version: str
+    blend_position: float | None = None
+    parent_a_id: int | None = None
+    parent_b_id: int | None = None
+
+
+def show(poem: Poem, script: str = "traditional") -> ShownPoem:
+    text = _T2S.convert(poem.text) if script == "simplified" and _T2S else poem.text
+    f = poem.form
+    lines = [text[i : i + f] + ("，" if i // f % 2 == 0 else "。") for i in range(0, len(text), f)]
+    return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
+                     model_version=poem.model_version, blend_position=poem.blend_position,
+                     parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id)
+
+
+def parse_seed(text: str | None) -> int | None:
+    if text is None or text == "":
+        return None
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_SEED:
+        raise UserError(f"A seed is a whole number from 0 to {MAX_SEED}.")
+    return int(text)
+
+
+def parse_form(form: int | str | None) -> int:
+    if form is None:
+        return 5
+    try:
+        value = int(str(form).strip())
+    except ValueError:
+        value = -1
+    if value not in FORMS:
+        raise UserError("The form is 5 or 7 (characters a line).")
+    return value
+
+
+def parse_poem_id(text) -> int:
+    m = POEM_REF.match(str(text).strip())
+    if not m or not 1 <= int(m.group(1)) <= MAX_SEED:
+        raise UserError(f"A poem id looks like 12 or #12, not {str(text)[:40]!r}.")
+    return int(m.group(1))
+
+
+class Cooldowns:
+    """One use per `per_s` seconds per user."""
+
+    def __init__(self, per_s: float, what: str):
+        self.per_s, self.what = per_s, what
+        self._last: dict[int, float] = {}
+
+    def hit(self, user_id: int) -> None:
+        now = time.monotonic()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.per_s:
+            raise OnCooldown(self.what, self.per_s - (now - last))
+        self._last[user_id] = now
+        if len(self._last) > 10000:  # forget users whose cooldown is long over
+            self._last = {u: t for u, t in self._last.items() if now - t < self.per_s}
+
+
+class PoemService:
+    def __init__(self, sessions: async_sessionmaker, worker: WorkerClient, settings: Settings):
+        self.sessions = sessions
+        self.worker = worker
+        self.settings = settings
+        self.poem_cooldown = Cooldowns(settings.poem_cooldown_s, "write a poem")
+        self.blend_cooldown = Cooldowns(settings.blend_cooldown_s, "blend")
+        self.in_flight = 0
+        self._recent_latency = 1.0  # seconds one job took lately, for "try again in N s"
+
+    @asynccontextmanager
+    async def _job(self):
+        """Bound the model work in flight; past the bound, say so instead of queueing."""
+        if self.in_flight >= self.settings.max_in_flight:
+            raise Busy(self._recent_latency * 2)
+        self.in_flight += 1
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
+
+    async def script_of(self, user_id: int) -> str:
+        async with self.sessions() as s:
+            return await repo.get_script(s, user_id)
+
+    async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
+                    seed: int | None = None, form: int = 5) -> ShownPoem:
+        """Write (and save) one poem; the same seed and form always give the same poem."""
+        self.poem_cooldown.hit(user_id)
+        async with self._job():
+            try:
+                reply = await self.worker.sample({"seed": seed, "form": form})
+            except WorkerBadRequest as e:
+                raise UserError(str(e)) from None
+        p = reply["poems"][0]
+        async with self.sessions.begin() as s:
+            poem = await repo.create_poem(
+                s, form=form, text=p["text"], latent=p["latent"], seed=p["seed"],
+                temperature=reply["options"]["temperature"], options=reply["options"], model_version=reply["model"], user_id=user_id, guild_id=guild_id,
+                channel_id=channel_id)
+            script = await repo.get_script(s, user_id)
+        return show(poem, script)
+
+    async def _endpoint(self, s, ref: str) -> tuple[object, int | None, int]:
+        """A blend end: (text or latent, poem id or None, form)."""
+        ref = ref.strip()
+        if POEM_REF.match(ref):
+            poem = await repo.get_poem(s, parse_poem_id(ref))
+            return repo.unpack_latent(poem.latent), poem.id, poem.form
+        n = sum(1 for ch in ref if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
+        return ref, None, 7 if n == 28 else 5
+
+    async def blend(self, user_id: int, guild_id: int | None, channel_id: int | None,
+                    a: str | None, b: str | None, steps: int = 5) -> list[ShownPoem]:
+        """The poems on the way from a to b (ids or texts; none: your two newest favourites)."""
+        if not MIN_STEPS <= steps <= MAX_STEPS:
+            raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
+        if (a is None) != (b is None):
+            raise UserError("Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites.")
+        async with self.sessions() as s:
+            if a is None:
+                fa, fb = await repo.latest_favourites(s, user_id, 2)
+                a, b = str(fa.id), str(fb.id)
+            end_a, id_a, form_a = await self._endpoint(s, a)
+            end_b, id_b, form_b = await self._endpoint(s, b)
+        if form_a != form_b:
+            raise UserError("Both poems must have the same form (5 or 7 characters a line).")
+        self.blend_cooldown.hit(user_id)
+        async with self._job():
+            try:
+                reply = await self.worker.blend({"a": end_a, "b": end_b, "steps": steps, "form": form_a})
+            except WorkerBadRequest as e:
+                raise UserError(f"That is not a poem I can blend: {e}") from None
+        saved = []
+        async with self.sessions.begin() as s:
+            for i, p in enumerate(reply["poems"]):
+                saved.append(await repo.create_poem(
+                    s, form=form_a, text=p["text"], latent=p["latent"], seed=None,
+                    temperature=reply["options"]["temperature"],
+                    options={**reply["options"], "blend_seed": reply["seed"], "method": reply["method"]},
+                    model_version=reply["model"], user_id=user_id,
+                    guild_id=guild_id, channel_id=channel_id, parent_a_id=id_a, parent_b_id=id_b,
+                    blend_position=i / (steps - 1)))
+            script = await repo.get_script(s, user_id)
+        return [show(p, script) for p in saved]
+
+    async def attach_message(self, poem_ids: list[int], channel_id: int | None, message_id: int | None) -> None:
+        async with self.sessions.begin() as s:
+            await repo.set_message(s, poem_ids, channel_id, message_id)
+
+    async def rate(self, user_id: int, poem_id: int, stars: int) -> repo.RatingSummary:
+        async with self.sessions.begin() as s:
+            await repo.rate(s, poem_id, user_id, stars)
+        async with self.sessions() as s:
+            return await repo.rating_summary(s, poem_id)
+
+    async def favourite(self, user_id: int, poem_id: int) -> None:
+        async with self.sessions.begin() as s:
+            await repo.add_favourite(s, user_id, poem_id)
+
+    async def unfavourite(self, user_id: int, poem_id: int) -> None:
+        async with self.sessions.begin() as s:
+            await repo.remove_favourite(s, user_id, poem_id)
+
+    async def favourites(self, user_id: int, limit: int = 10) -> list[ShownPoem]:
+        async with self.sessions() as s:
+            script = await repo.get_script(s, user_id)
+            return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
+
+    async def top(self, user_id: int, guild_id: int | None, n: int = 5) -> list[tuple[ShownPoem, repo.Ranked]]:
+        if not 1 <= n <= MAX_TOP:
+            raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
+        async with self.sessions() as s:
+            script = await repo.get_script(s, user_id)
+            return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n)]
+
+    async def get(self, user_id: int, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
+        async with self.sessions() as s:
+            poem = await repo.get_poem(s, poem_id)
+            return show(poem, await repo.get_script(s, user_id)), await repo.rating_summary(s, poem_id)
+
+    async def set_script(self, user_id: int, script: str) -> None:
+        async with self.sessions.begin() as s:
+            await repo.set_script(s, user_id, script.strip().lower())
+
+    async def forget(self, user_id: int) -> repo.Forgotten:
+        async with self.sessions.begin() as s:
+            return await repo.forget_user(s, user_id)
