@@ -1,0 +1,226 @@
+"""The bot through discord.py's own dispatch: messages and interactions fed as
+gateway payloads, replies captured where they would leave for Discord."""
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import pytest
+
+from bot.app import APOLOGY, PoemBot
+from bot.local import LocalDiscord
+from bot.poems import PoemService
+from bot.settings import Settings
+from bot.storage.db import create_engine, session_maker, upgrade
+from bot.worker_client import HttpWorker, InProcessWorker
+
+
+@contextlib.asynccontextmanager
+async def running_bot(url: str, worker, **overrides):
+    settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0, owner_ids=frozenset({1}))
+    for k, v in overrides.items():
+        setattr(settings, k, v)
+    engine = create_engine(url)
+    await upgrade(engine)
+    bot = PoemBot(service=PoemService(session_maker(engine), worker, settings), owner_ids=settings.owner_ids)
+    local = LocalDiscord(bot)
+    await local.start()
+    try:
+        yield local
+    finally:
+        await bot.close()
+        await engine.dispose()
+
+
+@pytest.fixture
+async def local(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as loc:
+        yield loc
+
+
+def poem_of(sent) -> list[str]:
+    return sent.embeds[0]["description"].split("\n")
+
+
+async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(local):
+    first, = await local.say("!poem 42")
+    second, = await local.say("!poem 42")
+    assert poem_of(first) == poem_of(second)
+    assert len(poem_of(first)) == 4 and all(len(line) == 6 for line in poem_of(first))
+    assert first.embeds[0]["title"] == "Poem #1" and second.embeds[0]["title"] == "Poem #2"
+    assert "seed 42" in first.embeds[0]["footer"]["text"]
+    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + ["poem:fav:1", "poem:reroll:5"]
+    seven, = await local.say("!poem 42 7")
+    assert all(len(line) == 8 for line in poem_of(seven))
+
+
+async def test_slash_poem_gives_the_prefix_poem(local):
+    prefix, = await local.say("!poem 7")
+    replies = await local.slash("poem", {"seed": "7"})
+    shown = [s for s in replies if s.embeds]
+    assert shown and poem_of(shown[-1]) == poem_of(prefix)
+
+
+@pytest.mark.parametrize("command,reply", [
+    ("!poem abc", "A seed is a whole number"),
+    ("!poem 99999999999999999999999", "A seed is a whole number"),
+    ("!poem -5", "A seed is a whole number"),
+    ("!poem 42 6", "The form is 5 or 7"),
+    ("!rate 99 3", "There is no poem #99"),
+    ("!rate 1 9", "1 to 5 stars"),
+    ("!rate abc 3", "A poem id looks like"),
+    ("!rate 1 lots", "whole numbers"),
+    ("!rate", "Something is missing"),
+    ("!fav 5", "There is no poem #5"),
+    ("!unfav 5", "not one of your favourites"),
+    ("!show 0", "A poem id looks like"),
+    ("!blend", "You need 2 favourites"),
+    ("!blend 1", "Blend two poems"),
+    ("!blend 1 2 50", "3 to 10 steps"),
+    ("!blend hello world", "not a poem I can blend"),
+    ("!top 0", "1 to 25 poems"),
+    ("!script klingon", "simplified or traditional"),
+    ("!sync", "Only the bot's owner"),
+])
+async def test_every_user_mistake_gets_a_short_clear_reply_and_saves_nothing(local, command, reply):
+    user = 2 if command == "!sync" else 1
+    sent = await local.say(command, user_id=user)
+    assert len(sent) == 1 and reply in sent[0].content, [s.content for s in sent]
+    ok, = await local.say("!poem 1")
+    assert ok.embeds[0]["title"] == "Poem #1", "a failed command must not have saved a poem"
+
+
+async def test_rating_favourites_leaderboard_and_show(local):
+    await local.say("!poem 1")
+    await local.say("!poem 2")
+    rated, = await local.say("!rate 1 4")
+    assert "You gave poem #1 4★" in rated.content
+    await local.say("!rate 1 5")  # rating again updates
+    await local.say("!rate 2 2", user_id=3)
+    assert "1 rating, 5.00★" in (await local.say("!rate 1 5"))[0].content
+    top, = await local.say("!top")
+    names = [f["name"] for f in top.embeds[0]["fields"]]
+    assert names[0].startswith("1. #1") and names[1].startswith("2. #2")
+    assert "saved" not in (await local.say("!fav 2"))[0].content
+    favs, = await local.say("!favs")
+    assert [f["name"] for f in favs.embeds[0]["fields"]] == ["#2"]
+    assert "no longer" in (await local.say("!unfav 2"))[0].content
+    assert "no favourites yet" in (await local.say("!favs"))[0].content
+    shown, = await local.say("!show 1")
+    assert shown.embeds[0]["title"] == "Poem #1" and "5.00★ from 1" in shown.text()
+
+
+async def test_blend_saves_every_step_and_blends_two_newest_favourites(local):
+    await local.say("!poem 10")
+    await local.say("!poem 11")
+    path, = await local.say("!blend 1 #2 4")
+    fields = path.embeds[0]["fields"]
+    assert [f["name"].split(" ")[0] for f in fields] == ["#3", "#4", "#5", "#6"]
+    assert "You gave poem #5" in (await local.say("!rate 5 3"))[0].content
+    await local.say("!fav 1")
+    await local.say("!fav 2")
+    again, = await local.say("!blend")
+    assert len(again.embeds[0]["fields"]) == 5
+    assert again.embeds[0]["fields"][0]["value"] == fields[0]["value"]
+
+
+async def test_script_shows_simplified_characters(local):
+    traditional, = await local.say("!poem 3")
+    await local.say("!script simplified")
+    simplified, = await local.say("!show 1")
+    import opencc
+
+    assert poem_of(simplified) == [opencc.OpenCC("t2s").convert(x) for x in poem_of(traditional)]
+
+
+async def test_forgetme_asks_first_then_deletes(local):
+    await local.say("!poem 5")
+    await local.say("!rate 1 5")
+    asked, = await local.say("!forgetme")
+    assert "!forgetme confirm" in asked.content
+    assert "Poem #1" in (await local.say("!show 1"))[0].text()
+    done, = await local.say("!forgetme confirm")
+    assert "deleted 1 poems, 1 ratings and 0 favourites" in done.content
+    assert "There is no poem #1" in (await local.say("!show 1"))[0].content
+
+
+async def test_help_lists_every_command_from_its_docstring(local):
+    helped, = await local.say("!help")
+    for name in ("poem", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "forgetme"):
+        assert f"  {name} " in helped.content
+    detail, = await local.say("!help poem")
+    assert "Give a seed to get the same poem again" in detail.content
+
+
+async def test_owner_can_sync_slash_commands(local):
+    synced, = await local.say("!sync", user_id=1)
+    assert "Synced 10 slash commands" in synced.content
+
+
+async def test_slash_commands_rate_and_report_errors_privately(local):
+    await local.say("!poem 8")
+    ok = await local.slash("rate", {"poem_id": "1", "stars": 5})
+    assert any("You gave poem #1 5★" in s.content for s in ok)
+    bad = await local.slash("rate", {"poem_id": "1", "stars": 7})
+    assert any("1 to 5 stars" in s.content and s.ephemeral for s in bad)
+
+
+async def test_cooldown_on_poem_says_when_to_come_back(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
+        await local.say("!poem 1")
+        again, = await local.say("!poem 2")
+        assert "again in 60 s" in again.content or "again in 59 s" in again.content
+        other, = await local.say("!poem 2", user_id=5)  # cooldowns are per user
+        assert other.embeds
+
+
+async def test_too_much_work_in_flight_gets_a_busy_reply(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine), max_in_flight=0) as local:
+        busy, = await local.say("!poem 1")
+        assert "busy" in busy.content and "try again in" in busy.content
+
+
+async def test_rating_buttons_work_on_a_message_from_before_a_restart(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        posted, = await local.say("!poem 42")
+    message = posted.message  # the message stays in the channel; the bot process is gone
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        replies = await local.click(message, "poem:rate:1:4", user_id=7)
+        assert any("You gave poem #1 4★" in s.content and s.ephemeral for s in replies)
+        replies = await local.click(message, "poem:fav:1", user_id=7)
+        assert any("favourites" in s.content for s in replies)
+        rerolled = await local.click(message, "poem:reroll:5", user_id=7)
+        assert any(s.embeds and s.embeds[0]["title"] == "Poem #2" for s in rerolled)
+        shown, = await local.say("!show 1")
+        assert "4.00★ from 1" in shown.text()
+
+
+async def test_no_reply_ever_mentions_anyone(local):
+    for command in ("!poem @everyone", "!rate <@&123> 5", "!show @here", "!poem 1"):
+        for sent in await local.say(command):
+            assert sent.allowed_mentions["parse"] == [] and not sent.allowed_mentions.get("replied_user"), sent.payload
+
+
+async def test_an_unexpected_failure_is_logged_and_the_user_gets_an_apology(sqlite_url, caplog):
+    class Broken:
+        async def sample(self, body):
+            raise RuntimeError("boom")
+
+        async def close(self):
+            pass
+
+    async with running_bot(sqlite_url, Broken()) as local:
+        sent, = await local.say("!poem 1")
+    assert sent.content == APOLOGY
+    assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records if r.levelname == "ERROR")
+
+
+async def test_a_stopped_worker_gets_a_friendly_reply(sqlite_url):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=2, retries=1, backoff_s=0.01)
+    async with running_bot(sqlite_url, worker) as local:
+        sent, = await local.say("!poem 1")
+    await worker.close()
+    assert "not answering right now" in sent.content
