@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import corpus
+from .checkpoint import CheckpointError
 
 DEFAULT_CACHE = Path(".cache/corpus")
 DEFAULT_DATA = Path("data/corpus")
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                     help="override a config field, e.g. --set free_bits=0.5")
 
+    sh = sub.add_parser("ship", help="copy a trained checkpoint into model/checkpoints (float16 weights)")
+    sh.add_argument("checkpoint", type=Path, help="checkpoint path without suffix")
+
     from .generate import add_cli_commands
 
     add_cli_commands(sub)
@@ -75,8 +79,15 @@ def main(argv: list[str] | None = None) -> int:
                 overrides=overrides,
             ), argv)
             return 0
+        if args.command == "ship":
+            from .checkpoint import load, save, shipped
+
+            ckpt = load(args.checkpoint)
+            path = save(ckpt, shipped(ckpt.cfg.form), half=True)
+            print(f"shipped {ckpt.version} as {path}")
+            return 0
         return args.handler(args)
-    except (corpus.CorpusError, ValueError) as e:
+    except (corpus.CorpusError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,135 @@
+"""The generation API and the shipped checkpoint, as the worker and the CLI use them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.checkpoint import shipped
+from model.generate import InputError, Options, PoemGenerator
+from model.prosody import Prosody, tone_key_accuracy
+
+ROOT = Path(__file__).resolve().parents[1]
+POEM_A = "白日依山盡，黃河入海流。欲窮千里目，更上一層樓。"
+POEM_B = "床前明月光，疑是地上霜。舉頭望明月，低頭思故鄉。"
+
+
+# the shipped checkpoint knows the characters of famous poems; the tiny one does not --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped5():
+    if not shipped(5).with_suffix(".json").exists():
+        pytest.fail("the shipped 5-character checkpoint is missing from model/checkpoints/")
+    return PoemGenerator.from_path(shipped(5))
+
+
+def test_a_seed_gives_the_same_poem_alone_or_in_any_batch(generator):
+    alone = generator.sample_seeds([42])[0].text
+    assert generator.sample_seeds([7, 42, 9])[1].text == alone
+    assert generator.sample_seeds(list(range(30, 60)) + [42])[-1].text == alone
+    assert generator.sample(1, seed=42)[0].text == alone
+    assert generator.sample(3, seed=41)[1].text == alone  # poem i of a run uses seed + i
+    assert len({p.text for p in generator.sample(8, seed=0)}) == 8
+
+
+def test_constraints_hold_on_every_sample(generator):
+    prosody = Prosody.default()
+    for p in generator.sample(64, seed=1000):
+        lines = p.lines
+        assert len(p.text) == 20 and "<unk>" not in p.text
+        assert len(set(p.text)) == 20, f"a character repeats in {p.text}"
+        assert prosody.rhymes(lines[1][-1], lines[3][-1]), f"lines 2 and 4 do not rhyme in {p.text}"
+        assert prosody.is_level(lines[1][-1])
+    first = generator.sample(32, seed=5, opts=Options(rhyme_first=True))
+    assert all(prosody.rhymes(p.lines[0][-1], p.lines[1][-1]) for p in first)
+    strict = generator.sample(32, seed=5, opts=Options(tone_penalty=100))
+    assert all(tone_key_accuracy(prosody, p.lines) == 1.0 for p in strict)
+
+
+def test_constraints_can_be_turned_off(generator):
+    free = Options(no_repeat=False, rhyme=False, tone=False, temperature=1.5, top_k=0)
+    poems = generator.sample(64, seed=3, opts=free)
+    assert any(len(set(p.text)) < 20 for p in poems), "with repeats allowed some poem repeats"
+
+
+def test_simplified_output_converts_only_the_display(generator):
+    p = generator.sample(1, seed=11, opts=Options(simplified=True))[0]
+    q = generator.sample(1, seed=11)[0]
+    assert p.text == q.text
+    import opencc
+
+    assert p.display == opencc.OpenCC("t2s").convert(q.text)
+
+
+def test_encode_accepts_text_with_or_without_punctuation_and_simplified(shipped5):
+    z = shipped5.encode(POEM_A)
+    assert len(z) == shipped5.ckpt.cfg.latent
+    assert shipped5.encode(POEM_A.replace("，", "").replace("。", "")) == z
+    assert shipped5.encode("白日依山盡\n黃河入海流\n欲窮千里目\n更上一層樓") == z
+    # a simplified character the model lacks is read as its traditional form
+    assert "尽" not in shipped5.vocab.index and "穷" not in shipped5.vocab.index
+    parsed = shipped5.parse("白日依山尽，黄河入海流。欲穷千里目，更上一层楼。")
+    assert parsed[4] == "盡" and parsed[12] == "窮" and set(parsed) <= set(shipped5.vocab.index)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty"),
+    ("   ", "empty"),
+    ("hello world", "Chinese characters only"),
+    ("白日依山盡，黃河入海流。", "has 20 characters"),
+    ("白日依山盡黃，河入海流。欲窮千里目，更上一層樓。", "4 lines of 5"),
+    ("白日依山盡，黃河入海流。欲窮千里目，更上一層🙂。", "Chinese characters only"),
+    ("白日依山盡，黃河入海流。欲窮千里目，更上一層" + "\U0002A6A5" + "。", "does not know"),
+    ("白" * 5000, "too long"),
+])
+def test_every_bad_poem_text_gets_a_clear_error(shipped5, text, message):
+    with pytest.raises(InputError, match=message):
+        shipped5.encode(text)
+    with pytest.raises(InputError, match=message):
+        shipped5.interpolate(text, POEM_B)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"steps": 1}, "steps"), ({"steps": 100}, "steps"), ({"method": "cubic"}, "slerp or lerp"),
+    ({"opts": Options(temperature=-1)}, "temperature"), ({"seed": -4}, "seed"),
+])
+def test_bad_blend_options_get_clear_errors(shipped5, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        shipped5.interpolate(POEM_A, POEM_B, **kwargs)
+
+
+def test_bad_latents_get_clear_errors(generator):
+    for bad in ([1.0, 2.0], "x", [[float("nan")] * generator.ckpt.cfg.latent]):
+        with pytest.raises(InputError, match="latent"):
+            generator.decode_latents(bad if isinstance(bad, list) and isinstance(bad[0], list) else [bad])
+
+
+@pytest.mark.parametrize("method", ["slerp", "lerp"])
+def test_interpolation_starts_and_ends_at_the_two_poems(shipped5, method):
+    path = shipped5.interpolate(POEM_A, POEM_B, steps=5, method=method)
+    assert len(path) == 5
+    assert path[0].latent == pytest.approx(shipped5.encode(POEM_A), abs=1e-4)
+    assert path[-1].latent == pytest.approx(shipped5.encode(POEM_B), abs=1e-4)
+    same = shipped5.decode_latents([shipped5.encode(POEM_A)])
+    assert path[0].text == same[0].text
+
+
+def test_the_shipped_model_reconstructs_a_training_poem_from_its_latent(shipped5):
+    train_poem = (ROOT / "tests/fixtures/corpus/5/train.txt").read_text().split()[3]
+    plain = Options(temperature=0, no_repeat=False, rhyme=False, tone=False)
+    decoded = shipped5.decode_latents([shipped5.encode(train_poem)], opts=plain)[0].text
+    same = sum(a == b for a, b in zip(decoded, train_poem))
+    assert same >= 6, f"{decoded} keeps only {same}/20 characters of {train_poem}"
+
+
+def test_the_cli_prints_a_valid_poem_from_the_shipped_checkpoint():
+    out = subprocess.run([sys.executable, "-m", "model", "sample", "--seed", "42", "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    poem, = json.loads(out.stdout)
+    assert poem["seed"] == 42 and len(poem["lines"]) == 4 and all(len(line) == 5 for line in poem["lines"])
+    again = subprocess.run([sys.executable, "-m", "model", "sample", "--seed", "42"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.stdout.splitlines()[1:5] == [line + p for line, p in zip(poem["lines"], "，。，。")]
