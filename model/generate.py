@@ -119,16 +119,13 @@ class PoemGenerator:
             for g in r.groups:
                 groups.setdefault(g, []).append(i)
         self.level, self.oblique = level, oblique
-        # for each character, the characters sharing one of its level groups
-        self.group_masks = {g: torch.zeros(V, dtype=torch.bool).index_fill_(0, torch.tensor(ids), True)
-                            for g, ids in groups.items()}
-        self.char_groups = [self.prosody.reading(ch).groups if self.prosody.reading(ch) else frozenset()
-                            for ch in self.vocab.chars]
-        # a rhyme character must have rhyme partners in the vocabulary
-        self.rhymable = torch.zeros(V, dtype=torch.bool)
-        for g, mask in self.group_masks.items():
-            if mask.sum() >= 20:
-                self.rhymable |= mask
+        # membership of every character in every level rhyme group: (V, G)
+        names = sorted(groups)
+        self.groups = torch.zeros(V, len(names))
+        for j, g in enumerate(names):
+            self.groups[groups[g], j] = 1.0
+        # a rhyme-setting character must have partners: groups of at least 20 characters
+        self.rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
 
     @classmethod
     def from_path(cls, path: Path | str | None = None, form: int = 5) -> PoemGenerator:
@@ -163,13 +160,14 @@ class PoemGenerator:
             parallel_logp = self.model.parallel_out.log_prob(hp.reshape(-1, C)).view(B, T, V)  # (B, T, V)
         out = torch.full((B, T), self.model.bos, dtype=torch.long)
         used = torch.zeros(B, V, dtype=torch.bool)
-        first_level = self._pattern_level(us)
-        patterns = {fl: key_pattern(form, self.ckpt.cfg.lines, fl) for fl in (True, False)}
+        first_level = self._pattern_level(us)  # (B,)
+        pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
+        cache = self.model.new_ar_cache(B) if self.model.autoregressive else None
         for t in range(T):
             if self.model.autoregressive:
-                prev = torch.cat([torch.full((B, 1), self.model.bos), out[:, :t]], dim=1)  # (B, t+1)
-                ha = self.model.decode_ar(hp, prev)[:, -1]  # (B, C)
+                prev = out[:, t - 1] if t > 0 else torch.full((B,), self.model.bos)  # (B,)
+                ha = self.model.ar_step(hp, prev, t, cache)  # (B, C)
                 logp = self.model.ar_out.log_prob(ha)  # (B, V)
             else:
                 logp = parallel_logp[:, t].clone()  # (B, V)
@@ -179,7 +177,7 @@ class PoemGenerator:
             line, col = divmod(t, form)
             if opts.tone and col in keys:
                 k = keys.index(col)
-                want_level = torch.tensor([patterns[bool(fl)][line][k] for fl in first_level])  # (B,)
+                want_level = first_level == pattern[line][k]  # (B,)
                 fits = torch.where(want_level[:, None], self.level[None], self.oblique[None])  # (B, V)
                 logp = logp - opts.tone_penalty * (~fits).float()
             if opts.rhyme and col == form - 1:
@@ -197,11 +195,8 @@ class PoemGenerator:
             return logp
         if not anchors:  # line 2 sets the rhyme
             return logp.masked_fill(~self.rhymable[None], -math.inf)
-        allowed = torch.zeros_like(logp, dtype=torch.bool)
-        for b in range(logp.shape[0]):
-            anchor = int(out[b, anchors[0] * form + form - 1])
-            for g in self.char_groups[anchor]:
-                allowed[b] |= self.group_masks[g]
+        anchor = out[:, anchors[0] * form + form - 1]  # (B,) the rhyme-setting character
+        allowed = (self.groups[anchor] @ self.groups.T) > 0  # (B, V): shares a level rhyme group
         masked = logp.masked_fill(~allowed, -math.inf)
         # keep the unconstrained row when no rhyme partner is left (never in practice)
         dead = torch.isinf(masked).all(dim=1, keepdim=True)

@@ -99,6 +99,17 @@ class GCNN(nn.Module):
         value, gate = self.proj(taps).chunk(2, dim=-1)  # (B, T, C) each
         return x + value * torch.sigmoid(gate)
 
+    def step(self, inputs: torch.Tensor, t: int) -> torch.Tensor:
+        """The causal output at position t alone, given this layer's inputs so far.
+        inputs: (B, T, C) with positions <= t filled -> (B, C)."""
+        B, _, C = inputs.shape
+        taps = []
+        for i in range(self.kernel):
+            src = t - (self.kernel - 1 - i) * self.dilation
+            taps.append(inputs[:, src] if src >= 0 else inputs.new_zeros(B, C))
+        value, gate = self.proj(torch.cat(taps, dim=-1)).chunk(2, dim=-1)  # (B, C) each
+        return inputs[:, t] + value * torch.sigmoid(gate)
+
 
 class OutputLayer(nn.Module):
     """Hidden vectors -> characters: a full softmax, or an adaptive one
@@ -180,6 +191,22 @@ class PoemVAE(nn.Module):
         t = prev.shape[1]
         h = self.embed(prev) + hp[:, :t] + self.ar_pos[:t]  # (B, T', C)
         return self.ar(h)  # (B, T', C)
+
+    def ar_step(self, hp: torch.Tensor, prev: torch.Tensor, t: int, cache: list[torch.Tensor]) -> torch.Tensor:
+        """Incremental decoding: the AR head's hidden state at position t only.
+
+        hp: (B, T, C) parallel states; prev: (B,) the character before t (<bos>
+        at t = 0); cache: one (B, T, C) buffer per layer input, filled up to t
+        by earlier calls. Costs one position per step instead of the whole prefix.
+        """
+        h = self.embed(prev) + hp[:, t] + self.ar_pos[t]  # (B, C)
+        for layer, inputs in zip(self.ar, cache):
+            inputs[:, t] = h
+            h = layer.step(inputs, t)  # (B, C)
+        return h
+
+    def new_ar_cache(self, batch: int) -> list[torch.Tensor]:
+        return [torch.zeros(batch, self.cfg.positions, self.cfg.emb) for _ in self.ar]
 
     def shifted(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T) -> <bos> followed by x[:, :-1], with word dropout in training."""

@@ -182,3 +182,15 @@ def test_the_vocabulary_maps_unknown_characters_to_unk():
     v = Vocab(list("山水"))
     assert v.ids("山雲水") == [0, 2, 1] and v.text([0, 1, 2]) == "山水<unk>"
     assert len(Checkpoint(PoemVAE(tiny(vocab_size=3)), v).vocab) == 3
+
+
+def test_incremental_decoding_matches_the_full_causal_head():
+    cfg = tiny(vocab_size=50)
+    model = PoemVAE(cfg).eval()
+    hp = torch.randn(2, 20, cfg.emb)
+    x = torch.randint(0, 50, (2, 20))
+    prev = torch.cat([torch.full((2, 1), model.bos), x[:, :-1]], dim=1)
+    full = model.decode_ar(hp, prev)
+    cache = model.new_ar_cache(2)
+    steps = torch.stack([model.ar_step(hp, prev[:, t], t, cache) for t in range(20)], dim=1)
+    assert torch.allclose(full, steps, atol=1e-5)
