@@ -207,19 +207,16 @@ class PoemGenerator:
         """Temperature/top-k sampling by inverse CDF on each poem's own uniform."""
         if opts.temperature == 0:
             return logp.argmax(dim=1)
-        logits = logp.double() / opts.temperature  # (B, V)
-        if opts.top_k and opts.top_k < logits.shape[1]:
-            kth = logits.topk(opts.top_k, dim=1).values[:, -1:]  # (B, 1)
-            logits = logits.masked_fill(logits < kth, -math.inf)
-        probs = torch.softmax(logits, dim=1)
-        cdf = probs.cumsum(dim=1)  # (B, V)
-        idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1)  # (B,)
-        idx = idx.clamp(max=logits.shape[1] - 1)
+        if opts.top_k and opts.top_k < logp.shape[1]:
+            vals, ids = logp.topk(opts.top_k, dim=1)  # (B, k), likeliest first
+        else:
+            vals, ids = logp, None
+        probs = torch.softmax(vals.double() / opts.temperature, dim=1)  # (B, k)
+        cdf = probs.cumsum(dim=1)
+        j = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1).clamp(max=probs.shape[1] - 1)  # (B,)
         # never land on a zero-probability character at a rounding edge
-        bad = probs.gather(1, idx[:, None]).squeeze(1) == 0
-        if bad.any():
-            idx = torch.where(bad, probs.argmax(dim=1), idx)
-        return idx
+        j = torch.where(probs.gather(1, j[:, None]).squeeze(1) > 0, j, probs.argmax(dim=1))
+        return j if ids is None else ids.gather(1, j[:, None]).squeeze(1)
 
     def _poems(self, texts, z, seeds, opts) -> list[Poem]:
         return [Poem(text=t, form=self.form, seed=s, latent=[round(float(v), 6) for v in zi],

@@ -224,3 +224,26 @@ async def test_a_stopped_worker_gets_a_friendly_reply(sqlite_url):
         sent, = await local.say("!poem 1")
     await worker.close()
     assert "not answering right now" in sent.content
+
+
+def test_the_console_chat_works_from_a_pipe(tmp_path, tiny_checkpoints):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, POEMBOT_DATA_DIR=str(tmp_path), POEMBOT_FORMS="5",
+               POEMBOT_CHECKPOINT_5=str(tiny_checkpoints[5]))
+    env.pop("DISCORD_TOKEN", None)
+    env.pop("DATABASE_URL", None)
+    out = subprocess.run([sys.executable, "-m", "bot", "--console"], input="!poem 42\n!poem 42\n!rate 1 5\n!top\n",
+                         capture_output=True, text=True, timeout=120, env=env,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    blocks = out.stdout.strip().split("\n\n")
+    assert blocks[0].startswith("Poem #1") and blocks[1].startswith("Poem #2")
+    first, second = blocks[0].splitlines()[1:5], blocks[1].splitlines()[1:5]
+    assert first == second and all(len(line) == 6 for line in first)
+    assert "You gave poem #1 5★" in blocks[2]
+    assert blocks[3].startswith("Best poems here") and "1. #1 · 5.00★ from 1" in blocks[3]
+    assert (tmp_path / "poembot.sqlite3").exists()
