@@ -1,0 +1,91 @@
+"""The compose file against the code: no Docker engine runs here, so this checks
+that the services, their commands, environment and volumes match what the
+programs read."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from bot.__main__ import main as bot_main
+from model.__main__ import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def env_vars_read_by_code() -> set[str]:
+    names = set()
+    for path in list((ROOT / "bot").rglob("*.py")) + list((ROOT / "model").rglob("*.py")):
+        text = path.read_text()
+        names |= set(re.findall(r'env(?:iron)?\.get\("([A-Z_0-9]+)"', text))
+        names |= set(re.findall(r'os\.environ\.get\(f?"([A-Z_0-9{}a-z]+)"', text))
+    return {n.replace("{f}", "5") for n in names} | {"POEMBOT_CHECKPOINT_7"}
+
+
+def test_services_and_their_commands_exist(compose):
+    services = compose["services"]
+    assert {"worker", "bot", "migrate", "postgres"} <= set(services)
+    worker_cmd = services["worker"]["command"]
+    assert worker_cmd[:4] == ["python", "-m", "model", "serve"]
+    args = build_parser().parse_args(worker_cmd[3:])
+    assert args.command == "serve" and args.host == "0.0.0.0"
+    assert services["migrate"]["command"] == ["python", "-m", "bot", "migrate"]
+    assert services["bot"]["command"] == ["python", "-m", "bot"]
+    with pytest.raises(SystemExit) as stop:
+        bot_main(["--help"])
+    assert stop.value.code == 0
+
+
+def test_the_bot_reaches_the_worker_where_it_listens_and_waits_for_it(compose):
+    s = compose["services"]
+    worker_port = int(s["worker"]["command"][s["worker"]["command"].index("--port") + 1])
+    url = urlparse(s["bot"]["environment"]["WORKER_URL"])
+    assert (url.hostname, url.port) == ("worker", worker_port)
+    assert "/healthz" in " ".join(s["worker"]["healthcheck"]["test"]) and str(worker_port) in " ".join(
+        s["worker"]["healthcheck"]["test"])
+    assert s["bot"]["depends_on"]["worker"]["condition"] == "service_healthy"
+    assert s["bot"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert s["bot"]["environment"]["POEMBOT_MIGRATE_ON_START"] == "0"
+
+
+def test_sqlite_lives_on_the_named_volume_and_postgres_is_a_profile(compose):
+    s = compose["services"]
+    for name in ("bot", "migrate"):
+        url = s[name]["environment"]["DATABASE_URL"]
+        default = re.search(r":-(.+)}", url).group(1)
+        db_path = default.split(":///", 1)[1]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in s[name]["volumes"]}
+        assert any(db_path.startswith(m + "/") for m in mounts), f"{name}: {db_path} is not on a volume"
+        assert mounts["/data"] in compose["volumes"]
+    pg = s["postgres"]
+    assert pg["profiles"] == ["postgres"] and "pg_isready" in " ".join(pg["healthcheck"]["test"])
+    assert s["migrate"]["depends_on"]["postgres"]["required"] is False
+
+
+def test_every_variable_the_compose_file_sets_is_one_the_code_reads(compose):
+    read = env_vars_read_by_code()
+    for name, service in compose["services"].items():
+        if name == "postgres":
+            continue
+        for var in service.get("environment", {}):
+            assert var in read, f"{name} sets {var}, which nothing reads"
+    example = (ROOT / ".env.example").read_text()
+    assert "DISCORD_TOKEN=" in example and "DISCORD_TOKEN" in read
+    env_file = compose["x-app"]["env_file"][0]
+    assert env_file["path"] == ".env" and env_file["required"] is False
+
+
+def test_the_image_installs_the_cpu_torch_the_project_pins():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pinned = re.search(r'"torch==([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert f"torch=={pinned}" in dockerfile and "/whl/cpu" in dockerfile
+    for folder in ("model", "bot", "migrations"):
+        assert f"COPY {folder} {folder}" in dockerfile
