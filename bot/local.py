@@ -89,6 +89,8 @@ class LocalDiscord:
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _messages: dict[int, dict] = field(default_factory=dict)
     _interaction_messages: dict[str, int] = field(default_factory=dict)
+    extra_channels: int = 0  # more text channels, ids channel_id + 1 ... (one per simulated user, say)
+    _waiters: dict[int, asyncio.Future] = field(default_factory=dict)
 
     def snowflake(self) -> int:
         # unique and current: interactions older than 15 minutes count as expired
@@ -113,8 +115,9 @@ class LocalDiscord:
             "member_count": 1, "large": False, "features": [], "emojis": [], "stickers": [],
             "roles": [{"id": str(self.guild_id), "name": "@everyone", "permissions": "2248473465835073",
                        "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False}],
-            "channels": [{"id": str(self.channel_id), "type": 0, "name": "poems", "position": 0,
-                          "permission_overwrites": [], "guild_id": str(self.guild_id)}],
+            "channels": [{"id": str(self.channel_id + i), "type": 0, "name": f"poems-{i}", "position": i,
+                          "permission_overwrites": [], "guild_id": str(self.guild_id)}
+                         for i in range(1 + self.extra_channels)],
             "members": [{"user": _user(BOT_USER_ID, "poembot", True), "roles": [], "joined_at": utcnow().isoformat(),
                          "deaf": False, "mute": False, "flags": 0}],
             "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
@@ -146,7 +149,11 @@ class LocalDiscord:
         channel_id = getattr(route, "channel_id", None)
         if method == "POST" and path == "/channels/{channel_id}/messages":
             msg = self._message(channel_id, payload)
-            self.sent.append(Sent("message", channel_id, payload, msg))
+            sent = Sent("message", channel_id, payload, msg)
+            self.sent.append(sent)
+            waiter = self._waiters.pop(int(channel_id), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(sent)
             return msg
         if method == "PATCH" and path == "/channels/{channel_id}/messages/{message_id}":
             msg = self._messages.get(int(route.message_id)) or self._message(channel_id, {})
@@ -218,6 +225,19 @@ class LocalDiscord:
         self.bot._connection.parse_message_create(msg)
         await self._settle(before)
         return self.sent[mark:]
+
+    async def first_reply(self, content: str, user_id: int, channel_id: int, timeout: float = 30.0) -> Sent:
+        """Post in one channel and wait for the bot's first message there (for many users at once,
+        each in a channel of their own: `say` waits for all work, this for one reply)."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters[channel_id] = future
+        msg = self._message(channel_id, {"content": content}, author=_user(user_id, f"user{user_id}"))
+        msg["member"] = {k: v for k, v in self._member(user_id, f"user{user_id}").items() if k != "user"}
+        self.bot._connection.parse_message_create(msg)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiters.pop(channel_id, None)
 
     def _interaction(self, kind: int, data: dict, user_id: int, name: str, message: dict | None = None) -> dict:
         payload = {

@@ -16,14 +16,14 @@ from bot.worker_client import HttpWorker, InProcessWorker
 
 
 @contextlib.asynccontextmanager
-async def running_bot(url: str, worker, **overrides):
+async def running_bot(url: str, worker, channels: int = 0, **overrides):
     settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0, owner_ids=frozenset({1}))
     for k, v in overrides.items():
         setattr(settings, k, v)
     engine = create_engine(url)
     await upgrade(engine)
     bot = PoemBot(service=PoemService(session_maker(engine), worker, settings), owner_ids=settings.owner_ids)
-    local = LocalDiscord(bot)
+    local = LocalDiscord(bot, extra_channels=channels)
     await local.start()
     try:
         yield local
