@@ -87,6 +87,25 @@ def poem_metrics(poems: list[str], form: int, prosody: Prosody, train_lines: set
     }
 
 
+def interpolation_smoothness(gen: PoemGenerator, poems: list[str], pairs: int = 50, steps: int = 9) -> dict:
+    """How gradually the poem changes along a path between two real poems.
+
+    For each pair, the share of all character changes along the path that
+    happen in its largest single step: 1/(steps-1) is perfectly even, 1.0 is
+    one jump. Also how many characters the path's ends keep of the poems.
+    """
+    shares, kept = [], []
+    for i in range(min(pairs, len(poems) // 2)):
+        a, b = poems[2 * i], poems[2 * i + 1]
+        path = [p.text for p in gen.interpolate(a, b, steps=steps)]
+        diffs = [sum(x != y for x, y in zip(p, q)) for p, q in zip(path, path[1:])]
+        if sum(diffs):
+            shares.append(max(diffs) / sum(diffs))
+        kept.append((sum(x == y for x, y in zip(path[0], a)) + sum(x == y for x, y in zip(path[-1], b))) / (2 * len(a)))
+    return {"interp_max_step_share": statistics.mean(shares) if shares else 1.0,
+            "interp_ends_kept": statistics.mean(kept)}
+
+
 def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
              opts: Options = Options(), batch: int = 64) -> dict:
     form = gen.form
@@ -107,6 +126,7 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
 
     valid = corpus.load_split(data_dir, form, "valid")
     vae = validate(gen.model, gen.vocab.encode_batch(valid))
+    vae.update(interpolation_smoothness(gen, valid))
     return {"checkpoint": gen.version, "form": form, "n": n, "options": opts.__dict__,
             "model": model_row, "real": real_row, "vae": vae, "examples": texts[:5],
             "poems_per_s": n / seconds}

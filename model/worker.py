@@ -25,6 +25,7 @@ import torch
 from aiohttp import web
 
 from . import corpus
+from .checkpoint import shipped
 from .generate import MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
 
 log = logging.getLogger("poembot.model.worker")
@@ -40,7 +41,8 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
-        forms = [int(f) for f in os.environ.get("POEMBOT_FORMS", "5,7").split(",") if f.strip()]
+        shipped_forms = ",".join(str(f) for f in corpus.FORMS if shipped(f).with_suffix(".json").exists())
+        forms = [int(f) for f in os.environ.get("POEMBOT_FORMS", shipped_forms or "5").split(",") if f.strip()]
         return cls(
             checkpoints={f: (Path(p) if (p := os.environ.get(f"POEMBOT_CHECKPOINT_{f}")) else None) for f in forms},
             max_batch=int(os.environ.get("POEMBOT_MAX_BATCH", 64)),
