@@ -126,7 +126,8 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
 
     valid = corpus.load_split(data_dir, form, "valid")
     vae = validate(gen.model, gen.vocab.encode_batch(valid))
-    vae.update(interpolation_smoothness(gen, valid))
+    known = [p for p in valid if all(ch in gen.vocab.index for ch in p)]
+    vae.update(interpolation_smoothness(gen, known))
     return {"checkpoint": gen.version, "form": form, "n": n, "options": opts.__dict__,
             "model": model_row, "real": real_row, "vae": vae, "examples": texts[:5],
             "poems_per_s": n / seconds}

@@ -53,7 +53,7 @@ def make_config(args: TrainArgs, vocab_size: int) -> Config:
 
 @torch.no_grad()
 def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
-    """NLL per character, KL, reconstruction accuracy of the parallel head from
+    """NLL per character (given z from the posterior mean), KL, reconstruction accuracy of the parallel head from
     the posterior mean (what the latent alone carries), and active units."""
     model.eval()
     nll_sum = kl_sum = correct = 0.0
@@ -72,6 +72,7 @@ def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
     return {
         "nll_char": nll_sum / data.numel(),
         "kl": kl_sum / n,
+        "elbo_char": (nll_sum + kl_sum) / data.numel(),  # negative ELBO per character: the bound to compare
         "recon_acc": correct / data.numel(),
         "active_units": active_units(torch.cat(mus)),
     }
