@@ -184,7 +184,7 @@ class PoemGenerator:
                 logp = self._rhyme_mask(logp, out, t, line, opts)
             out[:, t] = self._choose(logp, us[:, t], opts, t)
             used.scatter_(1, out[:, t : t + 1], True)
-        return [self.vocab.text(row) for row in out]
+        return [self.vocab.text(row) for row in out.tolist()]
 
     def _rhyme_mask(self, logp, out, t, line, opts) -> torch.Tensor:
         form = self.form
@@ -219,9 +219,9 @@ class PoemGenerator:
         return j if ids is None else ids.gather(1, j[:, None]).squeeze(1)
 
     def _poems(self, texts, z, seeds, opts) -> list[Poem]:
-        return [Poem(text=t, form=self.form, seed=s, latent=[round(float(v), 6) for v in zi],
+        return [Poem(text=t, form=self.form, seed=s, latent=[round(v, 6) for v in zi],
                      display=self._t2s.convert(t) if opts.simplified else t)
-                for t, zi, s in zip(texts, z, seeds)]
+                for t, zi, s in zip(texts, z.tolist(), seeds)]
 
     # -- the public API ---------------------------------------------------------------------
     def sample_seeds(self, seeds: list[int], opts: Options = Options()) -> list[Poem]:
