@@ -84,7 +84,7 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
     save_file(tensors, str(path))
-    card = dict(ckpt.card)
+    card = ckpt.card  # updated in place: a trainer holding the dict keeps writing to the same card
     card.update(
         format=FORMAT,
         config=ckpt.cfg.to_dict(),
@@ -92,7 +92,6 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
         weights=path.name,
         version=f"{path.stem}-{weights_hash(path)}",
     )
-    ckpt.card = card
     path.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False, indent=1), "utf-8")
     return path
 

@@ -36,8 +36,8 @@ class Config:
     div_value: float = 2.0  # adaptive softmax: each tail cluster's width shrinks by this
     free_bits: float = 0.25  # nats of KL per latent dimension that cost nothing (0 = plain KL)
     kl_weight: float = 1.0  # weight of the KL term
-    aux_weight: float = 1.0  # weight of the parallel head's loss when the AR head exists
-    dropout: float = 0.1  # on the AR head's character inputs (word dropout keeps z in use)
+    aux_weight: float = 0.3  # weight of the parallel head's loss when the AR head exists
+    dropout: float = 0.3  # on the AR head's character inputs (word dropout keeps z in use)
 
     @property
     def positions(self) -> int:

@@ -146,7 +146,7 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         "config_name": args.config,
         "corpus": {"package": manifest.get("package", corpus.PACKAGE), "integrity": manifest.get("integrity"),
                    "train_poems": len(train_poems), "valid_poems": len(valid_poems)},
-        "training": {"command": "python -m model train " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "training": {"command": "python -m model " + shlex.join(argv if argv is not None else sys.argv[1:]),
                      "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
                      "kl_anneal_steps": args.kl_anneal_steps, "threads": torch.get_num_threads(),
                      "parameters": parameter_count(model)},

@@ -27,7 +27,7 @@ def tiny_checkpoints(tmp_path_factory) -> dict[int, Path]:
     for form in (5, 7):
         path = out / f"tiny{form}"
         train(TrainArgs(form=form, config="tiny", data_dir=CORPUS, out=path, epochs=2, batch_size=32,
-                        seed=0, threads=1, kl_anneal_steps=10), argv=["--config", "tiny"])
+                        seed=0, threads=1, kl_anneal_steps=10), argv=["train", "--config", "tiny"])
         paths[form] = path
     return paths
 

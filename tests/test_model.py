@@ -122,7 +122,7 @@ def test_free_bits_leave_small_kl_unpenalised():
 
 def test_training_is_deterministic_learns_and_resumes(tmp_path):
     args = dict(form=5, config="tiny", data_dir=CORPUS, batch_size=32, seed=3, threads=1, kl_anneal_steps=10)
-    a = train(TrainArgs(out=tmp_path / "a", epochs=2, **args), argv=[])
+    a = train(TrainArgs(out=tmp_path / "a", epochs=2, **args), argv=["train", "--config", "tiny"])
     b = train(TrainArgs(out=tmp_path / "b", epochs=1, **args), argv=[])
     b = train(TrainArgs(out=tmp_path / "b", epochs=2, resume=True, **args), argv=[])
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
@@ -132,8 +132,9 @@ def test_training_is_deterministic_learns_and_resumes(tmp_path):
     assert history[0]["train"]["nll_char"] < 9.0
     assert (tmp_path / "a.png").stat().st_size > 1000
     card = json.loads((tmp_path / "a.json").read_text())
-    assert card["training"]["command"].startswith("python -m model train")
+    assert card["training"]["command"] == "python -m model train --config tiny"
     assert {"nll_char", "kl", "recon_acc", "active_units"} <= set(card["metrics"])
+    assert card["metrics"] == history[-1]["valid"], "the card reports the last epoch"
 
 
 def test_a_checkpoint_round_trips_and_describes_itself(tiny_checkpoints, tmp_path):
