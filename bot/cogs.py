@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from .poems import MAX_STEPS, MIN_STEPS, ShownPoem, UserError, parse_form, parse_poem_id, parse_seed
+from .poems import ShownPoem, parse_form, parse_poem_id, parse_seed
 
 if TYPE_CHECKING:
     from .app import PoemBot
@@ -137,8 +137,6 @@ class Poems(commands.Cog):
         given, blends your two newest favourites. Steps: 3 to 10.
         Example: `!blend 12 15 5`.
         """
-        if not MIN_STEPS <= steps <= MAX_STEPS:
-            raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
         await ctx.defer()
         path = await self.service.blend(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
                                         a, b, steps)
