@@ -18,7 +18,7 @@ import json
 import math
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import opencc
@@ -79,9 +79,8 @@ class Poem:
         return [line + ("，" if i % 2 == 0 else "。") for i, line in enumerate(self.lines)]
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["lines"] = self.lines
-        return d
+        return {"text": self.text, "form": self.form, "seed": self.seed, "latent": self.latent,
+                "display": self.display, "lines": self.lines}
 
 
 def check_seed(seed: int) -> int:
@@ -159,7 +158,10 @@ class PoemGenerator:
             C = hp.shape[-1]
             parallel_logp = self.model.parallel_out.log_prob(hp.reshape(-1, C)).view(B, T, V)  # (B, T, V)
         out = torch.full((B, T), self.model.bos, dtype=torch.long)
-        used = torch.zeros(B, V, dtype=torch.bool)
+        banned = torch.zeros(B, V, dtype=torch.bool)  # characters a poem may not take (next)
+        banned[:, self.vocab.unk] = True
+        tone_cost = {True: opts.tone_penalty * (~self.level).float(),  # (V,) what breaking the pattern costs
+                     False: opts.tone_penalty * (~self.oblique).float()}
         first_level = self._pattern_level(us)  # (B,)
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
@@ -171,19 +173,17 @@ class PoemGenerator:
                 logp = self.model.ar_out.log_prob(ha)  # (B, V)
             else:
                 logp = parallel_logp[:, t].clone()  # (B, V)
-            logp[:, self.vocab.unk] = -math.inf
-            if opts.no_repeat:
-                logp = logp.masked_fill(used, -math.inf)
+            logp = logp.masked_fill(banned, -math.inf)
             line, col = divmod(t, form)
             if opts.tone and col in keys:
                 k = keys.index(col)
                 want_level = first_level == pattern[line][k]  # (B,)
-                fits = torch.where(want_level[:, None], self.level[None], self.oblique[None])  # (B, V)
-                logp = logp - opts.tone_penalty * (~fits).float()
+                logp = logp - torch.where(want_level[:, None], tone_cost[True], tone_cost[False])  # (B, V)
             if opts.rhyme and col == form - 1:
                 logp = self._rhyme_mask(logp, out, t, line, opts)
             out[:, t] = self._choose(logp, us[:, t], opts, t)
-            used.scatter_(1, out[:, t : t + 1], True)
+            if opts.no_repeat:
+                banned.scatter_(1, out[:, t : t + 1], True)
         return [self.vocab.text(row) for row in out.tolist()]
 
     def _rhyme_mask(self, logp, out, t, line, opts) -> torch.Tensor:
