@@ -40,8 +40,6 @@ class PoemBot(commands.Bot):
             error = error.original
         if isinstance(error, (UserError, StorageError, WorkerUnavailable)):
             return str(error)
-        if isinstance(error, commands.CommandOnCooldown):
-            return f"Easy, poet: try again in {max(1, round(error.retry_after))} s."
         if isinstance(error, commands.NotOwner):
             return "Only the bot's owner can do that."
         if isinstance(error, commands.MissingRequiredArgument):

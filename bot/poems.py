@@ -143,10 +143,6 @@ class PoemService:
             self.in_flight -= 1
             self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
 
-    async def script_of(self, user_id: int) -> str:
-        async with self.sessions() as s:
-            return await repo.get_script(s, user_id)
-
     async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
                     seed: int | None = None, form: int = 5) -> ShownPoem:
         """Write (and save) one poem; the same seed and form always give the same poem."""
@@ -160,8 +156,8 @@ class PoemService:
         async with self.sessions.begin() as s:
             poem = await repo.create_poem(
                 s, form=form, text=p["text"], latent=p["latent"], seed=p["seed"],
-                temperature=reply["options"]["temperature"], options=reply["options"], model_version=reply["model"], user_id=user_id, guild_id=guild_id,
-                channel_id=channel_id)
+                temperature=reply["options"]["temperature"], options=reply["options"],
+                model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id)
             script = await repo.get_script(s, user_id)
         return show(poem, script)
 

@@ -180,22 +180,22 @@ class PoemGenerator:
                 want_level = first_level == pattern[line][k]  # (B,)
                 logp = logp - torch.where(want_level[:, None], tone_cost[True], tone_cost[False])  # (B, V)
             if opts.rhyme and col == form - 1:
-                logp = self._rhyme_mask(logp, out, t, line, opts)
-            out[:, t] = self._choose(logp, us[:, t], opts, t)
+                logp = self._rhyme_mask(logp, out, line, opts)
+            out[:, t] = self._choose(logp, us[:, t], opts)
             if opts.no_repeat:
                 banned.scatter_(1, out[:, t : t + 1], True)
         return [self.vocab.text(row) for row in out.tolist()]
 
-    def _rhyme_mask(self, logp, out, t, line, opts) -> torch.Tensor:
+    def _rhyme_mask(self, logp, out, line, opts) -> torch.Tensor:
+        """At a line end: the first rhyming line (2, or 1 with rhyme_first) must end in a
+        character with rhyme partners; each later rhyming line rhymes with the one before."""
         form = self.form
-        anchors = {1: [0] if opts.rhyme_first else [], 3: [1, 0] if opts.rhyme_first else [1]}.get(line)
-        if anchors is None:  # line 3 (index 2) is free; line 1 only when it rhymes
-            if line == 0 and opts.rhyme_first:
-                return logp.masked_fill(~self.rhymable[None], -math.inf)
-            return logp
-        if not anchors:  # line 2 sets the rhyme
+        if line == (0 if opts.rhyme_first else 1):
             return logp.masked_fill(~self.rhymable[None], -math.inf)
-        anchor = out[:, anchors[0] * form + form - 1]  # (B,) the rhyme-setting character
+        if line != 3 and not (line == 1 and opts.rhyme_first):
+            return logp
+        anchor_line = 1 if line == 3 else 0
+        anchor = out[:, anchor_line * form + form - 1]  # (B,) the character to rhyme with
         allowed = (self.groups[anchor] @ self.groups.T) > 0  # (B, V): shares a level rhyme group
         masked = logp.masked_fill(~allowed, -math.inf)
         # keep the unconstrained row when no rhyme partner is left (never in practice)
@@ -203,7 +203,7 @@ class PoemGenerator:
         return torch.where(dead, logp, masked)
 
     @staticmethod
-    def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options, t: int) -> torch.Tensor:
+    def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
         """Temperature/top-k sampling by inverse CDF on each poem's own uniform."""
         if opts.temperature == 0:
             return logp.argmax(dim=1)
@@ -278,12 +278,15 @@ class PoemGenerator:
             raise InputError(f"the model does not know these characters: {''.join(sorted(set(unknown)))}")
         return "".join(mapped)
 
-    @torch.no_grad()
     def encode(self, text: str) -> list[float]:
         """A poem's latent: the posterior mean."""
-        x = self.vocab.encode_batch([self.parse(text)])  # (1, T)
-        mu, _ = self.model.encode(x)
-        return [float(v) for v in mu[0]]
+        return self.latent_of(self.parse(text))
+
+    @torch.no_grad()
+    def latent_of(self, parsed: str) -> list[float]:
+        """The posterior mean of text that `parse` has already checked."""
+        mu, _ = self.model.encode(self.vocab.encode_batch([parsed]))  # (1, D)
+        return mu[0].tolist()
 
     def decode_latents(self, latents: list[list[float]], seed: int = 0,
                        opts: Options = Options()) -> list[Poem]:

@@ -13,7 +13,6 @@ with an auxiliary loss on the parallel head (the hybrid of Semeniuta et al.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -281,6 +280,3 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
     2016: Cov_x(E[z|x]) > 0.01). mu: (N, D) over a validation set."""
     return int((mu.var(dim=0) > threshold).sum())
 
-
-def nats_to_bits(x: float) -> float:
-    return x / math.log(2)

@@ -86,10 +86,6 @@ class Prosody:
         r = self.reading(ch)
         return r is not None and PING in r.tones
 
-    def is_oblique(self, ch: str) -> bool:
-        r = self.reading(ch)
-        return r is not None and ZE in r.tones
-
     def rhymes(self, a: str, b: str) -> bool:
         """Both characters have a level reading in a shared Pingshui group."""
         ra, rb = self.reading(a), self.reading(b)

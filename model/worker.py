@@ -2,8 +2,8 @@
 served in-process (the default) or over HTTP (`python -m model serve`).
 
 Requests and replies are plain JSON-shaped dicts, the same in both modes:
-  sample {n, seed, form, options}            -> {poems, model}
-  blend  {a, b, steps, method, form, seed, options} -> {poems, model}
+  sample {n, seed, form, options}            -> {poems, model, options}
+  blend  {a, b, steps, method, form, seed, options} -> {poems, model, options, seed, method}
   encode {text, form}                        -> {latent, text, form, model}
 Concurrent sample requests are coalesced into one forward pass (at most
 `max_batch` poems, waiting at most `max_wait_ms` for company). Model work runs
@@ -56,8 +56,7 @@ def parse_options(raw) -> Options:
         return Options()
     if not isinstance(raw, dict):
         raise InputError("options must be an object")
-    known = {f.name: f.type for f in fields(Options)}
-    unknown = sorted(set(raw) - set(known))
+    unknown = sorted(set(raw) - {f.name for f in fields(Options)})
     if unknown:
         raise InputError(f"unknown options: {', '.join(unknown)}")
     for key, value in raw.items():
@@ -272,8 +271,12 @@ class Engine:
             n = len([ch for ch in text if corpus.HAN_LINE.match(ch)])
             form = 7 if n == 28 and 7 in self.generators else 5
         gen = self._generator(form)
-        parsed = await self._in_thread(gen.parse, text)
-        latent = await self._in_thread(gen.encode, parsed)
+
+        def work() -> tuple[str, list[float]]:
+            parsed = gen.parse(text)
+            return parsed, gen.latent_of(parsed)
+
+        parsed, latent = await self._in_thread(work)
         return {"latent": latent, "text": parsed, "form": gen.form, "model": gen.version}
 
     def health(self) -> dict:
