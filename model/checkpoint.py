@@ -92,7 +92,7 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
         weights=path.name,
         version=f"{path.stem}-{weights_hash(path)}",
     )
-    path.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False, indent=1), "utf-8")
+    path.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False, indent=1, allow_nan=False), "utf-8")
     return path
 
 
