@@ -125,6 +125,7 @@ class PoemGenerator:
             self.groups[groups[g], j] = 1.0
         # a rhyme-setting character must have partners: groups of at least 20 characters
         self.rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
+        self.rhymable_bias = torch.where(self.rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
 
     @classmethod
     def from_path(cls, path: Path | str | None = None, form: int = 5) -> PoemGenerator:
@@ -158,32 +159,33 @@ class PoemGenerator:
             C = hp.shape[-1]
             parallel_logp = self.model.parallel_out.log_prob(hp.reshape(-1, C)).view(B, T, V)  # (B, T, V)
         out = torch.full((B, T), self.model.bos, dtype=torch.long)
-        banned = torch.zeros(B, V, dtype=torch.bool)  # characters a poem may not take (next)
-        banned[:, self.vocab.unk] = True
-        tone_cost = {True: opts.tone_penalty * (~self.level).float(),  # (V,) what breaking the pattern costs
-                     False: opts.tone_penalty * (~self.oblique).float()}
+        # every adjustment is an addition to the log-probabilities, in place: a vocabulary-sized
+        # masked_fill or where costs several times an add on a CPU, once per position
+        banned = torch.zeros(B, V)  # -inf for a character a poem may not take (next), else 0
+        banned[:, self.vocab.unk] = -math.inf
+        # what breaking the pattern costs, row 1 where a level character is wanted, row 0 oblique
+        tone_cost = -opts.tone_penalty * torch.stack([~self.oblique, ~self.level]).float()  # (2, V)
         first_level = self._pattern_level(us)  # (B,)
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
         cache = self.model.new_ar_cache(B) if self.model.autoregressive else None
+        logp = torch.empty(B, V)  # this position's log-probabilities, rewritten every step
         for t in range(T):
             if self.model.autoregressive:
                 prev = out[:, t - 1] if t > 0 else torch.full((B,), self.model.bos)  # (B,)
                 ha = self.model.ar_step(hp, prev, t, cache)  # (B, C)
-                logp = self.model.ar_out.log_prob(ha)  # (B, V)
+                self.model.ar_out.log_prob_into(ha, logp)  # (B, V)
             else:
-                logp = parallel_logp[:, t].clone()  # (B, V)
-            logp = logp.masked_fill(banned, -math.inf)
+                logp.copy_(parallel_logp[:, t])
+            logp.add_(banned)
             line, col = divmod(t, form)
             if opts.tone and col in keys:
-                k = keys.index(col)
-                want_level = first_level == pattern[line][k]  # (B,)
-                logp = logp - torch.where(want_level[:, None], tone_cost[True], tone_cost[False])  # (B, V)
-            if opts.rhyme and col == form - 1:
-                logp = self._rhyme_mask(logp, out, line, opts)
-            out[:, t] = self._choose(logp, us[:, t], opts)
+                want_level = first_level == pattern[line][keys.index(col)]  # (B,)
+                logp.add_(tone_cost.index_select(0, want_level.long()))  # (B, V)
+            adjusted = self._rhyme_mask(logp, out, line, opts) if opts.rhyme and col == form - 1 else logp
+            out[:, t] = self._choose(adjusted, us[:, t], opts)
             if opts.no_repeat:
-                banned.scatter_(1, out[:, t : t + 1], True)
+                banned.scatter_(1, out[:, t : t + 1], -math.inf)
         return [self.vocab.text(row) for row in out.tolist()]
 
     def _rhyme_mask(self, logp, out, line, opts) -> torch.Tensor:
@@ -191,16 +193,16 @@ class PoemGenerator:
         character with rhyme partners; each later rhyming line rhymes with the one before."""
         form = self.form
         if line == (0 if opts.rhyme_first else 1):
-            return logp.masked_fill(~self.rhymable[None], -math.inf)
+            return logp + self.rhymable_bias
         if line != 3 and not (line == 1 and opts.rhyme_first):
             return logp
         anchor_line = 1 if line == 3 else 0
         anchor = out[:, anchor_line * form + form - 1]  # (B,) the character to rhyme with
         allowed = (self.groups[anchor] @ self.groups.T) > 0  # (B, V): shares a level rhyme group
-        masked = logp.masked_fill(~allowed, -math.inf)
+        masked = logp + torch.where(allowed, 0.0, -math.inf)  # (B, V)
         # keep the unconstrained row when no rhyme partner is left (never in practice)
-        dead = torch.isinf(masked).all(dim=1, keepdim=True)
-        return torch.where(dead, logp, masked)
+        dead = masked.amax(dim=1) == -math.inf  # (B,)
+        return torch.where(dead[:, None], logp, masked) if dead.any() else masked
 
     @staticmethod
     def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:

@@ -138,6 +138,19 @@ class OutputLayer(nn.Module):
             return self.out.log_prob(h)
         return F.log_softmax(self.out(h), dim=-1)
 
+    def log_prob_into(self, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """`log_prob` written into `out` (N, V), the same numbers without the
+        vocabulary-sized temporaries: decoding calls this once per position."""
+        if not self.adaptive:
+            return out.copy_(F.log_softmax(self.out(h), dim=-1))
+        a = self.out
+        head = F.log_softmax(a.head(h), dim=1)  # (N, shortlist + clusters)
+        out[:, : a.shortlist_size] = head[:, : a.shortlist_size]
+        for i, (lo, hi) in enumerate(zip(a.cutoffs, a.cutoffs[1:])):
+            cluster = F.log_softmax(a.tail[i](h), dim=1)  # (N, hi - lo)
+            torch.add(cluster, head[:, a.shortlist_size + i, None], out=out[:, lo:hi])
+        return out
+
 
 class PoemVAE(nn.Module):
     def __init__(self, cfg: Config):
