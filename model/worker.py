@@ -6,7 +6,8 @@ Requests and replies are plain JSON-shaped dicts, the same in both modes:
   blend  {a, b, steps, method, form, seed, options} -> {poems, model, options, seed, method}
   encode {text, form}                        -> {latent, text, form, model}
 Concurrent sample requests are coalesced into one forward pass (at most
-`max_batch` poems, waiting at most `max_wait_ms` for company). Model work runs
+`max_batch` poems; while fewer are queued than the last batch held, the batcher
+waits at most `max_wait_ms` for company). Model work runs
 on one dedicated thread, never on the event loop.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ MAX_BODY = 16 * 1024  # bytes of JSON a request may send
 class WorkerSettings:
     checkpoints: dict[int, Path | None]  # form -> checkpoint path (None = shipped)
     max_batch: int = 64  # poems in one forward pass
-    max_wait_ms: float = 5.0  # how long the first request waits for company
+    max_wait_ms: float = 5.0  # how long a batch may wait for company (only while smaller than the last)
     threads: int = 0  # torch intra-op threads (0 = one per core)
 
     @classmethod
@@ -95,6 +96,34 @@ class _Pending:
     future: asyncio.Future
 
 
+class Histogram:
+    """A Prometheus histogram: cumulative bucket counts, a sum and a count; memory
+    stays the same however long the worker runs."""
+
+    def __init__(self, buckets: tuple[float, ...]):
+        self.buckets = buckets
+        self.counts = [0] * len(buckets)  # observations <= each bound
+        self.count = 0
+        self.sum = 0.0
+        self.max = 0.0
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(self.buckets):
+            if value <= bound:
+                self.counts[i] += 1
+        self.count += 1
+        self.sum += value
+        self.max = max(self.max, value)
+
+    def render(self, name: str, labels: str = "") -> list[str]:
+        sep = "," if labels else ""
+        out = [f'{name}_bucket{{{labels}{sep}le="{b}"}} {n}' for b, n in zip(self.buckets, self.counts)]
+        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.count}')
+        out.append(f"{name}_sum{{{labels}}} {self.sum}")
+        out.append(f"{name}_count{{{labels}}} {self.count}")
+        return out
+
+
 class Metrics:
     """Counters and histograms, written in Prometheus' text format."""
 
@@ -104,23 +133,13 @@ class Metrics:
     def __init__(self):
         self.requests: Counter = Counter()
         self.errors: Counter = Counter()
-        self.latency: dict[str, list[float]] = defaultdict(list)
-        self.batches: list[int] = []
+        self.latency: dict[str, Histogram] = {}
+        self.batches = Histogram(self.BATCH_BUCKETS)  # poems per forward pass
 
     def observe(self, endpoint: str, seconds: float, error: bool) -> None:
         self.requests[endpoint] += 1
         self.errors[endpoint] += error
-        self.latency[endpoint].append(seconds)
-
-    @staticmethod
-    def _histogram(name: str, label: str, values: list[float], buckets) -> list[str]:
-        out = []
-        for b in buckets:
-            out.append(f'{name}_bucket{{{label}le="{b}"}} {sum(v <= b for v in values)}')
-        out.append(f'{name}_bucket{{{label}le="+Inf"}} {len(values)}')
-        out.append(f"{name}_sum{{{label.rstrip(',')}}} {sum(values)}")
-        out.append(f"{name}_count{{{label.rstrip(',')}}} {len(values)}")
-        return out
+        self.latency.setdefault(endpoint, Histogram(self.LATENCY_BUCKETS)).observe(seconds)
 
     def render(self) -> str:
         lines = ["# TYPE poembot_requests_total counter"]
@@ -128,10 +147,10 @@ class Metrics:
         lines.append("# TYPE poembot_errors_total counter")
         lines += [f'poembot_errors_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.errors.items())]
         lines.append("# TYPE poembot_request_seconds histogram")
-        for e, values in sorted(self.latency.items()):
-            lines += self._histogram("poembot_request_seconds", f'endpoint="{e}",', values, self.LATENCY_BUCKETS)
+        for e, hist in sorted(self.latency.items()):
+            lines += hist.render("poembot_request_seconds", f'endpoint="{e}"')
         lines.append("# TYPE poembot_batch_size histogram")
-        lines += self._histogram("poembot_batch_size", "", self.batches, self.BATCH_BUCKETS)
+        lines += self.batches.render("poembot_batch_size")
         return "\n".join(lines) + "\n"
 
 
@@ -150,6 +169,7 @@ class Engine:
         self._pool: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[_Pending] | None = None
         self._batcher: asyncio.Task | None = None
+        self._queued = 0  # poems waiting in the queue
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> Engine:
@@ -196,29 +216,45 @@ class Engine:
 
     # -- batching ------------------------------------------------------------------------
     async def _run_batches(self) -> None:
+        """Form batches: everything already queued, up to `max_batch` poems; then, while
+        fewer are here than are likely to come soon, wait up to `max_wait` for them.
+
+        Likely to come soon: the poems of the last batch (their clients, just
+        answered, tend to ask again) and the poems that queued while it ran (taken
+        at once). A lone user (a last batch of one) never waits, a steady crowd is
+        served in whole batches, and a crowd split into two half-batches that take
+        turns (each coming back while the other runs) merges again.
+        """
         assert self._queue is not None
+        expected = 1
         while True:
             first = await self._queue.get()
             batch = [first]
             size = len(first.seeds)
             deadline = time.monotonic() + self.max_wait
             while size < self.max_batch:
-                timeout = deadline - time.monotonic()
-                try:
-                    item = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(
-                        self._queue.get(), timeout)
-                except (asyncio.TimeoutError, asyncio.QueueEmpty):
-                    break
+                if self._queue.empty():
+                    timeout = deadline - time.monotonic()
+                    if size >= expected or timeout <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), timeout)
+                    except asyncio.TimeoutError:
+                        break
+                else:
+                    item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item.seeds)
+            self._queued -= size
             groups: dict[tuple, list[_Pending]] = defaultdict(list)
             for item in batch:
                 groups[(item.form, item.opts)].append(item)
             for (form, opts), items in groups.items():
                 seeds = [s for item in items for s in item.seeds]
-                self.metrics.batches.append(len(seeds))
+                self.metrics.batches.observe(len(seeds))
                 try:
                     poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
+                    expected = min(self.max_batch, size + self._queued)
                 except Exception as e:  # handed to every waiting request
                     for item in items:
                         if not item.future.done():
@@ -243,6 +279,7 @@ class Engine:
         if self._queue is None:
             raise RuntimeError("the engine is not started")
         future = asyncio.get_running_loop().create_future()
+        self._queued += n
         await self._queue.put(_Pending(gen.form, opts, [seed + i for i in range(n)], future))
         poems = await future
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts)}

@@ -37,7 +37,7 @@ async def test_batched_poems_equal_the_ones_written_alone(engine, generator):
     alone = [(await engine.sample({"seed": s}))["poems"][0]["text"] for s in (3, 77, 1000)]
     together = await asyncio.gather(*(engine.sample({"seed": s}) for s in (3, 77, 1000)))
     assert [r["poems"][0]["text"] for r in together] == alone
-    assert max(engine.metrics.batches) >= 2, "concurrent requests should share a forward pass"
+    assert engine.metrics.batches.max >= 2, "concurrent requests should share a forward pass"
     direct = generator.sample_seeds([77])[0].text
     assert alone[1] == direct
 
@@ -48,6 +48,28 @@ async def test_concurrent_clients_each_get_their_own_poems(engine):
     for req, reply in zip(requests, replies):
         assert [p["seed"] for p in reply["poems"]] == [req["seed"] + i for i in range(req["n"])]
         assert all(len(p["text"]) == 4 * req["form"] for p in reply["poems"])
+
+
+async def test_a_lone_request_is_not_held_back_and_a_steady_crowd_shares_batches(worker_settings):
+    # a long wait for company: a lone user must not pay it, a crowd must still be batched
+    slow = Engine(Engine.from_settings(worker_settings).generators, max_batch=8, max_wait_ms=3000, threads=1)
+    await slow.start()
+    try:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for seed in range(3):
+            await slow.sample({"seed": seed})
+        assert loop.time() - t0 < 2.0, "one user at a time waited for company that never came"
+
+        async def user(u: int) -> None:  # each user asks again as soon as answered
+            for i in range(4):
+                await slow.sample({"seed": 100 * u + i})
+
+        await asyncio.gather(*(user(u) for u in range(8)))
+        assert slow.metrics.batches.max == 8
+        assert slow.metrics.batches.count < 3 + 8 * 4 / 2, "the crowd's requests should mostly travel together"
+    finally:
+        await slow.close()
 
 
 async def test_http_sample_blend_encode_health_and_metrics(http_worker, generator):
@@ -67,7 +89,9 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
             text = await r.text()
         assert r.status == 200
         assert 'poembot_requests_total{endpoint="sample"} 2' in text
-        assert "poembot_batch_size_count" in text and "poembot_request_seconds_bucket" in text
+        assert 'poembot_request_seconds_count{endpoint="sample"} 2' in text
+        assert 'poembot_request_seconds_bucket{endpoint="sample",le="+Inf"} 2' in text
+        assert "poembot_batch_size_count{} 2" in text
     finally:
         await client.close()
 
