@@ -3,9 +3,14 @@
 Starts `python -m model serve` on a loopback port (batched, then with batches
 of one), sends seeded /v1/sample requests at several concurrencies, and
 prints poems/s with p50/p99 latency beside the compute bound: the decoder's
-FLOPs per poem against a measured matrix-multiply rate.
+FLOPs per poem against a measured matrix-multiply rate. The whole sequence
+runs `--repeat` times and each figure is the median, because a shared 2-core
+machine varies by 10-20% from one run to the next.
 
-    python bench/worker.py [--requests 512] [--concurrency 1,8,64,256]
+Two rows without HTTP show where the time goes: the engine called in-process
+by 256 concurrent callers, and the decoder alone on batches of 64 and 256.
+
+    python bench/worker.py [--requests 512] [--concurrency 1,8,64,256] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import aiohttp
 import torch
 
 from model.checkpoint import load, shipped
+from model.generate import PoemGenerator
+from model.worker import Engine
 
 
 def decoder_flops_per_poem(cfg) -> float:
@@ -107,6 +114,14 @@ async def load_run(url: str, concurrency: int, requests: int) -> dict:
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": errors}
 
 
+async def batch_totals(url: str) -> tuple[float, float]:
+    """(poems, forward passes) so far, from the worker's /metrics."""
+    async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
+        text = await r.text()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("poembot_batch_size_"))
+    return float(values["poembot_batch_size_sum{}"]), float(values["poembot_batch_size_count{}"])
+
+
 async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int) -> list[dict]:
     port = free_port()
     env = dict(os.environ, POEMBOT_FORMS="5", POEMBOT_MAX_BATCH=str(max_batch), POEMBOT_THREADS=str(threads))
@@ -116,10 +131,92 @@ async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int) -> 
     try:
         await wait_healthy(url, proc)
         await load_run(url, 4, 16)  # warm-up
-        return [dict(await load_run(url, c, n), concurrency=c) for c, n in runs]
+        results = []
+        for c, n in runs:
+            poems0, passes0 = await batch_totals(url)
+            result = dict(await load_run(url, c, n), concurrency=c)
+            poems1, passes1 = await batch_totals(url)
+            results.append(dict(result, mean_batch=(poems1 - poems0) / max(passes1 - passes0, 1)))
+        return results
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+async def engine_run(gen: PoemGenerator, max_batch: int, threads: int, concurrency: int, requests: int) -> dict:
+    """The same load through the engine in this process: batching without HTTP."""
+    engine = Engine({5: gen}, max_batch=max_batch, threads=threads)
+    await engine.start()
+    try:
+        await asyncio.gather(*(engine.sample({"seed": i}) for i in range(max_batch)))  # warm-up
+        queue = list(range(requests))
+        latencies: list[float] = []
+
+        async def client() -> None:
+            while queue:
+                seed = 10_000 + queue.pop()
+                t0 = time.perf_counter()
+                await engine.sample({"seed": seed})
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        passes0 = engine.metrics.batches.count
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+        latencies.sort()
+        return {"poems_per_s": requests / wall, "p50_ms": 1000 * statistics.median(latencies),
+                "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": 0,
+                "mean_batch": requests / max(engine.metrics.batches.count - passes0, 1)}
+    finally:
+        await engine.close()
+
+
+def decoder_run(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
+    """The decoder alone: one batch after another, nothing else running."""
+    seeds = list(range(batch))
+    gen.sample_seeds(seeds)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        gen.sample_seeds(seeds)
+        n += 1
+    wall = (time.perf_counter() - t0) / n
+    return {"poems_per_s": batch / wall, "p50_ms": 1000 * wall, "p99_ms": float("nan"), "errors": 0,
+            "mean_batch": batch}
+
+
+@torch.no_grad()
+def matmuls_alone(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
+    """Only the decoder's matrix products, at the shapes decoding gives them, on
+    random inputs: the most any decoding loop around them could reach here."""
+    m, cfg = gen.model, gen.ckpt.cfg
+    T, C = cfg.positions, cfg.emb
+    z, wide = torch.randn(batch, cfg.latent), torch.randn(batch * T, cfg.kernel * C)
+    step_in, h = torch.randn(batch, cfg.kernel * C), torch.randn(batch, C)
+    out = m.ar_out.out
+
+    def poems() -> None:
+        m.from_z(z)
+        for layer in m.decoder:
+            layer.proj(wide)
+        for _ in range(T):
+            for layer in m.ar:
+                layer.proj(step_in)
+            out.head(h)
+            for tail in out.tail:
+                tail(h)
+
+    poems()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        poems()
+        n += 1
+    wall = (time.perf_counter() - t0) / n
+    return {"poems_per_s": batch / wall, "p50_ms": 1000 * wall, "p99_ms": float("nan"), "errors": 0,
+            "mean_batch": batch}
+
+
+def median_rows(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> None:
@@ -128,25 +225,44 @@ def main() -> None:
     p.add_argument("--concurrency", default="1,8,64,256")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--max-batch", type=int, default=64)
+    p.add_argument("--repeat", type=int, default=3, help="runs of the whole sequence; figures are medians")
     args = p.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     cfg = load(shipped(5)).cfg
     flops = decoder_flops_per_poem(cfg)
-    rate = matmul_flops_per_s(args.threads)
+    runs = [(c, max(args.requests if c > 1 else args.requests // 4, c)) for c in levels]
+    rows: dict[str, list[dict]] = {}
+    rates = []
+    for _ in range(args.repeat):
+        rates.append(matmul_flops_per_s(args.threads))
+        for r in asyncio.run(measure(args.max_batch, runs, args.threads)):
+            rows.setdefault(f"HTTP, batched | {r['concurrency']}", []).append(r)
+        rows.setdefault("HTTP, one at a time (batch 1) | 1", []).append(
+            asyncio.run(measure(1, [(1, args.requests // 8)], args.threads))[0])
+    torch.set_num_threads(args.threads)
+    gen = PoemGenerator.from_path(shipped(5))
+    for _ in range(args.repeat):
+        rows.setdefault("in-process engine, no HTTP | 256", []).append(
+            asyncio.run(engine_run(gen, args.max_batch, args.threads, 256, args.requests)))
+        for batch in (64, 256):
+            rows.setdefault(f"decoder alone, batches of {batch} | -", []).append(decoder_run(gen, batch))
+            rows.setdefault(f"its matrix products alone, batches of {batch} | -", []).append(matmuls_alone(gen, batch))
+    rate = statistics.median(rates)
     bound = rate / flops
-    batched = asyncio.run(measure(args.max_batch, [(c, max(args.requests if c > 1 else args.requests // 4, c)) for c in levels],
-                                  args.threads))
-    single = asyncio.run(measure(1, [(1, args.requests // 8)], args.threads))[0]
+    table = {name: median_rows(rs) for name, rs in rows.items()}
+    single = table["HTTP, one at a time (batch 1) | 1"]["poems_per_s"]
     print(f"decoder: {flops / 1e6:.1f} MFLOP per poem; matmul rate {rate / 1e9:.1f} GFLOP/s on {args.threads} threads;"
-          f" compute bound {bound:.0f} poems/s")
-    print("| mode | concurrency | poems/s | p50 ms | p99 ms | errors | vs one-at-a-time | of compute bound |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| one at a time (batch 1) | 1 | {single['poems_per_s']:.0f} | {single['p50_ms']:.0f} |"
-          f" {single['p99_ms']:.0f} | {single['errors']} | 1.0x | {single['poems_per_s'] / bound:.0%} |")
-    for r in batched:
-        print(f"| batched (max {args.max_batch}, 5 ms) | {r['concurrency']} | {r['poems_per_s']:.0f} | {r['p50_ms']:.0f} |"
-              f" {r['p99_ms']:.0f} | {r['errors']} | {r['poems_per_s'] / single['poems_per_s']:.1f}x |"
-              f" {r['poems_per_s'] / bound:.0%} |")
+          f" compute bound {bound:.0f} poems/s; medians of {args.repeat} runs; max batch {args.max_batch}")
+    print("| mode | concurrency | poems/s | p50 ms | p99 ms | errors | mean batch | vs one-at-a-time | of compute bound |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    order = ["HTTP, one at a time (batch 1) | 1"] + [f"HTTP, batched | {c}" for c in levels] + [
+        "in-process engine, no HTTP | 256"] + [f"{what}, batches of {b} | -" for what in (
+            "decoder alone", "its matrix products alone") for b in (64, 256)]
+    for name in order:
+        r = table[name]
+        p99 = "-" if r["p99_ms"] != r["p99_ms"] else f"{r['p99_ms']:.0f}"
+        print(f"| {name} | {r['poems_per_s']:.0f} | {r['p50_ms']:.0f} | {p99} | {r['errors']:.0f} |"
+              f" {r['mean_batch']:.1f} | {r['poems_per_s'] / single:.1f}x | {r['poems_per_s'] / bound:.0%} |")
 
 
 if __name__ == "__main__":
