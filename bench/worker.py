@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import torch
@@ -184,6 +186,53 @@ def decoder_run(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
             "mean_batch": batch}
 
 
+def canned_server(port: int) -> None:
+    """An aiohttp server that answers /v1/sample with a poem-shaped reply and does
+    no model work: what HTTP and JSON cost by themselves."""
+    from aiohttp import web
+
+    poem = {"text": "白日依山盡黃河入海流欲窮千里目更上一層樓", "form": 5, "seed": 1, "latent": [0.123456] * 64,
+            "display": "", "lines": ["白日依山盡", "黃河入海流", "欲窮千里目", "更上一層樓"]}
+
+    async def sample(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"poems": [dict(poem, seed=body.get("seed"))], "model": "canned", "options": {}},
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/v1/sample", sample)
+    app.router.add_get("/healthz", health)
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def http_alone(concurrency: int = 64, requests: int = 4096) -> dict:
+    """Requests/s and CPU per request, in the server and in this load generator,
+    against the canned server."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--canned-server", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(url, proc)
+        await load_run(url, 4, 64)
+        server0, client0 = cpu_seconds(proc.pid), time.process_time()
+        result = await load_run(url, concurrency, requests)
+        return dict(result, server_ms=1000 * (cpu_seconds(proc.pid) - server0) / requests,
+                    client_ms=1000 * (time.process_time() - client0) / requests)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @torch.no_grad()
 def matmuls_alone(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
     """Only the decoder's matrix products, at the shapes decoding gives them, on
@@ -226,7 +275,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--repeat", type=int, default=3, help="runs of the whole sequence; figures are medians")
+    p.add_argument("--canned-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.canned_server:
+        return canned_server(args.canned_server)
     levels = [int(c) for c in args.concurrency.split(",")]
     cfg = load(shipped(5)).cfg
     flops = decoder_flops_per_poem(cfg)
@@ -247,6 +299,7 @@ def main() -> None:
         for batch in (64, 256):
             rows.setdefault(f"decoder alone, batches of {batch} | -", []).append(decoder_run(gen, batch))
             rows.setdefault(f"its matrix products alone, batches of {batch} | -", []).append(matmuls_alone(gen, batch))
+    floor = median_rows([asyncio.run(http_alone()) for _ in range(args.repeat)])
     rate = statistics.median(rates)
     bound = rate / flops
     table = {name: median_rows(rs) for name, rs in rows.items()}
@@ -263,6 +316,13 @@ def main() -> None:
         p99 = "-" if r["p99_ms"] != r["p99_ms"] else f"{r['p99_ms']:.0f}"
         print(f"| {name} | {r['poems_per_s']:.0f} | {r['p50_ms']:.0f} | {p99} | {r['errors']:.0f} |"
               f" {r['mean_batch']:.1f} | {r['poems_per_s'] / single:.1f}x | {r['poems_per_s'] / bound:.0%} |")
+    http_ms = floor["server_ms"] + floor["client_ms"]
+    poem_ms = 1000 * args.threads / bound  # core-milliseconds of one poem at the bound
+    ceiling = 1000 * args.threads / (http_ms + poem_ms)
+    print(f"HTTP alone (a server that does no model work, concurrency 64): {floor['poems_per_s']:.0f} requests/s;"
+          f" CPU per request {floor['server_ms']:.3f} ms in the server + {floor['client_ms']:.3f} ms in the load"
+          f" generator. With a decoder at the bound ({poem_ms:.2f} core-ms a poem) this machine could serve"
+          f" at most {ceiling:.0f} poems/s over HTTP ({ceiling / bound:.0%} of the bound).")
 
 
 if __name__ == "__main__":
