@@ -169,7 +169,9 @@ class Engine:
         self._pool: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[_Pending] | None = None
         self._batcher: asyncio.Task | None = None
-        self._queued = 0  # poems waiting in the queue
+        self._queued = 0  # poems waiting in the queue (or carried over)
+        self._carry: _Pending | None = None  # a request that did not fit in the last batch
+        self._batch: list[_Pending] = []  # the requests being written now
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> Engine:
@@ -202,7 +204,14 @@ class Engine:
                 pass
         if self._pool:
             self._pool.shutdown(wait=True)
-        self._batcher = self._pool = None
+        waiting = self._batch + ([self._carry] if self._carry else [])
+        while self._queue is not None and not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        for item in waiting:  # nobody will write these now: say so instead of leaving them hanging
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("the worker shut down before writing this poem"))
+        self._batcher = self._pool = self._carry = self._queue = None
+        self._batch = []
 
     def _generator(self, form) -> PoemGenerator:
         if isinstance(form, bool) or form not in self.generators:
@@ -216,7 +225,9 @@ class Engine:
 
     # -- batching ------------------------------------------------------------------------
     async def _run_batches(self) -> None:
-        """Form batches: everything already queued, up to `max_batch` poems; then, while
+        """Form batches: everything already queued, up to `max_batch` poems (a request
+        that would overflow opens the next batch; one bigger than `max_batch` goes
+        alone, never split); then, while
         fewer are here than are likely to come soon, wait up to `max_wait` for them.
 
         Likely to come soon: the poems of the last batch (their clients, just
@@ -228,8 +239,8 @@ class Engine:
         assert self._queue is not None
         expected = 1
         while True:
-            first = await self._queue.get()
-            batch = [first]
+            first, self._carry = self._carry or await self._queue.get(), None
+            self._batch = batch = [first]
             size = len(first.seeds)
             deadline = time.monotonic() + self.max_wait
             while size < self.max_batch:
@@ -243,6 +254,9 @@ class Engine:
                         break
                 else:
                     item = self._queue.get_nowait()
+                if size + len(item.seeds) > self.max_batch:
+                    self._carry = item  # too big for what is left: it opens the next batch
+                    break
                 batch.append(item)
                 size += len(item.seeds)
             self._queued -= size

@@ -72,6 +72,31 @@ async def test_a_lone_request_is_not_held_back_and_a_steady_crowd_shares_batches
         await slow.close()
 
 
+async def test_a_batch_never_holds_more_than_max_batch_poems(worker_settings):
+    small = Engine(Engine.from_settings(worker_settings).generators, max_batch=4, max_wait_ms=50, threads=1)
+    await small.start()
+    try:
+        replies = await asyncio.gather(*(small.sample({"seed": 10 * i, "n": 3}) for i in range(4)))
+        assert [[p["seed"] for p in r["poems"]] for r in replies] == [[10 * i + j for j in range(3)] for i in range(4)]
+        assert small.metrics.batches.max == 3 and small.metrics.batches.count == 4  # 3 + 3 > 4: never together
+    finally:
+        await small.close()
+
+
+async def test_closing_the_engine_answers_every_waiting_request(worker_settings):
+    eng = Engine(Engine.from_settings(worker_settings).generators, max_batch=2, max_wait_ms=5, threads=1)
+    await eng.start()
+    waiting = [asyncio.create_task(eng.sample({"seed": i})) for i in range(6)]
+    await asyncio.sleep(0)  # queued; the first batch may be under way
+    await asyncio.wait_for(eng.close(), 10)
+    results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+    for r in results:  # written, or told why not: nothing is left hanging
+        assert isinstance(r, dict) or "shut down" in str(r)
+    assert any(not isinstance(r, dict) for r in results)
+    with pytest.raises(RuntimeError, match="not started"):
+        await eng.sample({"seed": 1})
+
+
 async def test_http_sample_blend_encode_health_and_metrics(http_worker, generator):
     client = HttpWorker(http_worker)
     try:
