@@ -227,8 +227,8 @@ class Engine:
     async def _run_batches(self) -> None:
         """Form batches: everything already queued, up to `max_batch` poems (a request
         that would overflow opens the next batch; one bigger than `max_batch` goes
-        alone, never split); then, while
-        fewer are here than are likely to come soon, wait up to `max_wait` for them.
+        alone, never split); then, while fewer are here than are likely to come soon,
+        wait up to `max_wait` for them.
 
         Likely to come soon: the poems of the last batch (their clients, just
         answered, tend to ask again) and the poems that queued while it ran (taken
