@@ -138,14 +138,16 @@ class Poems(commands.Cog):
         Example: `!blend 12 15 5`.
         """
         await ctx.defer()
-        path = await self.service.blend(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
-                                        a, b, steps)
+        blend = await self.service.blend(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
+                                         a, b, steps)
+        path = blend.path
         embed = discord.Embed(title=f"Blend: {len(path)} steps from #{path[0].id} to #{path[-1].id}",
                               colour=COLOUR)
         for i, p in enumerate(path):
             embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(p.lines), inline=False)
         embed.set_footer(text="Rate any of them with !rate <id> <1-5>.")
-        await self._post(ctx, path, embed=embed)
+        msg = await ctx.send(embed=embed)
+        await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
 
     @commands.hybrid_command(name="rate")
     async def rate(self, ctx: commands.Context, poem_id: str, stars: int):

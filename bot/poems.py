@@ -103,6 +103,12 @@ def parse_poem_id(text) -> int:
     return int(m.group(1))
 
 
+@dataclass
+class Blend:
+    path: list[ShownPoem]  # from a to b, both ends included
+    created: list[int]  # ids of the poems written for this blend
+
+
 class Cooldowns:
     """One use per `per_s` seconds per user."""
 
@@ -162,7 +168,7 @@ class PoemService:
         return show(poem, script)
 
     async def _endpoint(self, s, ref: str) -> tuple[object, int | None, int]:
-        """A blend end: (text or latent, poem id or None, form)."""
+        """A blend end: (text or latent, saved poem's id or None, form)."""
         ref = ref.strip()
         if POEM_REF.match(ref):
             poem = await repo.get_poem(s, parse_poem_id(ref))
@@ -171,8 +177,12 @@ class PoemService:
         return ref, None, 7 if n == 28 else 5
 
     async def blend(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                    a: str | None, b: str | None, steps: int = 5) -> list[ShownPoem]:
-        """The poems on the way from a to b (ids or texts; none: your two newest favourites)."""
+                    a: str | None, b: str | None, steps: int = 5) -> Blend:
+        """The poems on the way from a to b (ids or texts; none: your two newest favourites).
+
+        A saved poem at an end is shown as itself; every step written on the way
+        (and an end given as text, as the model reads it) is saved as a new poem.
+        """
         if not MIN_STEPS <= steps <= MAX_STEPS:
             raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
         if (a is None) != (b is None):
@@ -191,18 +201,24 @@ class PoemService:
                 reply = await self.worker.blend({"a": end_a, "b": end_b, "steps": steps, "form": form_a})
             except WorkerBadRequest as e:
                 raise UserError(f"That is not a poem I can blend: {e}") from None
-        saved = []
+        path, created = [], []
         async with self.sessions.begin() as s:
             for i, p in enumerate(reply["poems"]):
-                saved.append(await repo.create_poem(
+                end_id = id_a if i == 0 else id_b if i == steps - 1 else None
+                if end_id is not None:
+                    path.append(await repo.get_poem(s, end_id))
+                    continue
+                poem = await repo.create_poem(
                     s, form=form_a, text=p["text"], latent=p["latent"], seed=None,
                     temperature=reply["options"]["temperature"],
                     options={**reply["options"], "blend_seed": reply["seed"], "method": reply["method"]},
                     model_version=reply["model"], user_id=user_id,
                     guild_id=guild_id, channel_id=channel_id, parent_a_id=id_a, parent_b_id=id_b,
-                    blend_position=i / (steps - 1)))
+                    blend_position=i / (steps - 1))
+                path.append(poem)
+                created.append(poem.id)
             script = await repo.get_script(s, user_id)
-        return [show(p, script) for p in saved]
+        return Blend(path=[show(p, script) for p in path], created=created)
 
     async def attach_message(self, poem_ids: list[int], channel_id: int | None, message_id: int | None) -> None:
         async with self.sessions.begin() as s:

@@ -110,18 +110,24 @@ async def test_rating_favourites_leaderboard_and_show(local):
     assert shown.embeds[0]["title"] == "Poem #1" and "5.00★ from 1" in shown.text()
 
 
-async def test_blend_saves_every_step_and_blends_two_newest_favourites(local):
-    await local.say("!poem 10")
-    await local.say("!poem 11")
+async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local):
+    first, = await local.say("!poem 10")
+    second, = await local.say("!poem 11")
     path, = await local.say("!blend 1 #2 4")
+    assert path.embeds[0]["title"] == "Blend: 4 steps from #1 to #2"
     fields = path.embeds[0]["fields"]
-    assert [f["name"].split(" ")[0] for f in fields] == ["#3", "#4", "#5", "#6"]
-    assert "You gave poem #5" in (await local.say("!rate 5 3"))[0].content
-    await local.say("!fav 1")
+    assert [f["name"].split(" ")[0] for f in fields] == ["#1", "#3", "#4", "#2"]
+    assert fields[0]["value"].split("\n") == poem_of(first) and fields[-1]["value"].split("\n") == poem_of(second)
+    assert "You gave poem #4" in (await local.say("!rate 4 3"))[0].content
+    shown, = await local.say("!show 3")
+    assert "blend of #1 and #2" in shown.text()
     await local.say("!fav 2")
-    again, = await local.say("!blend")
-    assert len(again.embeds[0]["fields"]) == 5
-    assert again.embeds[0]["fields"][0]["value"] == fields[0]["value"]
+    await local.say("!fav 1")
+    again, = await local.say("!blend 3")  # no second poem: a friendly hint, nothing written
+    assert "Blend two poems" in again.content
+    again, = await local.say("!blend")  # the two newest favourites, older first
+    assert again.embeds[0]["title"] == "Blend: 5 steps from #2 to #1"
+    assert [f["name"].split(" ")[0] for f in again.embeds[0]["fields"]] == ["#2", "#5", "#6", "#7", "#1"]
 
 
 async def test_script_shows_simplified_characters(local):
