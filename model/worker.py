@@ -6,9 +6,9 @@ Requests and replies are plain JSON-shaped dicts, the same in both modes:
   blend  {a, b, steps, method, form, seed, options} -> {poems, model, options, seed, method}
   encode {text, form}                        -> {latent, text, form, model}
 Concurrent sample requests are coalesced into one forward pass (at most
-`max_batch` poems; while fewer are queued than the last batch held, the batcher
-waits at most `max_wait_ms` for company). Model work runs
-on one dedicated thread, never on the event loop.
+`max_batch` poems, waiting at most `max_wait_ms` for the ones likely to come
+soon: see `Engine._run_batches`). Model work runs on one dedicated thread,
+never on the event loop.
 """
 from __future__ import annotations
 
@@ -193,6 +193,7 @@ class Engine:
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poembot-model", initializer=init)
         self._queue = asyncio.Queue()
+        self._queued = 0
         self._batcher = asyncio.create_task(self._run_batches(), name="poembot-batcher")
 
     async def close(self) -> None:
