@@ -7,8 +7,10 @@ FLOPs per poem against a measured matrix-multiply rate. The whole sequence
 runs `--repeat` times and each figure is the median, because a shared 2-core
 machine varies by 10-20% from one run to the next.
 
-Two rows without HTTP show where the time goes: the engine called in-process
-by 256 concurrent callers, and the decoder alone on batches of 64 and 256.
+Rows without HTTP show where the time goes: the engine called in-process by
+256 concurrent callers, the decoder alone on batches of 64 and 256, and its
+matrix products alone. A last line measures HTTP alone (a server that does no
+model work) and the ceiling it leaves on this machine.
 
     python bench/worker.py [--requests 512] [--concurrency 1,8,64,256] [--repeat 3]
 """
@@ -111,8 +113,12 @@ async def load_run(url: str, concurrency: int, requests: int) -> dict:
         t0 = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
         wall = time.perf_counter() - t0
-    latencies.sort()
-    return {"poems_per_s": requests / wall, "p50_ms": 1000 * statistics.median(latencies),
+    return summary(latencies, wall, errors)
+
+
+def summary(latencies: list[float], wall: float, errors: int = 0) -> dict:
+    latencies = sorted(latencies)
+    return {"poems_per_s": len(latencies) / wall, "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": errors}
 
 
@@ -165,25 +171,27 @@ async def engine_run(gen: PoemGenerator, max_batch: int, threads: int, concurren
         passes0 = engine.metrics.batches.count
         await asyncio.gather(*(client() for _ in range(concurrency)))
         wall = time.perf_counter() - t0
-        latencies.sort()
-        return {"poems_per_s": requests / wall, "p50_ms": 1000 * statistics.median(latencies),
-                "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": 0,
-                "mean_batch": requests / max(engine.metrics.batches.count - passes0, 1)}
+        return dict(summary(latencies, wall), mean_batch=requests / max(engine.metrics.batches.count - passes0, 1))
     finally:
         await engine.close()
 
 
-def decoder_run(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
-    """The decoder alone: one batch after another, nothing else running."""
-    seeds = list(range(batch))
-    gen.sample_seeds(seeds)
+def batches_per_s(work, batch: int, seconds: float = 3.0) -> dict:
+    """Run `work` (one batch) over and over for `seconds`, nothing else running."""
+    work()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        gen.sample_seeds(seeds)
+        work()
         n += 1
     wall = (time.perf_counter() - t0) / n
     return {"poems_per_s": batch / wall, "p50_ms": 1000 * wall, "p99_ms": float("nan"), "errors": 0,
             "mean_batch": batch}
+
+
+def decoder_run(gen: PoemGenerator, batch: int) -> dict:
+    """The decoder alone."""
+    seeds = list(range(batch))
+    return batches_per_s(lambda: gen.sample_seeds(seeds), batch)
 
 
 def canned_server(port: int) -> None:
@@ -234,7 +242,7 @@ async def http_alone(concurrency: int = 64, requests: int = 4096) -> dict:
 
 
 @torch.no_grad()
-def matmuls_alone(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
+def matmuls_alone(gen: PoemGenerator, batch: int) -> dict:
     """Only the decoder's matrix products, at the shapes decoding gives them, on
     random inputs: the most any decoding loop around them could reach here."""
     m, cfg = gen.model, gen.ckpt.cfg
@@ -254,14 +262,7 @@ def matmuls_alone(gen: PoemGenerator, batch: int, seconds: float = 3.0) -> dict:
             for tail in out.tail:
                 tail(h)
 
-    poems()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        poems()
-        n += 1
-    wall = (time.perf_counter() - t0) / n
-    return {"poems_per_s": batch / wall, "p50_ms": 1000 * wall, "p99_ms": float("nan"), "errors": 0,
-            "mean_batch": batch}
+    return batches_per_s(poems, batch)
 
 
 def median_rows(runs: list[dict]) -> dict:
