@@ -24,6 +24,11 @@ def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
     return embed
 
 
+def rated_text(poem_id: int, stars: int, summary) -> str:
+    return (f"You gave poem #{poem_id} {stars}★. It now has {summary.count} "
+            f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
+
+
 def _ref(poem_id: int | None) -> str:
     return f"#{poem_id}" if poem_id else "a text"
 
@@ -44,8 +49,7 @@ class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:rate
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act():
             summary = await interaction.client.service.rate(interaction.user.id, self.poem_id, self.stars)
-            return (f"You gave poem #{self.poem_id} {self.stars}★. It now has {summary.count} "
-                    f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
+            return rated_text(self.poem_id, self.stars, summary)
         await _answer_button(interaction, act)
 
 
@@ -154,8 +158,7 @@ class Poems(commands.Cog):
         """Rate a poem from 1 to 5 stars; rating again changes your rating. Example: `!rate 12 5`."""
         pid = parse_poem_id(poem_id)
         summary = await self.service.rate(ctx.author.id, pid, stars)
-        await ctx.send(f"You gave poem #{pid} {stars}★. It now has {summary.count} "
-                       f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
+        await ctx.send(rated_text(pid, stars, summary))
 
     @commands.hybrid_command(name="fav")
     async def fav(self, ctx: commands.Context, poem_id: str):

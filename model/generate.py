@@ -124,8 +124,8 @@ class PoemGenerator:
         for j, g in enumerate(names):
             self.groups[groups[g], j] = 1.0
         # a rhyme-setting character must have partners: groups of at least 20 characters
-        self.rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
-        self.rhymable_bias = torch.where(self.rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
+        rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
+        self.rhymable_bias = torch.where(rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
 
     @classmethod
     def from_path(cls, path: Path | str | None = None, form: int = 5) -> PoemGenerator:

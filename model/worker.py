@@ -37,7 +37,7 @@ MAX_BODY = 16 * 1024  # bytes of JSON a request may send
 class WorkerSettings:
     checkpoints: dict[int, Path | None]  # form -> checkpoint path (None = shipped)
     max_batch: int = 64  # poems in one forward pass
-    max_wait_ms: float = 5.0  # how long a batch may wait for company (only while smaller than the last)
+    max_wait_ms: float = 5.0  # how long a batch may wait for the poems likely to come soon
     threads: int = 0  # torch intra-op threads (0 = one per core)
 
     @classmethod
