@@ -168,11 +168,13 @@ class PoemService:
         return show(poem, script)
 
     async def _endpoint(self, s, ref: str) -> tuple[object, int | None, int]:
-        """A blend end: (text or latent, saved poem's id or None, form)."""
+        """A blend end: (poem text, saved poem's id or None, form). A saved poem is
+        blended from its text (the model encodes it), not from the latent it was
+        drawn with, so the path starts at the poem itself under any model version."""
         ref = ref.strip()
         if POEM_REF.match(ref):
             poem = await repo.get_poem(s, parse_poem_id(ref))
-            return repo.unpack_latent(poem.latent), poem.id, poem.form
+            return poem.text, poem.id, poem.form
         n = sum(1 for ch in ref if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
         return ref, None, 7 if n == 28 else 5
 

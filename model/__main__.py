@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=_positive, default=4)
     tr.add_argument("--batch-size", type=_positive, default=128)
     tr.add_argument("--lr", type=float, default=2e-3)
+    tr.add_argument("--lr-min", type=float, default=1.0,
+                    help="cosine decay to lr * this by the last epoch (1 = constant)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0)
     tr.add_argument("--limit", type=int, default=0, help="use only the first N training poems")
@@ -44,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from the last finished epoch")
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                     help="override a config field, e.g. --set free_bits=0.5")
+
+    fp = sub.add_parser("fit-prior", help="fit a Gaussian mixture to the training poems' latents")
+    fp.add_argument("checkpoint", type=Path, help="checkpoint path without suffix (rewritten with the prior)")
+    fp.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    fp.add_argument("--components", type=_positive, default=64)
+    fp.add_argument("--points", type=_positive, default=40000)
+    fp.add_argument("--seed", type=int, default=0)
 
     sh = sub.add_parser("ship", help="copy a trained checkpoint into model/checkpoints (float16 weights)")
     sh.add_argument("checkpoint", type=Path, help="checkpoint path without suffix")
@@ -74,10 +83,21 @@ def main(argv: list[str] | None = None) -> int:
             train(TrainArgs(
                 form=args.form, config=args.config, data_dir=args.data,
                 out=args.out or Path(f"runs/quatrain{args.form}"), epochs=args.epochs,
-                batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
+                batch_size=args.batch_size, lr=args.lr, lr_min=args.lr_min, seed=args.seed, threads=args.threads,
                 limit=args.limit, kl_anneal_steps=args.kl_anneal_steps, resume=args.resume,
                 overrides=overrides,
             ), argv)
+            return 0
+        if args.command == "fit-prior":
+            from .checkpoint import load, save, stored_half
+            from .train import fit_prior
+
+            ckpt = load(args.checkpoint)
+            poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
+            info = fit_prior(ckpt, poems, args.components, args.points, args.seed)
+            save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
+            print(f"fitted {info['components']} components to {info['points']} latents in {info['seconds']} s "
+                  f"(mean log-likelihood {info['log_likelihood']})")
             return 0
         if args.command == "ship":
             from .checkpoint import load, save, shipped

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .network import Config, PoemVAE
+from .prior import PREFIX as PRIOR_PREFIX
+from .prior import GaussianMixture
 
 FORMAT = "poembot-checkpoint/1"
 UNK = "<unk>"
@@ -58,6 +60,7 @@ class Checkpoint:
     model: PoemVAE
     vocab: Vocab
     card: dict = field(default_factory=dict)
+    prior: GaussianMixture | None = None  # where `sample` draws latents; None = N(0, I)
 
     @property
     def cfg(self) -> Config:
@@ -83,8 +86,14 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
+    if ckpt.prior is not None:  # kept in float32: the mixture's Cholesky factors are small and exact
+        tensors.update({k: v.contiguous() for k, v in ckpt.prior.to_tensors().items()})
     save_file(tensors, str(path))
     card = ckpt.card  # updated in place: a trainer holding the dict keeps writing to the same card
+    if ckpt.prior is None:
+        card.pop("prior", None)
+    else:
+        card.setdefault("prior", {}).update(kind="gaussian-mixture", components=ckpt.prior.components)
     card.update(
         format=FORMAT,
         config=ckpt.cfg.to_dict(),
@@ -94,6 +103,12 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     )
     path.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False, indent=1, allow_nan=False), "utf-8")
     return path
+
+
+def stored_half(path: Path | str) -> bool:
+    """Whether a checkpoint's weights are stored as float16 (a shipped one)."""
+    with safe_open(str(Path(path).with_suffix(".safetensors")), "pt") as f:
+        return f.get_slice("embed.weight").get_dtype() == "F16"
 
 
 def load(path: Path | str) -> Checkpoint:
@@ -123,6 +138,19 @@ def load(path: Path | str) -> Checkpoint:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights_path} is corrupt: {e}") from None
+    prior = None
+    prior_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(PRIOR_PREFIX)]}
+    if "prior" in card:
+        if not prior_tensors:
+            raise CheckpointError(f"{card_path} names a fitted prior that {weights_path.name} does not hold")
+        try:
+            prior = GaussianMixture.from_tensors(prior_tensors)
+        except ValueError as e:
+            raise CheckpointError(f"{weights_path}: broken prior: {e}") from None
+        if prior.dim != cfg.latent:
+            raise CheckpointError(f"{weights_path}: the prior has {prior.dim} dimensions, the latent {cfg.latent}")
+    elif prior_tensors:
+        raise CheckpointError(f"{weights_path} holds a prior that its card does not describe")
     model = PoemVAE(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -135,7 +163,7 @@ def load(path: Path | str) -> Checkpoint:
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(model=model, vocab=vocab, card=card)
+    return Checkpoint(model=model, vocab=vocab, card=card, prior=prior)
 
 
 def shipped(form: int = 5) -> Path:

@@ -83,6 +83,11 @@ class Poem:
                 "display": self.display, "lines": self.lines}
 
 
+# how a blend is decoded: deterministically (argmax under the same constraints), so a
+# small move in the latent is a small change in the poem and a poem's own latent gives it back
+BLEND = Options(temperature=0.0)
+
+
 def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not (0 <= seed <= MAX_SEED):
         raise InputError(f"a seed is a whole number from 0 to {MAX_SEED}")
@@ -137,11 +142,15 @@ class PoemGenerator:
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
     def _randomness(self, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each seed's latent (D,) and per-position uniforms (T,), from its own generator."""
+        """Each seed's latent (D,) and per-position uniforms (T,), from its own generator.
+
+        The latent comes from the checkpoint's fitted prior where it has one (where
+        real poems encode to), else from N(0, I)."""
         zs, us = [], []
+        prior = self.ckpt.prior
         for s in seeds:
             g = torch.Generator().manual_seed(check_seed(s))
-            zs.append(torch.randn(self.ckpt.cfg.latent, generator=g))
+            zs.append(prior.sample(g) if prior is not None else torch.randn(self.ckpt.cfg.latent, generator=g))
             us.append(torch.rand(self.T, generator=g, dtype=torch.float64))
         return torch.stack(zs), torch.stack(us)  # (B, D), (B, T)
 
@@ -291,7 +300,7 @@ class PoemGenerator:
         return mu[0].tolist()
 
     def decode_latents(self, latents: list[list[float]], seed: int = 0,
-                       opts: Options = Options()) -> list[Poem]:
+                       opts: Options = BLEND) -> list[Poem]:
         """Poems for given latents; the same seed's uniforms for every one, so the
         poems differ only where their latents do."""
         z = self._as_latents(latents)
@@ -309,9 +318,10 @@ class PoemGenerator:
             raise InputError(f"a latent is a list of {D} finite numbers")
         return z
 
-    def interpolate(self, a, b, steps: int = 5, method: str = "slerp", seed: int = 0,
-                    opts: Options = Options()) -> list[Poem]:
-        """The poems on the path from a to b (texts or latents), both ends included."""
+    def interpolate(self, a, b, steps: int = 5, method: str = "lerp", seed: int = 0,
+                    opts: Options = BLEND) -> list[Poem]:
+        """The poems on the path from a to b (texts or latents), both ends included.
+        Decoded deterministically unless `opts` samples (then with `seed`'s uniforms)."""
         if not (2 <= steps <= MAX_STEPS):
             raise InputError(f"steps must be between 2 and {MAX_STEPS}")
         if method not in ("slerp", "lerp"):

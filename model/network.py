@@ -29,6 +29,7 @@ class Config:
     kernel: int = 3  # convolution width
     enc_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # one GCNN per entry
     latent: int = 64  # size of z
+    enc_pos: bool = False  # add a learned position vector before the encoder, so pooling keeps where a character was
     dec_dilations: list[int] = field(default_factory=lambda: [1, 2])  # parallel decoder GCNNs
     ar_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # causal head; [] = Su's
     cutoffs: list[int] = field(default_factory=lambda: [200, 1000, 3000])  # adaptive softmax; [] = full
@@ -161,6 +162,8 @@ class PoemVAE(nn.Module):
         C, T = cfg.emb, cfg.positions
         # one more input row than output characters: <bos>, the AR head's first input
         self.embed = nn.Embedding(cfg.vocab_size + 1, C)
+        if cfg.enc_pos:
+            self.enc_pos = nn.Parameter(torch.zeros(T, C))
         self.encoder = nn.Sequential(*[GCNN(C, cfg.kernel, d) for d in cfg.enc_dilations])
         self.to_mu = nn.Linear(C, cfg.latent)
         self.to_logvar = nn.Linear(C, cfg.latent)
@@ -183,7 +186,10 @@ class PoemVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T) character ids -> mu, logvar: (B, latent) each."""
-        h = self.encoder(self.embed(x))  # (B, T, C)
+        h = self.embed(x)  # (B, T, C)
+        if self.cfg.enc_pos:
+            h = h + self.enc_pos
+        h = self.encoder(h)  # (B, T, C)
         h = h.mean(dim=1)  # (B, C): global average pooling
         return self.to_mu(h), self.to_logvar(h)
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from . import corpus
 from .checkpoint import Checkpoint, Vocab, save
 from .network import CONFIGS, Config, PoemVAE, active_units, loss, parameter_count
+from .prior import GaussianMixture
 
 log = logging.getLogger("poembot.model.train")
 
@@ -36,6 +37,7 @@ class TrainArgs:
     epochs: int = 4
     batch_size: int = 128
     lr: float = 2e-3
+    lr_min: float = 1.0  # the learning rate falls along a cosine to lr * lr_min by the last epoch (1 = constant)
     seed: int = 0
     threads: int = 0  # torch threads; 0 = one per core
     limit: int = 0  # use only the first N training poems (0 = all)
@@ -76,6 +78,31 @@ def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
         "recon_acc": correct / data.numel(),
         "active_units": active_units(torch.cat(mus)),
     }
+
+
+def learning_rate(args: TrainArgs, progress: float) -> float:
+    """Cosine decay from lr to lr * lr_min over the run (progress 0 -> 1)."""
+    low = args.lr * args.lr_min
+    return low + (args.lr - low) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@torch.no_grad()
+def fit_prior(ckpt: Checkpoint, poems: list[str], components: int = 64, points: int = 40000,
+              seed: int = 0) -> dict:
+    """Fit a Gaussian mixture to the posterior means of (up to `points` of) `poems`
+    and attach it to the checkpoint: `sample` then draws latents where poems encode to."""
+    t0 = time.perf_counter()
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(poems), generator=g)[:points].tolist()
+    x = ckpt.vocab.encode_batch([poems[i] for i in pick])  # (N, T)
+    ckpt.model.eval()
+    mu = torch.cat([ckpt.model.encode(x[i : i + 1024])[0] for i in range(0, len(x), 1024)])  # (N, D)
+    ckpt.prior = GaussianMixture.fit(mu, components=components, seed=seed)
+    info = {"components": components, "points": len(mu), "seed": seed,
+            "log_likelihood": round(float(ckpt.prior.log_prob(mu)), 3),
+            "seconds": round(time.perf_counter() - t0, 1)}
+    ckpt.card["prior"] = info
+    return info
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -148,7 +175,7 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         "corpus": {"package": manifest.get("package", corpus.PACKAGE), "integrity": manifest.get("integrity"),
                    "train_poems": len(train_poems), "valid_poems": len(valid_poems)},
         "training": {"command": "python -m model " + shlex.join(argv if argv is not None else sys.argv[1:]),
-                     "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
+                     "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "lr_min": args.lr_min,
                      "kl_anneal_steps": args.kl_anneal_steps, "threads": torch.get_num_threads(),
                      "parameters": parameter_count(model)},
     }
@@ -172,6 +199,8 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         sums = {"nll_char": 0.0, "kl": 0.0}
         t0 = time.perf_counter()
         for b in bar:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(args, (epoch * batches + b) / (args.epochs * batches))
             x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size]]  # (B, T)
             kl_scale = min(1.0, step / args.kl_anneal_steps) if args.kl_anneal_steps else 1.0
             parts = loss(cfg, *model(x), kl_scale=kl_scale)

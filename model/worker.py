@@ -19,7 +19,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from aiohttp import web
 
 from . import corpus
 from .checkpoint import shipped
-from .generate import MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
+from .generate import BLEND, MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
 
 log = logging.getLogger("poembot.model.worker")
 MAX_BODY = 16 * 1024  # bytes of JSON a request may send
@@ -52,9 +52,10 @@ class WorkerSettings:
         )
 
 
-def parse_options(raw) -> Options:
+def parse_options(raw, base: Options = Options()) -> Options:
+    """Decoding options from a request: `base` with the given fields changed."""
     if raw is None:
-        return Options()
+        return base
     if not isinstance(raw, dict):
         raise InputError("options must be an object")
     unknown = sorted(set(raw) - {f.name for f in fields(Options)})
@@ -66,7 +67,7 @@ def parse_options(raw) -> Options:
             raise InputError(f"option {key} must be true or false")
         if not want_bool and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise InputError(f"option {key} must be a number")
-    opts = Options(**raw)
+    opts = replace(base, **raw)
     if not isinstance(opts.top_k, int):
         raise InputError("option top_k must be a whole number")
     return opts.check()
@@ -307,8 +308,8 @@ class Engine:
                 raise InputError(f"{key} must be a poem's text or its latent")
         steps = _int(body, "steps", 5, 2, MAX_STEPS)
         seed = check_seed(body.get("seed", 0))
-        method = body.get("method", "slerp")
-        opts = parse_options(body.get("options"))
+        method = body.get("method", "lerp")
+        opts = parse_options(body.get("options"), BLEND)
         poems = await self._in_thread(gen.interpolate, body["a"], body["b"], steps, method, seed, opts)
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts),
                 "seed": seed, "method": method}
