@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import statistics
 import time
 from collections import Counter
@@ -161,7 +162,7 @@ def classifier_accuracy(generated: list[str], real: list[str], form: int, folds:
         def closure():
             opt.zero_grad()
             nll = torch.nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt)
-            objective = nll + 1e-3 * w.pow(2).sum()  # L2, as scikit-learn's default C=1 scaled per sample
+            objective = nll + w.pow(2).sum() / (2 * len(yt))  # scikit-learn's default L2 (C = 1), per sample
             objective.backward()
             return objective
 
@@ -194,7 +195,8 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     test_known = [p for p in held_out if all(ch in gen.vocab.index for ch in p)]
     latent = {"reconstruction": reconstruction(gen, test_known), **blend_figures(gen, test_known)}
     model_row["real_vs_generated"] = classifier_accuracy(texts, held_out, form)
-    real_row["real_vs_generated"] = classifier_accuracy(held_out[: n // 2], held_out[n // 2 :], form)
+    shuffled = random.Random(seed).sample(held_out, len(held_out))  # two halves of one population
+    real_row["real_vs_generated"] = classifier_accuracy(shuffled[: n // 2], shuffled[n // 2 :], form)
     return {"checkpoint": gen.version, "form": form, "n": n, "options": opts.__dict__,
             "model": model_row, "real": real_row, "latent": latent, "vae": vae, "examples": texts[:5],
             "poems_per_s": n / seconds}

@@ -49,6 +49,8 @@ class Options:
     rhyme_first: bool = False  # line 1 rhymes with them too
     tone: bool = True  # prefer the regulated level/oblique pattern at key positions
     tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
+    guidance: float = 1.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
+    # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
     simplified: bool = False  # print in simplified characters
 
     def check(self) -> Options:
@@ -58,6 +60,8 @@ class Options:
             raise InputError("top_k must be between 0 and 10000")
         if not (0.0 <= self.tone_penalty <= 100.0):
             raise InputError("tone_penalty must be between 0 and 100")
+        if not (0.0 <= self.guidance <= 4.0):
+            raise InputError("guidance must be between 0 and 4")
         return self
 
 
@@ -177,13 +181,20 @@ class PoemGenerator:
         first_level = self._pattern_level(us)  # (B,)
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
-        cache = self.model.new_ar_cache(B) if self.model.autoregressive else None
+        w = opts.guidance
+        guided = self.model.can_guide and w != 1.0
+        if guided:  # the latent-free rows ride along in the same batch: (2B, T, C)
+            hp = torch.cat([hp, self.model.null_hp.expand(B, -1, -1)])
+        cache = self.model.new_ar_cache(len(hp)) if self.model.autoregressive else None
         logp = torch.empty(B, V)  # this position's log-probabilities, rewritten every step
+        both = torch.empty(len(hp), V) if guided else logp
         for t in range(T):
             if self.model.autoregressive:
                 prev = out[:, t - 1] if t > 0 else torch.full((B,), self.model.bos)  # (B,)
-                ha = self.model.ar_step(hp, prev, t, cache)  # (B, C)
-                self.model.ar_out.log_prob_into(ha, logp)  # (B, V)
+                ha = self.model.ar_step(hp, prev.repeat(2) if guided else prev, t, cache)  # (B or 2B, C)
+                self.model.ar_out.log_prob_into(ha, both)  # (B or 2B, V)
+                if guided:
+                    torch.add(both[B:].mul_(1.0 - w), both[:B], alpha=w, out=logp)
             else:
                 logp.copy_(parallel_logp[:, t])
             logp.add_(banned)
@@ -348,7 +359,7 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str)
 def _options(args) -> Options:
     return Options(temperature=args.temperature, top_k=args.top_k, no_repeat=not args.allow_repeats,
                    rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
-                   simplified=args.simplified).check()
+                   guidance=args.guidance, simplified=args.simplified).check()
 
 
 def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
@@ -356,6 +367,8 @@ def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
     p.add_argument("--temperature", type=float, default=Options.temperature)
     p.add_argument("--top-k", type=int, default=Options.top_k)
+    p.add_argument("--guidance", type=float, default=Options.guidance,
+                   help="how much the latent steers the writing (1 = alone, 0 = not at all)")
     p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
     p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
     p.add_argument("--rhyme-first", action="store_true", help="make line 1 rhyme too")
@@ -403,7 +416,7 @@ def add_cli_commands(sub) -> None:
     b.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
     b.add_argument("--seed", type=int, default=0, help="the decoding seed shared by every step")
     _add_decoding_flags(b)
-    b.set_defaults(handler=_blend_cmd)
+    b.set_defaults(handler=_blend_cmd, temperature=BLEND.temperature, guidance=BLEND.guidance)
 
     from .evaluate import add_cli_command as add_evaluate
     from .worker import add_cli_command as add_serve

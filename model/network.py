@@ -38,6 +38,9 @@ class Config:
     kl_weight: float = 1.0  # weight of the KL term
     aux_weight: float = 0.3  # weight of the parallel head's loss when the AR head exists
     dropout: float = 0.3  # on the AR head's character inputs (word dropout keeps z in use)
+    null_rate: float = 0.0  # share of training poems whose AR head sees a learned "no latent" state
+    # instead of the parallel decoder's: it also learns to be a plain language model, which guided
+    # sampling mixes with the latent's wishes (classifier-free guidance, Ho and Salimans 2022)
 
     @property
     def positions(self) -> int:
@@ -175,6 +178,8 @@ class PoemVAE(nn.Module):
             self.ar_pos = nn.Parameter(torch.zeros(T, C))
             self.ar = nn.Sequential(*[GCNN(C, cfg.kernel, d, causal=True) for d in cfg.ar_dilations])
             self.ar_out = OutputLayer(cfg)
+            if cfg.null_rate > 0:
+                self.null_hp = nn.Parameter(torch.zeros(T, C))
 
     @property
     def bos(self) -> int:
@@ -183,6 +188,11 @@ class PoemVAE(nn.Module):
     @property
     def autoregressive(self) -> bool:
         return bool(self.cfg.ar_dilations)
+
+    @property
+    def can_guide(self) -> bool:
+        """Whether the AR head also learnt to write without a latent (see Config.null_rate)."""
+        return self.autoregressive and self.cfg.null_rate > 0
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T) character ids -> mu, logvar: (B, latent) each."""
@@ -226,12 +236,15 @@ class PoemVAE(nn.Module):
     def new_ar_cache(self, batch: int) -> list[torch.Tensor]:
         return [torch.zeros(batch, self.cfg.positions, self.cfg.emb) for _ in self.ar]
 
-    def shifted(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T) -> <bos> followed by x[:, :-1], with word dropout in training."""
+    def shifted(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T) -> <bos> followed by x[:, :-1], with word dropout in training
+        (not on the rows where `keep` (B,) is true)."""
         prev = torch.cat([torch.full_like(x[:, :1], self.bos), x[:, :-1]], dim=1)  # (B, T)
         if self.training and self.cfg.dropout > 0:
             drop = torch.rand(prev.shape, device=x.device) < self.cfg.dropout
             drop[:, 0] = False
+            if keep is not None:
+                drop &= ~keep[:, None]
             prev = prev.masked_fill(drop, self.bos)
         return prev
 
@@ -244,7 +257,11 @@ class PoemVAE(nn.Module):
         nll_p = self.parallel_out.nll(hp.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)
         nll_ar = None
         if self.autoregressive:
-            ha = self.decode_ar(hp, self.shifted(x))  # (B, T, C)
+            null = None
+            if self.training and self.cfg.null_rate > 0:
+                null = torch.rand(x.shape[0], device=x.device) < self.cfg.null_rate  # (B,)
+                hp = torch.where(null[:, None, None], self.null_hp, hp)  # no latent, no word dropout
+            ha = self.decode_ar(hp, self.shifted(x, null))  # (B, T, C)
             nll_ar = self.ar_out.nll(ha.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)
         return nll_p, nll_ar, mu, logvar
 

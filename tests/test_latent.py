@@ -9,7 +9,7 @@ import torch
 
 from model import corpus
 from model.checkpoint import Checkpoint, CheckpointError, Vocab, load, save
-from model.generate import BLEND, PoemGenerator
+from model.generate import BLEND, Options, PoemGenerator
 from model.network import PoemVAE, loss, tiny
 from model.prior import GaussianMixture
 from model.prosody import Prosody
@@ -119,3 +119,33 @@ def test_a_tiny_model_gives_back_the_poems_it_memorised_exactly():
     gen = PoemGenerator(Checkpoint(model.eval(), vocab, {}))
     decoded = gen.decode_latents([gen.latent_of(p) for p in poems], opts=BLEND)
     assert [d.text for d in decoded] == poems
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory):
+    """A tiny model whose writing head also learnt to write without a latent (null_rate)."""
+    from model.train import TrainArgs, train
+
+    path = tmp_path_factory.mktemp("guided") / "tiny5"
+    train(TrainArgs(form=5, config="tiny", data_dir=CORPUS, out=path, epochs=2, batch_size=32, threads=1,
+                    kl_anneal_steps=10, overrides={"null_rate": 0.5}), argv=[])
+    return PoemGenerator(load(path))
+
+
+def test_guidance_sets_how_much_the_latent_steers_the_writing(guided):
+    assert guided.model.can_guide
+    latents = [p.latent for p in guided.sample_seeds([1, 2, 3, 4])]
+    greedy = {"temperature": 0.0, "rhyme": False, "tone": False}
+    steered = [p.text for p in guided.decode_latents(latents, opts=Options(guidance=1.0, **greedy))]
+    ignored = [p.text for p in guided.decode_latents(latents, opts=Options(guidance=0.0, **greedy))]
+    assert len(set(steered)) > 1  # the latent decides the poem
+    assert len(set(ignored)) == 1  # with no guidance every latent writes the same greedy poem
+    half = [p.text for p in guided.decode_latents(latents, opts=Options(guidance=0.5, **greedy))]
+    assert half != steered and half != ignored
+
+
+def test_guided_sampling_is_seeded_and_batch_independent(guided):
+    opts = Options(guidance=0.5)
+    alone = guided.sample_seeds([42], opts)[0].text
+    assert guided.sample_seeds([5, 42, 6], opts)[1].text == alone
+    assert guided.sample_seeds([42], opts)[0].text == alone
