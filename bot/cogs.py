@@ -29,6 +29,26 @@ def rated_text(poem_id: int, stars: int, summary) -> str:
             f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
 
 
+def marked_lines(lines: list[str], before: list[str] | None) -> list[str]:
+    """The lines with the characters that differ from `before` (the previous step
+    of a blend, position by position) in bold: what this step changed."""
+    if before is None:
+        return list(lines)
+    out = []
+    for line, old in zip(lines, before):
+        parts, run = [], ""
+        for i, ch in enumerate(line):
+            if i < len(old) and ch == old[i]:
+                parts.append(f"**{run}**" if run else "")
+                parts.append(ch)
+                run = ""
+            else:
+                run += ch
+        parts.append(f"**{run}**" if run else "")
+        out.append("".join(parts))
+    return out
+
+
 def _ref(poem_id: int | None) -> str:
     return f"#{poem_id}" if poem_id else "a text"
 
@@ -148,8 +168,9 @@ class Poems(commands.Cog):
         embed = discord.Embed(title=f"Blend: {len(path)} steps from #{path[0].id} to #{path[-1].id}",
                               colour=COLOUR)
         for i, p in enumerate(path):
-            embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(p.lines), inline=False)
-        embed.set_footer(text="Rate any of them with !rate <id> <1-5>.")
+            changed = marked_lines(p.lines, path[i - 1].lines if i else None)
+            embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(changed), inline=False)
+        embed.set_footer(text="Bold: what each step changed. Rate any of them with !rate <id> <1-5>.")
         msg = await ctx.send(embed=embed)
         await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
 

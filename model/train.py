@@ -220,7 +220,7 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         train_metrics = {k: v / batches for k, v in sums.items()}
         valid = validate(model, x_valid)
         history.append({"epoch": epoch + 1, "train": train_metrics, "valid": valid,
-                        "samples_per_s": len(x_train) / elapsed})
+                        "samples_per_s": len(x_train) / elapsed, "seconds": round(seconds, 1)})
         log.info("epoch %d: valid nll/char %.3f, KL %.2f, recon acc %.3f, active units %d, %.0f samples/s",
                  epoch + 1, valid["nll_char"], valid["kl"], valid["recon_acc"], valid["active_units"],
                  len(x_train) / elapsed)

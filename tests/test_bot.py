@@ -117,7 +117,12 @@ async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local
     assert path.embeds[0]["title"] == "Blend: 4 steps from #1 to #2"
     fields = path.embeds[0]["fields"]
     assert [f["name"].split(" ")[0] for f in fields] == ["#1", "#3", "#4", "#2"]
-    assert fields[0]["value"].split("\n") == poem_of(first) and fields[-1]["value"].split("\n") == poem_of(second)
+    lines = [f["value"].replace("**", "").split("\n") for f in fields]
+    assert lines[0] == poem_of(first) and lines[-1] == poem_of(second)
+    assert "**" not in fields[0]["value"]
+    for before, after, field in zip(lines, lines[1:], fields[1:]):  # bold marks exactly what changed
+        bold = [ch for part in field["value"].split("**")[1::2] for ch in part if ch != "\n"]
+        assert bold == [b for x, y in zip(before, after) for a, b in zip(x, y) if a != b]
     assert "You gave poem #4" in (await local.say("!rate 4 3"))[0].content
     shown, = await local.say("!show 3")
     assert "blend of #1 and #2" in shown.text()
@@ -253,3 +258,11 @@ def test_the_console_chat_works_from_a_pipe(tmp_path, tiny_checkpoints):
     assert "You gave poem #1 5★" in blocks[2]
     assert blocks[3].startswith("Best poems here") and "1. #1 · 5.00★ from 1" in blocks[3]
     assert (tmp_path / "poembot.sqlite3").exists()
+
+
+def test_a_blend_step_shows_what_it_changed_in_bold():
+    from bot.cogs import marked_lines
+
+    assert marked_lines(["白日依山盡", "黃河入海流"], ["白月依水盡", "黃河入海流"]) == ["白**日**依**山**盡", "黃河入海流"]
+    assert marked_lines(["明月出天山"], ["白日依山盡"]) == ["**明月出天山**"]
+    assert marked_lines(["明月出天山"], None) == ["明月出天山"]
