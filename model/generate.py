@@ -49,6 +49,7 @@ class Options:
     rhyme_first: bool = False  # line 1 rhymes with them too
     tone: bool = True  # prefer the regulated level/oblique pattern at key positions
     tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
+    candidates: int = 1  # poems drawn per seed; the one the model's own language model finds likeliest is kept
     guidance: float = 1.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
     # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
     simplified: bool = False  # print in simplified characters
@@ -60,6 +61,8 @@ class Options:
             raise InputError("top_k must be between 0 and 10000")
         if not (0.0 <= self.tone_penalty <= 100.0):
             raise InputError("tone_penalty must be between 0 and 100")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
+            raise InputError("candidates must be a whole number from 1 to 16")
         if not (0.0 <= self.guidance <= 4.0):
             raise InputError("guidance must be between 0 and 4")
         return self
@@ -145,8 +148,9 @@ class PoemGenerator:
         return self.ckpt.version
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
-    def _randomness(self, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each seed's latent (D,) and per-position uniforms (T,), from its own generator.
+    def _randomness(self, seeds: list[int], k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each seed's k latents (D,) and per-position uniforms (T,), from its own generator:
+        (B * k, D) and (B * k, T), a seed's k draws together. The first of k is what k = 1 draws.
 
         The latent comes from the checkpoint's fitted prior where it has one (where
         real poems encode to), else from N(0, I)."""
@@ -154,9 +158,25 @@ class PoemGenerator:
         prior = self.ckpt.prior
         for s in seeds:
             g = torch.Generator().manual_seed(check_seed(s))
-            zs.append(prior.sample(g) if prior is not None else torch.randn(self.ckpt.cfg.latent, generator=g))
-            us.append(torch.rand(self.T, generator=g, dtype=torch.float64))
-        return torch.stack(zs), torch.stack(us)  # (B, D), (B, T)
+            for _ in range(k):
+                zs.append(prior.sample(g) if prior is not None else torch.randn(self.ckpt.cfg.latent, generator=g))
+                us.append(torch.rand(self.T, generator=g, dtype=torch.float64))
+        return torch.stack(zs), torch.stack(us)
+
+    @torch.no_grad()
+    def fluency(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
+        """Mean log-probability per character of each text under the writing head's
+        latent-free language model (given its latent z (N, D) where the head has none). (N,)"""
+        x = self.vocab.encode_batch(texts)  # (N, T)
+        if not self.model.autoregressive:
+            hp = self.model.decode_parallel(z.float())
+            return -self.model.parallel_out.nll(hp.reshape(-1, hp.shape[-1]), x.reshape(-1)).view_as(x).mean(1)
+        if self.model.can_guide:
+            hp = self.model.null_hp.expand(len(x), -1, -1)
+        else:
+            hp = self.model.decode_parallel(z.float())
+        ha = self.model.decode_ar(hp, self.model.shifted(x))  # (N, T, C)
+        return -self.model.ar_out.nll(ha.reshape(-1, ha.shape[-1]), x.reshape(-1)).view_as(x).mean(1)
 
     def _pattern_level(self, us: torch.Tensor) -> torch.Tensor:
         """Whether each poem follows the pattern whose first key position is level. (B,)"""
@@ -247,9 +267,17 @@ class PoemGenerator:
 
     # -- the public API ---------------------------------------------------------------------
     def sample_seeds(self, seeds: list[int], opts: Options = Options()) -> list[Poem]:
-        """One poem per seed; a seed gives the same poem in any batch."""
-        z, us = self._randomness(seeds)
-        return self._poems(self.decode(z, us, opts), z, seeds, opts)
+        """One poem per seed; a seed gives the same poem in any batch.
+
+        With `opts.candidates` k > 1, each seed draws k poems and keeps the one its
+        language model finds likeliest (sample and rank)."""
+        k = opts.check().candidates
+        z, us = self._randomness(seeds, k)
+        texts = self.decode(z, us, opts)
+        if k > 1:
+            best = self.fluency(texts, z).view(len(seeds), k).argmax(1) + torch.arange(len(seeds)) * k  # (B,)
+            texts, z = [texts[i] for i in best.tolist()], z[best]
+        return self._poems(texts, z, seeds, opts)
 
     def sample(self, n: int = 1, seed: int | None = None, opts: Options = Options()) -> list[Poem]:
         """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
@@ -359,7 +387,7 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str)
 def _options(args) -> Options:
     return Options(temperature=args.temperature, top_k=args.top_k, no_repeat=not args.allow_repeats,
                    rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
-                   guidance=args.guidance, simplified=args.simplified).check()
+                   guidance=args.guidance, candidates=args.candidates, simplified=args.simplified).check()
 
 
 def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
@@ -367,6 +395,8 @@ def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
     p.add_argument("--temperature", type=float, default=Options.temperature)
     p.add_argument("--top-k", type=int, default=Options.top_k)
+    p.add_argument("--candidates", type=int, default=Options.candidates,
+                   help="poems drawn per seed, the likeliest kept")
     p.add_argument("--guidance", type=float, default=Options.guidance,
                    help="how much the latent steers the writing (1 = alone, 0 = not at all)")
     p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")

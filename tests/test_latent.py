@@ -149,3 +149,16 @@ def test_guided_sampling_is_seeded_and_batch_independent(guided):
     alone = guided.sample_seeds([42], opts)[0].text
     assert guided.sample_seeds([5, 42, 6], opts)[1].text == alone
     assert guided.sample_seeds([42], opts)[0].text == alone
+
+
+def test_sample_and_rank_keeps_the_likeliest_of_a_seeds_draws(guided):
+    one = guided.sample_seeds(list(range(20)), Options(guidance=0.5))
+    four = guided.sample_seeds(list(range(20)), Options(guidance=0.5, candidates=4))
+    z = torch.tensor([p.latent for p in one])
+    f_one = guided.fluency([p.text for p in one], z)
+    f_four = guided.fluency([p.text for p in four], torch.tensor([p.latent for p in four]))
+    assert (f_four >= f_one - 1e-6).all()  # the first draw is among the four
+    assert (f_four > f_one).any()
+    assert guided.sample_seeds([3, 11], Options(guidance=0.5, candidates=4))[1].text == four[11].text
+    with pytest.raises(Exception, match="candidates"):
+        guided.sample_seeds([1], Options(candidates=0))
