@@ -44,11 +44,13 @@ class Options:
 
     temperature: float = 0.8  # 0 = argmax
     top_k: int = 40  # sample among the k likeliest allowed characters (0 = all)
+    top_p: float = 1.0  # and among the likeliest that hold this share of the probability (1 = all)
     no_repeat: bool = True  # no character twice in a poem
     rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
     rhyme_first: bool = False  # line 1 rhymes with them too
     tone: bool = True  # prefer the regulated level/oblique pattern at key positions
     tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
+    parallel: bool = False  # read every character off the latent at once (the parallel head), not in order
     candidates: int = 1  # poems drawn per seed; the one the model's own language model finds likeliest is kept
     guidance: float = 1.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
     # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
@@ -59,6 +61,8 @@ class Options:
             raise InputError("temperature must be between 0 and 5")
         if not (0 <= self.top_k <= 10000):
             raise InputError("top_k must be between 0 and 10000")
+        if not (0.0 < self.top_p <= 1.0):
+            raise InputError("top_p must be above 0 and at most 1")
         if not (0.0 <= self.tone_penalty <= 100.0):
             raise InputError("tone_penalty must be between 0 and 100")
         if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
@@ -188,7 +192,8 @@ class PoemGenerator:
         opts.check()
         B, T, form, V = z.shape[0], self.T, self.form, len(self.vocab)
         hp = self.model.decode_parallel(z.float())  # (B, T, C)
-        if not self.model.autoregressive:
+        autoregressive = self.model.autoregressive and not opts.parallel
+        if not autoregressive:
             C = hp.shape[-1]
             parallel_logp = self.model.parallel_out.log_prob(hp.reshape(-1, C)).view(B, T, V)  # (B, T, V)
         out = torch.full((B, T), self.model.bos, dtype=torch.long)
@@ -202,14 +207,14 @@ class PoemGenerator:
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
         w = opts.guidance
-        guided = self.model.can_guide and w != 1.0
+        guided = autoregressive and self.model.can_guide and w != 1.0
         if guided:  # the latent-free rows ride along in the same batch: (2B, T, C)
             hp = torch.cat([hp, self.model.null_hp.expand(B, -1, -1)])
-        cache = self.model.new_ar_cache(len(hp)) if self.model.autoregressive else None
+        cache = self.model.new_ar_cache(len(hp)) if autoregressive else None
         logp = torch.empty(B, V)  # this position's log-probabilities, rewritten every step
         both = torch.empty(len(hp), V) if guided else logp
         for t in range(T):
-            if self.model.autoregressive:
+            if autoregressive:
                 prev = out[:, t - 1] if t > 0 else torch.full((B,), self.model.bos)  # (B,)
                 ha = self.model.ar_step(hp, prev.repeat(2) if guided else prev, t, cache)  # (B or 2B, C)
                 self.model.ar_out.log_prob_into(ha, both)  # (B or 2B, V)
@@ -246,14 +251,19 @@ class PoemGenerator:
 
     @staticmethod
     def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
-        """Temperature/top-k sampling by inverse CDF on each poem's own uniform."""
+        """Temperature, top-k and nucleus (top-p, Holtzman et al. 2020) sampling by
+        inverse CDF on each poem's own uniform."""
         if opts.temperature == 0:
             return logp.argmax(dim=1)
         if opts.top_k and opts.top_k < logp.shape[1]:
             vals, ids = logp.topk(opts.top_k, dim=1)  # (B, k), likeliest first
+        elif opts.top_p < 1.0:
+            vals, ids = logp.sort(dim=1, descending=True)
         else:
             vals, ids = logp, None
         probs = torch.softmax(vals.double() / opts.temperature, dim=1)  # (B, k)
+        if opts.top_p < 1.0:  # the likeliest characters that together hold top_p of the mass
+            probs = probs * ((probs.cumsum(dim=1) - probs) < opts.top_p)
         cdf = probs.cumsum(dim=1)
         j = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1).clamp(max=probs.shape[1] - 1)  # (B,)
         # never land on a zero-probability character at a rounding edge
@@ -385,7 +395,7 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str)
 
 # -- the command line ------------------------------------------------------------------------
 def _options(args) -> Options:
-    return Options(temperature=args.temperature, top_k=args.top_k, no_repeat=not args.allow_repeats,
+    return Options(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, no_repeat=not args.allow_repeats,
                    rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
                    guidance=args.guidance, candidates=args.candidates, simplified=args.simplified).check()
 
@@ -395,6 +405,7 @@ def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
     p.add_argument("--temperature", type=float, default=Options.temperature)
     p.add_argument("--top-k", type=int, default=Options.top_k)
+    p.add_argument("--top-p", type=float, default=Options.top_p, help="nucleus sampling (1 = off)")
     p.add_argument("--candidates", type=int, default=Options.candidates,
                    help="poems drawn per seed, the likeliest kept")
     p.add_argument("--guidance", type=float, default=Options.guidance,

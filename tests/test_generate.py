@@ -140,3 +140,14 @@ def test_the_cli_prints_a_valid_poem_from_the_shipped_checkpoint():
     again = subprocess.run([sys.executable, "-m", "model", "sample", "--seed", "42"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert again.stdout.splitlines()[1:5] == [line + p for line, p in zip(poem["lines"], "，。，。")]
+
+
+def test_nucleus_sampling_narrows_to_the_likeliest_characters(generator):
+    seeds = list(range(10))
+    greedy = [p.text for p in generator.sample_seeds(seeds, Options(temperature=0))]
+    narrow = [p.text for p in generator.sample_seeds(seeds, Options(temperature=1.0, top_k=0, top_p=1e-9))]
+    assert narrow == greedy  # only the likeliest character is left
+    wide = [p.text for p in generator.sample_seeds(seeds, Options(temperature=1.0, top_k=0, top_p=0.95))]
+    assert wide != greedy
+    with pytest.raises(InputError, match="top_p"):
+        Options(top_p=0).check()
