@@ -286,7 +286,11 @@ class PoemGenerator:
         texts = self.decode(z, us, opts)
         if k > 1:
             best = self.fluency(texts, z).view(len(seeds), k).argmax(1) + torch.arange(len(seeds)) * k  # (B,)
-            texts, z = [texts[i] for i in best.tolist()], z[best]
+            texts = [texts[i] for i in best.tolist()]
+        # a poem's latent is where its text encodes to (what a blend or a variation starts from),
+        # not the draw that steered it
+        with torch.no_grad():
+            z = self.model.encode(self.vocab.encode_batch(texts))[0]
         return self._poems(texts, z, seeds, opts)
 
     def sample(self, n: int = 1, seed: int | None = None, opts: Options = Options()) -> list[Poem]:

@@ -52,7 +52,7 @@ def test_the_prior_round_trips_through_safetensors(with_prior, tmp_path):
     for name, t in ckpt.prior.to_tensors().items():
         assert torch.equal(back.prior.to_tensors()[name], t), name
     a, b = PoemGenerator(ckpt), PoemGenerator(back)
-    assert [p.latent for p in a.sample_seeds([1, 2, 3])] == [p.latent for p in b.sample_seeds([1, 2, 3])]
+    assert torch.equal(a._randomness([1, 2, 3])[0], b._randomness([1, 2, 3])[0])
 
 
 def test_sampling_from_the_prior_is_seeded_and_batch_independent(with_prior):
@@ -60,23 +60,24 @@ def test_sampling_from_the_prior_is_seeded_and_batch_independent(with_prior):
     alone = gen.sample_seeds([42])[0]
     inside = gen.sample_seeds([7, 42, 9, 1000])[1]
     assert (alone.text, alone.latent) == (inside.text, inside.latent)
-    # the latent is the prior's draw for that seed, not N(0, I)'s
-    expected = gen.ckpt.prior.sample(torch.Generator().manual_seed(42))
-    assert alone.latent == pytest.approx(expected.tolist(), abs=1e-5)
-    assert alone.latent != pytest.approx(torch.randn(8, generator=torch.Generator().manual_seed(42)).tolist(),
-                                         abs=1e-3)
-    # draws land where the training poems encode to: far likelier under the mixture than N(0, I) draws are
-    latents = torch.tensor([p.latent for p in gen.sample_seeds(list(range(200)))])
+    # a poem keeps the latent its text encodes to
+    assert alone.latent == pytest.approx(gen.latent_of(alone.text), abs=1e-5)
+    # the prior's draws land where the training poems encode to: far likelier under the mixture than N(0, I)'s
+    prior = gen.ckpt.prior
+    draws = torch.stack([prior.sample(torch.Generator().manual_seed(s)) for s in range(200)])
     noise = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
-    assert gen.ckpt.prior.log_prob(latents) > gen.ckpt.prior.log_prob(noise) + 5
+    assert prior.log_prob(draws) > prior.log_prob(noise) + 5
 
 
 def test_a_checkpoint_without_a_prior_samples_from_the_standard_normal(tiny_checkpoints):
     ckpt = load(tiny_checkpoints[5])
     assert ckpt.prior is None and "prior" not in ckpt.card
-    poem = PoemGenerator(ckpt).sample_seeds([42])[0]
-    assert poem.latent == pytest.approx(torch.randn(8, generator=torch.Generator().manual_seed(42)).tolist(),
-                                        abs=1e-5)
+    gen = PoemGenerator(ckpt)
+    z, _ = gen._randomness([42])
+    assert z[0].tolist() == pytest.approx(torch.randn(8, generator=torch.Generator().manual_seed(42)).tolist())
+    with_prior = PoemGenerator(load(tiny_checkpoints[5]))
+    with_prior.ckpt.prior = GaussianMixture(torch.ones(1), torch.full((1, 8), 5.0), torch.eye(8)[None])
+    assert with_prior._randomness([42])[0][0].mean() > 3  # the mixture's draw, not N(0, I)'s
 
 
 def test_a_prior_that_card_and_weights_disagree_on_is_refused(with_prior, tiny_checkpoints, tmp_path):
@@ -154,9 +155,8 @@ def test_guided_sampling_is_seeded_and_batch_independent(guided):
 def test_sample_and_rank_keeps_the_likeliest_of_a_seeds_draws(guided):
     one = guided.sample_seeds(list(range(20)), Options(guidance=0.5))
     four = guided.sample_seeds(list(range(20)), Options(guidance=0.5, candidates=4))
-    z = torch.tensor([p.latent for p in one])
-    f_one = guided.fluency([p.text for p in one], z)
-    f_four = guided.fluency([p.text for p in four], torch.tensor([p.latent for p in four]))
+    f_one = guided.fluency([p.text for p in one], None)  # the head's latent-free language model
+    f_four = guided.fluency([p.text for p in four], None)
     assert (f_four >= f_one - 1e-6).all()  # the first draw is among the four
     assert (f_four > f_one).any()
     assert guided.sample_seeds([3, 11], Options(guidance=0.5, candidates=4))[1].text == four[11].text
