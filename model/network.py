@@ -28,17 +28,17 @@ class Config:
     emb: int = 128  # character embedding and convolution channels
     kernel: int = 3  # convolution width
     enc_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # one GCNN per entry
-    latent: int = 64  # size of z
-    enc_pos: bool = False  # add a learned position vector before the encoder, so pooling keeps where a character was
+    latent: int = 128  # size of z
+    enc_pos: bool = True  # add a learned position vector before the encoder, so pooling keeps where a character was
     dec_dilations: list[int] = field(default_factory=lambda: [1, 2])  # parallel decoder GCNNs
     ar_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # causal head; [] = Su's
     cutoffs: list[int] = field(default_factory=lambda: [200, 1000, 3000])  # adaptive softmax; [] = full
     div_value: float = 2.0  # adaptive softmax: each tail cluster's width shrinks by this
-    free_bits: float = 0.25  # nats of KL per latent dimension that cost nothing (0 = plain KL)
+    free_bits: float = 1.0  # nats of KL per latent dimension that cost nothing (0 = plain KL)
     kl_weight: float = 1.0  # weight of the KL term
-    aux_weight: float = 0.3  # weight of the parallel head's loss when the AR head exists
-    dropout: float = 0.3  # on the AR head's character inputs (word dropout keeps z in use)
-    null_rate: float = 0.0  # share of training poems whose AR head sees a learned "no latent" state
+    aux_weight: float = 1.0  # weight of the parallel head's loss when the AR head exists
+    dropout: float = 0.6  # on the AR head's character inputs (word dropout keeps z in use)
+    null_rate: float = 0.5  # share of training poems whose AR head sees a learned "no latent" state
     # instead of the parallel decoder's: it also learns to be a plain language model, which guided
     # sampling mixes with the latent's wishes (classifier-free guidance, Ho and Salimans 2022)
 
@@ -51,6 +51,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
+        d = {**LEGACY, **d}  # a card written before a field existed meant the field's old value
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         unknown = set(d) - set(known)
         if unknown:
@@ -58,12 +59,16 @@ class Config:
         return cls(**known)
 
 
+# what cards that predate a field meant by its absence
+LEGACY = {"enc_pos": False, "null_rate": 0.0}
+
+
 def baseline(form: int = 5, vocab_size: int = 0) -> Config:
     """Su Jianlin's configuration, faithfully: emb 64, two GCNNs, latent 64,
     one decoder GCNN, a full softmax shared by all positions, plain KL."""
     return Config(
         form=form, vocab_size=vocab_size, emb=64, enc_dilations=[1, 1], latent=64,
-        dec_dilations=[1], ar_dilations=[], cutoffs=[], free_bits=0.0, dropout=0.0,
+        dec_dilations=[1], ar_dilations=[], cutoffs=[], free_bits=0.0, dropout=0.0, enc_pos=False, null_rate=0.0,
     )
 
 

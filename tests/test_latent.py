@@ -52,7 +52,7 @@ def test_the_prior_round_trips_through_safetensors(with_prior, tmp_path):
     for name, t in ckpt.prior.to_tensors().items():
         assert torch.equal(back.prior.to_tensors()[name], t), name
     a, b = PoemGenerator(ckpt), PoemGenerator(back)
-    assert torch.equal(a._randomness([1, 2, 3])[0], b._randomness([1, 2, 3])[0])
+    assert torch.allclose(a._randomness([1, 2, 3])[0], b._randomness([1, 2, 3])[0], atol=1e-6)
 
 
 def test_sampling_from_the_prior_is_seeded_and_batch_independent(with_prior):
