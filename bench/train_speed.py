@@ -4,7 +4,8 @@ naive : Su's configuration with a full softmax over the vocabulary, batch 64,
         the convolutions as torch.nn.Conv1d (the textbook implementation).
 ours  : the same network with the adaptive softmax, convolutions as one
         matrix product over shifted copies, batch 256.
-default: the shipped default configuration (hybrid decoder) as trained.
+previous default: the hybrid decoder shipped before the latent was widened.
+default: the shipped default configuration as trained, and at batch 256.
 
     python bench/train_speed.py [--steps 30] [--data data/corpus]
 
@@ -84,7 +85,11 @@ def main() -> None:
         ("naive: Su's config, full softmax, Conv1d, batch 64", naive_model(su), 64),
         ("ours: Su's config, adaptive softmax, batch 256",
          PoemVAE(Config.from_dict({**su.to_dict(), "cutoffs": [200, 1000, 3000]})), 256),
-        ("default: hybrid decoder, adaptive softmax, batch 128", PoemVAE(Config(form=5, vocab_size=V)), 128),
+        ("previous default: hybrid, latent 64, batch 128", PoemVAE(Config(
+            form=5, vocab_size=V, latent=64, enc_pos=False, free_bits=0.25, aux_weight=0.3, dropout=0.3,
+            null_rate=0.0)), 128),
+        ("default: hybrid, latent 128, null rows, batch 128", PoemVAE(Config(form=5, vocab_size=V)), 128),
+        ("default at batch 256", PoemVAE(Config(form=5, vocab_size=V)), 256),
     ]
     print(f"corpus {data} ({len(poems)} poems), vocabulary {V}, {args.threads} threads, {args.steps} timed steps")
     print(f"| {'step':55} | {'params':>9} | {'samples/s':>9} | {'vs naive':>8} |")

@@ -207,9 +207,11 @@ class PoemGenerator:
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
         w = opts.guidance
-        guided = autoregressive and self.model.can_guide and w != 1.0
+        guided = autoregressive and self.model.can_guide and w not in (0.0, 1.0)
         if guided:  # the latent-free rows ride along in the same batch: (2B, T, C)
             hp = torch.cat([hp, self.model.null_hp.expand(B, -1, -1)])
+        elif autoregressive and self.model.can_guide and w == 0.0:  # the language model alone
+            hp = self.model.null_hp.expand(B, -1, -1)
         cache = self.model.new_ar_cache(len(hp)) if autoregressive else None
         logp = torch.empty(B, V)  # this position's log-probabilities, rewritten every step
         both = torch.empty(len(hp), V) if guided else logp
