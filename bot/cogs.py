@@ -19,7 +19,12 @@ COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
 
 def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
     embed = discord.Embed(title=title or f"Poem #{p.id}", description="\n".join(p.lines), colour=COLOUR)
-    origin = f"seed {p.seed}" if p.seed is not None else f"blend of {_ref(p.parent_a_id)} and {_ref(p.parent_b_id)}"
+    if p.seed is not None:
+        origin = f"seed {p.seed}"
+    elif p.blend_position is None and p.parent_a_id is not None:
+        origin = f"variation of #{p.parent_a_id}"
+    else:
+        origin = f"blend of {_ref(p.parent_a_id)} and {_ref(p.parent_b_id)}"
     embed.set_footer(text=f"{origin} · {p.form}-character quatrain · {p.model_version}")
     return embed
 
@@ -112,6 +117,30 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:re
             await interaction.followup.send(bot.describe_error(e), ephemeral=True)
 
 
+class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary:(?P<id>[0-9]{1,19})"):
+    """A new poem near this one: same latent, a few characters changed."""
+
+    def __init__(self, poem_id: int):
+        super().__init__(discord.ui.Button(label="✎ variation", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"poem:vary:{poem_id}", row=1))
+        self.poem_id = poem_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: PoemBot = interaction.client
+        try:
+            await interaction.response.defer(thinking=True)
+            poem = await bot.service.vary(interaction.user.id, interaction.guild_id, interaction.channel_id,
+                                          str(self.poem_id))
+            msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
+            await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
+        except Exception as e:
+            await interaction.followup.send(bot.describe_error(e), ephemeral=True)
+
+
 async def _answer_button(interaction: discord.Interaction, act) -> None:
     try:
         text = await act()
@@ -125,6 +154,7 @@ def poem_view(p: ShownPoem) -> discord.ui.View:
     for stars in range(1, 6):
         view.add_item(RateButton(p.id, stars))
     view.add_item(FavouriteButton(p.id))
+    view.add_item(VaryButton(p.id))
     view.add_item(RerollButton(p.form))
     return view
 
@@ -151,6 +181,14 @@ class Poems(commands.Cog):
         await ctx.defer()
         p = await self.service.write(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
                                      seed_value, form_value)
+        await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
+
+    @commands.hybrid_command(name="vary")
+    async def vary(self, ctx: commands.Context, poem_id: str):
+        """A variation of a saved poem: much of its wording, a few characters changed. Example: `!vary 12`."""
+        pid = parse_poem_id(poem_id)
+        await ctx.defer()
+        p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, str(pid))
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
 
     @commands.hybrid_command(name="blend")

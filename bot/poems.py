@@ -167,6 +167,26 @@ class PoemService:
             script = await repo.get_script(s, user_id)
         return show(poem, script)
 
+    async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, ref: str) -> ShownPoem:
+        """Write (and save) a poem near a saved one: its latent, a few characters changed."""
+        async with self.sessions() as s:
+            parent = await repo.get_poem(s, parse_poem_id(ref))
+        self.poem_cooldown.hit(user_id)
+        async with self._job():
+            try:
+                reply = await self.worker.vary({"text": parent.text, "form": parent.form})
+            except WorkerBadRequest as e:
+                raise UserError(f"Poem #{parent.id} cannot be varied: {e}") from None
+        p = reply["poems"][0]
+        async with self.sessions.begin() as s:
+            poem = await repo.create_poem(
+                s, form=parent.form, text=p["text"], latent=p["latent"], seed=None,
+                temperature=reply["options"]["temperature"], options={**reply["options"], "vary_seed": reply["seed"]},
+                model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id,
+                parent_a_id=parent.id)
+            script = await repo.get_script(s, user_id)
+        return show(poem, script)
+
     async def _endpoint(self, s, ref: str) -> tuple[object, int | None, int]:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
         blended from its text (the model encodes it), not from the latent it was

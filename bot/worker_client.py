@@ -35,6 +35,7 @@ class WorkerClient(Protocol):
     async def sample(self, body: dict) -> dict: ...
     async def blend(self, body: dict) -> dict: ...
     async def encode(self, body: dict) -> dict: ...
+    async def vary(self, body: dict) -> dict: ...
     async def health(self) -> dict: ...
     async def close(self) -> None: ...
 
@@ -68,6 +69,9 @@ class InProcessWorker:
 
     async def encode(self, body: dict) -> dict:
         return await self._call("encode", body)
+
+    async def vary(self, body: dict) -> dict:
+        return await self._call("vary", body)
 
     async def health(self) -> dict:
         return self.engine.health()
@@ -123,6 +127,9 @@ class HttpWorker:
 
     async def encode(self, body: dict) -> dict:
         return await self._request("POST", "/v1/encode", body)
+
+    async def vary(self, body: dict) -> dict:
+        return await self._request("POST", "/v1/vary", body)
 
     async def health(self) -> dict:
         return await self._request("GET", "/healthz")

@@ -5,6 +5,7 @@ Requests and replies are plain JSON-shaped dicts, the same in both modes:
   sample {n, seed, form, options}            -> {poems, model, options}
   blend  {a, b, steps, method, form, seed, options} -> {poems, model, options, seed, method}
   encode {text, form}                        -> {latent, text, form, model}
+  vary   {text, form, seed, options}         -> {poems, model, options, seed}
 Concurrent sample requests are coalesced into one forward pass (at most
 `max_batch` poems, waiting at most `max_wait_ms` for the ones likely to come
 soon: see `Engine._run_batches`). Model work runs on one dedicated thread,
@@ -27,7 +28,7 @@ from aiohttp import web
 
 from . import corpus
 from .checkpoint import shipped
-from .generate import BLEND, MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
+from .generate import BLEND, VARY, MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
 
 log = logging.getLogger("poembot.model.worker")
 MAX_BODY = 16 * 1024  # bytes of JSON a request may send
@@ -314,8 +315,7 @@ class Engine:
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts),
                 "seed": seed, "method": method}
 
-    async def encode(self, body: dict) -> dict:
-        body = _check_keys(body, {"text", "form"})
+    def _text_and_generator(self, body: dict) -> tuple[str, PoemGenerator]:
         text = body.get("text")
         if not isinstance(text, str):
             raise InputError("text must be a poem")
@@ -323,7 +323,20 @@ class Engine:
         if form is None:  # the form is the poem's: 20 characters or 28
             n = len([ch for ch in text if corpus.HAN_LINE.match(ch)])
             form = 7 if n == 28 and 7 in self.generators else 5
-        gen = self._generator(form)
+        return text, self._generator(form)
+
+    async def vary(self, body: dict) -> dict:
+        body = _check_keys(body, {"text", "form", "seed", "options"})
+        text, gen = self._text_and_generator(body)
+        seed = body.get("seed")
+        seed = new_seed() if seed is None else check_seed(seed)
+        opts = parse_options(body.get("options"), VARY)
+        poem = await self._in_thread(gen.vary, text, seed, opts)
+        return {"poems": [poem.to_dict()], "model": gen.version, "options": asdict(opts), "seed": seed}
+
+    async def encode(self, body: dict) -> dict:
+        body = _check_keys(body, {"text", "form"})
+        text, gen = self._text_and_generator(body)
 
         def work() -> tuple[str, list[float]]:
             parsed = gen.parse(text)
@@ -353,7 +366,7 @@ def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Ap
         await eng.close()
 
     app.cleanup_ctx.append(lifecycle)
-    for name in ("sample", "blend", "encode"):
+    for name in ("sample", "blend", "encode", "vary"):
         app.router.add_post(f"/v1/{name}", _endpoint(name))
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)

@@ -49,7 +49,7 @@ async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(l
     assert len(poem_of(first)) == 4 and all(len(line) == 6 for line in poem_of(first))
     assert first.embeds[0]["title"] == "Poem #1" and second.embeds[0]["title"] == "Poem #2"
     assert "seed 42" in first.embeds[0]["footer"]["text"]
-    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + ["poem:fav:1", "poem:reroll:5"]
+    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + ["poem:fav:1", "poem:vary:1", "poem:reroll:5"]
     seven, = await local.say("!poem 42 7")
     assert all(len(line) == 8 for line in poem_of(seven))
 
@@ -74,6 +74,8 @@ async def test_slash_poem_gives_the_prefix_poem(local):
     ("!fav 5", "There is no poem #5"),
     ("!unfav 5", "not one of your favourites"),
     ("!show 0", "A poem id looks like"),
+    ("!vary 7", "There is no poem #7"),
+    ("!vary x", "A poem id looks like"),
     ("!blend", "You need 2 favourites"),
     ("!blend 1", "Blend two poems"),
     ("!blend 1 2 50", "3 to 10 steps"),
@@ -135,6 +137,21 @@ async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local
     assert [f["name"].split(" ")[0] for f in again.embeds[0]["fields"]] == ["#2", "#5", "#6", "#7", "#1"]
 
 
+async def test_a_variation_keeps_its_poem_as_parent_and_changes_it(local):
+    first, = await local.say("!poem 21")
+    varied, = await local.say("!vary #1", user_id=5)
+    assert varied.embeds[0]["title"] == "Poem #2"
+    assert "variation of #1" in varied.embeds[0]["footer"]["text"]
+    assert any(b["custom_id"] == "poem:vary:2" for row in varied.components for b in row["components"])
+    poems = [poem_of(first)] + [poem_of((await local.say("!vary 1", user_id=5))[0]) for _ in range(4)]
+    assert any(p != poems[0] for p in poems[1:])  # variations are new poems
+    assert len(set(map(tuple, poems[1:]))) > 1  # and differ from each other
+    shown, = await local.say("!show 2")
+    assert "variation of #1" in shown.text()
+    rated, = await local.say("!rate 2 4", user_id=9)
+    assert "You gave poem #2 4★" in rated.content
+
+
 async def test_script_shows_simplified_characters(local):
     traditional, = await local.say("!poem 3")
     await local.say("!script simplified")
@@ -157,7 +174,7 @@ async def test_forgetme_asks_first_then_deletes(local):
 
 async def test_help_lists_every_command_from_its_docstring(local):
     helped, = await local.say("!help")
-    for name in ("poem", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "forgetme"):
+    for name in ("poem", "vary", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "forgetme"):
         assert f"  {name} " in helped.content
     detail, = await local.say("!help poem")
     assert "Give a seed to get the same poem again" in detail.content
@@ -165,7 +182,7 @@ async def test_help_lists_every_command_from_its_docstring(local):
 
 async def test_owner_can_sync_slash_commands(local):
     synced, = await local.say("!sync", user_id=1)
-    assert "Synced 10 slash commands" in synced.content
+    assert "Synced 11 slash commands" in synced.content
 
 
 async def test_slash_commands_rate_and_report_errors_privately(local):
@@ -202,6 +219,9 @@ async def test_rating_buttons_work_on_a_message_from_before_a_restart(sqlite_url
         assert any("favourites" in s.content for s in replies)
         rerolled = await local.click(message, "poem:reroll:5", user_id=7)
         assert any(s.embeds and s.embeds[0]["title"] == "Poem #2" for s in rerolled)
+        varied = await local.click(message, "poem:vary:1", user_id=7)
+        assert any(s.embeds and s.embeds[0]["title"] == "Poem #3"
+                   and "variation of #1" in s.embeds[0]["footer"]["text"] for s in varied)
         shown, = await local.say("!show 1")
         assert "4.00★ from 1" in shown.text()
 

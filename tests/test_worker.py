@@ -108,6 +108,9 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
         other = (await client.sample({"seed": 43}))["poems"][0]["text"]
         path = (await client.blend({"a": poem["text"], "b": other, "steps": 4}))["poems"]
         assert len(path) == 4
+        varied = await client.vary({"text": poem["text"], "seed": 7})
+        assert varied["seed"] == 7 and varied["poems"][0]["text"] == generator.vary(poem["text"], 7).text
+        assert (await client.vary({"text": poem["text"], "seed": 7}))["poems"] == varied["poems"]  # seeded
         health = await client.health()
         assert health["status"] == "ok" and set(health["models"]) == {"5", "7"}
         async with aiohttp.ClientSession() as s, s.get(http_worker + "/metrics") as r:
@@ -140,6 +143,10 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
     ("/v1/blend", "{\"a\": \"床前明月光\", \"b\": \"床前明月光\"}".encode(), "20 characters"),
     ("/v1/blend", b'{"a": "x", "b": "y", "steps": 1000}', "steps"),
     ("/v1/encode", b'{}', "text must be"),
+    ("/v1/vary", b'{}', "text must be"),
+    ("/v1/vary", b'{"text": "abc"}', "Chinese characters"),
+    ("/v1/vary", "{\"text\": \"床前明月光\", \"seed\": -2}".encode(), "seed"),
+    ("/v1/vary", "{\"text\": \"床前明月光\", \"options\": {\"top_p\": 0}}".encode(), "top_p"),
     ("/v1/encode", "{\"text\": \"\U0001F600\"}".encode(), "Chinese characters"),
     ("/v1/sample", b'{"n": 1, "pad": "' + b"x" * 40000 + b'"}', "limited"),
 ])
