@@ -5,11 +5,16 @@ Su Jianlin, "Poetry robot with a VAE and gated convolutions" (kexue.fm 5332,
 average-pooled into a Gaussian posterior; a decoder maps the latent to one
 vector per character position and writes every character at once.
 
-`baseline()` is his configuration. The default adds dilations (the encoder
-sees the whole poem), free bits (the latent stays in use) and an
-autoregressive gated-convolution head over the parallel decoder, trained
-with an auxiliary loss on the parallel head (the hybrid of Semeniuta et al.
-2017, "A Hybrid Convolutional Variational Autoencoder for Text Generation").
+`baseline()` is his configuration. The default adds dilations and position
+vectors (the encoder sees the whole poem and pooling keeps where each
+character stood), a 128-d latent with free bits (it carries the poem: a
+poem's own latent gives it back), and an autoregressive gated-convolution
+head over the parallel decoder, trained with an auxiliary loss on the
+parallel head (the hybrid of Semeniuta et al. 2017, "A Hybrid Convolutional
+Variational Autoencoder for Text Generation"). Half of the head's training
+poems come without their latent (`null_rate`), so the same head is also a
+plain language model: sampling mixes the two (classifier-free guidance, Ho
+and Salimans 2022), reconstruction and blends use the latent alone.
 """
 from __future__ import annotations
 
