@@ -86,8 +86,9 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
-    if ckpt.prior is not None:  # kept in float32: the mixture's Cholesky factors are small and exact
-        tensors.update({k: v.contiguous() for k, v in ckpt.prior.to_tensors().items()})
+    if ckpt.prior is not None:  # the mixture's weights stay float32 (some are tiny)
+        tensors.update({k: (v if k.endswith("weights") else v.to(dtype)).contiguous()
+                        for k, v in ckpt.prior.to_tensors().items()})
     save_file(tensors, str(path))
     card = ckpt.card  # updated in place: a trainer holding the dict keeps writing to the same card
     if ckpt.prior is None:

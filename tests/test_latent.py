@@ -49,10 +49,11 @@ def test_the_prior_round_trips_through_safetensors(with_prior, tmp_path):
     again = tmp_path / "again"
     save(ckpt, again, half=True)  # as `ship` writes it
     back = load(again)
-    for name, t in ckpt.prior.to_tensors().items():
-        assert torch.equal(back.prior.to_tensors()[name], t), name
+    for name, t in ckpt.prior.to_tensors().items():  # float16 in a shipped checkpoint
+        assert torch.allclose(back.prior.to_tensors()[name], t, rtol=1e-3, atol=1e-4), name
+    assert torch.equal(load(with_prior).prior.means, ckpt.prior.means)  # float32 stays exact
     a, b = PoemGenerator(ckpt), PoemGenerator(back)
-    assert torch.allclose(a._randomness([1, 2, 3])[0], b._randomness([1, 2, 3])[0], atol=1e-6)
+    assert torch.allclose(a._randomness([1, 2, 3])[0], b._randomness([1, 2, 3])[0], atol=1e-2)
 
 
 def test_sampling_from_the_prior_is_seeded_and_batch_independent(with_prior):
