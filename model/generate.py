@@ -31,6 +31,7 @@ from .prosody import Prosody, key_pattern, key_positions
 MAX_SEED = 2**63 - 1
 MAX_N = 64
 MAX_STEPS = 32
+NUCLEUS_PREFIX = 1024  # characters looked at first for nucleus sampling (see PoemGenerator._choose)
 PUNCTUATION = re.compile(r"[\s，。？！；、：,.?!;:/|]+")
 
 
@@ -262,13 +263,40 @@ class PoemGenerator:
         inverse CDF on each poem's own uniform."""
         if opts.temperature == 0:
             return logp.argmax(dim=1)
+        if opts.top_p < 1.0 and not (opts.top_k and opts.top_k < logp.shape[1]):
+            return PoemGenerator._nucleus(logp, u, opts)
         if opts.top_k and opts.top_k < logp.shape[1]:
             vals, ids = logp.topk(opts.top_k, dim=1)  # (B, k), likeliest first
-        elif opts.top_p < 1.0:
-            vals, ids = logp.sort(dim=1, descending=True)
         else:
             vals, ids = logp, None
         probs = torch.softmax(vals.double() / opts.temperature, dim=1)  # (B, k)
+        return PoemGenerator._draw(probs, ids, u, opts)
+
+    @staticmethod
+    def _nucleus(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
+        """Nucleus sampling without sorting the vocabulary for every poem: the likeliest
+        NUCLEUS_PREFIX characters with their true probabilities (normalised over the whole
+        vocabulary) serve every row whose nucleus lies among them; the rest are sorted in full.
+        Either way a row draws from exactly its nucleus."""
+        vals, ids = logp.topk(min(NUCLEUS_PREFIX, logp.shape[1]), dim=1)  # (B, P), likeliest first
+        lse = torch.logsumexp(logp.double() / opts.temperature, dim=1, keepdim=True)  # (B, 1)
+        probs = torch.exp(vals.double() / opts.temperature - lse)  # (B, P)
+        wide = probs.sum(dim=1) < opts.top_p  # (B,) rows whose nucleus reaches past the prefix
+        if not bool(wide.any()):
+            return PoemGenerator._draw(probs, ids, u, opts)
+        out = torch.empty(len(logp), dtype=torch.long)
+        narrow = ~wide
+        if bool(narrow.any()):
+            out[narrow] = PoemGenerator._draw(probs[narrow], ids[narrow], u[narrow], opts)
+        vals, ids = logp[wide].sort(dim=1, descending=True)
+        probs = torch.softmax(vals.double() / opts.temperature, dim=1)
+        out[wide] = PoemGenerator._draw(probs, ids, u[wide], opts)
+        return out
+
+    @staticmethod
+    def _draw(probs: torch.Tensor, ids: torch.Tensor | None, u: torch.Tensor, opts: Options) -> torch.Tensor:
+        """Inverse CDF on each row's uniform over `probs` (B, k), likeliest first when
+        top_p < 1 (then only the nucleus is kept); `ids` maps columns to characters."""
         if opts.top_p < 1.0:  # the likeliest characters that together hold top_p of the mass
             probs = probs * ((probs.cumsum(dim=1) - probs) < opts.top_p)
         cdf = probs.cumsum(dim=1)
