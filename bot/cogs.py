@@ -106,15 +106,8 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:re
         return cls(int(match["form"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: PoemBot = interaction.client
-        try:
-            await interaction.response.defer(thinking=True)
-            poem = await bot.service.write(interaction.user.id, interaction.guild_id, interaction.channel_id,
-                                           None, self.form)
-            msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
-            await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
-        except Exception as e:
-            await interaction.followup.send(bot.describe_error(e), ephemeral=True)
+        await _post_new_poem(interaction, lambda service, user, guild, channel:
+                             service.write(user, guild, channel, None, self.form))
 
 
 class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary:(?P<id>[0-9]{1,19})"):
@@ -130,15 +123,21 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: PoemBot = interaction.client
-        try:
-            await interaction.response.defer(thinking=True)
-            poem = await bot.service.vary(interaction.user.id, interaction.guild_id, interaction.channel_id,
-                                          str(self.poem_id))
-            msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
-            await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
-        except Exception as e:
-            await interaction.followup.send(bot.describe_error(e), ephemeral=True)
+        await _post_new_poem(interaction, lambda service, user, guild, channel:
+                             service.vary(user, guild, channel, self.poem_id))
+
+
+async def _post_new_poem(interaction: discord.Interaction, write) -> None:
+    """What a button that writes a new poem does: defer, write it with `write(service, user,
+    guild, channel)`, post it under its own buttons; a failure is answered with its description."""
+    bot: PoemBot = interaction.client
+    try:
+        await interaction.response.defer(thinking=True)
+        poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
+        msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
+        await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
+    except Exception as e:
+        await interaction.followup.send(bot.describe_error(e), ephemeral=True)
 
 
 async def _answer_button(interaction: discord.Interaction, act) -> None:
@@ -188,7 +187,7 @@ class Poems(commands.Cog):
         """A variation of a saved poem: much of its wording, a few characters changed. Example: `!vary 12`."""
         pid = parse_poem_id(poem_id)
         await ctx.defer()
-        p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, str(pid))
+        p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
 
     @commands.hybrid_command(name="blend")

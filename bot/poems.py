@@ -167,10 +167,10 @@ class PoemService:
             script = await repo.get_script(s, user_id)
         return show(poem, script)
 
-    async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, ref: str) -> ShownPoem:
+    async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.sessions() as s:
-            parent = await repo.get_poem(s, parse_poem_id(ref))
+            parent = await repo.get_poem(s, poem_id)
         self.poem_cooldown.hit(user_id)
         async with self._job():
             try:
