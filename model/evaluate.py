@@ -100,7 +100,7 @@ def reconstruction(gen: PoemGenerator, poems: list[str], opts: Options = BLEND) 
     """Share of characters (by position) that decoding each poem's own latent
     (its posterior mean) brings back, decoded as a blend is."""
     texts = gen.decode_latents([gen.latent_of(p) for p in poems], opts=opts)
-    return sum(a == b for t, p in zip(texts, poems) for a, b in zip(t.text, p)) / sum(map(len, poems))
+    return statistics.mean(_same(t.text, p) for t, p in zip(texts, poems))
 
 
 def _same(a: str, b: str) -> float:

@@ -197,8 +197,16 @@ class PoemGenerator:
         """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time."""
         opts.check()
         B, T, form, V = z.shape[0], self.T, self.form, len(self.vocab)
-        hp = self.model.decode_parallel(z.float())  # (B, T, C)
         autoregressive = self.model.autoregressive and not opts.parallel
+        w = opts.guidance
+        guides = autoregressive and self.model.can_guide
+        if guides and w == 0.0:  # the head's language model alone: the latent is not read at all
+            hp = self.model.null_hp.expand(B, -1, -1)  # (B, T, C)
+        else:
+            hp = self.model.decode_parallel(z.float())  # (B, T, C)
+        guided = guides and w not in (0.0, 1.0)
+        if guided:  # the latent-free rows ride along in the same batch: (2B, T, C)
+            hp = torch.cat([hp, self.model.null_hp.expand(B, -1, -1)])
         if not autoregressive:
             C = hp.shape[-1]
             parallel_logp = self.model.parallel_out.log_prob(hp.reshape(-1, C)).view(B, T, V)  # (B, T, V)
@@ -212,12 +220,6 @@ class PoemGenerator:
         first_level = self._pattern_level(us)  # (B,)
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
-        w = opts.guidance
-        guided = autoregressive and self.model.can_guide and w not in (0.0, 1.0)
-        if guided:  # the latent-free rows ride along in the same batch: (2B, T, C)
-            hp = torch.cat([hp, self.model.null_hp.expand(B, -1, -1)])
-        elif autoregressive and self.model.can_guide and w == 0.0:  # the language model alone
-            hp = self.model.null_hp.expand(B, -1, -1)
         cache = self.model.new_ar_cache(len(hp)) if autoregressive else None
         logp = torch.empty(B, V)  # this position's log-probabilities, rewritten every step
         both = torch.empty(len(hp), V) if guided else logp
