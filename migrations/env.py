@@ -35,12 +35,13 @@ def _url() -> str:
 
 
 async def _run_async() -> None:
-    from bot.storage.db import create_engine
+    from bot.storage.db import create_engine, run_migration
 
     engine = create_engine(_url())
-    async with engine.begin() as conn:
-        await conn.run_sync(_configure)
-    await engine.dispose()
+    try:
+        await run_migration(engine, _configure)
+    finally:
+        await engine.dispose()
 
 
 if context.is_offline_mode():

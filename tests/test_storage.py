@@ -195,3 +195,55 @@ async def test_forgetme_deletes_what_a_user_made_and_said_and_nothing_else(db):
         assert (await repo.rating_summary(s, theirs)).count == 1
         assert [p.id for p in await repo.list_favourites(s, 2)] == [theirs]
         assert await repo.get_script(s, 1) == "traditional"
+
+
+async def test_a_deleted_poems_id_is_never_given_to_a_new_poem(db):
+    # an old message's rating button carries the id: a reused id would rate someone else's poem
+    _, sm = db
+    first = await make_poem(sm, user_id=1)
+    top = await make_poem(sm, user_id=1)
+    async with sm.begin() as s:
+        await repo.forget_user(s, 1)
+    newer = await make_poem(sm, user_id=2)
+    assert newer not in (first, top) and newer > top
+    async with sm.begin() as s:
+        with pytest.raises(repo.UnknownPoem):
+            await repo.rate(s, top, 3, 5)  # the old button says the poem is gone
+    async with sm() as s:
+        assert await repo.count_ratings(s) == 0
+
+
+async def test_upgrading_a_database_from_the_first_schema_keeps_every_poem_rating_and_favourite(tmp_path):
+    from sqlalchemy import text
+
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    await upgrade(eng, "0001")
+    sm = session_maker(eng)
+    ids = [await make_poem(sm, user_id=u, seed=u) for u in range(1, 6)]
+    async with sm.begin() as s:
+        child = await repo.create_poem(s, form=5, text="x" * 20, latent=LATENT, seed=None, temperature=0.8,
+                                       options={}, model_version="test-1", user_id=9, parent_a_id=ids[0],
+                                       parent_b_id=ids[1], blend_position=0.25)
+        for u in range(1, 6):
+            for pid in ids:
+                await repo.rate(s, pid, u, 1 + (u + pid) % 5)
+            await repo.add_favourite(s, u, ids[-1])
+    await eng.dispose()
+
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    await upgrade(eng)
+    sm = session_maker(eng)
+    async with sm() as s:
+        assert await repo.count_ratings(s) == 25
+        assert [p.id for p in await repo.list_favourites(s, 3)] == [ids[-1]]
+        got = await repo.get_poem(s, child.id)
+        assert (got.parent_a_id, got.parent_b_id, got.blend_position) == (ids[0], ids[1], 0.25)
+        assert (await s.execute(text("PRAGMA foreign_key_check"))).all() == []
+        assert (await s.execute(text("PRAGMA foreign_keys"))).scalar() == 1  # back on for the app
+    async with sm.begin() as s:
+        await repo.forget_user(s, 9)  # the newest poem goes; its id must not come back
+        await repo.forget_user(s, 5)
+    async with sm() as s:
+        assert await repo.count_ratings(s) == 16  # user 5's ratings and the ratings of poem ids[4]
+    assert await make_poem(sm, user_id=7) == child.id + 1
+    await eng.dispose()

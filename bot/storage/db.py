@@ -7,6 +7,7 @@ Alembic (`run_sync`), never through a nested `asyncio.run`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -58,24 +59,52 @@ def alembic_config(url: str | None = None) -> AlembicConfig:
     return cfg
 
 
-def _upgrade(conn: Connection, revision: str) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = conn
-    command.upgrade(cfg, revision)
+def _set_foreign_keys(conn: Connection, on: bool) -> None:
+    # outside any transaction (SQLite ignores this PRAGMA inside one), on the
+    # driver connection itself: SQLAlchemy would begin a transaction first
+    conn.connection.dbapi_connection.cursor().execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
-def _downgrade(conn: Connection, revision: str) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = conn
-    command.downgrade(cfg, revision)
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migration left {len(broken)} broken foreign keys, e.g. {broken[:3]}; rolled back")
+
+
+async def run_migration(engine: AsyncEngine, migrate: Callable[[Connection], None]) -> None:
+    """Run `migrate` in one transaction, on SQLite with foreign keys off.
+
+    SQLite's procedure for rebuilding a table (which Alembic's batch mode
+    does): foreign keys off outside the transaction, rebuild, check every
+    foreign key before committing, foreign keys back on. With them on,
+    dropping the old table would cascade to every row that refers to it.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.run_sync(_set_foreign_keys, False)
+        try:
+            async with conn.begin():
+                await conn.run_sync(migrate)
+                if sqlite:
+                    await conn.run_sync(_check_foreign_keys)
+        finally:
+            if sqlite:
+                await conn.run_sync(_set_foreign_keys, True)
+
+
+def _alembic(action: Callable, revision: str) -> Callable[[Connection], None]:
+    def migrate(conn: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        action(cfg, revision)
+    return migrate
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to call at every start."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, revision)
+    await run_migration(engine, _alembic(command.upgrade, revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_downgrade, revision)
+    await run_migration(engine, _alembic(command.downgrade, revision))

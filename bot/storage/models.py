@@ -29,6 +29,8 @@ class Base(DeclarativeBase):
 
 class Poem(Base):
     __tablename__ = "poem"
+    # never hand a deleted poem's id to a new one (an old rating button would rate it)
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     form: Mapped[int] = mapped_column(SmallInteger)  # characters a line
