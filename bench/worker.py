@@ -32,7 +32,7 @@ import torch
 
 from model.checkpoint import load, shipped
 from model.generate import PoemGenerator
-from model.worker import Engine
+from model.worker import SERVER_OPTIONS, Engine
 
 
 def decoder_flops_per_poem(cfg) -> float:
@@ -213,7 +213,7 @@ def canned_server(port: int) -> None:
     app = web.Application()
     app.router.add_post("/v1/sample", sample)
     app.router.add_get("/healthz", health)
-    web.run_app(app, host="127.0.0.1", port=port, print=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, **SERVER_OPTIONS)
 
 
 def cpu_seconds(pid: int) -> float:

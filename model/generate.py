@@ -408,7 +408,7 @@ class PoemGenerator:
         D = self.ckpt.cfg.latent
         try:
             z = torch.tensor(latents, dtype=torch.float32)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, RuntimeError):  # RuntimeError: nested too deep
             raise InputError(f"a latent is a list of {D} numbers") from None
         if z.ndim != 2 or z.shape[1] != D or not torch.isfinite(z).all():
             raise InputError(f"a latent is a list of {D} finite numbers")

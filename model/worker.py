@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from . import corpus
 from .checkpoint import shipped
@@ -32,6 +33,12 @@ from .generate import BLEND, VARY, MAX_N, MAX_STEPS, InputError, Options, PoemGe
 
 log = logging.getLogger("poembot.model.worker")
 MAX_BODY = 16 * 1024  # bytes of JSON a request may send
+BODY_TIMEOUT_S = 10.0  # a body must arrive within this once its headers have
+IDLE_TIMEOUT_S = 15.0  # a connection idle (or still sending its headers) this long is closed
+# keyword arguments for web.AppRunner / web.run_app: bodies are never decompressed (our
+# client never compresses; a bad gzip/deflate/br body would fail inside aiohttp's parser),
+# and the unread rest of a refused body is waited for 1 s, not aiohttp's 10
+SERVER_OPTIONS = {"keepalive_timeout": IDLE_TIMEOUT_S, "auto_decompress": False, "lingering_time": 1.0}
 
 
 @dataclass
@@ -217,7 +224,7 @@ class Engine:
         self._batch = []
 
     def _generator(self, form) -> PoemGenerator:
-        if isinstance(form, bool) or form not in self.generators:
+        if isinstance(form, bool) or not isinstance(form, int) or form not in self.generators:
             raise InputError(f"form must be one of {sorted(self.generators)}")
         return self.generators[form]
 
@@ -373,16 +380,42 @@ def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Ap
     return app
 
 
+class _Refused(Exception):
+    """A request refused before it reached the engine: status, error code, message."""
+
+    def __init__(self, status: int, error: str, message: str):
+        super().__init__(message)
+        self.status, self.error = status, error
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+async def _json_body(request: web.Request):
+    """The body as JSON (UTF-8, as RFC 8259 says, whatever charset is claimed)."""
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        raise _Refused(415, "unsupported_encoding", "send the request body uncompressed (no Content-Encoding)")
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            raw = await request.read()
+    except TimeoutError:
+        raise _Refused(408, "timeout", f"the request body did not arrive within {BODY_TIMEOUT_S:g} s") from None
+    except (ConnectionError, RequestPayloadError):
+        raise _Refused(400, "incomplete_body", "the request body was cut short") from None
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, NaN, a 5,000-digit number, [[[[...
+        raise InputError("the request body is not valid JSON") from None
+
+
 def _endpoint(name: str):
     async def handler(request: web.Request) -> web.Response:
         engine = request.app[ENGINE]
         t0 = time.perf_counter()
         error = True
         try:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise InputError("the request body is not valid JSON") from None
+            body = await _json_body(request)
             reply = await getattr(engine, name)(body)
             error = False
             return web.json_response(reply, dumps=lambda o: json.dumps(o, ensure_ascii=False))
@@ -398,6 +431,8 @@ async def _errors(request: web.Request, handler):
         return await handler(request)
     except InputError as e:
         return web.json_response({"error": "bad_request", "message": str(e)}, status=400)
+    except _Refused as e:
+        return web.json_response({"error": e.error, "message": str(e)}, status=e.status)
     except web.HTTPRequestEntityTooLarge:
         return web.json_response({"error": "too_large", "message": f"request bodies are limited to {MAX_BODY} bytes"},
                                  status=413)
@@ -425,7 +460,7 @@ def _serve_cmd(args) -> int:
         settings.max_batch = args.max_batch
     if args.max_wait_ms is not None:
         settings.max_wait_ms = args.max_wait_ms
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, **SERVER_OPTIONS)
     return 0
 
 

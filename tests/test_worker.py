@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.worker_client import HttpWorker, InProcessWorker, WorkerBadRequest, WorkerUnavailable
-from model.worker import Engine, create_app
+from model.worker import SERVER_OPTIONS, Engine, create_app
 
 
 def _port() -> int:
@@ -19,7 +19,7 @@ def _port() -> int:
 
 
 async def serve(worker_settings, port: int, engine=None) -> web.AppRunner:
-    runner = web.AppRunner(create_app(worker_settings, engine))
+    runner = web.AppRunner(create_app(worker_settings, engine), **SERVER_OPTIONS)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
@@ -182,3 +182,154 @@ async def test_in_process_client_turns_model_errors_into_bad_requests(engine):
     with pytest.raises(WorkerBadRequest, match="Chinese characters"):
         await client.encode({"text": "hello"})
     assert len((await client.sample({"seed": 5, "n": 2}))["poems"]) == 2
+
+
+# -- hostile HTTP: every answer a 4xx in JSON (or a clean close), never a 500 ------------------
+async def _raw(url: str, data: bytes, wait_s: float = 10.0) -> bytes:
+    """Send raw bytes to the worker and read until it closes (or `wait_s` passes)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), wait_s)
+    finally:
+        writer.close()
+
+
+def _post(path: str, body: bytes, headers: str = "Content-Type: application/json\r\n",
+          length: int | None = None) -> bytes:
+    length = len(body) if length is None else length
+    return (f"POST {path} HTTP/1.1\r\nHost: worker\r\n{headers}Content-Length: {length}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
+
+
+def _status_and_json(reply: bytes) -> tuple[int, dict]:
+    import json
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("request_bytes, status, error", [
+    (_post("/v1/sample", b"[" * 1000 + b"]" * 1000), 400, "bad_request"),  # RecursionError in json
+    (_post("/v1/blend", b'{"a": ' + b"[" * 8000 + b"]" * 8000 + b', "b": "x"}'), 400, "bad_request"),
+    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json; charset=bogus\r\n"), 200, None),
+    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"),
+     415, "unsupported_encoding"),
+    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: deflate\r\n"),
+     415, "unsupported_encoding"),
+    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: br\r\n"),
+     415, "unsupported_encoding"),
+    (_post("/v1/blend", b'{"a": [' + b"1" * 400 + b'], "b": "x"}'), 400, "bad_request"),  # 10**400: OverflowError
+    (_post("/v1/sample", b'{"seed": ' + b"9" * 5000 + b"}"), 400, "bad_request"),  # past int's digit limit
+    (_post("/v1/sample", b'{"options": {"temperature": NaN}}'), 400, "bad_request"),
+    (_post("/v1/sample", b'{"n": 1}\xff'), 400, "bad_request"),
+])
+async def test_hostile_bodies_get_a_json_4xx_not_a_500(http_worker, request_bytes, status, error, caplog):
+    got, reply = _status_and_json(await _raw(http_worker, request_bytes))
+    assert got == status, reply
+    assert error is None or reply["error"] == error
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a client's mistake is not the worker's error"
+
+
+async def test_a_client_hanging_up_mid_body_is_no_error_and_the_worker_carries_on(http_worker, caplog):
+    host, port = http_worker.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(_post("/v1/sample", b'{"n": ', length=1000))
+    await writer.drain()
+    writer.close()
+    await asyncio.sleep(0.3)
+    status, reply = _status_and_json(await _raw(http_worker, _post("/v1/sample", b'{"seed": 3}')))
+    assert status == 200 and reply["poems"][0]["seed"] == 3
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_idle_and_slow_connections_are_closed(worker_settings, monkeypatch):
+    import model.worker
+
+    monkeypatch.setattr(model.worker, "BODY_TIMEOUT_S", 0.5)
+    runner = web.AppRunner(create_app(worker_settings), **{**SERVER_OPTIONS, "keepalive_timeout": 0.5})
+    await runner.setup()
+    port = _port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert await _raw(f"http://127.0.0.1:{port}", b"", wait_s=5) == b""  # says nothing: closed
+        assert await _raw(f"http://127.0.0.1:{port}", b"POST /v1/sample HTTP/1.1\r\nHo", wait_s=5) == b""
+        status, reply = _status_and_json(await _raw(f"http://127.0.0.1:{port}",
+                                                    _post("/v1/sample", b'{"n"', length=100), wait_s=5))
+        assert (status, reply["error"]) == (408, "timeout")
+        assert loop.time() - t0 < 5, "each should be closed within about a second"
+    finally:
+        await runner.cleanup()
+
+
+def _rss_mb() -> float:
+    import resource
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _fuzz_request(rng) -> bytes:
+    """One malformed request from a seeded generator covering the classes above."""
+    import json
+
+    path = rng.choice(["/v1/sample", "/v1/blend", "/v1/encode", "/v1/vary", "/v1/nope", "/healthz", "/"])
+    junk = [None, True, -1, 0, 2**70, 1e308, "", "床前明月光", "x" * 300, [], {}, [1.5] * 3, {"a": 1}]
+    kind = rng.randrange(10)
+    headers = "Content-Type: application/json\r\n"
+    if kind == 0:
+        body = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 200)))
+    elif kind == 1:
+        depth = rng.randrange(1, 6000)
+        body = b"[" * depth + b"]" * rng.choice([depth, depth - 1, 0])
+    elif kind == 2:
+        body = b'{"seed": ' + str(rng.choice([10**400, -(10**30), 2**63, 2**64])).encode()[:4000] + b"}"
+    elif kind == 3:
+        keys = ["n", "seed", "form", "options", "a", "b", "steps", "method", "text", "latent", "zzz"]
+        body = json.dumps({rng.choice(keys): rng.choice(junk) for _ in range(rng.randrange(1, 5))}).encode()
+    elif kind == 4:
+        opts = {rng.choice(["temperature", "top_k", "top_p", "guidance", "candidates", "rhyme", "x"]):
+                rng.choice(junk) for _ in range(2)}
+        body = json.dumps({"options": opts}).encode()
+    elif kind == 5:
+        body = json.dumps({"a": [rng.choice([1e308, -1e308, 0.0, 1])] * rng.randrange(0, 300),
+                           "b": rng.choice(junk)}).encode()
+    elif kind == 6:
+        headers += rng.choice(["Content-Encoding: gzip\r\n", "Content-Encoding: deflate\r\n",
+                               "Content-Encoding: br\r\n", "Content-Type: text/plain; charset=bogus\r\n"])
+        body = b'{"n": 1}'
+    elif kind == 7:
+        body = b'{"n": 1, "pad": "' + b"y" * rng.choice([100, 20000]) + b'"}'
+    elif kind == 8:
+        return rng.choice([b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /v1/sample HTTP/1.1\r\n"
+                           b"Content-Length: -5\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"])
+    else:
+        body = json.dumps({"text": "".join(chr(rng.randrange(0x20, 0x10FFFF)) for _ in range(rng.randrange(1, 40))),
+                           "form": rng.choice([5, 7, 6, None])}, ensure_ascii=rng.random() < 0.5).encode("utf-8",
+                                                                                                        "surrogatepass")
+    method = rng.choice(["POST"] * 8 + ["GET", "PUT"])
+    return _post(path, body, headers).replace(b"POST", method.encode(), 1)
+
+
+async def test_a_thousand_malformed_requests_get_no_5xx_and_leak_no_memory(http_worker, caplog):
+    import random
+
+    rng = random.Random(2026)
+    requests = [_fuzz_request(rng) for _ in range(1100)]
+    statuses = []
+    for i, request in enumerate(requests):
+        if i == 100:  # after warming up: imports, caches, the first batches
+            rss_before = _rss_mb()
+        reply = await _raw(http_worker, request)
+        statuses.append(int(reply.split()[1]) if reply.startswith(b"HTTP/") else None)
+    growth = _rss_mb() - rss_before
+    assert not [s for s in statuses if s is not None and s >= 500]
+    assert len({s for s in statuses}) >= 5, f"the generator should reach many paths: {set(statuses)}"
+    assert growth < 20, f"RSS grew {growth:.1f} MB over 1,000 requests"
+    assert not [r for r in caplog.records if r.levelname == "ERROR" and r.name.startswith("poembot")]
+    status, reply = _status_and_json(await _raw(http_worker, _post("/v1/sample", b'{"seed": 3}')))
+    assert status == 200
