@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from .cogs import FavouriteButton, Poems, RateButton, RerollButton, VaryButton
 from .poems import PoemService, UserError
+from .replies import echo, fit, normalise
 from .storage.repo import StorageError
 from .worker_client import WorkerUnavailable
 
@@ -22,12 +23,31 @@ def intents() -> discord.Intents:
     return i
 
 
+class HelpCommand(commands.DefaultHelpCommand):
+    """discord.py's help, reading `!help "poem"` and `!help ＰＯＥＭ` as `!help poem`, and
+    quoting an unknown name short and escaped."""
+
+    def __init__(self):
+        super().__init__(no_category="Other")
+
+    async def command_callback(self, ctx, /, *, command: str | None = None):
+        if command is not None:
+            command = normalise(command).strip("\"'“”「」`").lower() or None
+        return await super().command_callback(ctx, command=command)
+
+    def command_not_found(self, string: str) -> str:
+        return f"There is no command called “{echo(string)}”. Type `!help` for the list."
+
+    def subcommand_not_found(self, command, string: str) -> str:
+        return f"`{command.qualified_name}` has no part called “{echo(string)}”."
+
+
 class PoemBot(commands.Bot):
     def __init__(self, *, service: PoemService, prefix: str = "!", owner_ids: frozenset[int] = frozenset(),
                  **kwargs):
         super().__init__(command_prefix=commands.when_mentioned_or(prefix), intents=intents(),
                          allowed_mentions=discord.AllowedMentions.none(), owner_ids=set(owner_ids) or None,
-                         help_command=commands.DefaultHelpCommand(no_category="Other"), **kwargs)
+                         help_command=HelpCommand(), **kwargs)
         self.service = service
 
     async def setup_hook(self) -> None:
@@ -39,7 +59,7 @@ class PoemBot(commands.Bot):
         while getattr(error, "original", None) is not None:  # CommandInvokeError, HybridCommandError, ...
             error = error.original
         if isinstance(error, (UserError, StorageError, WorkerUnavailable)):
-            return str(error)
+            return fit(str(error))
         if isinstance(error, commands.NotOwner):
             return "Only the bot's owner can do that."
         if isinstance(error, commands.MissingRequiredArgument):

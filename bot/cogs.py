@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from .poems import ShownPoem, parse_form, parse_poem_id, parse_seed
+from .poems import ShownPoem, parse_form, parse_poem_id, parse_seed, parse_stars
+from .replies import plural
 
 if TYPE_CHECKING:
     from .app import PoemBot
@@ -30,8 +31,8 @@ def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
 
 
 def rated_text(poem_id: int, stars: int, summary) -> str:
-    return (f"You gave poem #{poem_id} {stars}★. It now has {summary.count} "
-            f"rating{'s' * (summary.count != 1)}, {summary.mean:.2f}★ on average.")
+    return (f"You gave poem #{poem_id} {stars}★. It now has {plural(summary.count, 'rating')}, "
+            f"{summary.mean:.2f}★ on average.")
 
 
 def marked_lines(lines: list[str], before: list[str] | None) -> list[str]:
@@ -212,9 +213,9 @@ class Poems(commands.Cog):
         await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
 
     @commands.hybrid_command(name="rate")
-    async def rate(self, ctx: commands.Context, poem_id: str, stars: int):
+    async def rate(self, ctx: commands.Context, poem_id: str, stars: str):
         """Rate a poem from 1 to 5 stars; rating again changes your rating. Example: `!rate 12 5`."""
-        pid = parse_poem_id(poem_id)
+        pid, stars = parse_poem_id(poem_id), parse_stars(stars)
         summary = await self.service.rate(ctx.author.id, pid, stars)
         await ctx.send(rated_text(pid, stars, summary))
 
@@ -253,7 +254,7 @@ class Poems(commands.Cog):
             return
         embed = discord.Embed(title="Best poems here", colour=COLOUR)
         for place, (p, r) in enumerate(ranked, 1):
-            embed.add_field(name=f"{place}. #{p.id} · {r.mean:.2f}★ from {r.count} · score {r.score:.2f}",
+            embed.add_field(name=f"{place}. #{p.id} · {r.mean:.2f}★ from {plural(r.count, 'rating')} · score {r.score:.2f}",
                             value="\n".join(p.lines), inline=False)
         await ctx.send(embed=embed)
 
@@ -263,24 +264,28 @@ class Poems(commands.Cog):
         p, summary = await self.service.get(ctx.author.id, parse_poem_id(poem_id))
         embed = poem_embed(p)
         if summary.count:
-            embed.add_field(name="rating", value=f"{summary.mean:.2f}★ from {summary.count}")
+            embed.add_field(name="rating", value=f"{summary.mean:.2f}★ from {plural(summary.count, 'rating')}")
         await ctx.send(embed=embed, view=poem_view(p))
 
     @commands.hybrid_command(name="script")
     async def script(self, ctx: commands.Context, script: str):
         """Show poems to you in simplified or traditional characters. Example: `!script simplified`."""
-        await self.service.set_script(ctx.author.id, script)
-        await ctx.send(f"Poems will be shown to you in {script.strip().lower()} characters.")
+        script = await self.service.set_script(ctx.author.id, script)
+        await ctx.send(f"Poems will be shown to you in {script} characters.")
 
     @commands.hybrid_command(name="forgetme")
     async def forgetme(self, ctx: commands.Context, confirm: str | None = None):
         """Delete your poems, ratings and favourites. Asks first; `!forgetme confirm` does it."""
         if confirm != "confirm":
+            ratings, favourites = await self.service.others_on_my_poems(ctx.author.id)
+            others = (f" Your poems also carry {plural(ratings, 'rating')} and {plural(favourites, 'favourite')} "
+                      "from other people; they go with the poems." if ratings or favourites else "")
             await ctx.send("This deletes every poem you asked for, every rating and favourite you gave, "
-                           "and your settings. It cannot be undone. To go ahead: `!forgetme confirm`.")
+                           f"and your settings.{others} It cannot be undone. To go ahead: `!forgetme confirm`.")
             return
         gone = await self.service.forget(ctx.author.id)
-        await ctx.send(f"Done: deleted {gone.poems} poems, {gone.ratings} ratings and {gone.favourites} favourites.")
+        await ctx.send(f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
+                       f"{plural(gone.favourites, 'favourite')}.")
 
     @commands.command(name="sync", hidden=True)
     @commands.is_owner()

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import discord
@@ -73,6 +74,52 @@ class Sent:
         return "\n".join(parts)
 
 
+# Discord's limits on what a bot sends (https://discord.com/developers/docs/resources/message)
+LIMITS = {"content": 2000, "embeds": 10, "embed_total": 6000, "title": 256, "description": 4096, "fields": 25,
+          "field_name": 256, "field_value": 1024, "footer": 2048, "author": 256, "rows": 5, "row_items": 5,
+          "custom_id": 100, "label": 80, "options": 25}
+
+
+def check_limits(payload: dict) -> None:
+    """Refuse a message past Discord's limits the way Discord does: 400, Invalid Form Body."""
+    problems = []
+    if len(payload.get("content") or "") > LIMITS["content"]:
+        problems.append(f"content is {len(payload['content'])} characters")
+    embeds = payload.get("embeds") or []
+    if len(embeds) > LIMITS["embeds"]:
+        problems.append(f"{len(embeds)} embeds")
+    total = 0
+    for e in embeds:
+        fields = e.get("fields") or []
+        parts = {"title": e.get("title") or "", "description": e.get("description") or "",
+                 "footer": (e.get("footer") or {}).get("text") or "", "author": (e.get("author") or {}).get("name") or ""}
+        problems += [f"embed {k} is {len(v)} characters" for k, v in parts.items() if len(v) > LIMITS[k]]
+        if len(fields) > LIMITS["fields"]:
+            problems.append(f"{len(fields)} embed fields")
+        for f in fields:
+            if len(f["name"]) > LIMITS["field_name"] or len(f["value"]) > LIMITS["field_value"]:
+                problems.append(f"an embed field of {len(f['name'])} + {len(f['value'])} characters")
+            total += len(f["name"]) + len(f["value"])
+        total += sum(len(v) for v in parts.values())
+    if total > LIMITS["embed_total"]:
+        problems.append(f"embeds hold {total} characters")
+    rows = payload.get("components") or []
+    if len(rows) > LIMITS["rows"]:
+        problems.append(f"{len(rows)} component rows")
+    for row in rows:
+        items = row.get("components") or []
+        if len(items) > LIMITS["row_items"]:
+            problems.append(f"{len(items)} components in a row")
+        for c in items:
+            if len(c.get("custom_id") or "") > LIMITS["custom_id"] or len(c.get("label") or "") > LIMITS["label"]:
+                problems.append("a component's custom_id or label is too long")
+            if len(c.get("options") or []) > LIMITS["options"]:
+                problems.append(f"a select menu with {len(c['options'])} options")
+    if problems:
+        raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"),
+                                    {"code": 50035, "message": "Invalid Form Body: " + "; ".join(problems)})
+
+
 def _user(user_id: int, name: str, bot: bool = False) -> dict:
     return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0",
             "avatar": None, "bot": bot}
@@ -90,7 +137,18 @@ class LocalDiscord:
     _messages: dict[int, dict] = field(default_factory=dict)
     _interaction_messages: dict[str, int] = field(default_factory=dict)
     extra_channels: int = 0  # more text channels, ids channel_id + 1 ... (one per simulated user, say)
+    keep: int = 1000  # messages remembered (older ones, and what was sent before them, are forgotten)
     _waiters: dict[int, asyncio.Future] = field(default_factory=dict)
+
+    def _forget_old(self) -> None:
+        """Bound memory in a long console session: keep the newest `keep` messages."""
+        if len(self._messages) > 2 * self.keep:
+            for mid in list(self._messages)[: -self.keep]:
+                del self._messages[mid]
+            live = set(self._messages)
+            self._interaction_messages = {t: m for t, m in self._interaction_messages.items() if m in live}
+        if len(self.sent) > 2 * self.keep:
+            del self.sent[: -self.keep]
 
     def snowflake(self) -> int:
         # unique and current: interactions older than 15 minutes count as expired
@@ -147,6 +205,8 @@ class LocalDiscord:
         method, path = route.method, route.path
         payload = kwargs.get("json") or {}
         channel_id = getattr(route, "channel_id", None)
+        if method in ("POST", "PATCH") and "/messages" in path:
+            check_limits(payload)
         if method == "POST" and path == "/channels/{channel_id}/messages":
             msg = self._message(channel_id, payload)
             sent = Sent("message", channel_id, payload, msg)
@@ -178,6 +238,7 @@ class LocalDiscord:
             ephemeral = bool(data.get("flags", 0) & 64)
             resource: dict[str, Any] = {"type": kind}
             if kind in (4, 7):  # a message, or an update of the clicked one
+                check_limits(data)
                 msg = self._message(None, data)
                 self._interaction_messages[token] = int(msg["id"])
                 resource["message"] = msg
@@ -186,6 +247,8 @@ class LocalDiscord:
                 self.sent.append(Sent("defer", self.channel_id, payload))
             return {"interaction": {"id": str(route.webhook_id), "type": 2, "response_message_loading": kind == 5,
                                     "response_message_ephemeral": ephemeral}, "resource": resource}
+        if method in ("POST", "PATCH"):
+            check_limits(payload)
         if method == "POST" and path == "/webhooks/{webhook_id}/{webhook_token}":
             ephemeral = bool(payload.get("flags", 0) & 64)
             msg = self._message(None, payload)
@@ -218,6 +281,7 @@ class LocalDiscord:
 
     async def say(self, content: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
         """A user posts a message in the channel; returns what the bot sent in response."""
+        self._forget_old()
         mark = len(self.sent)
         before = set(asyncio.all_tasks())
         msg = self._message(self.channel_id, {"content": content}, author=_user(user_id, name))
@@ -254,6 +318,7 @@ class LocalDiscord:
         return payload
 
     async def _dispatch_interaction(self, payload: dict) -> list[Sent]:
+        self._forget_old()
         mark = len(self.sent)
         before = set(asyncio.all_tasks())
         self.bot._connection.parse_interaction_create(payload)

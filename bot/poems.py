@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from .replies import echo, invisible, normalise
 from .settings import Settings
 from .storage import repo
 from .storage.models import Poem
@@ -75,32 +76,59 @@ def show(poem: Poem, script: str = "traditional") -> ShownPoem:
                      parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id)
 
 
+def _what_is_wrong(raw: str) -> str:
+    """Why a typed number could not be read, for the end of an error message."""
+    hidden = invisible(raw)
+    if hidden:
+        return f" “{echo(raw)}” holds invisible characters ({', '.join(dict.fromkeys(hidden))})."
+    return f" You wrote “{echo(raw)}”." if raw.strip() else ""
+
+
+def _whole_number(raw: str, lo: int, hi: int) -> int | None:
+    """`raw` (NFKC-normalised: fullwidth digits count) as a whole number in [lo, hi], or None."""
+    text = normalise(raw).removeprefix("#")
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not lo <= int(text) <= hi:
+        return None
+    return int(text)
+
+
 def parse_seed(text: str | None) -> int | None:
     if text is None or text == "":
         return None
-    text = text.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_SEED:
-        raise UserError(f"A seed is a whole number from 0 to {MAX_SEED}.")
-    return int(text)
+    value = _whole_number(text, 0, MAX_SEED) if not normalise(text).startswith("#") else None
+    if value is None:
+        raise UserError(f"A seed is a whole number from 0 to {MAX_SEED}.{_what_is_wrong(text)}")
+    return value
 
 
 def parse_form(form: int | str | None) -> int:
     if form is None:
         return 5
-    try:
-        value = int(str(form).strip())
-    except ValueError:
-        value = -1
+    value = _whole_number(str(form), min(FORMS), max(FORMS))
     if value not in FORMS:
-        raise UserError("The form is 5 or 7 (characters a line).")
+        raise UserError(f"The form is 5 or 7 (characters a line).{_what_is_wrong(str(form))}")
     return value
 
 
 def parse_poem_id(text) -> int:
-    m = POEM_REF.match(str(text).strip())
-    if not m or not 1 <= int(m.group(1)) <= MAX_SEED:
-        raise UserError(f"A poem id looks like 12 or #12, not {str(text)[:40]!r}.")
-    return int(m.group(1))
+    value = _whole_number(str(text), 1, MAX_SEED)
+    if value is None:
+        raise UserError(f"A poem id looks like 12 or #12.{_what_is_wrong(str(text))}")
+    return value
+
+
+def parse_stars(text) -> int:
+    value = _whole_number(str(text), 1, 5)
+    if value is None:
+        raise UserError(f"A rating is 1 to 5 stars.{_what_is_wrong(str(text))}")
+    return value
+
+
+def parse_script(text: str) -> str:
+    script = normalise(text).lower()
+    if script not in repo.SCRIPTS:
+        raise UserError(f"The script is simplified or traditional.{_what_is_wrong(text)}")
+    return script
 
 
 @dataclass
@@ -176,7 +204,7 @@ class PoemService:
             try:
                 reply = await self.worker.vary({"text": parent.text, "form": parent.form})
             except WorkerBadRequest as e:
-                raise UserError(f"Poem #{parent.id} cannot be varied: {e}") from None
+                raise UserError(f"Poem #{parent.id} cannot be varied: {echo(e, 300)}") from None
         p = reply["poems"][0]
         async with self.sessions.begin() as s:
             poem = await repo.create_poem(
@@ -191,7 +219,7 @@ class PoemService:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
         blended from its text (the model encodes it), not from the latent it was
         drawn with, so the path starts at the poem itself under any model version."""
-        ref = ref.strip()
+        ref = normalise(ref)
         if POEM_REF.match(ref):
             poem = await repo.get_poem(s, parse_poem_id(ref))
             return poem.text, poem.id, poem.form
@@ -222,7 +250,7 @@ class PoemService:
             try:
                 reply = await self.worker.blend({"a": end_a, "b": end_b, "steps": steps, "form": form_a})
             except WorkerBadRequest as e:
-                raise UserError(f"That is not a poem I can blend: {e}") from None
+                raise UserError(f"That is not a poem I can blend: {echo(e, 300)}") from None
         path, created = [], []
         async with self.sessions.begin() as s:
             for i, p in enumerate(reply["poems"]):
@@ -277,9 +305,15 @@ class PoemService:
             poem = await repo.get_poem(s, poem_id)
             return show(poem, await repo.get_script(s, user_id)), await repo.rating_summary(s, poem_id)
 
-    async def set_script(self, user_id: int, script: str) -> None:
+    async def set_script(self, user_id: int, script: str) -> str:
+        script = parse_script(script)
         async with self.sessions.begin() as s:
-            await repo.set_script(s, user_id, script.strip().lower())
+            await repo.set_script(s, user_id, script)
+        return script
+
+    async def others_on_my_poems(self, user_id: int) -> tuple[int, int]:
+        async with self.sessions() as s:
+            return await repo.others_on_poems_of(s, user_id)
 
     async def forget(self, user_id: int) -> repo.Forgotten:
         async with self.sessions.begin() as s:

@@ -352,9 +352,11 @@ class PoemGenerator:
             raise InputError("that is too long to be a quatrain")
         lines = [line for line in PUNCTUATION.split(text.strip()) if line]
         chars = "".join(lines)
-        bad = sorted({ch for ch in chars if not corpus.HAN_LINE.match(ch)})
+        bad = list(dict.fromkeys(ch for ch in chars if not corpus.HAN_LINE.match(ch)))  # in reading order
         if bad:
-            raise InputError(f"a poem is written in Chinese characters only; found {''.join(bad)!r}")
+            more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
+            found = ", ".join(ascii(ch) if not ch.isprintable() else repr(ch) for ch in bad[:8])
+            raise InputError(f"a poem is written in Chinese characters only; found {found}{more}")
         n = self.form * self.ckpt.cfg.lines
         if len(chars) != n:
             raise InputError(

@@ -69,7 +69,7 @@ async def test_slash_poem_gives_the_prefix_poem(local):
     ("!rate 99 3", "There is no poem #99"),
     ("!rate 1 9", "1 to 5 stars"),
     ("!rate abc 3", "A poem id looks like"),
-    ("!rate 1 lots", "whole numbers"),
+    ("!rate 1 lots", "1 to 5 stars"),
     ("!rate", "Something is missing"),
     ("!fav 5", "There is no poem #5"),
     ("!unfav 5", "not one of your favourites"),
@@ -161,15 +161,19 @@ async def test_script_shows_simplified_characters(local):
     assert poem_of(simplified) == [opencc.OpenCC("t2s").convert(x) for x in poem_of(traditional)]
 
 
-async def test_forgetme_asks_first_then_deletes(local):
+async def test_forgetme_asks_first_says_what_others_lose_then_deletes(local):
     await local.say("!poem 5")
     await local.say("!rate 1 5")
+    await local.say("!rate 1 4", user_id=2)  # someone else's rating and favourite of poem 1
+    await local.say("!fav 1", user_id=2)
     asked, = await local.say("!forgetme")
     assert "!forgetme confirm" in asked.content
+    assert "1 rating and 1 favourite from other people" in asked.content
     assert "Poem #1" in (await local.say("!show 1"))[0].text()
     done, = await local.say("!forgetme confirm")
-    assert "deleted 1 poems, 1 ratings and 0 favourites" in done.content
+    assert "deleted 1 poem, 1 rating and 0 favourites" in done.content
     assert "There is no poem #1" in (await local.say("!show 1"))[0].content
+    assert "no favourites yet" in (await local.say("!favs", user_id=2))[0].content
 
 
 async def test_help_lists_every_command_from_its_docstring(local):

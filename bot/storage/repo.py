@@ -33,7 +33,7 @@ class UnknownPoem(StorageError):
 
 class InvalidStars(StorageError):
     def __init__(self, stars):
-        super().__init__(f"A rating is 1 to 5 stars, not {stars}.")
+        super().__init__("A rating is 1 to 5 stars.")
 
 
 class AlreadyFavourite(StorageError):
@@ -53,7 +53,7 @@ class NotEnoughFavourites(StorageError):
 
 class InvalidScript(StorageError):
     def __init__(self, script):
-        super().__init__(f"The script is simplified or traditional, not {script!r}.")
+        super().__init__("The script is simplified or traditional.")
 
 
 def pack_latent(values: list[float]) -> bytes:
@@ -220,6 +220,15 @@ class Forgotten:
     poems: int
     ratings: int
     favourites: int
+
+
+async def others_on_poems_of(session: AsyncSession, user_id: int) -> tuple[int, int]:
+    """(ratings, favourites) that other users gave this user's poems: they go with the poems."""
+    async def count(model) -> int:
+        stmt = (select(func.count(model.id)).join(Poem, Poem.id == model.poem_id)
+                .where(Poem.user_id == user_id, model.user_id != user_id))
+        return (await session.execute(stmt)).scalar_one()
+    return await count(Rating), await count(Favourite)
 
 
 async def forget_user(session: AsyncSession, user_id: int) -> Forgotten:

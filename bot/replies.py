@@ -1,0 +1,45 @@
+"""User text inside the bot's replies, and Discord's limits on a reply.
+
+Anything a user typed that a reply repeats goes through `echo`: normalised,
+invisible characters named, cut short, markdown and mentions escaped, so a
+reply can neither grow past Discord's limits nor post a user's masked link.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+from discord.utils import escape_markdown, escape_mentions
+
+MAX_CONTENT = 2000  # characters in a message's content
+ECHO_CHARS = 40  # characters of user input a reply repeats
+INVISIBLE = {"Cc", "Cf", "Co", "Cn", "Zl", "Zp"}
+
+
+def normalise(text: str) -> str:
+    """The one rule for reading what users type: NFKC (fullwidth ４２ is 42), trimmed."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def invisible(text: str) -> list[str]:
+    """The code points in `text` a reader cannot see, as U+XXXX."""
+    return [f"U+{ord(ch):04X}" for ch in text
+            if unicodedata.category(ch) in INVISIBLE or (ch.isspace() and ch != " ")]
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """User input as a reply may quote it: at most `limit` characters (then …),
+    invisible characters shown as ⟨U+200B⟩, markdown and mentions escaped.
+    Not for inside a `code span`, where Discord shows the escapes."""
+    text = "".join(f"⟨U+{ord(ch):04X}⟩" if invisible(ch) else ch for ch in str(value))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return escape_mentions(escape_markdown(text))
+
+
+def fit(text: str, limit: int = MAX_CONTENT) -> str:
+    """A reply cut to Discord's limit (the last resort: echoes are short already)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
