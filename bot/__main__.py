@@ -8,10 +8,15 @@ import logging
 import os
 import sys
 
+import aiohttp
+import discord
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 from .app import PoemBot
 from .local import LocalDiscord
 from .poems import PoemService
-from .settings import Settings
+from .settings import ConfigError, Settings
 from .storage.db import create_engine, session_maker, upgrade
 from .worker_client import connect
 
@@ -19,11 +24,28 @@ log = logging.getLogger("poembot.bot")
 CONSOLE_USER = 1
 
 
+async def open_database(settings: Settings, migrate: bool):
+    """The engine, after a first connection (and the migrations, if asked): a database
+    that cannot be reached or written is a ConfigError naming DATABASE_URL."""
+    engine = create_engine(settings.database_url)
+    try:
+        if migrate:
+            await upgrade(engine)
+        else:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+    except (OSError, SQLAlchemyError) as e:
+        await engine.dispose()
+        reason = getattr(e, "orig", None) or e
+        raise ConfigError(f"DATABASE_URL: cannot open the database "
+                          f"{make_url(settings.database_url).render_as_string(hide_password=True)!r}: "
+                          f"{str(reason).splitlines()[0][:200]}") from None
+    return engine
+
+
 async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, object, object]:
     """The database (migrated), the worker client and the bot, wired together."""
-    engine = create_engine(settings.database_url)
-    if settings.migrate_on_start:
-        await upgrade(engine)
+    engine = await open_database(settings, settings.migrate_on_start)
     worker = await connect(settings.worker_url, settings.worker_timeout_s)
     service = PoemService(session_maker(engine), worker, settings)
     owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
@@ -36,6 +58,15 @@ async def run_discord(settings: Settings) -> None:
     try:
         async with bot:
             await bot.start(settings.discord_token)  # the token is never logged
+    except discord.LoginFailure:
+        raise ConfigError("DISCORD_TOKEN was refused by Discord: copy the bot token again from the "
+                          "Developer Portal (Bot → Reset Token)") from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError("Discord refused the Message Content intent: turn it on in the Developer Portal "
+                          "(Bot → Privileged Gateway Intents)") from None
+    except (OSError, aiohttp.ClientError) as e:  # DNS, refused, TLS: no way to Discord
+        raise ConfigError(f"cannot reach Discord ({e.__class__.__name__}: {str(e)[:160]}); check the network "
+                          "or proxy, or unset DISCORD_TOKEN to chat in the console") from None
     finally:
         await worker.close()
         await engine.dispose()
@@ -77,8 +108,7 @@ async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) ->
 
 
 async def run_migrations(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
+    engine = await open_database(settings, migrate=True)
     await engine.dispose()
     log.info("database is at the newest schema")
 
@@ -88,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("command", nargs="?", choices=["run", "migrate"], default="run")
     p.add_argument("--console", action="store_true", help="chat locally even if DISCORD_TOKEN is set")
     args = p.parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as e:
+        print(f"poembot: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO if settings.discord_token and not args.console else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -1,0 +1,91 @@
+"""Start-up with settings that cannot work: one clear line naming the setting, exit status 2,
+and nothing written. Run as a user would: `python -m bot` in a fresh process."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import discord
+import pytest
+
+import bot.__main__ as cli
+from bot.settings import ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
+                                                                       "DISCORD_TOKEN"))}
+    return subprocess.run([sys.executable, "-m", "bot", "--console"], cwd=ROOT, input="", text=True,
+                          capture_output=True, timeout=120,
+                          env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data"), **env})
+
+
+@pytest.mark.parametrize("env, names", [
+    ({"POEMBOT_POEM_COOLDOWN_S": "5s"}, "POEMBOT_POEM_COOLDOWN_S must be a number of seconds"),
+    ({"POEMBOT_BLEND_COOLDOWN_S": "inf"}, "POEMBOT_BLEND_COOLDOWN_S"),
+    ({"POEMBOT_MAX_IN_FLIGHT": "0"}, "POEMBOT_MAX_IN_FLIGHT must be a whole number"),
+    ({"DATABASE_URL": "nonsense"}, "DATABASE_URL is not a database URL"),
+    ({"DATABASE_URL": "sqlite+aiosqlite:///"}, "DATABASE_URL names no file"),
+    ({"DATABASE_URL": "sqlite:///data/x.sqlite3"}, "must use sqlite+aiosqlite://"),
+    ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:1/db"}, "DATABASE_URL: cannot open the database"),
+    ({"WORKER_URL": "not a url"}, "WORKER_URL must be the worker's http:// address"),
+    ({"WORKER_URL": "ftp://worker"}, "WORKER_URL must be the worker's http:// address"),
+    ({"POEMBOT_DATA_DIR": "/proc/poembot"}, "cannot create the directory '/proc/poembot'"),
+])
+def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path, env, names):
+    run = start(tmp_path, **env)
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.startswith("poembot:")]
+    assert len(lines) == 1 and names in lines[0], run.stderr
+    assert "Traceback" not in run.stderr and "secret" not in run.stderr
+    assert not (tmp_path / "data" / "poembot.sqlite3").exists()
+
+
+def test_an_in_memory_database_is_allowed_when_asked_for_by_name():
+    assert Settings(database_url="sqlite+aiosqlite:///:memory:").check().database_path() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to drop privileges")
+def test_a_read_only_database_file_is_refused_at_start():
+    import tempfile
+
+    where = Path(tempfile.mkdtemp())  # in /tmp itself: an ordinary user can reach it
+    where.chmod(0o777)
+    db = where / "poembot.sqlite3"
+    db.write_bytes(b"")
+    db.chmod(0o444)
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child checks as an ordinary user (root may write anything)
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            settings.database_path()
+            os.write(write, b"accepted")
+        except ConfigError as e:
+            os.write(write, str(e).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    message = os.read(read, 1000).decode()
+    shutil.rmtree(where)
+    assert "is read-only for this user" in message and "DATABASE_URL" in message
+
+
+def test_unreachable_discord_is_one_line_and_status_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:1/api/v10")  # nothing listens there
+    monkeypatch.setenv("DISCORD_TOKEN", "abc.def.ghi")
+    monkeypatch.setenv("POEMBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("WORKER_URL", raising=False)
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert "poembot: cannot reach Discord" in err and "Traceback" not in err and "abc.def.ghi" not in err
