@@ -72,8 +72,13 @@ class Checkpoint:
         return self.card.get("version", "unversioned")
 
 
+def weights_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def weights_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    """The short hash in a version string."""
+    return weights_sha256(path)[:12]
 
 
 def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
@@ -90,6 +95,7 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
         tensors.update({k: (v if k.endswith("weights") else v.to(dtype)).contiguous()
                         for k, v in ckpt.prior.to_tensors().items()})
     save_file(tensors, str(path))
+    sha256 = weights_sha256(path)
     card = ckpt.card  # updated in place: a trainer holding the dict keeps writing to the same card
     if ckpt.prior is None:
         card.pop("prior", None)
@@ -100,7 +106,8 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
         config=ckpt.cfg.to_dict(),
         vocab="".join(ckpt.vocab.chars[:-1]),
         weights=path.name,
-        version=f"{path.stem}-{weights_hash(path)}",
+        sha256=sha256,  # checked at load: a flipped bit must not write other poems under this version
+        version=f"{path.stem}-{sha256[:12]}",
     )
     path.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False, indent=1, allow_nan=False), "utf-8")
     return path
@@ -135,10 +142,14 @@ def load(path: Path | str) -> Checkpoint:
         raise CheckpointError(
             f"{card_path}: config says {cfg.vocab_size} characters but the vocabulary has {len(vocab)}"
         )
+    _check_hash(card, card_path, weights_path)
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights_path} is corrupt: {e}") from None
+    broken = sorted(k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if broken:
+        raise CheckpointError(f"{weights_path} holds NaN or infinite weights (in {', '.join(broken[:3])})")
     prior = None
     prior_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(PRIOR_PREFIX)]}
     if "prior" in card:
@@ -165,6 +176,22 @@ def load(path: Path | str) -> Checkpoint:
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
     return Checkpoint(model=model, vocab=vocab, card=card, prior=prior)
+
+
+def _check_hash(card: dict, card_path: Path, weights_path: Path) -> None:
+    """The weights must be the ones the card describes: its sha256 (or, on cards
+    written before it was stored, the hash inside the version string)."""
+    want = card.get("sha256")
+    if want is None:
+        tail = str(card.get("version", "")).rpartition("-")[2]
+        want = tail if len(tail) == 12 and all(c in "0123456789abcdef" for c in tail) else None
+    if want is None:
+        return  # a card from before versions carried a hash: nothing to check against
+    got = weights_sha256(weights_path)
+    if not got.startswith(want):
+        raise CheckpointError(f"{weights_path.name} is not the file {card_path.name} describes (sha256 "
+                              f"{got[:12]}…, the card says {want[:12]}…): it is damaged or was swapped; "
+                              "restore both files together")
 
 
 def shipped(form: int = 5) -> Path:

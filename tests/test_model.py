@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from model import corpus
-from model.checkpoint import CheckpointError, Checkpoint, Vocab, load, save
+from model.checkpoint import CheckpointError, Checkpoint, Vocab, load, save, shipped
 from model.network import Config, PoemVAE, baseline, kl_divergence, loss, tiny
 from model.train import TrainArgs, train
 
@@ -149,16 +149,22 @@ def test_a_checkpoint_round_trips_and_describes_itself(tiny_checkpoints, tmp_pat
     assert torch.allclose(half.model.encode(x)[0], ckpt.model.encode(x)[0], atol=1e-2)
 
 
-def _copy(src: Path, dst: Path) -> Path:
+def _copy(src: Path, dst: Path, unhashed: bool = False) -> Path:
+    """A copy of a checkpoint; `unhashed`: its card without the hash of its weights (as old
+    cards were), so the checks behind the hash are reached."""
     for suffix in (".json", ".safetensors"):
         shutil.copy(src.with_suffix(suffix), dst.with_suffix(suffix))
+    if unhashed:
+        card = json.loads(dst.with_suffix(".json").read_text())
+        del card["sha256"], card["version"]
+        dst.with_suffix(".json").write_text(json.dumps(card))
     return dst
 
 
 def test_corrupt_or_mismatched_checkpoints_get_clear_errors(tiny_checkpoints, tmp_path):
     with pytest.raises(CheckpointError, match="needs both"):
         load(tmp_path / "nothing")
-    bad = _copy(tiny_checkpoints[5], tmp_path / "bad")
+    bad = _copy(tiny_checkpoints[5], tmp_path / "bad", unhashed=True)
     bad.with_suffix(".safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError, match="corrupt"):
         load(bad)
@@ -167,7 +173,7 @@ def test_corrupt_or_mismatched_checkpoints_get_clear_errors(tiny_checkpoints, tm
     with pytest.raises(CheckpointError, match="not a valid checkpoint card"):
         load(garbled)
     # the weights of one model under the card of another
-    mixed = _copy(tiny_checkpoints[5], tmp_path / "mixed")
+    mixed = _copy(tiny_checkpoints[5], tmp_path / "mixed", unhashed=True)
     shutil.copy(tiny_checkpoints[7].with_suffix(".safetensors"), mixed.with_suffix(".safetensors"))
     with pytest.raises(CheckpointError, match="does not match its card"):
         load(mixed)
@@ -177,6 +183,44 @@ def test_corrupt_or_mismatched_checkpoints_get_clear_errors(tiny_checkpoints, tm
     short.with_suffix(".json").write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="vocabulary has"):
         load(short)
+
+
+def test_damaged_weights_are_refused_not_loaded_under_the_same_version(tiny_checkpoints, tmp_path):
+    flipped = _copy(tiny_checkpoints[5], tmp_path / "flipped")
+    data = bytearray(flipped.with_suffix(".safetensors").read_bytes())
+    data[-100] ^= 0x01  # one bit of one weight: still a valid file, other poems
+    flipped.with_suffix(".safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged or was swapped"):
+        load(flipped)
+    swapped = _copy(tiny_checkpoints[5], tmp_path / "swapped")  # another model's (valid) weights
+    shutil.copy(tiny_checkpoints[7].with_suffix(".safetensors"), swapped.with_suffix(".safetensors"))
+    with pytest.raises(CheckpointError, match="damaged or was swapped"):
+        load(swapped)
+    old = _copy(tiny_checkpoints[5], tmp_path / "old")  # a card from before sha256: its version's hash
+    card = json.loads(old.with_suffix(".json").read_text())
+    del card["sha256"]
+    old.with_suffix(".json").write_text(json.dumps(card))
+    assert load(old).version == card["version"]
+    old.with_suffix(".safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged or was swapped"):
+        load(old)
+
+
+def test_nan_weights_are_refused_even_when_the_card_vouches_for_them(tiny_checkpoints, tmp_path):
+    ckpt = load(tiny_checkpoints[5])
+    with torch.no_grad():
+        next(ckpt.model.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load(save(ckpt, tmp_path / "nan"))
+
+
+def test_the_version_names_the_weights_and_the_card_holds_their_sha256(tiny_checkpoints):
+    from model.checkpoint import weights_sha256
+
+    for path in (*tiny_checkpoints.values(), *(shipped(f) for f in (5, 7))):
+        card = json.loads(path.with_suffix(".json").read_text("utf-8"))
+        assert card["sha256"] == weights_sha256(path.with_suffix(".safetensors"))
+        assert load(path).version == f"{path.name}-{card['sha256'][:12]}"
 
 
 def test_the_vocabulary_maps_unknown_characters_to_unk():
