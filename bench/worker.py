@@ -1,7 +1,8 @@
 """Worker throughput and latency over HTTP, in one run on this machine.
 
-Starts `python -m model serve` on a loopback port (batched, then with batches
-of one), sends seeded /v1/sample requests at several concurrencies, and
+Starts `python -m model serve` on a loopback port (batched; batched with
+requests alternating between the two forms; with batches of one), sends
+seeded /v1/sample requests at several concurrencies, and
 prints poems/s with p50/p99 latency beside the compute bound: the decoder's
 FLOPs per poem against a measured matrix-multiply rate. The whole sequence
 runs `--repeat` times and each figure is the median, because a shared 2-core
@@ -88,7 +89,7 @@ async def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -
     raise RuntimeError("the worker did not become healthy")
 
 
-async def load_run(url: str, concurrency: int, requests: int) -> dict:
+async def load_run(url: str, concurrency: int, requests: int, forms: tuple[int, ...] = (5,)) -> dict:
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
@@ -103,7 +104,8 @@ async def load_run(url: str, concurrency: int, requests: int) -> dict:
             except asyncio.QueueEmpty:
                 return
             t0 = time.perf_counter()
-            async with session.post(url + "/v1/sample", json={"seed": 10_000 + i}) as r:
+            body = {"seed": 10_000 + i, "form": forms[i % len(forms)]}
+            async with session.post(url + "/v1/sample", json=body) as r:
                 await r.read()
                 errors += r.status != 200
             latencies.append(time.perf_counter() - t0)
@@ -130,9 +132,10 @@ async def batch_totals(url: str) -> tuple[float, float]:
     return float(values["poembot_batch_size_sum{}"]), float(values["poembot_batch_size_count{}"])
 
 
-async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int) -> list[dict]:
+async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int, forms: tuple[int, ...] = (5,)) -> list[dict]:
     port = free_port()
-    env = dict(os.environ, POEMBOT_FORMS="5", POEMBOT_MAX_BATCH=str(max_batch), POEMBOT_THREADS=str(threads))
+    env = dict(os.environ, POEMBOT_FORMS=",".join(map(str, forms)), POEMBOT_MAX_BATCH=str(max_batch),
+               POEMBOT_THREADS=str(threads))
     proc = subprocess.Popen([sys.executable, "-m", "model", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -142,7 +145,7 @@ async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int) -> 
         results = []
         for c, n in runs:
             poems0, passes0 = await batch_totals(url)
-            result = dict(await load_run(url, c, n), concurrency=c)
+            result = dict(await load_run(url, c, n, forms), concurrency=c)
             poems1, passes1 = await batch_totals(url)
             results.append(dict(result, mean_batch=(poems1 - poems0) / max(passes1 - passes0, 1)))
         return results
@@ -290,6 +293,8 @@ def main() -> None:
         rates.append(matmul_flops_per_s(args.threads))
         for r in asyncio.run(measure(args.max_batch, runs, args.threads)):
             rows.setdefault(f"HTTP, batched | {r['concurrency']}", []).append(r)
+        for r in asyncio.run(measure(args.max_batch, runs, args.threads, forms=(5, 7))):
+            rows.setdefault(f"HTTP, batched, forms 5 and 7 alternating | {r['concurrency']}", []).append(r)
         rows.setdefault("HTTP, one at a time (batch 1) | 1", []).append(
             asyncio.run(measure(1, [(1, args.requests // 8)], args.threads))[0])
     torch.set_num_threads(args.threads)
@@ -310,6 +315,7 @@ def main() -> None:
     print("| mode | concurrency | poems/s | p50 ms | p99 ms | errors | mean batch | vs one-at-a-time | of compute bound |")
     print("|---|---|---|---|---|---|---|---|---|")
     order = ["HTTP, one at a time (batch 1) | 1"] + [f"HTTP, batched | {c}" for c in levels] + [
+        f"HTTP, batched, forms 5 and 7 alternating | {c}" for c in levels] + [
         "in-process engine, no HTTP | 256"] + [f"{what}, batches of {b} | -" for what in (
             "decoder alone", "its matrix products alone") for b in (64, 256)]
     for name in order:

@@ -18,9 +18,9 @@ import json
 import logging
 import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -103,6 +103,7 @@ class _Pending:
     opts: Options
     seeds: list[int]
     future: asyncio.Future
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class Histogram:
@@ -176,10 +177,10 @@ class Engine:
         self.threads = threads or os.cpu_count() or 1
         self.metrics = Metrics()
         self._pool: ThreadPoolExecutor | None = None
-        self._queue: asyncio.Queue[_Pending] | None = None
+        self._waiting: dict[tuple[int, Options], deque[_Pending]] = {}  # by kind, oldest first
+        self._arrived = asyncio.Event()
         self._batcher: asyncio.Task | None = None
-        self._queued = 0  # poems waiting in the queue (or carried over)
-        self._carry: _Pending | None = None  # a request that did not fit in the last batch
+        self._queued = 0  # poems waiting
         self._batch: list[_Pending] = []  # the requests being written now
 
     @classmethod
@@ -201,7 +202,7 @@ class Engine:
             torch.set_num_threads(threads)
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poembot-model", initializer=init)
-        self._queue = asyncio.Queue()
+        self._waiting, self._arrived = {}, asyncio.Event()
         self._queued = 0
         self._batcher = asyncio.create_task(self._run_batches(), name="poembot-batcher")
 
@@ -214,13 +215,12 @@ class Engine:
                 pass
         if self._pool:
             self._pool.shutdown(wait=True)
-        waiting = self._batch + ([self._carry] if self._carry else [])
-        while self._queue is not None and not self._queue.empty():
-            waiting.append(self._queue.get_nowait())
+        waiting = self._batch + [item for queue in self._waiting.values() for item in queue]
         for item in waiting:  # nobody will write these now: say so instead of leaving them hanging
             if not item.future.done():
                 item.future.set_exception(RuntimeError("the worker shut down before writing this poem"))
-        self._batcher = self._pool = self._carry = self._queue = None
+        self._batcher = self._pool = None
+        self._waiting = {}
         self._batch = []
 
     def _generator(self, form) -> PoemGenerator:
@@ -235,60 +235,68 @@ class Engine:
 
     # -- batching ------------------------------------------------------------------------
     async def _run_batches(self) -> None:
-        """Form batches: everything already queued, up to `max_batch` poems (a request
-        that would overflow opens the next batch; one bigger than `max_batch` goes
-        alone, never split); then, while fewer are here than are likely to come soon,
-        wait up to `max_wait` for them.
+        """Form batches of one kind (form and options: one forward pass), the kind
+        whose oldest request has waited longest first: everything of that kind
+        already queued, up to `max_batch` poems (a request that would overflow opens
+        the next batch; one bigger than `max_batch` goes alone, never split); then,
+        while fewer are here than are likely to come soon and no other kind is
+        waiting, wait up to `max_wait` for them.
 
-        Likely to come soon: the poems of the last batch (their clients, just
-        answered, tend to ask again) and the poems that queued while it ran (taken
-        at once). A lone user (a last batch of one) never waits, a steady crowd is
-        served in whole batches, and a crowd split into two half-batches that take
-        turns (each coming back while the other runs) merges again.
+        Likely to come soon: the poems of the last batch of that form (their
+        clients, just answered, tend to ask again) and the poems of that kind that
+        queued while it ran (taken at once). A lone user (a last batch of one) never
+        waits, a steady crowd is served in whole batches, a crowd split into two
+        half-batches that take turns (each coming back while the other runs) merges
+        again, and users of one form never share (and halve) the other form's batches.
         """
-        assert self._queue is not None
-        expected = 1
+        expected: dict[int, int] = defaultdict(lambda: 1)
         while True:
-            first, self._carry = self._carry or await self._queue.get(), None
-            self._batch = batch = [first]
-            size = len(first.seeds)
+            while not self._waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+            kind = min(self._waiting, key=lambda k: self._waiting[k][0].queued_at)
+            queue = self._waiting[kind]
+            self._batch = batch = [queue.popleft()]
+            size = len(batch[0].seeds)
             deadline = time.monotonic() + self.max_wait
             while size < self.max_batch:
-                if self._queue.empty():
+                if not queue:
                     timeout = deadline - time.monotonic()
-                    if size >= expected or timeout <= 0:
+                    others = any(q for k, q in self._waiting.items() if k != kind)
+                    if size >= expected[kind[0]] or timeout <= 0 or others:
                         break
+                    self._arrived.clear()
                     try:
-                        item = await asyncio.wait_for(self._queue.get(), timeout)
+                        await asyncio.wait_for(self._arrived.wait(), timeout)
                     except asyncio.TimeoutError:
                         break
-                else:
-                    item = self._queue.get_nowait()
-                if size + len(item.seeds) > self.max_batch:
-                    self._carry = item  # too big for what is left: it opens the next batch
-                    break
-                batch.append(item)
-                size += len(item.seeds)
-            self._queued -= size
-            groups: dict[tuple, list[_Pending]] = defaultdict(list)
-            for item in batch:
-                groups[(item.form, item.opts)].append(item)
-            for (form, opts), items in groups.items():
-                seeds = [s for item in items for s in item.seeds]
-                self.metrics.batches.observe(len(seeds))
-                try:
-                    poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
-                    expected = min(self.max_batch, size + self._queued)
-                except Exception as e:  # handed to every waiting request
-                    for item in items:
-                        if not item.future.done():
-                            item.future.set_exception(e)
                     continue
-                at = 0
-                for item in items:
+                if size + len(queue[0].seeds) > self.max_batch:
+                    break  # too big for what is left: it opens the next batch of its kind
+                batch.append(queue.popleft())
+                size += len(batch[-1].seeds)
+            if not queue:
+                del self._waiting[kind]
+            self._queued -= size
+            form, opts = kind
+            seeds = [s for item in batch for s in item.seeds]
+            self.metrics.batches.observe(len(seeds))
+            try:
+                poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
+            except Exception as e:  # handed to every waiting request
+                for item in batch:
                     if not item.future.done():
-                        item.future.set_result(poems[at : at + len(item.seeds)])
-                    at += len(item.seeds)
+                        item.future.set_exception(e)
+                self._batch = []
+                continue
+            came = sum(len(item.seeds) for k, q in self._waiting.items() if k[0] == form for item in q)
+            expected[form] = min(self.max_batch, size + came)
+            at = 0
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(poems[at : at + len(item.seeds)])
+                at += len(item.seeds)
+            self._batch = []  # (close() answers a batch cancelled while it ran)
 
     # -- the API ------------------------------------------------------------------------
     async def sample(self, body: dict) -> dict:
@@ -300,11 +308,13 @@ class Engine:
         if seed + n - 1 > 2**63 - 1:
             raise InputError("seed + n is too large")
         opts = parse_options(body.get("options"))
-        if self._queue is None:
+        if self._batcher is None:
             raise RuntimeError("the engine is not started")
         future = asyncio.get_running_loop().create_future()
         self._queued += n
-        await self._queue.put(_Pending(gen.form, opts, [seed + i for i in range(n)], future))
+        self._waiting.setdefault((gen.form, opts), deque()).append(
+            _Pending(gen.form, opts, [seed + i for i in range(n)], future))
+        self._arrived.set()
         poems = await future
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts)}
 

@@ -83,6 +83,18 @@ async def test_a_batch_never_holds_more_than_max_batch_poems(worker_settings):
         await small.close()
 
 
+async def test_users_of_two_forms_each_get_whole_batches(worker_settings):
+    # alternating forms used to share one batch, halved into two forward passes
+    eng = Engine(Engine.from_settings(worker_settings).generators, max_batch=8, max_wait_ms=50, threads=1)
+    await eng.start()
+    try:
+        replies = await asyncio.gather(*(eng.sample({"seed": i, "form": (5, 7)[i % 2]}) for i in range(16)))
+        assert [len(r["poems"][0]["text"]) for r in replies] == [20, 28] * 8
+        assert (eng.metrics.batches.count, eng.metrics.batches.max) == (2, 8)
+    finally:
+        await eng.close()
+
+
 async def test_closing_the_engine_answers_every_waiting_request(worker_settings):
     eng = Engine(Engine.from_settings(worker_settings).generators, max_batch=2, max_wait_ms=5, threads=1)
     await eng.start()
