@@ -159,3 +159,14 @@ async def test_a_thousand_hostile_commands_break_nothing(local, caplog):
     last, = await local.say("!poem 42", user_id=9)
     assert poem_of(last) == poem_of(first)
     assert LIMITS["content"] == 2000
+
+
+async def test_an_old_star_button_never_rates_a_newer_poem_in_a_deleted_ones_place(local):
+    old, = await local.say("!poem 1", user_id=1)  # poem #1, the newest: its id is the one SQLite reused
+    await local.say("!forgetme confirm", user_id=1)
+    newer, = await local.say("!poem 2", user_id=2)
+    assert newer.embeds[0]["title"] == "Poem #2"
+    reply, = await local.click(old.message, "poem:rate:1:5", user_id=3)
+    assert reply.ephemeral and "There is no poem #1" in reply.content
+    shown, = await local.say("!show 2")
+    assert "rating" not in shown.text(), "the other user's poem got the old button's stars"
