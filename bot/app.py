@@ -7,7 +7,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from .cogs import FavouriteButton, Poems, RateButton, RerollButton, VaryButton
+from .cogs import FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton
 from .poems import PoemService, UserError
 from .replies import echo, fit, normalise
 from .storage.repo import StorageError
@@ -52,7 +52,7 @@ class PoemBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.add_cog(Poems(self))
-        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton)
+        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect)
 
     def describe_error(self, error: BaseException) -> str:
         """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""

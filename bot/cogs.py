@@ -9,7 +9,7 @@ import discord
 from discord.ext import commands
 
 from .poems import ShownPoem, parse_form, parse_poem_id, parse_seed, parse_stars
-from .replies import plural
+from .replies import normalise, plural
 
 if TYPE_CHECKING:
     from .app import PoemBot
@@ -20,13 +20,7 @@ COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
 
 def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
     embed = discord.Embed(title=title or f"Poem #{p.id}", description="\n".join(p.lines), colour=COLOUR)
-    if p.seed is not None:
-        origin = f"seed {p.seed}"
-    elif p.blend_position is None and p.parent_a_id is not None:
-        origin = f"variation of #{p.parent_a_id}"
-    else:
-        origin = f"blend of {_ref(p.parent_a_id)} and {_ref(p.parent_b_id)}"
-    embed.set_footer(text=f"{origin} · {p.form}-character quatrain · {p.model_version}")
+    embed.set_footer(text=f"{p.origin} · {p.form}-character quatrain · {p.model_version}")
     return embed
 
 
@@ -53,10 +47,6 @@ def marked_lines(lines: list[str], before: list[str] | None) -> list[str]:
         parts.append(f"**{run}**" if run else "")
         out.append("".join(parts))
     return out
-
-
-def _ref(poem_id: int | None) -> str:
-    return f"#{poem_id}" if poem_id else "a text"
 
 
 class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:rate:(?P<id>[0-9]{1,19}):(?P<stars>[1-5])"):
@@ -149,13 +139,44 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
     await interaction.response.send_message(text, ephemeral=True)
 
 
-def poem_view(p: ShownPoem) -> discord.ui.View:
+class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:steps"):
+    """Under a blend: pick one of its poems to rate, keep or vary (each step its own
+    poem; five star buttons for each would pass Discord's five rows)."""
+
+    def __init__(self, path: list[ShownPoem] | None = None):
+        options = [discord.SelectOption(label=f"#{p.id} · step {i + 1}/{len(path)}", value=str(p.id),
+                                        description=p.lines[0][:100]) for i, p in enumerate(path or [])]
+        super().__init__(discord.ui.Select(custom_id="poem:steps", placeholder="Rate or keep one of these poems…",
+                                           options=options or [discord.SelectOption(label="-")], row=0))
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            poem_id = parse_poem_id(self.item.values[0])
+            p, _ = await interaction.client.service.get(interaction.user.id, poem_id)
+        except Exception as e:
+            await interaction.response.send_message(interaction.client.describe_error(e), ephemeral=True)
+            return
+        await interaction.response.send_message(embed=poem_embed(p), view=poem_view(p, reroll=False), ephemeral=True)
+
+
+def blend_view(path: list[ShownPoem]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(StepSelect(path))
+    return view
+
+
+def poem_view(p: ShownPoem, reroll: bool = True) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for stars in range(1, 6):
         view.add_item(RateButton(p.id, stars))
     view.add_item(FavouriteButton(p.id))
     view.add_item(VaryButton(p.id))
-    view.add_item(RerollButton(p.form))
+    if reroll:
+        view.add_item(RerollButton(p.form))
     return view
 
 
@@ -174,13 +195,21 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="poem")
     async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None):
         """Write a quatrain. Give a seed to get the same poem again, and 5 or 7 for the form.
+        `fav` instead of a seed writes a poem between two of your favourites (then the
+        seed, if given, picks which two and where between them).
 
-        Examples: `!poem`, `!poem 42`, `!poem 42 7`.
+        Examples: `!poem`, `!poem 42`, `!poem 42 7`, `!poem fav`, `!poem fav 42`.
         """
+        guild = ctx.guild.id if ctx.guild else None
+        if seed is not None and normalise(seed).lower() in ("fav", "favs", "favourites", "favorites"):
+            seed_value = parse_seed(form)
+            await ctx.defer()
+            p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, seed_value)
+            await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
+            return
         seed_value, form_value = parse_seed(seed), parse_form(form)
         await ctx.defer()
-        p = await self.service.write(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
-                                     seed_value, form_value)
+        p = await self.service.write(ctx.author.id, guild, ctx.channel.id, seed_value, form_value)
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
 
     @commands.hybrid_command(name="vary")
@@ -208,8 +237,8 @@ class Poems(commands.Cog):
         for i, p in enumerate(path):
             changed = marked_lines(p.lines, path[i - 1].lines if i else None)
             embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(changed), inline=False)
-        embed.set_footer(text="Bold: what each step changed. Rate any of them with !rate <id> <1-5>.")
-        msg = await ctx.send(embed=embed)
+        embed.set_footer(text="Bold: what each step changed. Pick one below to rate or keep it.")
+        msg = await ctx.send(embed=embed, view=blend_view(path))
         await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
 
     @commands.hybrid_command(name="rate")

@@ -270,10 +270,12 @@ class LocalDiscord:
 
     # -- what users do --------------------------------------------------------------------------
     async def _settle(self, before: set[asyncio.Task]) -> None:
-        """Wait for every task the dispatch started, and the ones those started."""
+        """Wait for every task the dispatch started, and the ones those started (but not a
+        view's timeout timer: discord.py gives an ephemeral message's view one of 15 minutes)."""
         me = asyncio.current_task()
         while True:
-            new = [t for t in asyncio.all_tasks() if t not in before and t is not me and not t.done()]
+            new = [t for t in asyncio.all_tasks() if t not in before and t is not me and not t.done()
+                   and not t.get_coro().__qualname__.endswith("__timeout_task_impl")]
             if not new:
                 return
             await asyncio.wait(new)
@@ -336,6 +338,12 @@ class LocalDiscord:
     async def click(self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
         """A user presses a button on a message (which may predate a restart)."""
         data = {"custom_id": custom_id, "component_type": 2}
+        return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
+
+    async def choose(self, message: dict, custom_id: str, values: list[str], user_id: int = 1,
+                     name: str = "poet") -> list[Sent]:
+        """A user picks from a select menu on a message."""
+        data = {"custom_id": custom_id, "component_type": 3, "values": values}
         return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
 
 

@@ -7,7 +7,9 @@ poem references) and talks to the worker and storage.
 from __future__ import annotations
 
 import logging
+import random
 import re
+import secrets
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -52,6 +54,9 @@ class Busy(UserError):
         super().__init__(f"I'm busy writing other poems; try again in {max(1, round(retry_after))} s.")
 
 
+FAVOURITES_USED = 25  # `!poem fav` draws between the newest this many favourites
+
+
 @dataclass
 class ShownPoem:
     """A saved poem as a user sees it."""
@@ -65,6 +70,23 @@ class ShownPoem:
     blend_position: float | None = None
     parent_a_id: int | None = None
     parent_b_id: int | None = None
+    origin: str = ""  # where it came from, for its footer
+
+
+def _ref(poem_id: int | None) -> str:
+    return f"#{poem_id}" if poem_id else "a text"
+
+
+def _origin(poem: Poem) -> str:
+    options = poem.options or {}
+    if poem.seed is not None:
+        return f"seed {poem.seed}"
+    if "favourites_seed" in options:
+        between = " and ".join(_ref(p) for p in dict.fromkeys((poem.parent_a_id, poem.parent_b_id)) if p)
+        return f"from favourites {between or '(since deleted)'}, seed {options['favourites_seed']}"
+    if poem.blend_position is None and poem.parent_a_id is not None:
+        return f"variation of #{poem.parent_a_id}"
+    return f"blend of {_ref(poem.parent_a_id)} and {_ref(poem.parent_b_id)}"
 
 
 def show(poem: Poem, script: str = "traditional") -> ShownPoem:
@@ -73,7 +95,7 @@ def show(poem: Poem, script: str = "traditional") -> ShownPoem:
     lines = [text[i : i + f] + ("，" if i // f % 2 == 0 else "。") for i in range(0, len(text), f)]
     return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
                      model_version=poem.model_version, blend_position=poem.blend_position,
-                     parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id)
+                     parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id, origin=_origin(poem))
 
 
 def _what_is_wrong(raw: str) -> str:
@@ -192,6 +214,41 @@ class PoemService:
                 s, form=form, text=p["text"], latent=p["latent"], seed=p["seed"],
                 temperature=reply["options"]["temperature"], options=reply["options"],
                 model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id)
+            script = await repo.get_script(s, user_id)
+        return show(poem, script)
+
+    async def from_favourites(self, user_id: int, guild_id: int | None, channel_id: int | None,
+                              seed: int | None = None) -> ShownPoem:
+        """Write (and save) a poem between two of the user's favourites: a seeded choice
+        of two (of one form) and of a point on the path between them, then a poem near
+        that point. With one favourite, a poem near it. The same seed and the same
+        favourites always give the same poem."""
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        async with self.sessions() as s:
+            favourites = sorted(await repo.list_favourites(s, user_id, FAVOURITES_USED), key=lambda p: p.id)
+        if not favourites:
+            raise UserError("You have no favourites yet. Press ♥ under a poem you like (or type `!fav <id>`), "
+                            "then `!poem fav` writes new poems between your favourites.")
+        rng = random.Random(seed)
+        a = rng.choice(favourites)
+        others = [p for p in favourites if p.form == a.form and p.id != a.id]
+        b = rng.choice(others) if others else a
+        t = round(rng.random(), 4) if b is not a else 0.0
+        self.poem_cooldown.hit(user_id)
+        async with self._job():
+            try:
+                reply = await self.worker.vary({"text": a.text, "towards": b.text, "t": t, "form": a.form,
+                                                "seed": seed})
+            except WorkerBadRequest as e:
+                raise UserError(f"Your favourites #{a.id} and #{b.id} cannot be blended: {echo(e, 300)}") from None
+        p = reply["poems"][0]
+        async with self.sessions.begin() as s:
+            poem = await repo.create_poem(
+                s, form=a.form, text=p["text"], latent=p["latent"], seed=None,
+                temperature=reply["options"]["temperature"],
+                options={**reply["options"], "favourites_seed": seed, "t": t}, model_version=reply["model"],
+                user_id=user_id, guild_id=guild_id, channel_id=channel_id, parent_a_id=a.id,
+                parent_b_id=b.id if b is not a else None, blend_position=t)
             script = await repo.get_script(s, user_id)
         return show(poem, script)
 

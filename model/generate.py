@@ -400,9 +400,17 @@ class PoemGenerator:
         texts = self.decode(z, us.expand(len(z), -1), opts)
         return self._poems(texts, z, [None] * len(z), opts)
 
-    def vary(self, text: str, seed: int, opts: Options = VARY) -> Poem:
-        """A poem near `text`: its own latent decoded with `seed`'s uniforms."""
-        poem = self.decode_latents([self.encode(text)], seed=check_seed(seed), opts=opts)[0]
+    def vary(self, text: str, seed: int, opts: Options = VARY, towards: str | None = None,
+             t: float = 0.0) -> Poem:
+        """A poem near `text`: its own latent decoded with `seed`'s uniforms. With
+        `towards`, near the point a share `t` of the way from `text` to that poem
+        (a poem between two favourites)."""
+        if towards is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0):
+            raise InputError("t must be a number from 0 to 1")
+        z = self.encode(text)
+        if towards is not None:
+            z = interpolate_latents(torch.tensor(z), torch.tensor(self.encode(towards)), float(t), "lerp").tolist()
+        poem = self.decode_latents([z], seed=check_seed(seed), opts=opts)[0]
         poem.seed = seed
         return poem
 

@@ -5,7 +5,8 @@ Requests and replies are plain JSON-shaped dicts, the same in both modes:
   sample {n, seed, form, options}            -> {poems, model, options}
   blend  {a, b, steps, method, form, seed, options} -> {poems, model, options, seed, method}
   encode {text, form}                        -> {latent, text, form, model}
-  vary   {text, form, seed, options}         -> {poems, model, options, seed}
+  vary   {text, form, seed, options, towards, t} -> {poems, model, options, seed}
+         (near `text`; with `towards`, near the point a share t of the way there)
 Concurrent sample requests are coalesced into one forward pass (at most
 `max_batch` poems, waiting at most `max_wait_ms` for the ones likely to come
 soon: see `Engine._run_batches`). Model work runs on one dedicated thread,
@@ -343,12 +344,15 @@ class Engine:
         return text, self._generator(form)
 
     async def vary(self, body: dict) -> dict:
-        body = _check_keys(body, {"text", "form", "seed", "options"})
+        body = _check_keys(body, {"text", "form", "seed", "options", "towards", "t"})
         text, gen = self._text_and_generator(body)
         seed = body.get("seed")
         seed = new_seed() if seed is None else check_seed(seed)
         opts = parse_options(body.get("options"), VARY)
-        poem = await self._in_thread(gen.vary, text, seed, opts)
+        towards, t = body.get("towards"), body.get("t", 0.5)
+        if towards is not None and not isinstance(towards, str):
+            raise InputError("towards must be a poem's text")
+        poem = await self._in_thread(gen.vary, text, seed, opts, towards, t)
         return {"poems": [poem.to_dict()], "model": gen.version, "options": asdict(opts), "seed": seed}
 
     async def encode(self, body: dict) -> dict:

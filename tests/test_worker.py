@@ -159,6 +159,9 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
     ("/v1/vary", b'{"text": "abc"}', "Chinese characters"),
     ("/v1/vary", "{\"text\": \"床前明月光\", \"seed\": -2}".encode(), "seed"),
     ("/v1/vary", "{\"text\": \"床前明月光\", \"options\": {\"top_p\": 0}}".encode(), "top_p"),
+    ("/v1/vary", "{\"text\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"towards\": 5}".encode(), "towards"),
+    ("/v1/vary", "{\"text\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"towards\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"t\": 2}".encode(), "t must be"),
+    ("/v1/vary", "{\"text\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"towards\": \"床前明月光\"}".encode(), "characters"),
     ("/v1/encode", "{\"text\": \"\U0001F600\"}".encode(), "Chinese characters"),
     ("/v1/sample", b'{"n": 1, "pad": "' + b"x" * 40000 + b'"}', "limited"),
 ])
@@ -345,3 +348,12 @@ async def test_a_thousand_malformed_requests_get_no_5xx_and_leak_no_memory(http_
     assert not [r for r in caplog.records if r.levelname == "ERROR" and r.name.startswith("poembot")]
     status, reply = _status_and_json(await _raw(http_worker, _post("/v1/sample", b'{"seed": 3}')))
     assert status == 200
+
+
+async def test_a_poem_between_two_poems_is_seeded_and_between_a_poem_and_itself_is_its_variation(engine):
+    a, b = [(await engine.sample({"seed": s}))["poems"][0]["text"] for s in (1, 2)]  # words it knows
+    between = await engine.vary({"text": a, "towards": b, "t": 0.5, "seed": 9})
+    assert between == await engine.vary({"text": a, "towards": b, "t": 0.5, "seed": 9})
+    alone = await engine.vary({"text": a, "seed": 9})
+    assert await engine.vary({"text": a, "towards": a, "t": 0.3, "seed": 9}) == alone
+    assert (await engine.vary({"text": a, "towards": b, "t": 0.0, "seed": 9}))["poems"] == alone["poems"]
