@@ -7,7 +7,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from .cogs import FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton
+from .cogs import FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error
 from .poems import PoemService, UserError
 from .replies import echo, fit, normalise
 from .storage.repo import StorageError
@@ -76,10 +76,8 @@ class PoemBot(commands.Bot):
             return
         reply = self.describe_error(error)
         try:
-            if ctx.interaction is not None and ctx.interaction.response.is_done():
-                await ctx.interaction.followup.send(reply, ephemeral=True)
-            elif ctx.interaction is not None:
-                await ctx.interaction.response.send_message(reply, ephemeral=True)
+            if ctx.interaction is not None:
+                await private_error(ctx.interaction, reply)
             else:
                 await ctx.reply(reply, mention_author=False)
         except discord.HTTPException:

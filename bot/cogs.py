@@ -118,17 +118,40 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary
                              service.vary(user, guild, channel, self.poem_id))
 
 
+def answered(interaction: discord.Interaction | None) -> None:
+    """Note that a deferred interaction has had its public answer (see `private_error`)."""
+    if interaction is not None:
+        interaction.extras["answered"] = True
+
+
+async def private_error(interaction: discord.Interaction, text: str) -> None:
+    """Tell only the user, at any point of an interaction. After a public deferral
+    Discord would make the first follow-up public (it fills in the "thinking…"
+    message), so that message is deleted first unless it already holds the answer."""
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True)
+        return
+    if not interaction.extras.get("answered"):
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            pass
+    await interaction.followup.send(text, ephemeral=True)
+
+
 async def _post_new_poem(interaction: discord.Interaction, write) -> None:
     """What a button that writes a new poem does: defer, write it with `write(service, user,
     guild, channel)`, post it under its own buttons; a failure is answered with its description."""
     bot: PoemBot = interaction.client
     try:
+        bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
         msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
+        answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
-        await interaction.followup.send(bot.describe_error(e), ephemeral=True)
+        await private_error(interaction, bot.describe_error(e))
 
 
 async def _answer_button(interaction: discord.Interaction, act) -> None:
@@ -189,6 +212,7 @@ class Poems(commands.Cog):
 
     async def _post(self, ctx: commands.Context, poems: list[ShownPoem], **kwargs) -> discord.Message:
         msg = await ctx.send(**kwargs)
+        answered(ctx.interaction)
         await self.service.attach_message([p.id for p in poems], ctx.channel.id, msg.id)
         return msg
 
@@ -203,11 +227,13 @@ class Poems(commands.Cog):
         guild = ctx.guild.id if ctx.guild else None
         if seed is not None and normalise(seed).lower() in ("fav", "favs", "favourites", "favorites"):
             seed_value = parse_seed(form)
+            self.service.admit(ctx.author.id)
             await ctx.defer()
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, seed_value)
             await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
             return
         seed_value, form_value = parse_seed(seed), parse_form(form)
+        self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.write(ctx.author.id, guild, ctx.channel.id, seed_value, form_value)
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
@@ -216,6 +242,7 @@ class Poems(commands.Cog):
     async def vary(self, ctx: commands.Context, poem_id: str):
         """A variation of a saved poem: much of its wording, a few characters changed. Example: `!vary 12`."""
         pid = parse_poem_id(poem_id)
+        self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
@@ -228,6 +255,7 @@ class Poems(commands.Cog):
         given, blends your two newest favourites. Steps: 3 to 10.
         Example: `!blend 12 15 5`.
         """
+        self.service.admit(ctx.author.id, blend=True)
         await ctx.defer()
         blend = await self.service.blend(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
                                          a, b, steps)
@@ -239,6 +267,7 @@ class Poems(commands.Cog):
             embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(changed), inline=False)
         embed.set_footer(text="Bold: what each step changed. Pick one below to rate or keep it.")
         msg = await ctx.send(embed=embed, view=blend_view(path))
+        answered(ctx.interaction)
         await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
 
     @commands.hybrid_command(name="rate")

@@ -139,6 +139,7 @@ class LocalDiscord:
     extra_channels: int = 0  # more text channels, ids channel_id + 1 ... (one per simulated user, say)
     keep: int = 1000  # messages remembered (older ones, and what was sent before them, are forgotten)
     _waiters: dict[int, asyncio.Future] = field(default_factory=dict)
+    _deferred: dict[str, bool] = field(default_factory=dict)  # token -> the deferral's ephemerality, until answered
 
     def _forget_old(self) -> None:
         """Bound memory in a long console session: keep the newest `keep` messages."""
@@ -244,18 +245,31 @@ class LocalDiscord:
                 resource["message"] = msg
                 self.sent.append(Sent("interaction", self.channel_id, data, msg, ephemeral))
             else:  # 5: deferred ("thinking"), 6: deferred update
-                self.sent.append(Sent("defer", self.channel_id, payload))
+                if kind == 5:
+                    self._deferred[token] = ephemeral
+                self.sent.append(Sent("defer", self.channel_id, payload, ephemeral=ephemeral))
             return {"interaction": {"id": str(route.webhook_id), "type": 2, "response_message_loading": kind == 5,
                                     "response_message_ephemeral": ephemeral}, "resource": resource}
         if method in ("POST", "PATCH"):
             check_limits(payload)
         if method == "POST" and path == "/webhooks/{webhook_id}/{webhook_token}":
             ephemeral = bool(payload.get("flags", 0) & 64)
+            if route.webhook_token in self._deferred:
+                # Discord's rule: the first follow-up after a deferral fills in the "thinking"
+                # message, which keeps the deferral's visibility whatever the follow-up asks
+                ephemeral = self._deferred.pop(route.webhook_token)
             msg = self._message(None, payload)
             self.sent.append(Sent("followup", self.channel_id, payload, msg, ephemeral))
             return msg
+        if "/messages/@original" in path and method == "DELETE":
+            self._deferred.pop(route.webhook_token, None)  # no "thinking" message left to fill in
+            mid = self._interaction_messages.pop(route.webhook_token, None)
+            self._messages.pop(mid, None)
+            self.sent.append(Sent("delete", self.channel_id, {}))
+            return None
         if "/messages/@original" in path:
             token = route.webhook_token
+            self._deferred.pop(token, None)  # an edit of the original answers the deferral
             mid = self._interaction_messages.get(token)
             msg = self._messages.get(mid) if mid else None
             if msg is None:  # the original was a deferral: this is its first content

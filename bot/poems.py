@@ -166,11 +166,15 @@ class Cooldowns:
         self.per_s, self.what = per_s, what
         self._last: dict[int, float] = {}
 
-    def hit(self, user_id: int) -> None:
-        now = time.monotonic()
+    def check(self, user_id: int) -> None:
+        """Raise OnCooldown if the user may not go again yet (records nothing)."""
         last = self._last.get(user_id)
-        if last is not None and now - last < self.per_s:
-            raise OnCooldown(self.what, self.per_s - (now - last))
+        if last is not None and time.monotonic() - last < self.per_s:
+            raise OnCooldown(self.what, self.per_s - (time.monotonic() - last))
+
+    def hit(self, user_id: int) -> None:
+        self.check(user_id)
+        now = time.monotonic()
         self._last[user_id] = now
         if len(self._last) > 10000:  # forget users whose cooldown is long over
             self._last = {u: t for u, t in self._last.items() if now - t < self.per_s}
@@ -186,11 +190,20 @@ class PoemService:
         self.in_flight = 0
         self._recent_latency = 1.0  # seconds one job took lately, for "try again in N s"
 
-    @asynccontextmanager
-    async def _job(self):
-        """Bound the model work in flight; past the bound, say so instead of queueing."""
+    def admit(self, user_id: int, blend: bool = False) -> None:
+        """Raise now what `_job` would raise (busy, cooldown), spending nothing: the
+        bot asks before it defers a slash command, so such errors stay private."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
+        (self.blend_cooldown if blend else self.poem_cooldown).check(user_id)
+
+    @asynccontextmanager
+    async def _job(self, cooldown: Cooldowns, user_id: int):
+        """Bound the model work in flight; past the bound, say so instead of queueing.
+        A user told "busy" keeps their cooldown unspent."""
+        if self.in_flight >= self.settings.max_in_flight:
+            raise Busy(self._recent_latency * 2)
+        cooldown.hit(user_id)
         self.in_flight += 1
         t0 = time.monotonic()
         try:
@@ -202,8 +215,7 @@ class PoemService:
     async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
                     seed: int | None = None, form: int = 5) -> ShownPoem:
         """Write (and save) one poem; the same seed and form always give the same poem."""
-        self.poem_cooldown.hit(user_id)
-        async with self._job():
+        async with self._job(self.poem_cooldown, user_id):
             try:
                 reply = await self.worker.sample({"seed": seed, "form": form})
             except WorkerBadRequest as e:
@@ -234,8 +246,7 @@ class PoemService:
         others = [p for p in favourites if p.form == a.form and p.id != a.id]
         b = rng.choice(others) if others else a
         t = round(rng.random(), 4) if b is not a else 0.0
-        self.poem_cooldown.hit(user_id)
-        async with self._job():
+        async with self._job(self.poem_cooldown, user_id):
             try:
                 reply = await self.worker.vary({"text": a.text, "towards": b.text, "t": t, "form": a.form,
                                                 "seed": seed})
@@ -256,8 +267,7 @@ class PoemService:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.sessions() as s:
             parent = await repo.get_poem(s, poem_id)
-        self.poem_cooldown.hit(user_id)
-        async with self._job():
+        async with self._job(self.poem_cooldown, user_id):
             try:
                 reply = await self.worker.vary({"text": parent.text, "form": parent.form})
             except WorkerBadRequest as e:
@@ -302,8 +312,7 @@ class PoemService:
             end_b, id_b, form_b = await self._endpoint(s, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
-        self.blend_cooldown.hit(user_id)
-        async with self._job():
+        async with self._job(self.blend_cooldown, user_id):
             try:
                 reply = await self.worker.blend({"a": end_a, "b": end_b, "steps": steps, "form": form_a})
             except WorkerBadRequest as e:

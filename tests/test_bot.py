@@ -370,3 +370,50 @@ async def test_varying_a_forgotten_poem_gets_a_clear_reply(local):
     await local.say("!forgetme confirm", user_id=4)
     reply, = await local.say("!vary 1", user_id=5)
     assert "There is no poem #1" in reply.content
+
+
+# -- errors only the user sees, even after a public "thinking…" (issue 13) -----------------------
+def _public(sent) -> list:
+    return [s for s in sent if s.kind in ("message", "interaction", "followup", "edit") and not s.ephemeral]
+
+
+async def test_a_slash_error_before_the_work_is_private_and_nothing_public_is_left(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
+        await local.slash("poem", {"seed": "1"})
+        again = await local.slash("poem", {"seed": "2"})
+        assert [s.kind for s in again] == ["interaction"] and again[0].ephemeral
+        assert "again in" in again[0].content
+
+
+async def test_a_slash_error_after_the_public_deferral_is_still_private(local):
+    await local.say("!poem 1")
+    sent = await local.slash("blend", {"a": "1", "b": "99"})  # found out only after deferring
+    assert not _public(sent), [(s.kind, s.content) for s in sent]
+    errors = [s for s in sent if s.ephemeral and "There is no poem #99" in s.content]
+    assert errors and any(s.kind == "delete" for s in sent), "the public thinking… message is removed"
+
+
+async def test_the_local_discord_makes_the_first_follow_up_public_after_a_public_deferral(local):
+    # the rule the two tests above rely on: Discord's, not the flag the bot asks for
+    from discord.webhook.async_ import Route
+
+    def route(method: str, path: str) -> Route:
+        return Route(method, path, webhook_id=1, webhook_token="tok")
+
+    await local._webhook_request(route("POST", "/interactions/{webhook_id}/{webhook_token}/callback"),
+                                 payload={"type": 5, "data": {"flags": 0}})  # a public "thinking…"
+    await local._webhook_request(route("POST", "/webhooks/{webhook_id}/{webhook_token}"),
+                                 payload={"content": "first", "flags": 64})
+    await local._webhook_request(route("POST", "/webhooks/{webhook_id}/{webhook_token}"),
+                                 payload={"content": "second", "flags": 64})
+    first, second = local.sent[-2:]
+    assert (first.content, first.ephemeral, second.content, second.ephemeral) == ("first", False, "second", True)
+
+
+async def test_busy_leaves_the_cooldown_unspent(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60, max_in_flight=0) as local:
+        busy, = await local.say("!poem 1")
+        assert "busy" in busy.content
+        local.bot.service.settings.max_in_flight = 32
+        written, = await local.say("!poem 1")
+        assert written.embeds, written.content
