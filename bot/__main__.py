@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
+import threading
 
 import aiohttp
 import discord
@@ -57,7 +59,8 @@ async def run_discord(settings: Settings) -> None:
     bot, engine, worker = await build(settings)
     try:
         async with bot:
-            await bot.start(settings.discord_token)  # the token is never logged
+            # discord.py installs no SIGTERM handler: without one `docker stop` waits, then kills
+            await until_stopped(bot.start(settings.discord_token), bot.close)  # the token is never logged
     except discord.LoginFailure:
         raise ConfigError("DISCORD_TOKEN was refused by Discord: copy the bot token again from the "
                           "Developer Portal (Bot → Reset Token)") from None
@@ -82,29 +85,88 @@ async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) ->
         settings.blend_cooldown_s = 0.0
     bot, engine, worker = await build(settings, console=True)
     local = LocalDiscord(bot)
-    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
     try:
         await local.start()
         if stdin.isatty():
             print("poembot console: type !help, !poem 42, ... (Ctrl-D to quit)", file=stdout, flush=True)
-        while True:
-            line = await loop.run_in_executor(None, stdin.readline)
-            if not line:
-                break
-            line = line.strip()
-            if not line:
-                continue
-            for sent in await local.say(line, user_id=CONSOLE_USER, name="you"):
-                if sent.kind in ("message", "interaction", "followup", "edit"):
-                    prefix = "(only you can see this) " if sent.ephemeral else ""
-                    print(prefix + sent.text(), file=stdout, flush=True)
-                    if sent.custom_ids:
-                        print(f"[buttons: {' '.join(sent.custom_ids)}]", file=stdout, flush=True)
-            print(file=stdout, flush=True)
+        await until_stopped(_chat(local, _lines(stdin), stdout, stopped), lambda: _set(stopped))
     finally:
         await bot.close()
         await worker.close()
         await engine.dispose()
+
+
+async def _set(event: asyncio.Event) -> None:
+    event.set()
+
+
+async def until_stopped(work, stop) -> None:
+    """Run `work` until it ends, or until SIGTERM or SIGINT ask for `stop()` (which
+    must make `work` end): a clean close at once, no traceback, exit status 0."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("%s: closing", sig.name)
+        loop.create_task(stop())
+
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await work
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _lines(stdin) -> asyncio.Queue:
+    """Lines typed (None at the end of input), read by a daemon thread: a read that never
+    returns must not keep the process alive at exit. A terminal gets line editing and
+    history (readline)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    tty = stdin.isatty()
+
+    def read() -> None:
+        if tty:
+            import readline  # noqa: F401  (input() gains editing and history)
+        while True:
+            try:
+                line = (input("> ") + "\n") if tty else stdin.readline()
+            except (EOFError, KeyboardInterrupt):
+                line = ""
+            except ValueError:  # stdin closed
+                line = ""
+            loop.call_soon_threadsafe(queue.put_nowait, line or None)
+            if not line:
+                return
+
+    threading.Thread(target=read, name="poembot-console-input", daemon=True).start()
+    return queue
+
+
+async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout, stopped: asyncio.Event) -> None:
+    while not stopped.is_set():
+        get, stop = asyncio.ensure_future(lines.get()), asyncio.ensure_future(stopped.wait())
+        await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not get.done():
+            get.cancel()
+            return
+        line = get.result()
+        if line is None:
+            return
+        line = line.strip()
+        if not line:
+            continue
+        for sent in await local.say(line, user_id=CONSOLE_USER, name="you"):
+            if sent.kind in ("message", "interaction", "followup", "edit"):
+                prefix = "(only you can see this) " if sent.ephemeral else ""
+                print(prefix + sent.text(), file=stdout, flush=True)
+                if sent.custom_ids:
+                    print(f"[buttons: {' '.join(sent.custom_ids)}]", file=stdout, flush=True)
+        print(file=stdout, flush=True)
 
 
 async def run_migrations(settings: Settings) -> None:

@@ -89,3 +89,47 @@ def test_unreachable_discord_is_one_line_and_status_2(tmp_path, monkeypatch, cap
     assert cli.main([]) == 2
     err = capsys.readouterr().err
     assert "poembot: cannot reach Discord" in err and "Traceback" not in err and "abc.def.ghi" not in err
+
+
+def test_sigterm_ends_the_console_chat_at_once_with_status_0_and_the_database_closed(tmp_path):
+    import signal
+    import time
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "DISCORD_TOKEN"))}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--console"], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**clean, "POEMBOT_DATA_DIR": str(tmp_path)})
+    try:
+        proc.stdin.write("!poem 1\n")
+        proc.stdin.flush()
+        for line in proc.stdout:  # written and saved: the chat now waits for the next line
+            if line.startswith("(seed 1"):
+                break
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    assert status == 0 and took < 2, (status, took, err[-1000:])
+    assert "Traceback" not in err
+    assert not (tmp_path / "poembot.sqlite3-wal").exists(), "the database was closed (WAL checkpointed)"
+
+
+async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
+    import asyncio
+    import signal
+
+    from bot.__main__ import until_stopped
+    from bot.worker_client import InProcessWorker
+    from tests.test_bot import running_bot
+
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        async def session() -> None:  # what bot.start() does: hold the gateway until bot.close()
+            while not local.bot.is_closed():
+                await asyncio.sleep(0.01)
+
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(until_stopped(session(), local.bot.close), 2)
+        assert local.bot.is_closed()
