@@ -7,7 +7,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from .cogs import FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error
+from .cogs import ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error
 from .poems import PoemService, UserError
 from .replies import echo, fit, normalise
 from .storage.repo import StorageError
@@ -35,6 +35,17 @@ class HelpCommand(commands.DefaultHelpCommand):
             command = normalise(command).strip("\"'“”「」`").lower() or None
         return await super().command_callback(ctx, command=command)
 
+    def add_command_arguments(self, command, /) -> None:
+        """Each argument with its meaning (from the one table the slash client reads too)."""
+        arguments = command.clean_params.values()
+        if not arguments:
+            return
+        self.paginator.add_line(self.arguments_heading)
+        width = max(len(a.name) for a in arguments)
+        for a in arguments:
+            optional = "" if a.required else " (optional)"
+            self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {ARGUMENTS.get(a.name, '')}{optional}")
+
     def command_not_found(self, string: str) -> str:
         return f"There is no command called “{echo(string)}”. Type `!help` for the list."
 
@@ -54,7 +65,7 @@ class PoemBot(commands.Bot):
         await self.add_cog(Poems(self))
         self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect)
 
-    def describe_error(self, error: BaseException) -> str:
+    def describe_error(self, error: BaseException, parameter: str | None = None) -> str:
         """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""
         while getattr(error, "original", None) is not None:  # CommandInvokeError, HybridCommandError, ...
             error = error.original
@@ -64,6 +75,9 @@ class PoemBot(commands.Bot):
             return "Only the bot's owner can do that."
         if isinstance(error, commands.MissingRequiredArgument):
             return f"Something is missing: `{error.param.name}`. See `!help`."
+        if isinstance(error, commands.RangeError):
+            what = f"`{parameter}`" if parameter else "That number"
+            return f"{what} must be from {error.minimum} to {error.maximum} (not {echo(error.value)})."
         if isinstance(error, (commands.BadArgument, commands.BadUnionArgument)):
             return "I could not read that: numbers must be whole numbers. See `!help`."
         if isinstance(error, commands.UserInputError):
@@ -74,7 +88,7 @@ class PoemBot(commands.Bot):
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound):
             return
-        reply = self.describe_error(error)
+        reply = self.describe_error(error, ctx.current_parameter.name if ctx.current_parameter else None)
         try:
             if ctx.interaction is not None:
                 await private_error(ctx.interaction, reply)

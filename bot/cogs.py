@@ -2,20 +2,55 @@
 service, format the reply."""
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
-from .poems import ShownPoem, parse_form, parse_poem_id, parse_seed, parse_stars
-from .replies import normalise, plural
+from .poems import ShownPoem, parse_poem_args, parse_poem_id, parse_stars
+from .replies import echo, fit, plural
 
 if TYPE_CHECKING:
     from .app import PoemBot
 
 log = logging.getLogger("poembot.bot.cogs")
 COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
+
+
+# What each parameter means, in one place: `!help <command>` and the slash client's
+# option descriptions both read it (Discord allows 100 characters).
+ARGUMENTS = {
+    "seed": "the same seed writes the same poem: 42 or #42; or fav for a poem between your favourites",
+    "form": "characters a line: 5 or 7 (also 7言, 七言, form:7)",
+    "poem_id": "a poem's id: 12 or #12",
+    "a": "the first poem: an id (12 or #12) or a poem's text in quotes",
+    "b": "the last poem: an id or a poem's text in quotes",
+    "steps": "poems on the way, both ends included: 3 to 10",
+    "stars": "1 to 5 stars",
+    "n": "how many poems: 1 to 25",
+    "script": "simplified or traditional characters",
+    "confirm": "type confirm to delete everything; without it, you are asked first",
+}
+FORMS = [app_commands.Choice(name="5 characters a line (五言)", value="5"),
+         app_commands.Choice(name="7 characters a line (七言)", value="7")]
+STARS = [app_commands.Choice(name="★" * n, value=str(n)) for n in range(1, 6)]
+SCRIPTS = [app_commands.Choice(name=f"{name} ({sample})", value=name)
+           for name, sample in (("traditional", "詩"), ("simplified", "诗"))]
+
+
+def described(func):
+    """Describe a command's parameters for the slash client from ARGUMENTS."""
+    names = [name for name in inspect.signature(func).parameters if name in ARGUMENTS]
+    return app_commands.describe(**{name: ARGUMENTS[name] for name in names})(func)
+
+
+async def poem_ids(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete for a poem id: the user's favourites and newest poems that match."""
+    poems = await interaction.client.service.suggestions(interaction.user.id, current.strip().lstrip("#＃"))
+    return [app_commands.Choice(name=f"#{p.id} · {p.lines[0]}"[:100], value=str(p.id)) for p in poems]
 
 
 def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
@@ -217,28 +252,29 @@ class Poems(commands.Cog):
         return msg
 
     @commands.hybrid_command(name="poem")
+    @app_commands.choices(form=FORMS)
+    @described
     async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None):
-        """Write a quatrain. Give a seed to get the same poem again, and 5 or 7 for the form.
-        `fav` instead of a seed writes a poem between two of your favourites (then the
-        seed, if given, picks which two and where between them).
+        """Write a quatrain: a random one, or the one a seed always gives.
 
-        Examples: `!poem`, `!poem 42`, `!poem 42 7`, `!poem fav`, `!poem fav 42`.
+        Examples: `!poem` (a 5-character poem), `!poem 7言` (7 characters a line),
+        `!poem 42` or `!poem #42` (seed 42), `!poem 42 7言`, `!poem fav` (a poem
+        between two of your favourites), `!poem fav 42` (the seed picks which two
+        and where between them).
         """
+        ask = parse_poem_args(seed, form)
         guild = ctx.guild.id if ctx.guild else None
-        if seed is not None and normalise(seed).lower() in ("fav", "favs", "favourites", "favorites"):
-            seed_value = parse_seed(form)
-            self.service.admit(ctx.author.id)
-            await ctx.defer()
-            p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, seed_value)
-            await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
-            return
-        seed_value, form_value = parse_seed(seed), parse_form(form)
         self.service.admit(ctx.author.id)
         await ctx.defer()
-        p = await self.service.write(ctx.author.id, guild, ctx.channel.id, seed_value, form_value)
+        if ask.favourites:
+            p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
+        else:
+            p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
 
     @commands.hybrid_command(name="vary")
+    @app_commands.autocomplete(poem_id=poem_ids)
+    @described
     async def vary(self, ctx: commands.Context, poem_id: str):
         """A variation of a saved poem: much of its wording, a few characters changed. Example: `!vary 12`."""
         pid = parse_poem_id(poem_id)
@@ -248,7 +284,10 @@ class Poems(commands.Cog):
         await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
 
     @commands.hybrid_command(name="blend")
-    async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None, steps: int = 5):
+    @app_commands.autocomplete(a=poem_ids, b=poem_ids)
+    @described
+    async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None,
+                    steps: commands.Range[int, 3, 10] = 5):
         """Walk from poem a to poem b through the model's latent space.
 
         a and b are poem ids (12 or #12) or quoted poem texts; with nothing
@@ -271,6 +310,9 @@ class Poems(commands.Cog):
         await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
 
     @commands.hybrid_command(name="rate")
+    @app_commands.autocomplete(poem_id=poem_ids)
+    @app_commands.choices(stars=STARS)
+    @described
     async def rate(self, ctx: commands.Context, poem_id: str, stars: str):
         """Rate a poem from 1 to 5 stars; rating again changes your rating. Example: `!rate 12 5`."""
         pid, stars = parse_poem_id(poem_id), parse_stars(stars)
@@ -278,6 +320,8 @@ class Poems(commands.Cog):
         await ctx.send(rated_text(pid, stars, summary))
 
     @commands.hybrid_command(name="fav")
+    @app_commands.autocomplete(poem_id=poem_ids)
+    @described
     async def fav(self, ctx: commands.Context, poem_id: str):
         """Keep a poem among your favourites. Example: `!fav 12`."""
         pid = parse_poem_id(poem_id)
@@ -285,6 +329,8 @@ class Poems(commands.Cog):
         await ctx.send(f"Poem #{pid} is now one of your favourites.")
 
     @commands.hybrid_command(name="unfav")
+    @app_commands.autocomplete(poem_id=poem_ids)
+    @described
     async def unfav(self, ctx: commands.Context, poem_id: str):
         """Remove a poem from your favourites. Example: `!unfav 12`."""
         pid = parse_poem_id(poem_id)
@@ -304,7 +350,8 @@ class Poems(commands.Cog):
         await ctx.send(embed=embed)
 
     @commands.hybrid_command(name="top")
-    async def top(self, ctx: commands.Context, n: int = 5):
+    @described
+    async def top(self, ctx: commands.Context, n: commands.Range[int, 1, 25] = 5):
         """This server's best poems by Bayesian average rating (1 to 25 of them)."""
         ranked = await self.service.top(ctx.author.id, ctx.guild.id if ctx.guild else None, n)
         if not ranked:
@@ -317,6 +364,8 @@ class Poems(commands.Cog):
         await ctx.send(embed=embed)
 
     @commands.hybrid_command(name="show")
+    @app_commands.autocomplete(poem_id=poem_ids)
+    @described
     async def show(self, ctx: commands.Context, poem_id: str):
         """Show a saved poem with its rating and buttons. Example: `!show 12`."""
         p, summary = await self.service.get(ctx.author.id, parse_poem_id(poem_id))
@@ -326,12 +375,15 @@ class Poems(commands.Cog):
         await ctx.send(embed=embed, view=poem_view(p))
 
     @commands.hybrid_command(name="script")
+    @app_commands.choices(script=SCRIPTS)
+    @described
     async def script(self, ctx: commands.Context, script: str):
         """Show poems to you in simplified or traditional characters. Example: `!script simplified`."""
         script = await self.service.set_script(ctx.author.id, script)
         await ctx.send(f"Poems will be shown to you in {script} characters.")
 
     @commands.hybrid_command(name="forgetme")
+    @described
     async def forgetme(self, ctx: commands.Context, confirm: str | None = None):
         """Delete your poems, ratings and favourites. Asks first; `!forgetme confirm` does it."""
         if confirm != "confirm":
@@ -344,6 +396,28 @@ class Poems(commands.Cog):
         gone = await self.service.forget(ctx.author.id)
         await ctx.send(f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
                        f"{plural(gone.favourites, 'favourite')}.")
+
+    @app_commands.command(name="help", description="What this bot does, and how to ask it")
+    @app_commands.describe(command="a command to explain in full")
+    async def slash_help(self, interaction: discord.Interaction, command: str | None = None):
+        """The slash side of `!help`: every command in one line, or one command in full."""
+        shown = [c for c in self.get_commands() if not c.hidden]
+        if command is None:
+            text = "\n".join(f"`/{c.name}` {c.short_doc}" for c in shown)
+            text += "\nEach also works typed with the prefix (`!poem 42 7言`). `/help command:poem` explains one."
+        else:
+            found = next((c for c in shown if c.name == command.strip().lstrip("/!").lower()), None)
+            if found is None:
+                text = f"There is no command called “{echo(command)}”. `/help` lists them."
+            else:
+                args = "\n".join(f"• `{name}`: {ARGUMENTS.get(name, '')}" for name in found.clean_params)
+                text = f"**/{found.name}**: {found.help}" + (f"\n{args}" if args else "")
+        await interaction.response.send_message(fit(text), ephemeral=True)
+
+    @slash_help.autocomplete("command")
+    async def _help_names(self, interaction: discord.Interaction, current: str):
+        return [app_commands.Choice(name=c.name, value=c.name) for c in self.get_commands()
+                if not c.hidden and c.name.startswith(current.strip().lstrip("/!").lower())][:25]
 
     @commands.command(name="sync", hidden=True)
     @commands.is_owner()

@@ -137,6 +137,7 @@ class LocalDiscord:
     _messages: dict[int, dict] = field(default_factory=dict)
     _interaction_messages: dict[str, int] = field(default_factory=dict)
     extra_channels: int = 0  # more text channels, ids channel_id + 1 ... (one per simulated user, say)
+    commands: list[dict] = field(default_factory=list)  # the slash commands last synced
     keep: int = 1000  # messages remembered (older ones, and what was sent before them, are forgotten)
     _waiters: dict[int, asyncio.Future] = field(default_factory=dict)
     _deferred: dict[str, bool] = field(default_factory=dict)  # token -> the deferral's ephemerality, until answered
@@ -224,6 +225,7 @@ class LocalDiscord:
         if method == "POST" and path == "/channels/{channel_id}/typing":
             return None
         if method == "PUT" and "/commands" in path:  # tree.sync()
+            self.commands = payload
             return [dict(c, id=str(self.snowflake()), application_id=str(APPLICATION_ID), version="1")
                     for c in payload]
         log.debug("local discord ignores %s %s", method, path)

@@ -132,6 +132,44 @@ def parse_form(form: int | str | None) -> int:
     return value
 
 
+FAV_WORDS = ("fav", "favs", "favourites", "favorites")
+_FORM_WORD = re.compile(r"^(?:form[:=])?([57])(?:言|字|char|chars|-char)$|^form[:=]([57])$|^([五七])言$")
+_SEED_WORD = re.compile(r"^(?:seed[:=]|#)(.*)$")
+
+
+@dataclass
+class PoemRequest:
+    favourites: bool = False
+    seed: int | None = None
+    form: int = 5
+
+
+def parse_poem_args(*words: str | None) -> PoemRequest:
+    """What `!poem` was asked for. Words in any order: `fav` (from favourites), a form
+    written as one (7言, 七言, form:7), a seed written as one (#42, seed:42); a bare
+    number is the seed, and a second bare number the form (`!poem 42 7`)."""
+    request, bare = PoemRequest(), []
+    for word in words:
+        if word is None or not word.strip():
+            continue
+        text = normalise(word).lower()
+        if text in FAV_WORDS:
+            request.favourites = True
+        elif m := _FORM_WORD.match(text):
+            request.form = 7 if "7" in m.group(0) or "七" in m.group(0) else 5
+        elif m := _SEED_WORD.match(text):
+            request.seed = parse_seed(m.group(1) or word)
+        else:
+            bare.append(word)
+    if len(bare) > (0 if request.seed is not None else 1) + 1:
+        raise UserError("`!poem` takes a seed and a form, like `!poem 42 7言`; see `!help poem`.")
+    if bare and request.seed is None:
+        request.seed = parse_seed(bare.pop(0))
+    if bare:
+        request.form = parse_form(bare.pop(0))
+    return request
+
+
 def parse_poem_id(text) -> int:
     value = _whole_number(str(text), 1, MAX_SEED)
     if value is None:
@@ -358,6 +396,15 @@ class PoemService:
         async with self.sessions() as s:
             script = await repo.get_script(s, user_id)
             return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
+
+    async def suggestions(self, user_id: int, typed: str = "", limit: int = 25) -> list[ShownPoem]:
+        """Poem ids to offer as a user types one: their favourites, then their newest
+        poems, whose id starts with what they typed."""
+        async with self.sessions() as s:
+            script = await repo.get_script(s, user_id)
+            poems = await repo.list_favourites(s, user_id, 100) + await repo.recent_poems(s, user_id, 100)
+        unique = {p.id: p for p in poems}.values()
+        return [show(p, script) for p in unique if str(p.id).startswith(normalise(typed))][:limit]
 
     async def top(self, user_id: int, guild_id: int | None, n: int = 5) -> list[tuple[ShownPoem, repo.Ranked]]:
         if not 1 <= n <= MAX_TOP:

@@ -78,9 +78,9 @@ async def test_slash_poem_gives_the_prefix_poem(local):
     ("!vary x", "A poem id looks like"),
     ("!blend", "You need 2 favourites"),
     ("!blend 1", "Blend two poems"),
-    ("!blend 1 2 50", "3 to 10 steps"),
+    ("!blend 1 2 50", "`steps` must be from 3 to 10 (not 50)"),
     ("!blend hello world", "not a poem I can blend"),
-    ("!top 0", "1 to 25 poems"),
+    ("!top 0", "`n` must be from 1 to 25"),
     ("!script klingon", "simplified or traditional"),
     ("!sync", "Only the bot's owner"),
 ])
@@ -181,12 +181,59 @@ async def test_help_lists_every_command_from_its_docstring(local):
     for name in ("poem", "vary", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "forgetme"):
         assert f"  {name} " in helped.content
     detail, = await local.say("!help poem")
-    assert "Give a seed to get the same poem again" in detail.content
+    assert "the one a seed always gives" in detail.content
+    for name in ("poem", "vary", "blend", "rate", "fav", "top", "script", "forgetme"):  # every parameter
+        detail, = await local.say(f"!help {name}")
+        assert "No description given" not in detail.content, name
 
 
 async def test_owner_can_sync_slash_commands(local):
     synced, = await local.say("!sync", user_id=1)
-    assert "Synced 11 slash commands" in synced.content
+    assert "Synced 12 slash commands" in synced.content
+
+
+async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autocomplete(local):
+    await local.say("!sync", user_id=1)
+    commands = {c["name"]: c for c in local.commands}
+    assert "help" in commands
+    options = {(c["name"], o["name"]): o for c in local.commands for o in c.get("options", [])}
+    assert options and all(o["description"] not in ("…", "") for o in options.values()), options
+    assert [ch["value"] for ch in options["poem", "form"]["choices"]] == ["5", "7"]
+    assert [ch["value"] for ch in options["rate", "stars"]["choices"]] == ["1", "2", "3", "4", "5"]
+    assert {ch["value"] for ch in options["script", "script"]["choices"]} == {"simplified", "traditional"}
+    assert (options["blend", "steps"]["min_value"], options["blend", "steps"]["max_value"]) == (3, 10)
+    assert (options["top", "n"]["min_value"], options["top", "n"]["max_value"]) == (1, 25)
+    for command in ("vary", "rate", "fav", "unfav", "show", "blend"):
+        ids = [o for (c, _), o in options.items() if c == command and o["name"] in ("poem_id", "a", "b")]
+        assert ids and all(o.get("autocomplete") for o in ids), command
+
+
+async def test_poem_id_autocomplete_offers_the_users_favourites_and_newest_poems(local):
+    for seed in range(12):
+        await local.say(f"!poem {seed}", user_id=4)
+    await local.say("!fav 2", user_id=4)
+    offered = await local.bot.service.suggestions(4, "1")
+    assert [p.id for p in offered] == [12, 11, 10, 1]
+    assert [p.id for p in await local.bot.service.suggestions(4, "")][:2] == [2, 12]  # the favourite first
+    assert await local.bot.service.suggestions(5, "") == []  # only one's own
+
+
+@pytest.mark.parametrize("command, form, seed", [
+    ("!poem 7言", 7, None), ("!poem 七言", 7, None), ("!poem form:7", 7, None), ("!poem #7", 5, 7),
+    ("!poem 42 7言", 7, 42), ("!poem 7言 #42", 7, 42), ("!poem 7", 5, 7), ("!poem seed:9 5言", 5, 9),
+])
+async def test_the_common_ways_of_asking_for_a_form_or_a_seed(local, command, form, seed):
+    reply, = await local.say(command)
+    assert all(len(line) == form + 1 for line in poem_of(reply)), reply.text()
+    footer = reply.embeds[0]["footer"]["text"]
+    assert footer.startswith(f"seed {seed} ·") if seed is not None else "seed" in footer
+
+
+async def test_slash_help_lists_the_commands_and_explains_one(local):
+    listed, = await local.slash("help")
+    assert listed.ephemeral and "`/poem`" in listed.content and "`/blend`" in listed.content
+    one, = await local.slash("help", {"command": "blend"})
+    assert "steps" in one.content and "3 to 10" in one.content
 
 
 async def test_slash_commands_rate_and_report_errors_privately(local):

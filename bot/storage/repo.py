@@ -194,6 +194,12 @@ async def list_favourites(session: AsyncSession, user_id: int, limit: int = 25) 
     return list((await session.execute(stmt)).scalars())
 
 
+async def recent_poems(session: AsyncSession, user_id: int, limit: int = 25) -> list[Poem]:
+    """The poems a user asked for, newest first."""
+    stmt = select(Poem).where(Poem.user_id == user_id).order_by(Poem.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def latest_favourites(session: AsyncSession, user_id: int, n: int = 2) -> list[Poem]:
     """The user's n newest favourites, oldest of them first (for !blend with no arguments)."""
     poems = await list_favourites(session, user_id, n)
