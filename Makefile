@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench evaluate train
 
+# A .venv that cannot run (half made, or from a Python this project does not support)
+# is made again rather than reused.
 $(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	@$(PY) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null \
+	  || { echo "setting up $(VENV) (python3: $$(python3 --version 2>&1))"; rm -rf $(VENV); python3 -m venv $(VENV); }
+	@echo "installing poembot and its dependencies into $(VENV) (the first time takes a few minutes)..."
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	@$(PY) -c 'import bot, model, torch' && touch $(STAMP) && echo "$(VENV) is ready"
 
 run: $(STAMP)
 	$(PY) -m bot

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter, defaultdict, deque
@@ -42,12 +43,25 @@ IDLE_TIMEOUT_S = 15.0  # a connection idle (or still sending its headers) this l
 SERVER_OPTIONS = {"keepalive_timeout": IDLE_TIMEOUT_S, "auto_decompress": False, "lingering_time": 1.0}
 
 
+def available_cpus() -> int:
+    """The cores this process may use: its CPU affinity, and a container's CPU quota
+    (cgroup v2 cpu.max, as `docker run --cpus` sets it), not the host's count."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
 @dataclass
 class WorkerSettings:
     checkpoints: dict[int, Path | None]  # form -> checkpoint path (None = shipped)
     max_batch: int = 64  # poems in one forward pass
     max_wait_ms: float = 5.0  # how long a batch may wait for the poems likely to come soon
-    threads: int = 0  # torch intra-op threads (0 = one per core)
+    threads: int = 0  # torch intra-op threads (0 = one per core this process may use)
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
@@ -175,7 +189,7 @@ class Engine:
         self.generators = generators
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or available_cpus()
         self.metrics = Metrics()
         self._pool: ThreadPoolExecutor | None = None
         self._waiting: dict[tuple[int, Options], deque[_Pending]] = {}  # by kind, oldest first

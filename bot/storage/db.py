@@ -16,7 +16,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: bot/migrations in an installed wheel, else the
+    repository's migrations/ (their one source, which the wheel packages as bot.migrations)."""
+    here = Path(__file__).resolve().parents[1]  # bot/
+    for candidate in (here / "migrations", here.parent / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise RuntimeError(f"no migrations next to {here}: reinstall poembot")
+
 BUSY_TIMEOUT_S = 30
 
 
@@ -53,7 +61,7 @@ def session_maker(engine: AsyncEngine) -> async_sessionmaker:
 
 def alembic_config(url: str | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
