@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 import threading
@@ -18,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .app import PoemBot
 from .local import LocalDiscord
 from .poems import PoemService
-from .settings import ConfigError, Settings
+from .settings import ConfigError, Settings, environment
 from .storage.db import create_engine, session_maker, upgrade
 from .worker_client import connect
 
@@ -79,9 +78,10 @@ async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) ->
     """A chat with the bot in this terminal: one command a line, replies printed
     as Discord would show them. Ends at the end of input."""
     # one local user: cooldowns guard shared servers, not a private chat (unless asked for)
-    if "POEMBOT_POEM_COOLDOWN_S" not in os.environ:
+    asked = environment().model_fields_set
+    if "poem_cooldown_s" not in asked:
         settings.poem_cooldown_s = 0.0
-    if "POEMBOT_BLEND_COOLDOWN_S" not in os.environ:
+    if "blend_cooldown_s" not in asked:
         settings.blend_cooldown_s = 0.0
     bot, engine, worker = await build(settings, console=True)
     local = LocalDiscord(bot)

@@ -1,18 +1,18 @@
-"""Settings from the environment. The Discord token is read here and nowhere else,
-and is never logged (it is kept out of the dataclass repr).
+"""Settings from the environment and `.env` (pydantic-settings). The Discord token is
+read here and nowhere else, and is never logged (it is kept out of every repr).
 
 A bad value is a `ConfigError` whose message names the variable and the fix;
 `python -m bot` prints it as one line and exits with status 2.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -23,8 +23,70 @@ class ConfigError(Exception):
     """A setting that cannot work; the message names it and says how to fix it."""
 
 
+ENV_FILE = ".env"  # read from the working directory, as docker compose does; the environment wins
+
+
+class Environment(BaseSettings):
+    """Every setting the bot reads: its variable, type, default and meaning, in one
+    place. Read from the environment and `.env`; the README's table lists the same."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    discord_token: str | None = Field(None, alias="DISCORD_TOKEN", repr=False,
+                                      description="connect to Discord; unset: the console chat")
+    database_url: str | None = Field(None, alias="DATABASE_URL", description=(
+        "an async SQLAlchemy URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pw@host/db`; "
+        "default: `poembot.sqlite3` in `POEMBOT_DATA_DIR`"))
+    worker_url: str | None = Field(None, alias="WORKER_URL", description=(
+        "the HTTP worker (`poembot-model serve`), like `http://worker:8500`; unset: the in-process worker"))
+    data_dir: Path = Field(Path("data"), alias="POEMBOT_DATA_DIR", description="where the SQLite file lives")
+    owner_ids: str = Field("", alias="POEMBOT_OWNER_IDS", description="user ids allowed to `!sync`, comma-separated")
+    prefix: str = Field("!", alias="POEMBOT_PREFIX", min_length=1, description="the prefix of typed commands")
+    poem_cooldown_s: float = Field(5.0, alias="POEMBOT_POEM_COOLDOWN_S", ge=0, allow_inf_nan=False,
+                                   description="seconds between one user's poems (0 in the console chat)")
+    blend_cooldown_s: float = Field(15.0, alias="POEMBOT_BLEND_COOLDOWN_S", ge=0, allow_inf_nan=False,
+                                    description="seconds between one user's blends (0 in the console chat)")
+    max_in_flight: int = Field(32, alias="POEMBOT_MAX_IN_FLIGHT", ge=1,
+                               description="poem jobs at once before users are told the bot is busy")
+    worker_timeout_s: float = Field(10.0, alias="POEMBOT_WORKER_TIMEOUT_S", gt=0, allow_inf_nan=False,
+                                    description="seconds to wait for the HTTP worker")
+    migrate_on_start: bool = Field(True, alias="POEMBOT_MIGRATE_ON_START", description=(
+        "run migrations at start (0 when a separate `poembot migrate` step does it)"))
+
+
+def markdown_rows(environment_class: type[BaseSettings]) -> list[str]:
+    """The README's configuration table, one row a variable, from the class itself."""
+    rows = []
+    for info in environment_class.model_fields.values():
+        default = info.default
+        default = "unset" if default in (None, "") else f"`{int(default)}`" if isinstance(default, bool) \
+            else f"`{default}`"
+        rows.append(f"| `{info.alias}` | {default} | {info.description} |")
+    return rows
+
+
+def config_error(error: ValidationError, model: type[BaseModel]) -> ConfigError:
+    """One line for the first bad variable: its name, what it must be, what it was."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "a setting"
+    field_name = next((f for f, info in model.model_fields.items() if info.alias == name), None)
+    kind = model.model_fields[field_name].annotation if field_name else None
+    what = {float: "a number of seconds" if name.endswith("_S") else "a number", int: "a whole number",
+            bool: "0 or 1"}.get(kind, "valid")
+    detail = first["msg"][:1].lower() + first["msg"][1:]
+    return ConfigError(f"{name} must be {what} ({detail}), not {first.get('input')!r}")
+
+
+def environment() -> Environment:
+    try:
+        return Environment()
+    except ValidationError as e:
+        raise config_error(e, Environment) from None
+
+
 def data_dir() -> Path:
-    return Path(os.environ.get("POEMBOT_DATA_DIR", "data"))
+    return environment().data_dir
 
 
 def default_database_url() -> str:
@@ -35,22 +97,10 @@ def _ids(text: str) -> frozenset[int]:
     return frozenset(int(x) for x in text.replace(",", " ").split() if x.isdigit())
 
 
-def _number(env, name: str, default: float, kind=float, lo: float = 0) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw.strip())
-    except ValueError:
-        value = None
-    if value is None or not math.isfinite(value) or value < lo:
-        what = "a whole number" if kind is int else "a number of seconds" if name.endswith("_S") else "a number"
-        raise ConfigError(f"{name} must be {what} of at least {lo:g} (like {default:g}), not {raw!r}")
-    return value
-
-
 @dataclass
 class Settings:
+    """What the bot runs with: from `Environment` (`from_env`), or given directly (tests)."""
+
     database_url: str = field(default_factory=default_database_url)
     worker_url: str | None = None  # None: the in-process worker
     discord_token: str | None = field(default=None, repr=False)
@@ -64,18 +114,18 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
+        env = environment()
         return cls(
-            database_url=env.get("DATABASE_URL") or default_database_url(),
-            worker_url=env.get("WORKER_URL") or None,
-            discord_token=env.get("DISCORD_TOKEN") or None,
-            owner_ids=_ids(env.get("POEMBOT_OWNER_IDS", "")),
-            prefix=env.get("POEMBOT_PREFIX", "!"),
-            poem_cooldown_s=_number(env, "POEMBOT_POEM_COOLDOWN_S", 5),
-            blend_cooldown_s=_number(env, "POEMBOT_BLEND_COOLDOWN_S", 15),
-            max_in_flight=_number(env, "POEMBOT_MAX_IN_FLIGHT", 32, int, lo=1),
-            worker_timeout_s=_number(env, "POEMBOT_WORKER_TIMEOUT_S", 10, lo=0.1),
-            migrate_on_start=env.get("POEMBOT_MIGRATE_ON_START", "1") != "0",
+            database_url=env.database_url or f"sqlite+aiosqlite:///{env.data_dir / 'poembot.sqlite3'}",
+            worker_url=env.worker_url or None,
+            discord_token=env.discord_token or None,
+            owner_ids=_ids(env.owner_ids),
+            prefix=env.prefix,
+            poem_cooldown_s=env.poem_cooldown_s,
+            blend_cooldown_s=env.blend_cooldown_s,
+            max_in_flight=env.max_in_flight,
+            worker_timeout_s=env.worker_timeout_s,
+            migrate_on_start=env.migrate_on_start,
         ).check()
 
     def check(self) -> Settings:

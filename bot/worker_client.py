@@ -48,9 +48,14 @@ class InProcessWorker:
 
     @classmethod
     async def start(cls) -> InProcessWorker:
-        from model.worker import Engine, WorkerSettings  # torch is loaded only here
+        from model.worker import Engine, SettingsError, WorkerSettings  # torch is loaded only here
 
-        settings = WorkerSettings.from_env()
+        from .settings import ConfigError
+
+        try:
+            settings = WorkerSettings.from_env()
+        except SettingsError as e:
+            raise ConfigError(str(e)) from None
         engine = await asyncio.get_running_loop().run_in_executor(None, Engine.from_settings, settings)
         await engine.start()
         return cls(engine)

@@ -6,7 +6,6 @@ from the `alembic`/`python -m bot migrate` command line, which opens its own
 async engine on DATABASE_URL.
 """
 import asyncio
-import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -29,9 +28,9 @@ def _configure(connection: Connection) -> None:
 
 
 def _url() -> str:
-    from bot.settings import default_database_url
+    from bot.settings import default_database_url, environment
 
-    return config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL") or default_database_url()
+    return config.get_main_option("sqlalchemy.url") or environment().database_url or default_database_url()
 
 
 async def _run_async() -> None:

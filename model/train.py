@@ -164,6 +164,12 @@ def _load_resume(out: Path, model, opt) -> dict:
     return meta
 
 
+def _progress_wanted() -> bool:
+    from .worker import worker_environment  # the one place settings are read
+
+    return worker_environment().progress
+
+
 def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     torch.manual_seed(args.seed)
@@ -204,7 +210,7 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
         batches = math.ceil(len(x_train) / args.batch_size)
         bar = tqdm(range(batches), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr,
-                   disable=not sys.stderr.isatty() and os.environ.get("POEMBOT_PROGRESS") != "1",
+                   disable=not sys.stderr.isatty() and not _progress_wanted(),
                    mininterval=2.0)
         sums = {"nll_char": 0.0, "kl": 0.0}
         t0 = time.perf_counter()

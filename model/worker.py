@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 from aiohttp import web
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from aiohttp.web_protocol import RequestPayloadError
 
 from . import corpus
@@ -65,14 +67,60 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
+        env = worker_environment()
         shipped_forms = ",".join(str(f) for f in corpus.FORMS if shipped(f).with_suffix(".json").exists())
-        forms = [int(f) for f in os.environ.get("POEMBOT_FORMS", shipped_forms or "5").split(",") if f.strip()]
-        return cls(
-            checkpoints={f: (Path(p) if (p := os.environ.get(f"POEMBOT_CHECKPOINT_{f}")) else None) for f in forms},
-            max_batch=int(os.environ.get("POEMBOT_MAX_BATCH", 64)),
-            max_wait_ms=float(os.environ.get("POEMBOT_MAX_WAIT_MS", 5)),
-            threads=int(os.environ.get("POEMBOT_THREADS", 0)),
-        )
+        forms = sorted({int(f) for f in (env.forms or shipped_forms or "5").split(",") if f.strip()})
+        paths = {5: env.checkpoint_5, 7: env.checkpoint_7}
+        return cls(checkpoints={f: paths[f] for f in forms}, max_batch=env.max_batch,
+                   max_wait_ms=env.max_wait_ms, threads=env.threads)
+
+
+class SettingsError(ValueError):
+    """A worker setting that cannot work; one line naming the variable."""
+
+
+class WorkerEnvironment(BaseSettings):
+    """Every setting the worker reads (the bot's own are in bot/settings.py), from the
+    environment and `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    forms: str | None = Field(None, alias="POEMBOT_FORMS",
+                              description="the forms the worker loads: `5`, `7` or `5,7`; default: the shipped ones")
+    checkpoint_5: Path | None = Field(None, alias="POEMBOT_CHECKPOINT_5",
+                                      description="a checkpoint (path without suffix) for 5-character poems")
+    checkpoint_7: Path | None = Field(None, alias="POEMBOT_CHECKPOINT_7",
+                                      description="a checkpoint (path without suffix) for 7-character poems")
+    max_batch: int = Field(64, alias="POEMBOT_MAX_BATCH", ge=1, le=1024, description="poems in one forward pass")
+    max_wait_ms: float = Field(5.0, alias="POEMBOT_MAX_WAIT_MS", ge=0, le=1000, allow_inf_nan=False,
+                               description="how long a batch may wait for the poems likely to come soon")
+    threads: int = Field(0, alias="POEMBOT_THREADS", ge=0,
+                         description="torch threads; 0: the cores this process may use")
+    host: str = Field("127.0.0.1", alias="POEMBOT_WORKER_HOST",
+                      description="where `poembot-model serve` listens (`0.0.0.0` in a container)")
+    port: int = Field(8500, alias="POEMBOT_WORKER_PORT", ge=1, le=65535, description="the port it listens on")
+    progress: bool = Field(False, alias="POEMBOT_PROGRESS",
+                           description="1: show training progress bars even when stderr is not a terminal")
+
+
+    @field_validator("forms")
+    @classmethod
+    def _forms(cls, value: str | None) -> str | None:
+        if value is not None and not {f.strip() for f in value.split(",") if f.strip()} <= {"5", "7"}:
+            raise ValueError("the forms are 5, 7 or 5,7")
+        return value
+
+
+def worker_environment() -> WorkerEnvironment:
+    try:
+        return WorkerEnvironment()
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "a worker setting"
+        detail = first["msg"].removeprefix("Value error, ")
+        detail = detail[:1].lower() + detail[1:]
+        raise SettingsError(f"{name}: {detail}, not {first.get('input')!r}") from None
 
 
 def parse_options(raw, base: Options = Options()) -> Options:
@@ -483,19 +531,20 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 def _serve_cmd(args) -> int:
-    settings = WorkerSettings.from_env()
+    settings, env = WorkerSettings.from_env(), worker_environment()
     if args.max_batch:
         settings.max_batch = args.max_batch
     if args.max_wait_ms is not None:
         settings.max_wait_ms = args.max_wait_ms
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, **SERVER_OPTIONS)
+    web.run_app(create_app(settings), host=args.host or env.host, port=args.port or env.port, print=None,
+                **SERVER_OPTIONS)
     return 0
 
 
 def add_cli_command(sub) -> None:
     s = sub.add_parser("serve", help="serve the worker over HTTP")
-    s.add_argument("--host", default=os.environ.get("POEMBOT_WORKER_HOST", "127.0.0.1"))
-    s.add_argument("--port", type=int, default=int(os.environ.get("POEMBOT_WORKER_PORT", 8500)))
+    s.add_argument("--host", help="default: POEMBOT_WORKER_HOST, else 127.0.0.1")
+    s.add_argument("--port", type=int, help="default: POEMBOT_WORKER_PORT, else 8500")
     s.add_argument("--max-batch", type=int, default=0)
     s.add_argument("--max-wait-ms", type=float)
     s.set_defaults(handler=_serve_cmd)

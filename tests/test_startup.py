@@ -133,3 +133,25 @@ async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
         asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(until_stopped(session(), local.bot.close), 2)
         assert local.bot.is_closed()
+
+
+def test_the_readme_lists_every_setting_as_the_code_declares_it():
+    from bot.settings import Environment, markdown_rows
+    from model.worker import WorkerEnvironment
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    for row in markdown_rows(Environment) + markdown_rows(WorkerEnvironment):
+        assert row in readme, f"README's configuration table lacks or differs from: {row}"
+
+
+def test_settings_come_from_a_dot_env_file_and_the_environment_wins(tmp_path, monkeypatch):
+    from bot.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("POEMBOT_POEM_COOLDOWN_S", "POEMBOT_PREFIX", "POEMBOT_DATA_DIR", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("POEMBOT_POEM_COOLDOWN_S=2.5\nPOEMBOT_PREFIX=?\nPOEMBOT_DATA_DIR=kept\n")
+    monkeypatch.setenv("POEMBOT_PREFIX", "$")
+    settings = Settings.from_env()
+    assert (settings.poem_cooldown_s, settings.prefix) == (2.5, "$")
+    assert settings.database_url.endswith("kept/poembot.sqlite3")
