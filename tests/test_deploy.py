@@ -88,3 +88,17 @@ def test_the_image_installs_the_cpu_torch_the_project_pins():
     assert f"torch=={pinned}" in dockerfile and "/whl/cpu" in dockerfile
     for folder in ("model", "bot", "migrations"):
         assert f"COPY {folder} {folder}" in dockerfile
+
+
+def test_the_compose_file_is_valid_under_the_compose_specification(compose):
+    # no engine runs here: the Compose Specification's own JSON schema (compose-spec/compose-spec,
+    # schema/compose-spec.json, vendored in tests/fixtures) stands in for `docker compose config`
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "fixtures" / "compose-spec.json").read_text("utf-8"))
+    jsonschema.validate(compose, schema, cls=jsonschema.Draft7Validator)
+    broken = dict(compose, services={"bot": {"image": "x", "depends_on": {"worker": {"condition": "soon"}}}})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema, cls=jsonschema.Draft7Validator)
