@@ -14,6 +14,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from model.text import MAX_SEED, form_of, punctuated, split_lines  # torch-free: the rules of a poem's text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from .replies import echo, invisible, normalise
@@ -26,7 +27,6 @@ log = logging.getLogger("poembot.bot.poems")
 
 FORMS = (5, 7)
 MIN_STEPS, MAX_STEPS = 3, 10
-MAX_SEED = 2**63 - 1
 MAX_TOP = 25
 POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
 
@@ -92,7 +92,7 @@ def _origin(poem: Poem) -> str:
 def show(poem: Poem, script: str = "traditional") -> ShownPoem:
     text = _T2S.convert(poem.text) if script == "simplified" and _T2S else poem.text
     f = poem.form
-    lines = [text[i : i + f] + ("，" if i // f % 2 == 0 else "。") for i in range(0, len(text), f)]
+    lines = punctuated(split_lines(text, f))
     return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
                      model_version=poem.model_version, blend_position=poem.blend_position,
                      parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id, origin=_origin(poem))
@@ -328,8 +328,7 @@ class PoemService:
         if POEM_REF.match(ref):
             poem = await repo.get_poem(s, parse_poem_id(ref))
             return poem.text, poem.id, poem.form
-        n = sum(1 for ch in ref if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
-        return ref, None, 7 if n == 28 else 5
+        return ref, None, form_of(ref)
 
     async def blend(self, user_id: int, guild_id: int | None, channel_id: int | None,
                     a: str | None, b: str | None, steps: int = 5) -> Blend:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .text import FORMS, HAN_LINE, LINES  # the one definition of a poem's text
+
 log = logging.getLogger("poembot.model.corpus")
 
 PACKAGE = "chinese-poetry@2.0.1"
@@ -29,13 +31,9 @@ INTEGRITY = (
     "EQ3lfJ//25K8p3uHNg=="
 )
 MEMBER = re.compile(r"^package/dist/quantangshi/poet\.(tang|song)\.\d+\.json$")
-LINES = 4
-FORMS = (5, 7)
 SPLITS = ("train", "valid", "test")
 
-# CJK unified ideographs, extension A, and the supplementary-plane extensions.
-_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-HAN_LINE = re.compile(f"^[{_HAN}]+$")
+# what separates the lines of a poem in the corpus's JSON
 LINE_BREAK = re.compile(r"[，。？！；、：,.?!;:\s]+")
 
 

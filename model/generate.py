@@ -27,12 +27,11 @@ import torch
 from . import corpus
 from .checkpoint import Checkpoint, load, shipped
 from .prosody import Prosody, key_pattern, key_positions
+from .text import HAN_LINE, MAX_SEED, PUNCTUATION, punctuated, split_lines
 
-MAX_SEED = 2**63 - 1
 MAX_N = 64
 MAX_STEPS = 32
 NUCLEUS_PREFIX = 1024  # characters looked at first for nucleus sampling (see PoemGenerator._choose)
-PUNCTUATION = re.compile(r"[\s，。？！；、：,.?!;:/|]+")
 
 
 class InputError(ValueError):
@@ -84,12 +83,10 @@ class Poem:
 
     @property
     def lines(self) -> list[str]:
-        shown = self.display or self.text
-        return [shown[i : i + self.form] for i in range(0, len(shown), self.form)]
+        return split_lines(self.display or self.text, self.form)
 
     def punctuated_lines(self) -> list[str]:
-        """The lines as a reader sees them: a comma after lines 1 and 3, a full stop after 2 and 4."""
-        return [line + ("，" if i % 2 == 0 else "。") for i, line in enumerate(self.lines)]
+        return punctuated(self.lines)
 
     def to_dict(self) -> dict:
         return {"text": self.text, "form": self.form, "seed": self.seed, "latent": self.latent,
@@ -352,7 +349,7 @@ class PoemGenerator:
             raise InputError("that is too long to be a quatrain")
         lines = [line for line in PUNCTUATION.split(text.strip()) if line]
         chars = "".join(lines)
-        bad = list(dict.fromkeys(ch for ch in chars if not corpus.HAN_LINE.match(ch)))  # in reading order
+        bad = list(dict.fromkeys(ch for ch in chars if not HAN_LINE.match(ch)))  # in reading order
         if bad:
             more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
             found = ", ".join(ascii(ch) if not ch.isprintable() else repr(ch) for ch in bad[:8])

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import torch
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from aiohttp.web_protocol import RequestPayloadError
 
 from . import corpus
 from .checkpoint import shipped
+from .text import MAX_SEED, form_of
 from .generate import BLEND, VARY, MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
 
 log = logging.getLogger("poembot.model.worker")
@@ -368,7 +369,7 @@ class Engine:
         n = _int(body, "n", 1, 1, MAX_N)
         seed = body.get("seed")
         seed = new_seed() if seed is None else check_seed(seed)
-        if seed + n - 1 > 2**63 - 1:
+        if seed + n - 1 > MAX_SEED:
             raise InputError("seed + n is too large")
         opts = parse_options(body.get("options"))
         if self._batcher is None:
@@ -401,8 +402,8 @@ class Engine:
             raise InputError("text must be a poem")
         form = body.get("form")
         if form is None:  # the form is the poem's: 20 characters or 28
-            n = len([ch for ch in text if corpus.HAN_LINE.match(ch)])
-            form = 7 if n == 28 and 7 in self.generators else 5
+            form = form_of(text)
+            form = form if form in self.generators else 5
         return text, self._generator(form)
 
     async def vary(self, body: dict) -> dict:

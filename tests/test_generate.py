@@ -153,3 +153,11 @@ def test_nucleus_sampling_narrows_to_the_likeliest_characters(generator):
     assert wide != greedy
     with pytest.raises(InputError, match="top_p"):
         Options(top_p=0).check()
+
+
+def test_a_poem_with_a_supplementary_plane_character_has_the_form_of_its_length():
+    from model.text import form_of
+
+    seven = "白日依山盡黃河" * 3 + "白日依山盡黃𠀀"  # 28 characters, one outside the basic plane
+    assert form_of(seven) == 7 and form_of(seven[:20]) == 5
+    assert form_of("白日依山盡，黃河入海流。欲窮千里目，更上一層樓。") == 5

@@ -14,6 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from model.text import MAX_SEED
+
 from .models import Favourite, Poem, Rating, UserPreference, utcnow
 
 PRIOR_VOTES = 5  # the Bayesian average acts as if every poem had this many votes ...
@@ -65,7 +67,7 @@ def unpack_latent(blob: bytes) -> list[float]:
 
 
 def _check_id(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value < 2**63):
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= MAX_SEED):
         raise UnknownPoem(value)
     return value
 
