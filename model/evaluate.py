@@ -7,7 +7,6 @@ the training split, and the VAE's own validation figures.
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import statistics
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from . import corpus
 from .generate import BLEND, VARY, Options, PoemGenerator
+from .network import validate
 from .prosody import Prosody, tone_key_accuracy
 
 # what the shipped checkpoints must reach; a (5-character, 7-character) pair where forms differ
@@ -196,7 +196,6 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     vocab = set(gen.vocab.chars[:-1])
     model_row = poem_metrics(texts, form, gen.prosody, train_lines, lm, vocab)
     real_row = poem_metrics(held_out, form, gen.prosody, train_lines, lm)
-    from .train import validate
 
     valid = corpus.load_split(data_dir, form, "valid")
     vae = validate(gen.model, gen.vocab.encode_batch(valid))
@@ -225,27 +224,3 @@ def format_table(result: dict) -> str:
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     head = f"checkpoint {result['checkpoint']}, {result['form']}-character quatrains, {result['n']} samples"
     return head + "\n" + "\n".join(lines)
-
-
-def _evaluate_cmd(args) -> int:
-    from .generate import _options
-
-    gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    result = evaluate(gen, args.data, args.n, args.seed, _options(args))
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=1))
-    else:
-        print(format_table(result))
-        print("examples:", " / ".join(result["examples"][:3]))
-    return 0
-
-
-def add_cli_command(sub) -> None:
-    from .generate import _add_decoding_flags
-
-    e = sub.add_parser("evaluate", help="score a checkpoint's poems beside real ones")
-    e.add_argument("--n", type=int, default=1000)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--data", type=Path, default=Path("data/corpus"))
-    _add_decoding_flags(e)
-    e.set_defaults(handler=_evaluate_cmd)

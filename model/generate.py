@@ -13,8 +13,6 @@ same poem alone or inside any batch.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import re
 import secrets
@@ -24,7 +22,6 @@ from pathlib import Path
 import opencc
 import torch
 
-from . import corpus
 from .checkpoint import Checkpoint, load, shipped
 from .prosody import Prosody, key_pattern, key_positions
 from .text import HAN_LINE, MAX_SEED, PUNCTUATION, punctuated, split_lines
@@ -445,77 +442,3 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str)
     if omega.abs() < 1e-4:
         return (1 - t) * a + t * b
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-# -- the command line ------------------------------------------------------------------------
-def _options(args) -> Options:
-    return Options(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, no_repeat=not args.allow_repeats,
-                   rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
-                   guidance=args.guidance, candidates=args.candidates, simplified=args.simplified).check()
-
-
-def _add_decoding_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, help="checkpoint path without suffix (default: shipped)")
-    p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
-    p.add_argument("--temperature", type=float, default=Options.temperature)
-    p.add_argument("--top-k", type=int, default=Options.top_k)
-    p.add_argument("--top-p", type=float, default=Options.top_p, help="nucleus sampling (1 = off)")
-    p.add_argument("--candidates", type=int, default=Options.candidates,
-                   help="poems drawn per seed, the likeliest kept")
-    p.add_argument("--guidance", type=float, default=Options.guidance,
-                   help="how much the latent steers the writing (1 = alone, 0 = not at all)")
-    p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
-    p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
-    p.add_argument("--rhyme-first", action="store_true", help="make line 1 rhyme too")
-    p.add_argument("--no-tone", action="store_true", help="ignore the regulated tone pattern")
-    p.add_argument("--simplified", action="store_true", help="print simplified characters")
-    p.add_argument("--json", action="store_true", help="print JSON: text, lines, seed, latent")
-
-
-def _print(poems: list[Poem], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps([p.to_dict() for p in poems], ensure_ascii=False))
-        return
-    for i, p in enumerate(poems):
-        if i:
-            print()
-        header = f"seed {p.seed}" if p.seed is not None else f"step {i + 1}/{len(poems)}"
-        print(f"# {header}")
-        print("\n".join(p.punctuated_lines()))
-
-
-def _sample_cmd(args) -> int:
-    gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.sample(args.n, args.seed, _options(args)), args.json)
-    return 0
-
-
-def _blend_cmd(args) -> int:
-    gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    poems = gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args))
-    _print(poems, args.json)
-    return 0
-
-
-def add_cli_commands(sub) -> None:
-    s = sub.add_parser("sample", help="write poems")
-    s.add_argument("--seed", type=int, help="the same seed always writes the same poem")
-    s.add_argument("--n", type=int, default=1)
-    _add_decoding_flags(s)
-    s.set_defaults(handler=_sample_cmd)
-
-    b = sub.add_parser("blend", help="the poems on the path between two poems")
-    b.add_argument("a")
-    b.add_argument("b")
-    b.add_argument("--steps", type=int, default=5)
-    b.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
-    b.add_argument("--seed", type=int, default=0, help="the decoding seed shared by every step")
-    _add_decoding_flags(b)
-    b.set_defaults(handler=_blend_cmd, temperature=BLEND.temperature, guidance=BLEND.guidance)
-
-    from .evaluate import add_cli_command as add_evaluate
-    from .worker import add_cli_command as add_serve
-
-    add_evaluate(sub)
-    add_serve(sub)
-

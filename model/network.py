@@ -326,3 +326,29 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
     2016: Cov_x(E[z|x]) > 0.01). mu: (N, D) over a validation set."""
     return int((mu.var(dim=0) > threshold).sum())
 
+
+@torch.no_grad()
+def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
+    """NLL per character (given z from the posterior mean), KL, reconstruction accuracy of the parallel head from
+    the posterior mean (what the latent alone carries), and active units."""
+    model.eval()
+    nll_sum = kl_sum = correct = 0.0
+    mus = []
+    for i in range(0, len(data), batch_size):
+        x = data[i : i + batch_size]  # (B, T)
+        nll_p, nll_ar, mu, logvar = model(x, sample=False)
+        parts = loss(model.cfg, nll_p, nll_ar, mu, logvar)
+        nll_sum += parts.nll_char.item() * x.numel()
+        kl_sum += parts.kl.item() * len(x)
+        hp = model.decode_parallel(mu)  # (B, T, C)
+        pred = model.parallel_out.log_prob(hp.reshape(-1, hp.shape[-1])).argmax(-1)  # (B*T,)
+        correct += (pred.view_as(x) == x).sum().item()
+        mus.append(mu)
+    n = len(data)
+    return {
+        "nll_char": nll_sum / data.numel(),
+        "kl": kl_sum / n,
+        "elbo_char": (nll_sum + kl_sum) / data.numel(),  # negative ELBO per character: the bound to compare
+        "recon_acc": correct / data.numel(),
+        "active_units": active_units(torch.cat(mus)),
+    }

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import corpus
 from .checkpoint import Checkpoint, Vocab, save
-from .network import CONFIGS, Config, PoemVAE, active_units, loss, parameter_count
+from .network import CONFIGS, Config, PoemVAE, loss, parameter_count, validate
 from .prior import GaussianMixture
 
 log = logging.getLogger("poembot.model.train")
@@ -32,7 +32,7 @@ log = logging.getLogger("poembot.model.train")
 class TrainArgs:
     form: int = 5  # 5 or 7 characters a line
     config: str = "default"  # a name in network.CONFIGS
-    data_dir: Path = Path("data/corpus")  # where `prepare` wrote the splits
+    data_dir: Path = corpus.DATA_DIR  # where `prepare` wrote the splits
     out: Path = Path("runs/quatrain5")  # checkpoint path without suffix
     epochs: int = 4
     batch_size: int = 128
@@ -51,33 +51,6 @@ def make_config(args: TrainArgs, vocab_size: int) -> Config:
     if args.overrides:
         cfg = Config.from_dict({**cfg.to_dict(), **args.overrides})
     return cfg
-
-
-@torch.no_grad()
-def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
-    """NLL per character (given z from the posterior mean), KL, reconstruction accuracy of the parallel head from
-    the posterior mean (what the latent alone carries), and active units."""
-    model.eval()
-    nll_sum = kl_sum = correct = 0.0
-    mus = []
-    for i in range(0, len(data), batch_size):
-        x = data[i : i + batch_size]  # (B, T)
-        nll_p, nll_ar, mu, logvar = model(x, sample=False)
-        parts = loss(model.cfg, nll_p, nll_ar, mu, logvar)
-        nll_sum += parts.nll_char.item() * x.numel()
-        kl_sum += parts.kl.item() * len(x)
-        hp = model.decode_parallel(mu)  # (B, T, C)
-        pred = model.parallel_out.log_prob(hp.reshape(-1, hp.shape[-1])).argmax(-1)  # (B*T,)
-        correct += (pred.view_as(x) == x).sum().item()
-        mus.append(mu)
-    n = len(data)
-    return {
-        "nll_char": nll_sum / data.numel(),
-        "kl": kl_sum / n,
-        "elbo_char": (nll_sum + kl_sum) / data.numel(),  # negative ELBO per character: the bound to compare
-        "recon_acc": correct / data.numel(),
-        "active_units": active_units(torch.cat(mus)),
-    }
 
 
 def learning_rate(args: TrainArgs, progress: float) -> float:

@@ -529,23 +529,3 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     return web.Response(text=request.app[ENGINE].metrics.render(), content_type="text/plain")
-
-
-def _serve_cmd(args) -> int:
-    settings, env = WorkerSettings.from_env(), worker_environment()
-    if args.max_batch:
-        settings.max_batch = args.max_batch
-    if args.max_wait_ms is not None:
-        settings.max_wait_ms = args.max_wait_ms
-    web.run_app(create_app(settings), host=args.host or env.host, port=args.port or env.port, print=None,
-                **SERVER_OPTIONS)
-    return 0
-
-
-def add_cli_command(sub) -> None:
-    s = sub.add_parser("serve", help="serve the worker over HTTP")
-    s.add_argument("--host", help="default: POEMBOT_WORKER_HOST, else 127.0.0.1")
-    s.add_argument("--port", type=int, help="default: POEMBOT_WORKER_PORT, else 8500")
-    s.add_argument("--max-batch", type=int, default=0)
-    s.add_argument("--max-wait-ms", type=float)
-    s.set_defaults(handler=_serve_cmd)

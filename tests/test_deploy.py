@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bot.__main__ import main as bot_main
-from model.__main__ import build_parser
+from model.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 

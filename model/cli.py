@@ -1,0 +1,223 @@
+"""The model's command line, every parser and one dispatch:
+`python -m model {prepare,train,fit-prior,ship,sample,blend,evaluate,serve}`
+(installed as `poembot-model`). The modules below it know nothing of argparse."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from . import corpus
+from .checkpoint import CheckpointError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _decoding_flags(p: argparse.ArgumentParser) -> None:
+    from .generate import Options
+
+    p.add_argument("--checkpoint", type=Path, help="checkpoint path without suffix (default: shipped)")
+    p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
+    p.add_argument("--temperature", type=float, default=Options.temperature)
+    p.add_argument("--top-k", type=int, default=Options.top_k)
+    p.add_argument("--top-p", type=float, default=Options.top_p, help="nucleus sampling (1 = off)")
+    p.add_argument("--candidates", type=int, default=Options.candidates,
+                   help="poems drawn per seed, the likeliest kept")
+    p.add_argument("--guidance", type=float, default=Options.guidance,
+                   help="how much the latent steers the writing (1 = alone, 0 = not at all)")
+    p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
+    p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
+    p.add_argument("--rhyme-first", action="store_true", help="make line 1 rhyme too")
+    p.add_argument("--no-tone", action="store_true", help="ignore the regulated tone pattern")
+    p.add_argument("--simplified", action="store_true", help="print simplified characters")
+    p.add_argument("--json", action="store_true", help="print JSON: text, lines, seed, latent")
+
+
+def _options(args):
+    from .generate import Options
+
+    return Options(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, no_repeat=not args.allow_repeats,
+                   rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
+                   guidance=args.guidance, candidates=args.candidates, simplified=args.simplified).check()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .generate import BLEND
+
+    p = argparse.ArgumentParser(prog="python -m model", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    prep = sub.add_parser("prepare", help="fetch the corpus once and write train/valid/test splits")
+    prep.add_argument("--cache", type=Path, default=corpus.CACHE_DIR, help="where the npm tarball is kept")
+    prep.add_argument("--data", type=Path, default=corpus.DATA_DIR, help="where the splits are written")
+
+    tr = sub.add_parser("train", help="train a checkpoint")
+    tr.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
+    tr.add_argument("--config", default="default", help="default, baseline (Su's) or tiny")
+    tr.add_argument("--data", dest="data_dir", type=Path, default=corpus.DATA_DIR)
+    tr.add_argument("--out", type=Path, help="checkpoint path without suffix (default runs/quatrain<form>)")
+    tr.add_argument("--epochs", type=_positive, default=4)
+    tr.add_argument("--batch-size", type=_positive, default=128)
+    tr.add_argument("--lr", type=float, default=2e-3)
+    tr.add_argument("--lr-min", type=float, default=1.0,
+                    help="cosine decay to lr * this by the last epoch (1 = constant)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--threads", type=int, default=0)
+    tr.add_argument("--limit", type=int, default=0, help="use only the first N training poems")
+    tr.add_argument("--kl-anneal-steps", type=int, default=2000)
+    tr.add_argument("--resume", action="store_true", help="continue from the last finished epoch")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=JSON",
+                    help="override a config field, e.g. --set free_bits=0.5")
+
+    fp = sub.add_parser("fit-prior", help="fit a Gaussian mixture to the training poems' latents")
+    fp.add_argument("checkpoint", type=Path, help="checkpoint path without suffix (rewritten with the prior)")
+    fp.add_argument("--data", type=Path, default=corpus.DATA_DIR)
+    fp.add_argument("--components", type=_positive, default=64)
+    fp.add_argument("--points", type=_positive, default=40000)
+    fp.add_argument("--seed", type=int, default=0)
+
+    sh = sub.add_parser("ship", help="copy a trained checkpoint into model/checkpoints (float16 weights)")
+    sh.add_argument("checkpoint", type=Path, help="checkpoint path without suffix")
+
+    s = sub.add_parser("sample", help="write poems")
+    s.add_argument("--seed", type=int, help="the same seed always writes the same poem")
+    s.add_argument("--n", type=int, default=1)
+    _decoding_flags(s)
+
+    b = sub.add_parser("blend", help="the poems on the path between two poems")
+    b.add_argument("a")
+    b.add_argument("b")
+    b.add_argument("--steps", type=int, default=5)
+    b.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
+    b.add_argument("--seed", type=int, default=0, help="the decoding seed shared by every step")
+    _decoding_flags(b)
+    b.set_defaults(temperature=BLEND.temperature, guidance=BLEND.guidance)
+
+    e = sub.add_parser("evaluate", help="score a checkpoint's poems beside real ones")
+    e.add_argument("--n", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--data", type=Path, default=corpus.DATA_DIR)
+    _decoding_flags(e)
+
+    sv = sub.add_parser("serve", help="serve the worker over HTTP")
+    sv.add_argument("--host", help="default: POEMBOT_WORKER_HOST, else 127.0.0.1")
+    sv.add_argument("--port", type=int, help="default: POEMBOT_WORKER_PORT, else 8500")
+    sv.add_argument("--max-batch", type=int, default=0)
+    sv.add_argument("--max-wait-ms", type=float)
+    return p
+
+
+# -- what each command does ----------------------------------------------------------------
+def _prepare(args, argv) -> None:
+    tarball = corpus.fetch(args.cache)
+    for prepared in corpus.prepare(tarball, args.data):
+        print(f"{prepared.form}-character quatrains: {prepared.counts} -> {prepared.directory}")
+
+
+def _train(args, argv) -> None:
+    from .train import TrainArgs, train
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainArgs) if hasattr(args, f.name)}
+    overrides = {}
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    given.update(overrides=overrides, out=args.out or Path(f"runs/quatrain{args.form}"))
+    train(TrainArgs(**given), argv)
+
+
+def _fit_prior(args, argv) -> None:
+    from .checkpoint import load, save, stored_half
+    from .train import fit_prior
+
+    ckpt = load(args.checkpoint)
+    poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
+    info = fit_prior(ckpt, poems, args.components, args.points, args.seed)
+    save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
+    print(f"fitted {info['components']} components to {info['points']} latents in {info['seconds']} s "
+          f"(mean log-likelihood {info['log_likelihood']})")
+
+
+def _ship(args, argv) -> None:
+    from .checkpoint import load, save, shipped
+
+    ckpt = load(args.checkpoint)
+    path = save(ckpt, shipped(ckpt.cfg.form), half=True)
+    print(f"shipped {ckpt.version} as {path}")
+
+
+def _print(poems, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([p.to_dict() for p in poems], ensure_ascii=False))
+        return
+    for i, p in enumerate(poems):
+        if i:
+            print()
+        header = f"seed {p.seed}" if p.seed is not None else f"step {i + 1}/{len(poems)}"
+        print(f"# {header}")
+        print("\n".join(p.punctuated_lines()))
+
+
+def _sample(args, argv) -> None:
+    from .generate import PoemGenerator
+
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    _print(gen.sample(args.n, args.seed, _options(args)), args.json)
+
+
+def _blend(args, argv) -> None:
+    from .generate import PoemGenerator
+
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    _print(gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args)), args.json)
+
+
+def _evaluate(args, argv) -> None:
+    from .evaluate import evaluate, format_table
+    from .generate import PoemGenerator
+
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    result = evaluate(gen, args.data, args.n, args.seed, _options(args))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        print(format_table(result))
+        print("examples:", " / ".join(result["examples"][:3]))
+
+
+def _serve(args, argv) -> None:
+    from aiohttp import web
+
+    from .worker import SERVER_OPTIONS, WorkerSettings, create_app, worker_environment
+
+    settings, env = WorkerSettings.from_env(), worker_environment()
+    if args.max_batch:
+        settings.max_batch = args.max_batch
+    if args.max_wait_ms is not None:
+        settings.max_wait_ms = args.max_wait_ms
+    web.run_app(create_app(settings), host=args.host or env.host, port=args.port or env.port, print=None,
+                **SERVER_OPTIONS)
+
+
+COMMANDS = {"prepare": _prepare, "train": _train, "fit-prior": _fit_prior, "ship": _ship, "sample": _sample,
+            "blend": _blend, "evaluate": _evaluate, "serve": _serve}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args, argv)
+    except (corpus.CorpusError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
