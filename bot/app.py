@@ -9,7 +9,7 @@ from discord.ext import commands
 
 from .cogs import ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error
 from .poems import PoemService, UserError
-from .replies import echo, fit, normalise
+from .replies import echo, fit, normalise, storage_reply
 from .storage.repo import StorageError
 from .worker_client import WorkerUnavailable
 
@@ -69,7 +69,9 @@ class PoemBot(commands.Bot):
         """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""
         while getattr(error, "original", None) is not None:  # CommandInvokeError, HybridCommandError, ...
             error = error.original
-        if isinstance(error, (UserError, StorageError, WorkerUnavailable)):
+        if isinstance(error, StorageError):
+            return storage_reply(error)
+        if isinstance(error, (UserError, WorkerUnavailable)):
             return fit(str(error))
         if isinstance(error, commands.NotOwner):
             return "Only the bot's owner can do that."

@@ -41,5 +41,26 @@ def fit(text: str, limit: int = MAX_CONTENT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def storage_reply(error: Exception) -> str:
+    """What a user is told when the data cannot do what they asked."""
+    from .storage import repo
+
+    match error:
+        case repo.UnknownPoem():
+            return f"There is no poem #{error.poem_id}."
+        case repo.AlreadyFavourite():
+            return f"Poem #{error.poem_id} is already one of your favourites."
+        case repo.NotFavourite():
+            return f"Poem #{error.poem_id} is not one of your favourites."
+        case repo.NotEnoughFavourites():
+            return (f"You need {plural(error.need, 'favourite')} for that and have {error.have}. "
+                    "Press ♥ under a poem or type `!fav <id>` to add one.")
+        case repo.InvalidStars():
+            return "A rating is 1 to 5 stars."
+        case repo.InvalidScript():
+            return "The script is simplified or traditional."
+    return "That cannot be done with the poems saved here."
+
+
 def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -110,7 +110,7 @@ async def test_everything_survives_disposing_and_reopening_the_database(db_url):
 async def test_bad_stars_are_refused_and_change_nothing(db, stars):
     _, sm = db
     pid = await make_poem(sm)
-    with pytest.raises(repo.InvalidStars, match="1 to 5 stars"):
+    with pytest.raises(repo.InvalidStars):
         async with sm.begin() as s:
             await repo.rate(s, pid, 1, stars)
     async with sm() as s:
@@ -122,13 +122,13 @@ async def test_unknown_poems_and_favourites_raise_clear_errors_and_change_nothin
     pid = await make_poem(sm)
     for call in (lambda s: repo.rate(s, 999, 1, 3), lambda s: repo.add_favourite(s, 1, 999),
                  lambda s: repo.get_poem(s, 999), lambda s: repo.rating_summary(s, 999)):
-        with pytest.raises(repo.UnknownPoem, match="no poem #999"):
+        with pytest.raises(repo.UnknownPoem, match="no poem 999"):
             async with sm.begin() as s:
                 await call(s)
     with pytest.raises(repo.NotFavourite):  # a user who never favourited anything
         async with sm.begin() as s:
             await repo.remove_favourite(s, 12345, pid)
-    with pytest.raises(repo.NotEnoughFavourites, match="have 0"):
+    with pytest.raises(repo.NotEnoughFavourites, match="0 favourites, 2 needed"):
         async with sm() as s:
             await repo.latest_favourites(s, 12345)
     async with sm.begin() as s:

@@ -1,8 +1,8 @@
 """What the bot stores and asks: poems, ratings, favourites, preferences.
 
 Every function takes the session; the caller owns the transaction. Bad input
-raises a `StorageError` subclass whose message can be shown to the user, and
-is raised before anything is written.
+raises a `StorageError` subclass that carries the facts (the bot words them
+for users), and is raised before anything is written.
 """
 from __future__ import annotations
 
@@ -24,38 +24,42 @@ SCRIPTS = ("traditional", "simplified")
 
 
 class StorageError(ValueError):
-    """A request the data cannot satisfy; the message is for the user."""
+    """A request the data cannot satisfy. It carries the facts (its message is for logs);
+    the bot words it for users (`bot.replies.storage_reply`)."""
 
 
 class UnknownPoem(StorageError):
     def __init__(self, poem_id):
-        super().__init__(f"There is no poem #{poem_id}.")
+        super().__init__(f"no poem {poem_id}")
         self.poem_id = poem_id
 
 
 class InvalidStars(StorageError):
     def __init__(self, stars):
-        super().__init__("A rating is 1 to 5 stars.")
+        super().__init__(f"stars out of range: {stars!r}"[:80])
 
 
 class AlreadyFavourite(StorageError):
     def __init__(self, poem_id):
-        super().__init__(f"Poem #{poem_id} is already one of your favourites.")
+        super().__init__(f"poem {poem_id} is already a favourite")
+        self.poem_id = poem_id
 
 
 class NotFavourite(StorageError):
     def __init__(self, poem_id):
-        super().__init__(f"Poem #{poem_id} is not one of your favourites.")
+        super().__init__(f"poem {poem_id} is not a favourite")
+        self.poem_id = poem_id
 
 
 class NotEnoughFavourites(StorageError):
     def __init__(self, have: int, need: int):
-        super().__init__(f"You need {need} favourites for that and have {have}. Add some with !fav <id>.")
+        super().__init__(f"{have} favourites, {need} needed")
+        self.have, self.need = have, need
 
 
 class InvalidScript(StorageError):
     def __init__(self, script):
-        super().__init__("The script is simplified or traditional.")
+        super().__init__(f"unknown script {script!r}"[:80])
 
 
 def pack_latent(values: list[float]) -> bytes:
