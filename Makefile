@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench evaluate train
+.PHONY: run test bench evaluate
 
 # A .venv that cannot run (half made, or from a Python this project does not support)
 # is made again rather than reused.

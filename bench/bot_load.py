@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -111,10 +112,9 @@ async def run(rate: float, seconds: float, users: int, seed: int) -> None:
             errors.append(f"{text} -> {sent.content[:80]}")
         elif kind == "rate":
             expected[(user + 1, pid)] = stars
-        elif kind == "poem":
-            poem_count += 1
-        else:
-            poem_count += 3
+        else:  # the newest id the reply shows: a poem's title, or a blend's steps (its ends are not new)
+            shown = [sent.embeds[0]["title"]] + [f["name"] for f in sent.embeds[0].get("fields", [])]
+            poem_count = max([poem_count] + [int(m) for t in shown for m in re.findall(r"#(\d+)", t)])
 
     tasks = []
     t_start = time.perf_counter()

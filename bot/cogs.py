@@ -3,7 +3,6 @@ service, format the reply."""
 from __future__ import annotations
 
 import inspect
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -16,7 +15,6 @@ from .replies import echo, fit, plural
 if TYPE_CHECKING:
     from .app import PoemBot
 
-log = logging.getLogger("poembot.bot.cogs")
 COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
 
 

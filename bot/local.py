@@ -297,6 +297,10 @@ class LocalDiscord:
             await asyncio.wait(new)
             before |= set(new)
 
+    async def wait_idle(self) -> None:
+        """Wait until everything the bot started has finished (a view's timer aside)."""
+        await self._settle(set())
+
     async def say(self, content: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
         """A user posts a message in the channel; returns what the bot sent in response."""
         self._forget_old()

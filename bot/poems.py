@@ -6,7 +6,7 @@ poem references) and talks to the worker and storage.
 """
 from __future__ import annotations
 
-import logging
+import functools
 import random
 import re
 import secrets
@@ -14,8 +14,10 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from model.text import MAX_SEED, form_of, punctuated, split_lines  # torch-free: the rules of a poem's text
+import opencc
 from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from model.text import FORMS, MAX_SEED, form_of, punctuated, split_lines  # torch-free: a poem's text rules
 
 from .replies import echo, invisible, normalise
 from .settings import Settings
@@ -23,19 +25,15 @@ from .storage import repo
 from .storage.models import Poem
 from .worker_client import WorkerBadRequest, WorkerClient
 
-log = logging.getLogger("poembot.bot.poems")
-
-FORMS = (5, 7)
 MIN_STEPS, MAX_STEPS = 3, 10
 MAX_TOP = 25
 POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
 
-try:  # display in simplified characters without importing the model package
-    import opencc
 
-    _T2S = opencc.OpenCC("t2s")
-except ImportError:  # pragma: no cover - opencc is a declared dependency
-    _T2S = None
+@functools.cache
+def _to_simplified():
+    """The converter for readers who chose simplified characters (made once, when first needed)."""
+    return opencc.OpenCC("t2s")
 
 
 class UserError(Exception):
@@ -90,7 +88,7 @@ def _origin(poem: Poem) -> str:
 
 
 def show(poem: Poem, script: str = "traditional") -> ShownPoem:
-    text = _T2S.convert(poem.text) if script == "simplified" and _T2S else poem.text
+    text = _to_simplified().convert(poem.text) if script == "simplified" else poem.text
     f = poem.form
     lines = punctuated(split_lines(text, f))
     return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,

@@ -1,9 +1,10 @@
 """Alembic environment: async engines, batch mode for SQLite.
 
-Called two ways: from `bot.storage.db.upgrade`, which hands over a live
-connection in `config.attributes["connection"]` (no nested event loop), or
-from the `alembic`/`python -m bot migrate` command line, which opens its own
-async engine on DATABASE_URL.
+Called two ways: from `bot.storage.db.upgrade` (the bot at start and `python -m
+bot migrate`), which hands over a live connection in
+`config.attributes["connection"]` (no nested event loop), or from Alembic's own
+command line (`alembic ...` from the repository root, with alembic.ini), which
+opens its own async engine on DATABASE_URL.
 """
 import asyncio
 

@@ -2,44 +2,18 @@
 gateway payloads, replies captured where they would leave for Discord."""
 from __future__ import annotations
 
-import contextlib
-import socket
-
 import pytest
 
-from bot.app import APOLOGY, PoemBot
-from bot.local import LocalDiscord
-from bot.poems import PoemService
-from bot.settings import Settings
-from bot.storage.db import create_engine, session_maker, upgrade
+from bot.app import APOLOGY
+from bot.storage.db import create_engine, session_maker
 from bot.worker_client import HttpWorker, InProcessWorker
-
-
-@contextlib.asynccontextmanager
-async def running_bot(url: str, worker, channels: int = 0, **overrides):
-    settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0, owner_ids=frozenset({1}))
-    for k, v in overrides.items():
-        setattr(settings, k, v)
-    engine = create_engine(url)
-    await upgrade(engine)
-    bot = PoemBot(service=PoemService(session_maker(engine), worker, settings), owner_ids=settings.owner_ids)
-    local = LocalDiscord(bot, extra_channels=channels)
-    await local.start()
-    try:
-        yield local
-    finally:
-        await bot.close()
-        await engine.dispose()
+from tests.helpers import free_port, poem_of, running_bot
 
 
 @pytest.fixture
 async def local(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as loc:
         yield loc
-
-
-def poem_of(sent) -> list[str]:
-    return sent.embeds[0]["description"].split("\n")
 
 
 async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(local):
@@ -298,10 +272,7 @@ async def test_an_unexpected_failure_is_logged_and_the_user_gets_an_apology(sqli
 
 
 async def test_a_stopped_worker_gets_a_friendly_reply(sqlite_url):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    worker = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=2, retries=1, backoff_s=0.01)
+    worker = HttpWorker(f"http://127.0.0.1:{free_port()}", timeout_s=2, retries=1, backoff_s=0.01)
     async with running_bot(sqlite_url, worker) as local:
         sent, = await local.say("!poem 1")
     await worker.close()

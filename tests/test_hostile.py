@@ -13,7 +13,7 @@ import pytest
 from bot.app import APOLOGY
 from bot.local import LIMITS, LocalDiscord, check_limits
 from bot.worker_client import InProcessWorker
-from tests.test_bot import poem_of, running_bot
+from tests.helpers import poem_of, running_bot
 
 MARKERS = ("[l](http://e.x)", "**zz**", "@everyone", "<@123456789012345678>", "`tick`")
 

@@ -54,3 +54,20 @@ def test_alembic_current_and_check_work_from_the_repository_root(tmp_path):
     assert current.returncode == 0 and "(head)" in current.stdout, current.stdout + current.stderr
     check = subprocess.run([alembic, "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0 and "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return set(out.split())
+
+
+def test_the_bot_imports_no_torch_and_the_model_no_discord():
+    bot = _modules_after("import bot.__main__, bot.app, bot.cogs, bot.poems, bot.local, bot.storage.repo, "
+                         "bot.storage.db, bot.worker_client, bot.settings, bot.replies")
+    assert "torch" not in bot, "only starting the in-process worker may load torch"
+    model = _modules_after("import model.cli, model.generate, model.evaluate, model.worker, model.train")
+    assert "discord" not in model
+    generate = _modules_after("import model.generate")
+    assert not {"model.evaluate", "model.worker", "model.train", "model.cli"} & generate

@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,10 @@ import pytest
 from bot.app import APOLOGY
 from bot.local import CHANNEL_ID
 from bot.worker_client import HttpWorker, InProcessWorker
-from tests.test_bot import running_bot
+from tests.helpers import free_port, running_bot
 
 ROOT = Path(__file__).resolve().parents[1]
 FRIENDLY_DOWN = "not answering right now"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def start_worker(port: int, checkpoint: Path) -> subprocess.Popen:
@@ -51,7 +44,7 @@ async def start_worker(port: int, checkpoint: Path) -> subprocess.Popen:
 
 async def test_users_get_a_friendly_reply_when_the_worker_dies_and_the_bot_recovers(
         sqlite_url, tiny_checkpoints):
-    port = _port()
+    port = free_port()
     proc = await start_worker(port, tiny_checkpoints[5])
     worker = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=3, retries=2, backoff_s=0.05)
     users = 24
@@ -75,7 +68,7 @@ async def test_users_get_a_friendly_reply_when_the_worker_dies_and_the_bot_recov
                 except asyncio.TimeoutError:
                     pytest.fail("a user waited more than 5 s for a reply")
             assert time.monotonic() - t0 < 5 + 1
-            await local._settle(set())
+            await local.wait_idle()
             every = [s for s in local.sent[1:]]
             assert len(every) == users, "every user got exactly one reply"
             assert all(s.embeds or FRIENDLY_DOWN in s.content for s in every)

@@ -123,7 +123,7 @@ async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
 
     from bot.__main__ import until_stopped
     from bot.worker_client import InProcessWorker
-    from tests.test_bot import running_bot
+    from tests.helpers import running_bot
 
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
         async def session() -> None:  # what bot.start() does: hold the gateway until bot.close()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import aiohttp
 import pytest
@@ -10,12 +9,7 @@ from aiohttp import web
 
 from bot.worker_client import HttpWorker, InProcessWorker, WorkerBadRequest, WorkerUnavailable
 from model.worker import SERVER_OPTIONS, Engine, create_app
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 async def serve(worker_settings, port: int, engine=None) -> web.AppRunner:
@@ -27,7 +21,7 @@ async def serve(worker_settings, port: int, engine=None) -> web.AppRunner:
 
 @pytest.fixture
 async def http_worker(worker_settings):
-    port = _port()
+    port = free_port()
     runner = await serve(worker_settings, port)
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
@@ -174,7 +168,7 @@ async def test_every_bad_request_gets_a_clear_4xx(http_worker, path, body, messa
 
 
 async def test_the_client_reports_a_stopped_worker_and_recovers_when_it_returns(worker_settings, tiny_checkpoints):
-    port = _port()
+    port = free_port()
     engine = Engine.from_settings(worker_settings)
     client = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=5, retries=1, backoff_s=0.01)
     try:
@@ -266,7 +260,7 @@ async def test_idle_and_slow_connections_are_closed(worker_settings, monkeypatch
     monkeypatch.setattr(model.worker, "BODY_TIMEOUT_S", 0.5)
     runner = web.AppRunner(create_app(worker_settings), **{**SERVER_OPTIONS, "keepalive_timeout": 0.5})
     await runner.setup()
-    port = _port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         loop = asyncio.get_running_loop()
