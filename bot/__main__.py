@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
+import shlex
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 
 import aiohttp
 import discord
@@ -147,6 +150,9 @@ def _lines(stdin) -> asyncio.Queue:
 
 
 async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout, stopped: asyncio.Event) -> None:
+    """Each line: a command, a slash command (`/poem seed:42`), or the number of a button
+    (or menu option) listed under the last reply that had any."""
+    controls: list[_Control] = []
     while not stopped.is_set():
         get, stop = asyncio.ensure_future(lines.get()), asyncio.ensure_future(stopped.wait())
         await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -160,13 +166,63 @@ async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout, stopped: asyn
         line = line.strip()
         if not line:
             continue
-        for sent in await local.say(line, user_id=CONSOLE_USER, name="you"):
+        if (press := re.fullmatch(r"(?:!press\s+)?(\d{1,3})", line)) and controls:
+            number = int(press.group(1))
+            if not 1 <= number <= len(controls):
+                print(f"There is no control {number} (1 to {len(controls)}).\n", file=stdout, flush=True)
+                continue
+            replies = await controls[number - 1].use(local)
+        elif line.startswith("/"):
+            name, options = _slash(line)
+            replies = await local.slash(name, options, user_id=CONSOLE_USER, name_of_user="you")
+        else:
+            replies = await local.say(line, user_id=CONSOLE_USER, name="you")
+        for sent in replies:
             if sent.kind in ("message", "interaction", "followup", "edit"):
                 prefix = "(only you can see this) " if sent.ephemeral else ""
                 print(prefix + sent.text(), file=stdout, flush=True)
-                if sent.custom_ids:
-                    print(f"[buttons: {' '.join(sent.custom_ids)}]", file=stdout, flush=True)
+                if found := _controls_of(sent):
+                    controls = found
+                    print(" ".join(f"[{i} {c.label}]" for i, c in enumerate(controls, 1))
+                          + "  (type a number to press)", file=stdout, flush=True)
         print(file=stdout, flush=True)
+
+
+@dataclass
+class _Control:
+    """A button, or one option of a select menu, that the console user can press by number."""
+
+    label: str
+    message: dict
+    custom_id: str
+    value: str | None = None  # the option, for a select menu
+
+    async def use(self, local: LocalDiscord):
+        if self.value is None:
+            return await local.click(self.message, self.custom_id, user_id=CONSOLE_USER, name="you")
+        return await local.choose(self.message, self.custom_id, [self.value], user_id=CONSOLE_USER, name="you")
+
+
+def _controls_of(sent) -> list[_Control]:
+    found = []
+    for row in sent.components:
+        for c in row.get("components", []):
+            if c.get("type") == 3:  # a select menu: each option is a control of its own
+                found += [_Control(o["label"], sent.message, c["custom_id"], o["value"]) for o in c["options"]]
+            elif "custom_id" in c:
+                found.append(_Control(c.get("label") or c["custom_id"], sent.message, c["custom_id"]))
+    return found
+
+
+def _slash(line: str) -> tuple[str, dict]:
+    """`/poem seed:42 form:7` -> ("poem", {"seed": "42", "form": "7"}); numbers for the numeric options."""
+    name, *rest = shlex.split(line[1:]) if line.count('"') % 2 == 0 else line[1:].split()
+    options = {}
+    for part in rest:
+        key, sep, value = part.partition(":")
+        if sep:
+            options[key] = int(value) if key in ("steps", "n") and value.isdigit() else value
+    return name.lower(), options
 
 
 async def run_migrations(settings: Settings) -> None:

@@ -301,6 +301,18 @@ def test_the_console_chat_works_from_a_pipe(tmp_path, tiny_checkpoints):
     assert blocks[3].startswith("Best poems here") and "1. #1 · 5.00★ from 1" in blocks[3]
     assert (tmp_path / "poembot.sqlite3").exists()
 
+    # buttons pressed by number, menu options too, and slash commands typed as such
+    out = subprocess.run([sys.executable, "-m", "bot", "--console"], capture_output=True, text=True, timeout=120,
+                         input="!poem 7\n6\n/poem seed:7\n!blend 1 3 3\n2\n5\n99\n", env=env,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    blocks = out.stdout.strip().split("\n\n")
+    assert "[6 ♥ favourite]" in blocks[0] and "Poem #3 is now one of your favourites" in blocks[1]
+    assert blocks[2].splitlines()[1:5] == blocks[0].splitlines()[1:5]  # /poem seed:7 = !poem 7
+    assert "[2 #5 · step 2/3]" in blocks[3]
+    assert blocks[4].startswith("(only you can see this) Poem #5") and "You gave poem #5 5★" in blocks[5]
+    assert "There is no control 99" in blocks[6]
+
 
 def test_a_blend_step_shows_what_it_changed_in_bold():
     from bot.cogs import marked_lines
