@@ -2,13 +2,16 @@
 service, format the reply."""
 from __future__ import annotations
 
+import asyncio
 import inspect
+import io
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from . import cards
 from .poems import ShownPoem, parse_poem_args, parse_poem_id, parse_stars
 from .replies import echo, fit, plural
 
@@ -49,6 +52,25 @@ async def poem_ids(interaction: discord.Interaction, current: str) -> list[app_c
     """Autocomplete for a poem id: the user's favourites and newest poems that match."""
     poems = await interaction.client.service.suggestions(interaction.user.id, current.strip().lstrip("#＃"))
     return [app_commands.Choice(name=f"#{p.id} · {p.lines[0]}"[:100], value=str(p.id)) for p in poems]
+
+
+async def poem_message(bot: PoemBot, p: ShownPoem) -> dict:
+    """A new poem's message: its embed and buttons, and its card when cards are on and a
+    CJK font is here (rendered on a thread: the event loop never draws). The text stays in
+    the embed, for screen readers and search."""
+    message = {"embed": poem_embed(p), "view": poem_view(p)}
+    settings = bot.service.settings
+    if not settings.cards:
+        return message
+    font = cards.font(str(settings.card_font) if settings.card_font else None)
+    if font is None:
+        return message
+    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · " + (f"seed {p.seed}" if p.seed is not None else p.origin)
+    png = await asyncio.to_thread(cards.render, [line[:-1] for line in p.lines], caption, p.script, font)
+    name = f"poem-{p.id}.png"
+    message["embed"].set_image(url=f"attachment://{name}")
+    message["file"] = discord.File(io.BytesIO(png), filename=name, description=" ".join(p.lines))
+    return message
 
 
 def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
@@ -180,7 +202,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
         bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
-        msg = await interaction.followup.send(embed=poem_embed(poem), view=poem_view(poem), wait=True)
+        msg = await interaction.followup.send(**await poem_message(bot, poem), wait=True)
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
@@ -268,7 +290,7 @@ class Poems(commands.Cog):
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
         else:
             p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
-        await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
+        await self._post(ctx, [p], **await poem_message(self.bot, p))
 
     @commands.hybrid_command(name="vary")
     @app_commands.autocomplete(poem_id=poem_ids)
@@ -279,7 +301,7 @@ class Poems(commands.Cog):
         self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
-        await self._post(ctx, [p], embed=poem_embed(p), view=poem_view(p))
+        await self._post(ctx, [p], **await poem_message(self.bot, p))
 
     @commands.hybrid_command(name="blend")
     @app_commands.autocomplete(a=poem_ids, b=poem_ids)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -38,6 +39,7 @@ class Sent:
     payload: dict
     message: dict | None = None  # the message as Discord would return it
     ephemeral: bool = False
+    files: dict[str, bytes] = field(default_factory=dict)  # attachments: filename -> content
 
     @property
     def content(self) -> str:
@@ -120,6 +122,20 @@ def check_limits(payload: dict) -> None:
                                     {"code": 50035, "message": "Invalid Form Body: " + "; ".join(problems)})
 
 
+def _from_multipart(form: list[dict] | None) -> tuple[dict, dict[str, bytes]]:
+    """A message sent with files (multipart): its JSON payload and its files."""
+    payload, files = {}, {}
+    for part in form or []:
+        if part["name"] == "payload_json":
+            payload = json.loads(part["value"])
+        elif "filename" in part:
+            value = part["value"]
+            value.seek(0)
+            files[part["filename"]] = value.read()
+            value.seek(0)
+    return payload, files
+
+
 def _user(user_id: int, name: str, bot: bool = False) -> dict:
     return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0",
             "avatar": None, "bot": bot}
@@ -189,13 +205,16 @@ class LocalDiscord:
                 "mute": False, "permissions": "2248473465835073", "flags": 0}
 
     def _message(self, channel_id: int | None, payload: dict, author: dict | None = None,
-                  message_id: int | None = None) -> dict:
+                  message_id: int | None = None, files: dict[str, bytes] | None = None) -> dict:
         mid = message_id or self.snowflake()
         msg = {
             "id": str(mid), "channel_id": str(channel_id or self.channel_id), "guild_id": str(self.guild_id),
             "author": author or _user(BOT_USER_ID, "poembot", bot=True), "content": payload.get("content") or "",
             "timestamp": utcnow().isoformat(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
-            "mentions": [], "mention_roles": [], "attachments": [], "embeds": payload.get("embeds") or [],
+            "mentions": [], "mention_roles": [], "embeds": payload.get("embeds") or [],
+            "attachments": [{"id": str(self.snowflake()), "filename": name, "size": len(data),
+                             "url": f"https://cdn.discordapp.test/{name}", "proxy_url": f"https://cdn.discordapp.test/{name}"}
+                            for name, data in (files or {}).items()],
             "components": payload.get("components") or [], "pinned": False, "type": 0,
             "flags": payload.get("flags", 0),
         }
@@ -205,13 +224,13 @@ class LocalDiscord:
     # -- what the bot sends ---------------------------------------------------------------------
     async def _http_request(self, route, *, files=None, form=None, **kwargs):
         method, path = route.method, route.path
-        payload = kwargs.get("json") or {}
+        payload, attached = _from_multipart(form) if form else (kwargs.get("json") or {}, {})
         channel_id = getattr(route, "channel_id", None)
         if method in ("POST", "PATCH") and "/messages" in path:
             check_limits(payload)
         if method == "POST" and path == "/channels/{channel_id}/messages":
-            msg = self._message(channel_id, payload)
-            sent = Sent("message", channel_id, payload, msg)
+            msg = self._message(channel_id, payload, files=attached)
+            sent = Sent("message", channel_id, payload, msg, files=attached)
             self.sent.append(sent)
             waiter = self._waiters.pop(int(channel_id), None)
             if waiter is not None and not waiter.done():
@@ -233,6 +252,9 @@ class LocalDiscord:
 
     async def _webhook_request(self, route, *, payload=None, multipart=None, params=None, **_):
         method, path = route.method, route.path
+        attached: dict[str, bytes] = {}
+        if multipart:
+            payload, attached = _from_multipart(multipart)
         payload = payload or {}
         if path == "/interactions/{webhook_id}/{webhook_token}/callback":
             kind = payload.get("type")
@@ -260,8 +282,8 @@ class LocalDiscord:
                 # Discord's rule: the first follow-up after a deferral fills in the "thinking"
                 # message, which keeps the deferral's visibility whatever the follow-up asks
                 ephemeral = self._deferred.pop(route.webhook_token)
-            msg = self._message(None, payload)
-            self.sent.append(Sent("followup", self.channel_id, payload, msg, ephemeral))
+            msg = self._message(None, payload, files=attached)
+            self.sent.append(Sent("followup", self.channel_id, payload, msg, ephemeral, files=attached))
             return msg
         if "/messages/@original" in path and method == "DELETE":
             self._deferred.pop(route.webhook_token, None)  # no "thinking" message left to fill in

@@ -69,6 +69,7 @@ class ShownPoem:
     parent_a_id: int | None = None
     parent_b_id: int | None = None
     origin: str = ""  # where it came from, for its footer
+    script: str = "traditional"  # the reader's script, which `lines` are in
 
 
 def _ref(poem_id: int | None) -> str:
@@ -93,7 +94,8 @@ def show(poem: Poem, script: str = "traditional") -> ShownPoem:
     lines = punctuated(split_lines(text, f))
     return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
                      model_version=poem.model_version, blend_position=poem.blend_position,
-                     parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id, origin=_origin(poem))
+                     parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id, origin=_origin(poem),
+                     script=script)
 
 
 def _what_is_wrong(raw: str) -> str:

@@ -53,6 +53,10 @@ class Environment(BaseSettings):
                                     description="seconds to wait for the HTTP worker")
     migrate_on_start: bool = Field(True, alias="POEMBOT_MIGRATE_ON_START", description=(
         "run migrations at start (0 when a separate `poembot migrate` step does it)"))
+    cards: bool = Field(True, alias="POEMBOT_CARDS", description=(
+        "attach a picture of the poem (a card) to new poems; 0: text only"))
+    card_font: Path | None = Field(None, alias="POEMBOT_CARD_FONT", description=(
+        "the CJK serif font for cards; default: Noto Serif CJK from `fonts-noto-cjk`"))
 
 
 def markdown_rows(environment_class: type[BaseSettings]) -> list[str]:
@@ -111,6 +115,8 @@ class Settings:
     max_in_flight: int = 32  # poem jobs running at once before users are told to wait
     worker_timeout_s: float = 10.0
     migrate_on_start: bool = True
+    cards: bool = True  # attach a poem card (a PNG) to new poems, when a CJK font is found
+    card_font: Path | None = None  # None: look for Noto Serif CJK
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -126,6 +132,8 @@ class Settings:
             max_in_flight=env.max_in_flight,
             worker_timeout_s=env.worker_timeout_s,
             migrate_on_start=env.migrate_on_start,
+            cards=env.cards,
+            card_font=env.card_font,
         ).check()
 
     def check(self) -> Settings:
