@@ -7,7 +7,9 @@ import logging
 import discord
 from discord.ext import commands
 
-from .cogs import ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error
+from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error,
+                   use_locale)
+from .locales import Translator
 from .poems import PoemService, UserError
 from .replies import echo, fit, normalise, storage_reply
 from .storage.repo import StorageError
@@ -53,6 +55,12 @@ class HelpCommand(commands.DefaultHelpCommand):
         return f"`{command.qualified_name}` has no part called “{echo(string)}”."
 
 
+async def _reader_locale(ctx: commands.Context) -> None:
+    """Before every command: a reader who never chose a script gets the one their client's
+    language suggests (slash commands), else the server's preferred language (typed ones)."""
+    use_locale(ctx.interaction, ctx.guild)
+
+
 class PoemBot(commands.Bot):
     def __init__(self, *, service: PoemService, prefix: str = "!", owner_ids: frozenset[int] = frozenset(),
                  **kwargs):
@@ -62,6 +70,8 @@ class PoemBot(commands.Bot):
         self.service = service
 
     async def setup_hook(self) -> None:
+        self.before_invoke(_reader_locale)
+        await self.tree.set_translator(Translator())
         await self.add_cog(Poems(self))
         self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect)
 

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .poems import ShownPoem, parse_poem_args, parse_poem_id, parse_stars
+from .poems import LOCALE_SCRIPT, ShownPoem, parse_poem_args, parse_poem_id, parse_stars, script_for_locale
 from .replies import echo, fit, plural
 
 if TYPE_CHECKING:
@@ -173,6 +173,13 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary
                              service.vary(user, guild, channel, self.poem_id))
 
 
+def use_locale(interaction: discord.Interaction | None, guild: discord.Guild | None = None) -> None:
+    """Let the poems written for this interaction (or command) default to the script the
+    user's client language suggests (a user's own `!script` choice still wins)."""
+    locale = interaction.locale if interaction is not None else guild.preferred_locale if guild else None
+    LOCALE_SCRIPT.set(script_for_locale(str(locale) if locale else None))
+
+
 def answered(interaction: discord.Interaction | None) -> None:
     """Note that a deferred interaction has had its public answer (see `private_error`)."""
     if interaction is not None:
@@ -198,6 +205,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
     """What a button that writes a new poem does: defer, write it with `write(service, user,
     guild, channel)`, post it under its own buttons; a failure is answered with its description."""
     bot: PoemBot = interaction.client
+    use_locale(interaction)
     try:
         bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
@@ -210,6 +218,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
 
 
 async def _answer_button(interaction: discord.Interaction, act) -> None:
+    use_locale(interaction)
     try:
         text = await act()
     except Exception as e:
@@ -232,6 +241,7 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
         return cls()
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        use_locale(interaction)
         try:
             poem_id = parse_poem_id(self.item.values[0])
             p, _ = await interaction.client.service.get(interaction.user.id, poem_id)

@@ -370,12 +370,14 @@ class LocalDiscord:
         return self.sent[mark:]
 
     async def slash(self, name: str, options: dict[str, Any] | None = None, user_id: int = 1,
-                    name_of_user: str = "poet") -> list[Sent]:
-        """A user runs a slash command."""
+                    name_of_user: str = "poet", locale: str = "en-US") -> list[Sent]:
+        """A user (whose client is set to `locale`) runs a slash command."""
         types = {bool: 5, int: 4, float: 10, str: 3}
         opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()]
         data = {"id": str(self.snowflake()), "name": name, "type": 1, "options": opts}
-        return await self._dispatch_interaction(self._interaction(2, data, user_id, name_of_user))
+        payload = self._interaction(2, data, user_id, name_of_user)
+        payload["locale"] = locale
+        return await self._dispatch_interaction(payload)
 
     async def click(self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
         """A user presses a button on a message (which may predate a restart)."""

@@ -6,6 +6,7 @@ poem references) and talks to the worker and storage.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import random
 import re
@@ -50,6 +51,16 @@ class Busy(UserError):
     def __init__(self, retry_after: float):
         self.retry_after = retry_after
         super().__init__(f"I'm busy writing other poems; try again in {max(1, round(retry_after))} s.")
+
+
+# The script a user who never chose one sees: what their Discord client's language
+# suggests (set by the bot for the command or button being handled; see `script_for_locale`).
+LOCALE_SCRIPT: contextvars.ContextVar[str] = contextvars.ContextVar("locale_script", default="traditional")
+
+
+def script_for_locale(locale: str | None) -> str:
+    """zh-CN reads simplified characters; zh-TW (and zh-HK) and everyone else traditional."""
+    return "simplified" if locale in ("zh-CN", "zh-SG") else "traditional"
 
 
 FAVOURITES_USED = 25  # `!poem fav` draws between the newest this many favourites
@@ -264,7 +275,7 @@ class PoemService:
                 s, form=form, text=p["text"], latent=p["latent"], seed=p["seed"],
                 temperature=reply["options"]["temperature"], options=reply["options"],
                 model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id)
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
         return show(poem, script)
 
     async def from_favourites(self, user_id: int, guild_id: int | None, channel_id: int | None,
@@ -298,7 +309,7 @@ class PoemService:
                 options={**reply["options"], "favourites_seed": seed, "t": t}, model_version=reply["model"],
                 user_id=user_id, guild_id=guild_id, channel_id=channel_id, parent_a_id=a.id,
                 parent_b_id=b.id if b is not a else None, blend_position=t)
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
         return show(poem, script)
 
     async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
@@ -317,7 +328,7 @@ class PoemService:
                 temperature=reply["options"]["temperature"], options={**reply["options"], "vary_seed": reply["seed"]},
                 model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id,
                 parent_a_id=parent.id)
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
         return show(poem, script)
 
     async def _endpoint(self, s, ref: str) -> tuple[object, int | None, int]:
@@ -370,7 +381,7 @@ class PoemService:
                     blend_position=i / (steps - 1))
                 path.append(poem)
                 created.append(poem.id)
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
         return Blend(path=[show(p, script) for p in path], created=created)
 
     async def attach_message(self, poem_ids: list[int], channel_id: int | None, message_id: int | None) -> None:
@@ -393,14 +404,14 @@ class PoemService:
 
     async def favourites(self, user_id: int, limit: int = 10) -> list[ShownPoem]:
         async with self.sessions() as s:
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
             return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
 
     async def suggestions(self, user_id: int, typed: str = "", limit: int = 25) -> list[ShownPoem]:
         """Poem ids to offer as a user types one: their favourites, then their newest
         poems, whose id starts with what they typed."""
         async with self.sessions() as s:
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
             poems = await repo.list_favourites(s, user_id, 100) + await repo.recent_poems(s, user_id, 100)
         unique = {p.id: p for p in poems}.values()
         return [show(p, script) for p in unique if str(p.id).startswith(normalise(typed))][:limit]
@@ -409,13 +420,13 @@ class PoemService:
         if not 1 <= n <= MAX_TOP:
             raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
         async with self.sessions() as s:
-            script = await repo.get_script(s, user_id)
+            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
             return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n)]
 
     async def get(self, user_id: int, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
         async with self.sessions() as s:
             poem = await repo.get_poem(s, poem_id)
-            return show(poem, await repo.get_script(s, user_id)), await repo.rating_summary(s, poem_id)
+            return show(poem, await repo.get_script(s, user_id, LOCALE_SCRIPT.get())), await repo.rating_summary(s, poem_id)
 
     async def set_script(self, user_id: int, script: str) -> str:
         script = parse_script(script)

@@ -170,6 +170,10 @@ async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autoc
     await local.say("!sync", user_id=1)
     commands = {c["name"]: c for c in local.commands}
     assert "help" in commands
+    for name, command in commands.items():  # Chinese clients read the descriptions in Chinese
+        assert set(command.get("description_localizations") or {}) == {"zh-CN", "zh-TW"}, name
+    assert commands["poem"]["description_localizations"]["zh-TW"].startswith("寫一首絕句")
+    assert commands["poem"]["description_localizations"]["zh-CN"].startswith("写一首绝句")
     options = {(c["name"], o["name"]): o for c in local.commands for o in c.get("options", [])}
     assert options and all(o["description"] not in ("…", "") for o in options.values()), options
     assert [ch["value"] for ch in options["poem", "form"]["choices"]] == ["5", "7"]
@@ -447,3 +451,15 @@ async def test_busy_leaves_the_cooldown_unspent(sqlite_url, engine):
         local.bot.service.settings.max_in_flight = 32
         written, = await local.say("!poem 1")
         assert written.embeds, written.content
+
+
+async def test_a_reader_who_never_chose_a_script_gets_the_one_their_client_language_suggests(local):
+    taiwan = [s for s in await local.slash("poem", {"seed": "5"}, user_id=3, locale="zh-TW") if s.embeds][-1]
+    china = [s for s in await local.slash("poem", {"seed": "5"}, user_id=4, locale="zh-CN") if s.embeds][-1]
+    assert poem_of(taiwan) != poem_of(china), "zh-CN reads simplified characters"
+    from bot.poems import _to_simplified
+
+    assert [_to_simplified().convert(line) for line in poem_of(taiwan)] == poem_of(china)
+    await local.say("!script traditional", user_id=4)  # a choice wins over the client's language
+    chosen = [s for s in await local.slash("poem", {"seed": "5"}, user_id=4, locale="zh-CN") if s.embeds][-1]
+    assert poem_of(chosen) == poem_of(taiwan)

@@ -214,9 +214,10 @@ async def latest_favourites(session: AsyncSession, user_id: int, n: int = 2) -> 
     return poems[::-1]
 
 
-async def get_script(session: AsyncSession, user_id: int) -> str:
+async def get_script(session: AsyncSession, user_id: int, default: str = "traditional") -> str:
+    """The script the user chose, else `default`."""
     pref = await session.get(UserPreference, user_id)
-    return pref.script if pref else "traditional"
+    return pref.script if pref else default
 
 
 async def set_script(session: AsyncSession, user_id: int, script: str) -> None:
