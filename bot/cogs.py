@@ -33,6 +33,7 @@ ARGUMENTS = {
     "stars": "1 to 5 stars",
     "n": "how many poems: 1 to 25",
     "script": "simplified or traditional characters",
+    "setting": "on or off",
     "confirm": "type confirm to delete everything; without it, you are asked first",
 }
 FORMS = [app_commands.Choice(name="5 characters a line (五言)", value="5"),
@@ -54,13 +55,13 @@ async def poem_ids(interaction: discord.Interaction, current: str) -> list[app_c
     return [app_commands.Choice(name=f"#{p.id} · {p.lines[0]}"[:100], value=str(p.id)) for p in poems]
 
 
-async def poem_message(bot: PoemBot, p: ShownPoem) -> dict:
+async def poem_message(bot: PoemBot, p: ShownPoem, user_id: int) -> dict:
     """A new poem's message: its embed and buttons, and its card when cards are on and a
     CJK font is here (rendered on a thread: the event loop never draws). The text stays in
     the embed, for screen readers and search."""
     message = {"embed": poem_embed(p), "view": poem_view(p)}
     settings = bot.service.settings
-    if not settings.cards:
+    if not settings.cards or not await bot.service.wants_cards(user_id):
         return message
     font = cards.font(str(settings.card_font) if settings.card_font else None)
     if font is None:
@@ -210,7 +211,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
         bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
-        msg = await interaction.followup.send(**await poem_message(bot, poem), wait=True)
+        msg = await interaction.followup.send(**await poem_message(bot, poem, interaction.user.id), wait=True)
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
@@ -300,7 +301,7 @@ class Poems(commands.Cog):
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
         else:
             p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
-        await self._post(ctx, [p], **await poem_message(self.bot, p))
+        await self._post(ctx, [p], **await poem_message(self.bot, p, ctx.author.id))
 
     @commands.hybrid_command(name="vary")
     @app_commands.autocomplete(poem_id=poem_ids)
@@ -311,7 +312,7 @@ class Poems(commands.Cog):
         self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
-        await self._post(ctx, [p], **await poem_message(self.bot, p))
+        await self._post(ctx, [p], **await poem_message(self.bot, p, ctx.author.id))
 
     @commands.hybrid_command(name="blend")
     @app_commands.autocomplete(a=poem_ids, b=poem_ids)
@@ -411,6 +412,14 @@ class Poems(commands.Cog):
         """Show poems to you in simplified or traditional characters. Example: `!script simplified`."""
         script = await self.service.set_script(ctx.author.id, script)
         await ctx.send(f"Poems will be shown to you in {script} characters.")
+
+    @commands.hybrid_command(name="cards")
+    @app_commands.choices(setting=[app_commands.Choice(name=v, value=v) for v in ("on", "off")])
+    @described
+    async def cards(self, ctx: commands.Context, setting: str):
+        """Turn the picture (card) under the poems you ask for on or off. Example: `!cards off`."""
+        on = await self.service.set_cards(ctx.author.id, setting)
+        await ctx.send("Your poems will come with a card." if on else "Your poems will come as text alone.")
 
     @commands.hybrid_command(name="forgetme")
     @described

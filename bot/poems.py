@@ -438,6 +438,18 @@ class PoemService:
         async with self.sessions() as s:
             return await repo.others_on_poems_of(s, user_id)
 
+    async def set_cards(self, user_id: int, setting: str) -> bool:
+        on = {"on": True, "off": False}.get(normalise(setting).lower())
+        if on is None:
+            raise UserError(f"Cards are on or off.{_what_is_wrong(setting)}")
+        async with self.sessions.begin() as s:
+            await repo.set_cards(s, user_id, on)
+        return on
+
+    async def wants_cards(self, user_id: int) -> bool:
+        async with self.sessions() as s:
+            return await repo.wants_cards(s, user_id)
+
     async def forget(self, user_id: int) -> repo.Forgotten:
         async with self.sessions.begin() as s:
             return await repo.forget_user(s, user_id)

@@ -152,7 +152,8 @@ async def test_forgetme_asks_first_says_what_others_lose_then_deletes(local):
 
 async def test_help_lists_every_command_from_its_docstring(local):
     helped, = await local.say("!help")
-    for name in ("poem", "vary", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "forgetme"):
+    for name in ("poem", "vary", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "cards",
+                 "forgetme"):
         assert f"  {name} " in helped.content
     detail, = await local.say("!help poem")
     assert "the one a seed always gives" in detail.content
@@ -163,7 +164,7 @@ async def test_help_lists_every_command_from_its_docstring(local):
 
 async def test_owner_can_sync_slash_commands(local):
     synced, = await local.say("!sync", user_id=1)
-    assert "Synced 12 slash commands" in synced.content
+    assert "Synced 13 slash commands" in synced.content
 
 
 async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autocomplete(local):

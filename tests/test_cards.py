@@ -69,3 +69,15 @@ async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqli
     assert not first.files and not second.files and poem_of(second)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "fonts-noto-cjk" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@needs_font
+async def test_a_user_can_turn_their_cards_off_and_on(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        assert "text alone" in (await local.say("!cards off", user_id=5))[0].content
+        plain, = await local.say("!poem 3", user_id=5)
+        other, = await local.say("!poem 3", user_id=6)  # someone else's setting is their own
+        assert "on or off" in (await local.say("!cards maybe", user_id=5))[0].content
+        assert "with a card" in (await local.say("!cards ON", user_id=5))[0].content
+        again, = await local.say("!poem 3", user_id=5)
+    assert not plain.files and other.files and again.files

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import (JSON, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, LargeBinary,
-                        MetaData, SmallInteger, String, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, LargeBinary,
+                        MetaData, SmallInteger, String, UniqueConstraint, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -79,5 +79,6 @@ class UserPreference(Base):
     __tablename__ = "user_preference"
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    script: Mapped[str] = mapped_column(String(16), default="traditional")  # or "simplified"
+    script: Mapped[str | None] = mapped_column(String(16))  # "traditional", "simplified"; None: not chosen
+    cards: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # poem cards on new poems
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -217,7 +217,18 @@ async def latest_favourites(session: AsyncSession, user_id: int, n: int = 2) -> 
 async def get_script(session: AsyncSession, user_id: int, default: str = "traditional") -> str:
     """The script the user chose, else `default`."""
     pref = await session.get(UserPreference, user_id)
-    return pref.script if pref else default
+    return pref.script if pref and pref.script else default
+
+
+async def wants_cards(session: AsyncSession, user_id: int) -> bool:
+    pref = await session.get(UserPreference, user_id)
+    return pref.cards if pref else True
+
+
+async def set_cards(session: AsyncSession, user_id: int, on: bool) -> None:
+    stmt = _insert(session)(UserPreference).values(user_id=user_id, cards=on, updated_at=utcnow())
+    stmt = stmt.on_conflict_do_update(index_elements=["user_id"], set_={"cards": on, "updated_at": utcnow()})
+    await session.execute(stmt)
 
 
 async def set_script(session: AsyncSession, user_id: int, script: str) -> None:
