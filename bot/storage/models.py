@@ -58,7 +58,7 @@ class Rating(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    poem_id: Mapped[int] = mapped_column(ForeignKey("poem.id", ondelete="CASCADE"), index=True)
+    poem_id: Mapped[int] = mapped_column(ForeignKey("poem.id", ondelete="CASCADE"))  # leads the unique index
     user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     stars: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -70,7 +70,7 @@ class Favourite(Base):
     __table_args__ = (UniqueConstraint("user_id", "poem_id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)  # leads the unique index
     poem_id: Mapped[int] = mapped_column(ForeignKey("poem.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

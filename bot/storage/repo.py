@@ -108,7 +108,7 @@ def _insert(session: AsyncSession):
     return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
 
 
-async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) -> Rating:
+async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) -> None:
     """Rate a poem; rating it again replaces the earlier stars."""
     if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
         raise InvalidStars(stars)
@@ -119,10 +119,6 @@ async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) ->
     stmt = stmt.on_conflict_do_update(index_elements=["poem_id", "user_id"],
                                       set_={"stars": stars, "updated_at": now})
     await session.execute(stmt)
-    rating = (await session.execute(
-        select(Rating).where(Rating.poem_id == poem_id, Rating.user_id == user_id)
-        .execution_options(populate_existing=True))).scalar_one()
-    return rating
 
 
 @dataclass
@@ -133,14 +129,14 @@ class RatingSummary:
 
 
 async def _prior_mean(session: AsyncSession, guild_id: int | None) -> float:
-    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id)
-    stmt = stmt.where(Poem.guild_id.is_(None) if guild_id is None else Poem.guild_id == guild_id)
+    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id).where(Poem.guild_id == guild_id)
     mean = (await session.execute(stmt)).scalar()
     return float(mean) if mean is not None else DEFAULT_PRIOR_MEAN
 
 
-def bayesian(count: int, total: float, prior_mean: float, prior_votes: int = PRIOR_VOTES) -> float:
-    """(C * m + sum of stars) / (C + n): few votes stay near the server's mean m."""
+def bayesian(count, total, prior_mean: float, prior_votes: int = PRIOR_VOTES):
+    """(C * m + sum of stars) / (C + n): few votes stay near the server's mean m. On numbers,
+    or on SQL expressions (the leaderboard orders by it in the query)."""
     return (prior_votes * prior_mean + total) / (prior_votes + count)
 
 
@@ -153,12 +149,9 @@ async def rating_summary(session: AsyncSession, poem_id: int) -> RatingSummary:
     return RatingSummary(count, (total / count) if count else None, bayesian(count, total, prior))
 
 
-@dataclass
-class Ranked:
+@dataclass(kw_only=True)
+class Ranked(RatingSummary):
     poem: Poem
-    count: int
-    mean: float
-    score: float
 
 
 async def top_poems(session: AsyncSession, guild_id: int | None, limit: int = 10) -> list[Ranked]:
@@ -166,12 +159,12 @@ async def top_poems(session: AsyncSession, guild_id: int | None, limit: int = 10
     prior = await _prior_mean(session, guild_id)
     count = func.count(Rating.id)
     total = func.sum(Rating.stars)
-    score = (PRIOR_VOTES * prior + total) / (PRIOR_VOTES + count)
+    score = bayesian(count, total, prior)
     stmt = (select(Poem, count, total, score).join(Rating, Rating.poem_id == Poem.id)
-            .where(Poem.guild_id.is_(None) if guild_id is None else Poem.guild_id == guild_id)
+            .where(Poem.guild_id == guild_id)
             .group_by(Poem.id).order_by(score.desc(), count.desc(), Poem.id).limit(limit))
     rows = (await session.execute(stmt)).all()
-    return [Ranked(p, n, t / n, bayesian(n, t, prior)) for p, n, t, _ in rows]
+    return [Ranked(count=n, mean=t / n, score=float(s), poem=p) for p, n, t, s in rows]
 
 
 async def add_favourite(session: AsyncSession, user_id: int, poem_id: int) -> Favourite:
