@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from bot.app import PoemBot
 from bot.local import CHANNEL_ID, LocalDiscord
-from bot.poems import PoemService
+from bot.service import PoemService
 from bot.settings import Settings
 from bot.storage.db import create_engine, session_maker, upgrade
 from bot.storage.models import Rating

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .app import PoemBot
 from .local import LocalDiscord
-from .poems import PoemService
+from .service import PoemService
 from .settings import ConfigError, Settings, environment
 from .storage.db import create_engine, session_maker, upgrade
 from .worker_client import connect

@@ -10,7 +10,7 @@ from discord.ext import commands
 from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error,
                    use_locale)
 from .locales import Translator
-from .poems import PoemService, UserError
+from .service import PoemService, UserError
 from .replies import echo, fit, normalise, storage_reply
 from .storage.repo import StorageError
 from .worker_client import WorkerUnavailable

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .poems import LOCALE_SCRIPT, ShownPoem, parse_poem_args, parse_poem_id, parse_stars, script_for_locale
+from .service import LOCALE_SCRIPT, ShownPoem, parse_poem_args, parse_poem_id, parse_stars, script_for_locale
 from .replies import echo, fit, plural
 
 if TYPE_CHECKING:

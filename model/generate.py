@@ -71,7 +71,10 @@ class Options:
 
 
 @dataclass
-class Poem:
+class WrittenPoem:
+    """A poem as the model writes it (the bot stores it as `bot.storage.models.Poem` and shows
+    it as `bot.service.ShownPoem`)."""
+
     text: str  # unpunctuated, traditional (as the model writes it)
     form: int  # characters a line
     seed: int | None  # what reproduces it (None for a decoded latent)
@@ -301,13 +304,13 @@ class PoemGenerator:
         j = torch.where(probs.gather(1, j[:, None]).squeeze(1) > 0, j, probs.argmax(dim=1))
         return j if ids is None else ids.gather(1, j[:, None]).squeeze(1)
 
-    def _poems(self, texts, z, seeds, opts) -> list[Poem]:
-        return [Poem(text=t, form=self.form, seed=s, latent=[round(v, 6) for v in zi],
+    def _poems(self, texts, z, seeds, opts) -> list[WrittenPoem]:
+        return [WrittenPoem(text=t, form=self.form, seed=s, latent=[round(v, 6) for v in zi],
                      display=self._t2s.convert(t) if opts.simplified else t)
                 for t, zi, s in zip(texts, z.tolist(), seeds)]
 
     # -- the public API ---------------------------------------------------------------------
-    def sample_seeds(self, seeds: list[int], opts: Options = Options()) -> list[Poem]:
+    def sample_seeds(self, seeds: list[int], opts: Options = Options()) -> list[WrittenPoem]:
         """One poem per seed; a seed gives the same poem in any batch.
 
         With `opts.candidates` k > 1, each seed draws k poems and keeps the one its
@@ -324,7 +327,7 @@ class PoemGenerator:
             z = self.model.encode(self.vocab.encode_batch(texts))[0]
         return self._poems(texts, z, seeds, opts)
 
-    def sample(self, n: int = 1, seed: int | None = None, opts: Options = Options()) -> list[Poem]:
+    def sample(self, n: int = 1, seed: int | None = None, opts: Options = Options()) -> list[WrittenPoem]:
         """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
         first poem of `--seed 42 --n 5`."""
         if not (1 <= n <= MAX_N):
@@ -386,7 +389,7 @@ class PoemGenerator:
         return mu[0].tolist()
 
     def decode_latents(self, latents: list[list[float]], seed: int = 0,
-                       opts: Options = BLEND) -> list[Poem]:
+                       opts: Options = BLEND) -> list[WrittenPoem]:
         """Poems for given latents; the same seed's uniforms for every one, so the
         poems differ only where their latents do."""
         z = self._as_latents(latents)
@@ -395,7 +398,7 @@ class PoemGenerator:
         return self._poems(texts, z, [None] * len(z), opts)
 
     def vary(self, text: str, seed: int, opts: Options = VARY, towards: str | None = None,
-             t: float = 0.0) -> Poem:
+             t: float = 0.0) -> WrittenPoem:
         """A poem near `text`: its own latent decoded with `seed`'s uniforms. With
         `towards`, near the point a share `t` of the way from `text` to that poem
         (a poem between two favourites)."""
@@ -419,7 +422,7 @@ class PoemGenerator:
         return z
 
     def interpolate(self, a, b, steps: int = 5, method: str = "lerp", seed: int = 0,
-                    opts: Options = BLEND) -> list[Poem]:
+                    opts: Options = BLEND) -> list[WrittenPoem]:
         """The poems on the path from a to b (texts or latents), both ends included.
         Decoded deterministically unless `opts` samples (then with `seed`'s uniforms)."""
         if not (2 <= steps <= MAX_STEPS):

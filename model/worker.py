@@ -451,7 +451,7 @@ def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Ap
 
     app.cleanup_ctx.append(lifecycle)
     for name in ("sample", "blend", "encode", "vary"):
-        app.router.add_post(f"/v1/{name}", _endpoint(name))
+        app.router.add_post(f"/v1/{name}", _handler(name))
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
     return app
@@ -486,7 +486,7 @@ async def _json_body(request: web.Request):
         raise InputError("the request body is not valid JSON") from None
 
 
-def _endpoint(name: str):
+def _handler(name: str):
     async def handler(request: web.Request) -> web.Response:
         engine = request.app[ENGINE]
         t0 = time.perf_counter()

@@ -6,7 +6,7 @@ import socket
 
 from bot.app import PoemBot
 from bot.local import LocalDiscord
-from bot.poems import PoemService
+from bot.service import PoemService
 from bot.settings import Settings
 from bot.storage.db import create_engine, session_maker, upgrade
 

@@ -331,7 +331,7 @@ class PoemService:
             script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
         return show(poem, script)
 
-    async def _endpoint(self, s, ref: str) -> tuple[object, int | None, int]:
+    async def _blend_end(self, s, ref: str) -> tuple[object, int | None, int]:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
         blended from its text (the model encodes it), not from the latent it was
         drawn with, so the path starts at the poem itself under any model version."""
@@ -356,8 +356,8 @@ class PoemService:
             if a is None:
                 fa, fb = await repo.latest_favourites(s, user_id, 2)
                 a, b = str(fa.id), str(fb.id)
-            end_a, id_a, form_a = await self._endpoint(s, a)
-            end_b, id_b, form_b = await self._endpoint(s, b)
+            end_a, id_a, form_a = await self._blend_end(s, a)
+            end_b, id_b, form_b = await self._blend_end(s, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
         async with self._job(self.blend_cooldown, user_id):
