@@ -143,22 +143,11 @@ def _progress_wanted() -> bool:
     return worker_environment().progress
 
 
-def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    torch.manual_seed(args.seed)
-    train_poems = corpus.load_split(args.data_dir, args.form, "train")
-    if args.limit:
-        train_poems = train_poems[: args.limit]
-    valid_poems = corpus.load_split(args.data_dir, args.form, "valid")
-    vocab = Vocab(corpus.build_vocab(train_poems))
-    cfg = make_config(args, len(vocab))
-    model = PoemVAE(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    x_train = vocab.encode_batch(train_poems)  # (N, T)
-    x_valid = vocab.encode_batch(valid_poems)  # (M, T)
+def _card(args: TrainArgs, model: PoemVAE, train_poems: list[str], valid_poems: list[str], argv) -> dict:
+    """What the checkpoint says of how it was made (filled in further every epoch)."""
     manifest_path = args.data_dir / str(args.form) / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
-    card = {
+    return {
         "form": args.form,
         "config_name": args.config,
         "corpus": {"package": manifest.get("package", corpus.PACKAGE), "integrity": manifest.get("integrity"),
@@ -168,6 +157,67 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
                      "kl_anneal_steps": args.kl_anneal_steps, "threads": torch.get_num_threads(),
                      "parameters": parameter_count(model)},
     }
+
+
+def _train_epoch(args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, epoch: int,
+                 step: int) -> tuple[dict, int, float]:
+    """One pass over the training poems: (mean train metrics, steps so far, seconds it took)."""
+    model.train()
+    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
+    batches = math.ceil(len(x_train) / args.batch_size)
+    bar = tqdm(range(batches), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr,
+               disable=not sys.stderr.isatty() and not _progress_wanted(), mininterval=2.0)
+    sums = {"nll_char": 0.0, "kl": 0.0}
+    t0 = time.perf_counter()
+    for b in bar:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(args, (epoch * batches + b) / (args.epochs * batches))
+        x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size]]  # (B, T)
+        kl_scale = min(1.0, step / args.kl_anneal_steps) if args.kl_anneal_steps else 1.0
+        parts = loss(model.cfg, *model(x), kl_scale=kl_scale)
+        opt.zero_grad(set_to_none=True)
+        parts.total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        sums["nll_char"] += parts.nll_char.item()
+        sums["kl"] += parts.kl.item()
+        if b % 20 == 0:
+            sps = (b + 1) * args.batch_size / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{parts.total.item():.1f}", nll=f"{parts.nll_char.item():.2f}",
+                            kl=f"{parts.kl.item():.1f}", sps=f"{sps:.0f}")
+    return {k: v / batches for k, v in sums.items()}, step, time.perf_counter() - t0
+
+
+def _finish_epoch(args: TrainArgs, ckpt: Checkpoint, opt, history: list, entry: dict, step: int,
+                  poems: int) -> None:
+    """Log an epoch and save everything a later `--resume` needs: checkpoint, card, curves."""
+    valid = entry["valid"]
+    history.append(entry)
+    log.info("epoch %d: valid nll/char %.3f, KL %.2f, recon acc %.3f, active units %d, %.0f samples/s",
+             entry["epoch"], valid["nll_char"], valid["kl"], valid["recon_acc"], valid["active_units"],
+             entry["samples_per_s"])
+    ckpt.card["training"].update(epochs=entry["epoch"], steps=step, seconds=entry["seconds"])
+    ckpt.card["metrics"] = valid
+    ckpt.card["history"] = history
+    save(ckpt, args.out)
+    _save_resume(args.out, ckpt.model, opt, entry["epoch"], step, history, ckpt.card)
+    plot_curves(history, args.out.with_suffix(".png"), poems)
+
+
+def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    torch.manual_seed(args.seed)
+    train_poems = corpus.load_split(args.data_dir, args.form, "train")
+    if args.limit:
+        train_poems = train_poems[: args.limit]
+    valid_poems = corpus.load_split(args.data_dir, args.form, "valid")
+    vocab = Vocab(corpus.build_vocab(train_poems))
+    model = PoemVAE(make_config(args, len(vocab)))
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    x_train = vocab.encode_batch(train_poems)  # (N, T)
+    x_valid = vocab.encode_batch(valid_poems)  # (M, T)
+    ckpt = Checkpoint(model, vocab, _card(args, model, train_poems, valid_poems, argv))
     history: list[dict] = []
     start_epoch, step, seconds = 0, 0, 0.0
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -177,47 +227,11 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         seconds = meta["card"]["training"].get("seconds", 0.0)
         log.info("resumed from epoch %d", start_epoch)
     log.info("%d parameters, %d training poems, vocabulary %d", parameter_count(model), len(x_train), len(vocab))
-    ckpt = Checkpoint(model, vocab, card)
     for epoch in range(start_epoch, args.epochs):
-        model.train()
-        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
-        batches = math.ceil(len(x_train) / args.batch_size)
-        bar = tqdm(range(batches), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr,
-                   disable=not sys.stderr.isatty() and not _progress_wanted(),
-                   mininterval=2.0)
-        sums = {"nll_char": 0.0, "kl": 0.0}
-        t0 = time.perf_counter()
-        for b in bar:
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(args, (epoch * batches + b) / (args.epochs * batches))
-            x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size]]  # (B, T)
-            kl_scale = min(1.0, step / args.kl_anneal_steps) if args.kl_anneal_steps else 1.0
-            parts = loss(cfg, *model(x), kl_scale=kl_scale)
-            opt.zero_grad(set_to_none=True)
-            parts.total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            step += 1
-            sums["nll_char"] += parts.nll_char.item()
-            sums["kl"] += parts.kl.item()
-            if b % 20 == 0:
-                sps = (b + 1) * args.batch_size / (time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{parts.total.item():.1f}", nll=f"{parts.nll_char.item():.2f}",
-                                kl=f"{parts.kl.item():.1f}", sps=f"{sps:.0f}")
-        elapsed = time.perf_counter() - t0
+        train_metrics, step, elapsed = _train_epoch(args, model, opt, x_train, epoch, step)
         seconds += elapsed
-        train_metrics = {k: v / batches for k, v in sums.items()}
-        valid = validate(model, x_valid)
-        history.append({"epoch": epoch + 1, "train": train_metrics, "valid": valid,
-                        "samples_per_s": len(x_train) / elapsed, "seconds": round(seconds, 1)})
-        log.info("epoch %d: valid nll/char %.3f, KL %.2f, recon acc %.3f, active units %d, %.0f samples/s",
-                 epoch + 1, valid["nll_char"], valid["kl"], valid["recon_acc"], valid["active_units"],
-                 len(x_train) / elapsed)
-        card["training"].update(epochs=epoch + 1, steps=step, seconds=round(seconds, 1))
-        card["metrics"] = valid
-        card["history"] = history
-        save(ckpt, args.out)
-        _save_resume(args.out, model, opt, epoch + 1, step, history, card)
-        plot_curves(history, args.out.with_suffix(".png"), len(x_train))
+        entry = {"epoch": epoch + 1, "train": train_metrics, "valid": validate(model, x_valid),
+                 "samples_per_s": len(x_train) / elapsed, "seconds": round(seconds, 1)}
+        _finish_epoch(args, ckpt, opt, history, entry, step, len(x_train))
     model.eval()
     return ckpt

@@ -319,48 +319,59 @@ class Engine:
                 self._arrived.clear()
                 await self._arrived.wait()
             kind = min(self._waiting, key=lambda k: self._waiting[k][0].queued_at)
-            queue = self._waiting[kind]
-            self._batch = batch = [queue.popleft()]
-            size = len(batch[0].seeds)
-            deadline = time.monotonic() + self.max_wait
-            while size < self.max_batch:
-                if not queue:
-                    timeout = deadline - time.monotonic()
-                    others = any(q for k, q in self._waiting.items() if k != kind)
-                    if size >= expected[kind[0]] or timeout <= 0 or others:
-                        break
-                    self._arrived.clear()
-                    try:
-                        await asyncio.wait_for(self._arrived.wait(), timeout)
-                    except asyncio.TimeoutError:
-                        break
-                    continue
-                if size + len(queue[0].seeds) > self.max_batch:
-                    break  # too big for what is left: it opens the next batch of its kind
-                batch.append(queue.popleft())
-                size += len(batch[-1].seeds)
+            batch = await self._collect(kind, expected[kind[0]])
+            size = await self._run(kind, batch)
+            if size:
+                came = sum(len(item.seeds) for k, q in self._waiting.items() if k[0] == kind[0] for item in q)
+                expected[kind[0]] = min(self.max_batch, size + came)
+            self._batch = []  # (close() answers a batch cancelled while it ran)
+
+    async def _collect(self, kind: tuple, expected: int) -> list[_Pending]:
+        """The next batch of one kind: what is queued, then what is likely to come soon."""
+        queue = self._waiting[kind]
+        self._batch = batch = [queue.popleft()]  # held where close() can answer it, from the first
+        size = len(batch[0].seeds)
+        deadline = time.monotonic() + self.max_wait
+        while size < self.max_batch:
             if not queue:
-                del self._waiting[kind]
-            self._queued -= size
-            form, opts = kind
-            seeds = [s for item in batch for s in item.seeds]
-            self.metrics.batches.observe(len(seeds))
-            try:
-                poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
-            except Exception as e:  # handed to every waiting request
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(e)
-                self._batch = []
+                timeout = deadline - time.monotonic()
+                others = any(q for k, q in self._waiting.items() if k != kind)
+                if size >= expected or timeout <= 0 or others:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), timeout)
+                except asyncio.TimeoutError:
+                    break
                 continue
-            came = sum(len(item.seeds) for k, q in self._waiting.items() if k[0] == form for item in q)
-            expected[form] = min(self.max_batch, size + came)
-            at = 0
+            if size + len(queue[0].seeds) > self.max_batch:
+                break  # too big for what is left: it opens the next batch of its kind
+            batch.append(queue.popleft())
+            size += len(batch[-1].seeds)
+        if not queue:
+            del self._waiting[kind]
+        self._queued -= size
+        return batch
+
+    async def _run(self, kind: tuple, batch: list[_Pending]) -> int:
+        """Write a batch in one forward pass and answer each request with its poems (or
+        the error); the poems written (0 on an error)."""
+        form, opts = kind
+        seeds = [s for item in batch for s in item.seeds]
+        self.metrics.batches.observe(len(seeds))
+        try:
+            poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
+        except Exception as e:  # handed to every waiting request
             for item in batch:
                 if not item.future.done():
-                    item.future.set_result(poems[at : at + len(item.seeds)])
-                at += len(item.seeds)
-            self._batch = []  # (close() answers a batch cancelled while it ran)
+                    item.future.set_exception(e)
+            return 0
+        at = 0
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result(poems[at : at + len(item.seeds)])
+            at += len(item.seeds)
+        return len(seeds)
 
     # -- the API ------------------------------------------------------------------------
     async def sample(self, body: dict) -> dict:
