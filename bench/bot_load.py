@@ -138,19 +138,25 @@ async def run(rate: float, seconds: float, users: int, seed: int) -> None:
     worker_proc.terminate()
     worker_proc.wait(timeout=30)
 
+    report(f"{n} commands at {rate:.0f}/s for {seconds:.0f} s, {users} users; wall {wall:.1f} s", wall,
+           latencies, errors, len(expected), lost)
+
+
+def report(title: str, wall: float, latencies: dict[str, list[float]], errors: list[str], confirmed: int,
+           lost: int) -> None:
     every = sorted(x for v in latencies.values() for x in v)
 
     def pct(values: list[float], q: float) -> float:
         values = sorted(values)
         return 1000 * values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
-    print(f"{n} commands at {rate:.0f}/s for {seconds:.0f} s, {users} users; wall {wall:.1f} s")
+    print(title)
     print("| commands | count | p50 ms | p99 ms |")
     print("|---|---|---|---|")
     for kind, values in [("all", every)] + list(latencies.items()):
         print(f"| {kind} | {len(values)} | {pct(values, 0.5):.0f} | {pct(values, 0.99):.0f} |")
     print(f"throughput {len(every) / wall:.1f} replies/s; errors {len(errors)}; "
-          f"ratings confirmed {len(expected)}, lost {lost}")
+          f"ratings confirmed {confirmed}, lost {lost}")
     for e in errors[:5]:
         print("  error:", e)
     if every:
