@@ -77,7 +77,7 @@ async def test_rating_favourites_leaderboard_and_show(local):
     top, = await local.say("!top")
     names = [f["name"] for f in top.embeds[0]["fields"]]
     assert names[0].startswith("1. #1") and names[1].startswith("2. #2")
-    assert "saved" not in (await local.say("!fav 2"))[0].content
+    assert (await local.say("!fav 2"))[0].content == "Poem #2 is now one of your favourites."
     favs, = await local.say("!favs")
     assert [f["name"] for f in favs.embeds[0]["fields"]] == ["#2"]
     assert "no longer" in (await local.say("!unfav 2"))[0].content

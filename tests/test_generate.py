@@ -52,6 +52,9 @@ def test_constraints_can_be_turned_off(generator):
     free = Options(no_repeat=False, rhyme=False, tone=False, temperature=1.5, top_k=0)
     poems = generator.sample(64, seed=3, opts=free)
     assert any(len(set(p.text)) < 20 for p in poems), "with repeats allowed some poem repeats"
+    prosody = Prosody.default()
+    assert any(not prosody.rhymes(p.lines[1][-1], p.lines[3][-1]) for p in poems), "with rhyme off some do not"
+    assert any(tone_key_accuracy(prosody, p.lines) < 1.0 for p in poems), "with tone off some break the pattern"
 
 
 def test_simplified_output_converts_only_the_display(generator):

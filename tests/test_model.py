@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -59,7 +62,12 @@ def test_prepare_reads_the_npm_layout_and_splits_deterministically(tmp_path):
 
 def test_a_poems_split_depends_on_its_text_alone():
     poems = (CORPUS / "5" / "train.txt").read_text().split()
-    assert [corpus.split_of(p) for p in poems[:200]] == [corpus.split_of(p) for p in poems[:200]]
+    # the same in another process with another hash seed: a hash of the text, not Python's hash()
+    code = ("import sys; from model import corpus; "
+            "print(' '.join(corpus.split_of(p) for p in sys.stdin.read().split()))")
+    other = subprocess.run([sys.executable, "-c", code], input="\n".join(poems[:200]), capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True).stdout.split()
+    assert other == [corpus.split_of(p) for p in poems[:200]]
     shares = [corpus.split_of(p) for p in poems * 1]
     assert shares.count("train") == len(shares)  # the fixture's train split holds train poems only
     everything = [corpus.split_of(f"{i:05d}") for i in range(20000)]
