@@ -14,7 +14,6 @@ same poem alone or inside any batch.
 from __future__ import annotations
 
 import math
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path

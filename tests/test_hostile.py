@@ -11,7 +11,7 @@ import discord
 import pytest
 
 from bot.app import APOLOGY
-from bot.local import LIMITS, LocalDiscord, check_limits
+from bot.local import LIMITS, check_limits
 from bot.worker_client import InProcessWorker
 from tests.helpers import poem_of, running_bot
 
