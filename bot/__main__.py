@@ -245,9 +245,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     settings = Settings.from_env()
-    logging.basicConfig(level=logging.INFO if settings.discord_token and not args.console else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.console or not settings.discord_token:
+    chat = args.console or not settings.discord_token
+    level = environment().log_level or ("WARNING" if chat else "INFO")
+    discord.utils.setup_logging(level=getattr(logging, level), root=True,  # discord.py's handler, plain text
+                                formatter=logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    if chat and not environment().log_level:
         logging.getLogger("discord").setLevel(logging.ERROR)  # no voice-support chatter in a chat
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError
@@ -53,6 +54,8 @@ class Environment(BaseSettings):
                                     description="seconds to wait for the HTTP worker")
     migrate_on_start: bool = Field(True, alias="POEMBOT_MIGRATE_ON_START", description=(
         "run migrations at start (0 when a separate `poembot migrate` step does it)"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(None, alias="LOG_LEVEL", description=(
+        "DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"))
     cards: bool = Field(True, alias="POEMBOT_CARDS", description=(
         "attach a picture of the poem (a card) to new poems; 0: text only"))
     card_font: Path | None = Field(None, alias="POEMBOT_CARD_FONT", description=(
