@@ -52,6 +52,12 @@ async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, obj
     engine = await open_database(settings, settings.migrate_on_start)
     worker = await connect(settings.worker_url, settings.worker_timeout_s)
     service = PoemService(session_maker(engine), worker, settings)
+    if settings.metrics_port:
+        try:
+            service.metrics.serve(settings.metrics_port)
+        except OSError as e:
+            raise ConfigError(f"POEMBOT_METRICS_PORT: cannot listen on {settings.metrics_port} ({e.strerror})") from None
+        log.info("metrics on :%d/metrics", settings.metrics_port)
     owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
     bot = PoemBot(service=service, prefix=settings.prefix, owner_ids=frozenset(owners))
     return bot, engine, worker

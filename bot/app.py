@@ -3,6 +3,7 @@ for prefix and slash commands, and `main()` that wires everything."""
 from __future__ import annotations
 
 import logging
+import time
 
 import discord
 from discord.ext import commands
@@ -59,6 +60,15 @@ async def _reader_locale(ctx: commands.Context) -> None:
     """Before every command: a reader who never chose a script gets the one their client's
     language suggests (slash commands), else the server's preferred language (typed ones)."""
     use_locale(ctx.interaction, ctx.guild)
+    ctx.started = time.perf_counter()
+
+
+def _count(ctx: commands.Context, outcome: str) -> None:
+    metrics = ctx.bot.service.metrics
+    name = ctx.command.qualified_name if ctx.command else "unknown"
+    metrics.handled.labels(name, outcome).inc()
+    if hasattr(ctx, "started"):
+        metrics.seconds.labels(name).observe(time.perf_counter() - ctx.started)
 
 
 class PoemBot(commands.Bot):
@@ -97,10 +107,14 @@ class PoemBot(commands.Bot):
         log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
         return APOLOGY
 
+    async def on_command_completion(self, ctx: commands.Context) -> None:
+        _count(ctx, "ok")
+
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound):
             return
         reply = self.describe_error(error, ctx.current_parameter.name if ctx.current_parameter else None)
+        _count(ctx, "error" if reply == APOLOGY else "refused")  # refused: the user's mistake, or busy
         try:
             if ctx.interaction is not None:
                 await private_error(ctx.interaction, reply)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from model.text import FORMS, MAX_SEED, form_of, punctuated, split_lines  # torch-free: a poem's text rules
 
+from .metrics import Metrics
 from .replies import echo, invisible, normalise
 from .settings import Settings
 from .storage import repo
@@ -230,7 +231,9 @@ class Cooldowns:
 
 
 class PoemService:
-    def __init__(self, sessions: async_sessionmaker, worker: WorkerClient, settings: Settings):
+    def __init__(self, sessions: async_sessionmaker, worker: WorkerClient, settings: Settings,
+                 metrics: Metrics | None = None):
+        self.metrics = metrics or Metrics()
         self.sessions = sessions
         self.worker = worker
         self.settings = settings
@@ -254,11 +257,13 @@ class PoemService:
             raise Busy(self._recent_latency * 2)
         cooldown.hit(user_id)
         self.in_flight += 1
+        self.metrics.in_flight.inc()
         t0 = time.monotonic()
         try:
             yield
         finally:
             self.in_flight -= 1
+            self.metrics.in_flight.dec()
             self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
 
     async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,

@@ -56,6 +56,8 @@ class Environment(BaseSettings):
         "run migrations at start (0 when a separate `poembot migrate` step does it)"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(None, alias="LOG_LEVEL", description=(
         "DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"))
+    metrics_port: int = Field(0, alias="POEMBOT_METRICS_PORT", ge=0, le=65535, description=(
+        "serve the bot's Prometheus metrics on this port (`/metrics`); 0: off"))
     cards: bool = Field(True, alias="POEMBOT_CARDS", description=(
         "attach a picture of the poem (a card) to new poems; 0: text only"))
     card_font: Path | None = Field(None, alias="POEMBOT_CARD_FONT", description=(
@@ -118,6 +120,7 @@ class Settings:
     max_in_flight: int = 32  # poem jobs running at once before users are told to wait
     worker_timeout_s: float = 10.0
     migrate_on_start: bool = True
+    metrics_port: int = 0  # Prometheus /metrics on this port; 0 = off
     cards: bool = True  # attach a poem card (a PNG) to new poems, when a CJK font is found
     card_font: Path | None = None  # None: look for Noto Serif CJK
 
@@ -135,6 +138,7 @@ class Settings:
             max_in_flight=env.max_in_flight,
             worker_timeout_s=env.worker_timeout_s,
             migrate_on_start=env.migrate_on_start,
+            metrics_port=env.metrics_port,
             cards=env.cards,
             card_font=env.card_font,
         ).check()

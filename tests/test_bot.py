@@ -464,3 +464,51 @@ async def test_a_reader_who_never_chose_a_script_gets_the_one_their_client_langu
     await local.say("!script traditional", user_id=4)  # a choice wins over the client's language
     chosen = [s for s in await local.slash("poem", {"seed": "5"}, user_id=4, locale="zh-CN") if s.embeds][-1]
     assert poem_of(chosen) == poem_of(taiwan)
+
+
+async def test_commands_are_counted_by_outcome_with_their_latency(local):
+    metrics = local.bot.service.metrics
+    await local.say("!poem 1")
+    await local.say("!poem abc")
+    await local.say("!rate 1 5")
+
+    def value(name: str, **labels) -> float:
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    assert value("poembot_commands_total", command="poem", outcome="ok") == 1
+    assert value("poembot_commands_total", command="poem", outcome="refused") == 1
+    assert value("poembot_commands_total", command="rate", outcome="ok") == 1
+    assert value("poembot_command_seconds_count", command="poem") == 2  # both ran, and were timed
+    assert value("poembot_jobs_in_flight") == 0
+    assert value("process_resident_memory_bytes") > 0
+
+
+def test_the_metrics_port_serves_prometheus_text(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DISCORD_TOKEN", "DATABASE_URL"))}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--console"], stdin=subprocess.PIPE, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
+                            env={**env, "POEMBOT_DATA_DIR": str(tmp_path), "POEMBOT_METRICS_PORT": str(port)})
+    try:
+        proc.stdin.write("!poem 1\n")
+        proc.stdin.flush()
+        for _ in range(300):
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+                if 'poembot_commands_total{command="poem",outcome="ok"} 1.0' in text:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert 'poembot_commands_total{command="poem",outcome="ok"} 1.0' in text
+        assert "process_cpu_seconds_total" in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
