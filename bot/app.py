@@ -12,12 +12,11 @@ from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, 
                    use_locale)
 from .locales import Translator
 from .service import PoemService, UserError
-from .replies import echo, fit, normalise, storage_reply
+from .replies import APOLOGY, echo, fit, normalise, storage_reply
 from .storage.repo import StorageError
 from .worker_client import WorkerUnavailable
 
 log = logging.getLogger("poembot.bot")
-APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 
 
 def intents() -> discord.Intents:

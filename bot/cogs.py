@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,7 +14,7 @@ from discord.ext import commands
 
 from . import cards
 from .service import LOCALE_SCRIPT, ShownPoem, parse_poem_args, parse_poem_id, parse_stars, script_for_locale
-from .replies import echo, fit, plural
+from .replies import APOLOGY, echo, fit, plural
 
 if TYPE_CHECKING:
     from .app import PoemBot
@@ -207,6 +208,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
     guild, channel)`, post it under its own buttons; a failure is answered with its description."""
     bot: PoemBot = interaction.client
     use_locale(interaction)
+    t0, outcome = time.perf_counter(), "ok"
     try:
         bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
@@ -215,16 +217,31 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
-        await private_error(interaction, bot.describe_error(e))
+        reply = bot.describe_error(e)
+        outcome = "error" if reply == APOLOGY else "refused"
+        await private_error(interaction, reply)
+    _count_press(interaction, outcome, t0)
+
+
+def _count_press(interaction: discord.Interaction, outcome: str, t0: float) -> None:
+    """A button or menu press in the metrics, named by its custom id's kind (button:rate, ...)."""
+    parts = (interaction.data or {}).get("custom_id", "").split(":")  # poem:rate:12:5 -> button:rate
+    kind = f"button:{parts[1] if len(parts) > 1 else '?'}"
+    metrics = interaction.client.service.metrics
+    metrics.handled.labels(kind, outcome).inc()
+    metrics.seconds.labels(kind).observe(time.perf_counter() - t0)
 
 
 async def _answer_button(interaction: discord.Interaction, act) -> None:
     use_locale(interaction)
+    t0, outcome = time.perf_counter(), "ok"
     try:
         text = await act()
     except Exception as e:
         text = interaction.client.describe_error(e)
+        outcome = "error" if text == APOLOGY else "refused"
     await interaction.response.send_message(text, ephemeral=True)
+    _count_press(interaction, outcome, t0)
 
 
 class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:steps"):

@@ -10,6 +10,7 @@ import unicodedata
 
 from discord.utils import escape_markdown, escape_mentions
 
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 MAX_CONTENT = 2000  # characters in a message's content
 ECHO_CHARS = 40  # characters of user input a reply repeats
 INVISIBLE = {"Cc", "Cf", "Co", "Cn", "Zl", "Zp"}

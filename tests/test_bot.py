@@ -480,6 +480,11 @@ async def test_commands_are_counted_by_outcome_with_their_latency(local):
     assert value("poembot_commands_total", command="rate", outcome="ok") == 1
     assert value("poembot_command_seconds_count", command="poem") == 2  # both ran, and were timed
     assert value("poembot_jobs_in_flight") == 0
+    await local.click(local.sent[0].message, "poem:rate:1:4", user_id=8)
+    await local.say("!forgetme confirm")  # poem 1 is gone: its button now refuses
+    await local.click(local.sent[0].message, "poem:rate:1:4", user_id=8)
+    assert value("poembot_commands_total", command="button:rate", outcome="ok") == 1
+    assert value("poembot_commands_total", command="button:rate", outcome="refused") == 1
     assert value("process_resident_memory_bytes") > 0
 
 
