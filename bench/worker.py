@@ -129,7 +129,7 @@ async def batch_totals(url: str) -> tuple[float, float]:
     async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
         text = await r.text()
     values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("poembot_batch_size_"))
-    return float(values["poembot_batch_size_sum{}"]), float(values["poembot_batch_size_count{}"])
+    return float(values["poembot_batch_size_sum"]), float(values["poembot_batch_size_count"])
 
 
 async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int, forms: tuple[int, ...] = (5,)) -> list[dict]:

@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -170,62 +171,45 @@ class _Pending:
     queued_at: float = field(default_factory=time.monotonic)
 
 
-class Histogram:
-    """A Prometheus histogram: cumulative bucket counts, a sum and a count; memory
-    stays the same however long the worker runs."""
+class BatchSizes:
+    """Poems per forward pass: a Prometheus histogram, plus the count and largest batch
+    (which the batching tests and the benchmark read)."""
 
-    def __init__(self, buckets: tuple[float, ...]):
-        self.buckets = buckets
-        self.counts = [0] * len(buckets)  # observations <= each bound
-        self.count = 0
-        self.sum = 0.0
-        self.max = 0.0
+    def __init__(self, histogram: Histogram):
+        self.histogram, self.count, self.max = histogram, 0, 0
 
-    def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
+    def observe(self, size: int) -> None:
+        self.histogram.observe(size)
         self.count += 1
-        self.sum += value
-        self.max = max(self.max, value)
-
-    def render(self, name: str, labels: str = "") -> list[str]:
-        sep = "," if labels else ""
-        out = [f'{name}_bucket{{{labels}{sep}le="{b}"}} {n}' for b, n in zip(self.buckets, self.counts)]
-        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.count}')
-        out.append(f"{name}_sum{{{labels}}} {self.sum}")
-        out.append(f"{name}_count{{{labels}}} {self.count}")
-        return out
+        self.max = max(self.max, size)
 
 
 class Metrics:
-    """Counters and histograms, written in Prometheus' text format."""
+    """The worker's Prometheus metrics (prometheus_client), in a registry of its own:
+    requests, errors and latency per endpoint, batch sizes, and the process."""
 
     LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
     BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
     def __init__(self):
-        self.requests: Counter = Counter()
-        self.errors: Counter = Counter()
-        self.latency: dict[str, Histogram] = {}
-        self.batches = Histogram(self.BATCH_BUCKETS)  # poems per forward pass
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.requests = Counter("poembot_requests", "Requests answered", ["endpoint"], registry=self.registry)
+        self.errors = Counter("poembot_errors", "Requests answered with an error", ["endpoint"],
+                              registry=self.registry)
+        self.latency = Histogram("poembot_request_seconds", "Time to answer a request", ["endpoint"],
+                                 buckets=self.LATENCY_BUCKETS, registry=self.registry)
+        self.batches = BatchSizes(Histogram("poembot_batch_size", "Poems per forward pass",
+                                            buckets=self.BATCH_BUCKETS, registry=self.registry))
 
     def observe(self, endpoint: str, seconds: float, error: bool) -> None:
-        self.requests[endpoint] += 1
-        self.errors[endpoint] += error
-        self.latency.setdefault(endpoint, Histogram(self.LATENCY_BUCKETS)).observe(seconds)
+        self.requests.labels(endpoint).inc()
+        if error:
+            self.errors.labels(endpoint).inc()
+        self.latency.labels(endpoint).observe(seconds)
 
     def render(self) -> str:
-        lines = ["# TYPE poembot_requests_total counter"]
-        lines += [f'poembot_requests_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.requests.items())]
-        lines.append("# TYPE poembot_errors_total counter")
-        lines += [f'poembot_errors_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.errors.items())]
-        lines.append("# TYPE poembot_request_seconds histogram")
-        for e, hist in sorted(self.latency.items()):
-            lines += hist.render("poembot_request_seconds", f'endpoint="{e}"')
-        lines.append("# TYPE poembot_batch_size histogram")
-        lines += self.batches.render("poembot_batch_size")
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode()
 
 
 class Engine:

@@ -122,10 +122,10 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
         async with aiohttp.ClientSession() as s, s.get(http_worker + "/metrics") as r:
             text = await r.text()
         assert r.status == 200
-        assert 'poembot_requests_total{endpoint="sample"} 2' in text
-        assert 'poembot_request_seconds_count{endpoint="sample"} 2' in text
-        assert 'poembot_request_seconds_bucket{endpoint="sample",le="+Inf"} 2' in text
-        assert "poembot_batch_size_count{} 2" in text
+        assert 'poembot_requests_total{endpoint="sample"} 2.0' in text
+        assert 'poembot_request_seconds_count{endpoint="sample"} 2.0' in text
+        assert 'poembot_request_seconds_bucket{endpoint="sample",le="+Inf"} 2.0' in text
+        assert "poembot_batch_size_count 2.0" in text and "process_resident_memory_bytes" in text
     finally:
         await client.close()
 
