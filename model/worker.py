@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from collections import defaultdict, deque
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -224,12 +224,14 @@ class Engine:
         self.max_wait = max_wait_ms / 1000
         self.threads = threads or available_cpus()
         self.metrics = Metrics()
-        self._pool: ThreadPoolExecutor | None = None
+        # one model thread and one batcher per form: the forms are separate models, so one
+        # form's batch never waits for the other's
+        self._pools: dict[int, ThreadPoolExecutor] = {}
         self._waiting: dict[tuple[int, Options], deque[_Pending]] = {}  # by kind, oldest first
-        self._arrived = asyncio.Event()
-        self._batcher: asyncio.Task | None = None
+        self._arrived: dict[int, asyncio.Event] = {}
+        self._batchers: dict[int, asyncio.Task] = {}
         self._queued = 0  # poems waiting
-        self._batch: list[_Pending] = []  # the requests being written now
+        self._batch: dict[int, list[_Pending]] = {}  # per form, the requests being written now
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> Engine:
@@ -244,45 +246,50 @@ class Engine:
         return {form: g.version for form, g in self.generators.items()}
 
     async def start(self) -> None:
-        threads = self.threads
+        # the cores are shared out between the forms' threads (torch's setting is process-wide)
+        threads = max(1, self.threads // len(self.generators))
 
-        def init() -> None:  # the model thread's own torch settings
+        def init() -> None:  # each model thread's torch settings
             torch.set_num_threads(threads)
 
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poembot-model", initializer=init)
-        self._waiting, self._arrived = {}, asyncio.Event()
-        self._queued = 0
-        self._batcher = asyncio.create_task(self._run_batches(), name="poembot-batcher")
+        self._waiting, self._queued = {}, 0
+        for form in self.generators:
+            self._pools[form] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"poembot-model-{form}",
+                                                   initializer=init)
+            self._arrived[form] = asyncio.Event()
+            self._batch[form] = []
+            self._batchers[form] = asyncio.create_task(self._run_batches(form), name=f"poembot-batcher-{form}")
 
     async def close(self) -> None:
-        if self._batcher:
-            self._batcher.cancel()
+        for task in self._batchers.values():
+            task.cancel()
+        for task in self._batchers.values():
             try:
-                await self._batcher
+                await task
             except asyncio.CancelledError:
                 pass
-        if self._pool:
-            self._pool.shutdown(wait=True)
-        waiting = self._batch + [item for queue in self._waiting.values() for item in queue]
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        waiting = [item for batch in self._batch.values() for item in batch]
+        waiting += [item for queue in self._waiting.values() for item in queue]
         for item in waiting:  # nobody will write these now: say so instead of leaving them hanging
             if not item.future.done():
                 item.future.set_exception(RuntimeError("the worker shut down before writing this poem"))
-        self._batcher = self._pool = None
-        self._waiting = {}
-        self._batch = []
+        self._batchers, self._pools, self._waiting, self._batch = {}, {}, {}, {}
 
     def _generator(self, form) -> PoemGenerator:
         if isinstance(form, bool) or not isinstance(form, int) or form not in self.generators:
             raise InputError(f"form must be one of {sorted(self.generators)}")
         return self.generators[form]
 
-    async def _in_thread(self, fn, *args):
-        if self._pool is None:
+    async def _in_thread(self, form: int, fn, *args):
+        """Run model work on `form`'s model thread, never on the event loop."""
+        if form not in self._pools:
             raise RuntimeError("the engine is not started")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pools[form], fn, *args)
 
     # -- batching ------------------------------------------------------------------------
-    async def _run_batches(self) -> None:
+    async def _run_batches(self, form: int) -> None:
         """Form batches of one kind (form and options: one forward pass), the kind
         whose oldest request has waited longest first: everything of that kind
         already queued, up to `max_batch` poems (a request that would overflow opens
@@ -297,34 +304,34 @@ class Engine:
         half-batches that take turns (each coming back while the other runs) merges
         again, and users of one form never share (and halve) the other form's batches.
         """
-        expected: dict[int, int] = defaultdict(lambda: 1)
+        expected = 1
         while True:
-            while not self._waiting:
-                self._arrived.clear()
-                await self._arrived.wait()
-            kind = min(self._waiting, key=lambda k: self._waiting[k][0].queued_at)
-            batch = await self._collect(kind, expected[kind[0]])
+            while not (mine := [k for k in self._waiting if k[0] == form]):
+                self._arrived[form].clear()
+                await self._arrived[form].wait()
+            kind = min(mine, key=lambda k: self._waiting[k][0].queued_at)
+            batch = await self._collect(kind, expected)
             size = await self._run(kind, batch)
             if size:
-                came = sum(len(item.seeds) for k, q in self._waiting.items() if k[0] == kind[0] for item in q)
-                expected[kind[0]] = min(self.max_batch, size + came)
-            self._batch = []  # (close() answers a batch cancelled while it ran)
+                came = sum(len(item.seeds) for k, q in self._waiting.items() if k[0] == form for item in q)
+                expected = min(self.max_batch, size + came)
+            self._batch[form] = []  # (close() answers a batch cancelled while it ran)
 
     async def _collect(self, kind: tuple, expected: int) -> list[_Pending]:
         """The next batch of one kind: what is queued, then what is likely to come soon."""
         queue = self._waiting[kind]
-        self._batch = batch = [queue.popleft()]  # held where close() can answer it, from the first
+        self._batch[kind[0]] = batch = [queue.popleft()]  # held where close() can answer it, from the first
         size = len(batch[0].seeds)
         deadline = time.monotonic() + self.max_wait
         while size < self.max_batch:
             if not queue:
                 timeout = deadline - time.monotonic()
-                others = any(q for k, q in self._waiting.items() if k != kind)
+                others = any(q for k, q in self._waiting.items() if k != kind and k[0] == kind[0])
                 if size >= expected or timeout <= 0 or others:
                     break
-                self._arrived.clear()
+                self._arrived[kind[0]].clear()
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), timeout)
+                    await asyncio.wait_for(self._arrived[kind[0]].wait(), timeout)
                 except asyncio.TimeoutError:
                     break
                 continue
@@ -344,7 +351,7 @@ class Engine:
         seeds = [s for item in batch for s in item.seeds]
         self.metrics.batches.observe(len(seeds))
         try:
-            poems = await self._in_thread(self.generators[form].sample_seeds, seeds, opts)
+            poems = await self._in_thread(form, self.generators[form].sample_seeds, seeds, opts)
         except Exception as e:  # handed to every waiting request
             for item in batch:
                 if not item.future.done():
@@ -367,13 +374,13 @@ class Engine:
         if seed + n - 1 > MAX_SEED:
             raise InputError("seed + n is too large")
         opts = parse_options(body.get("options"))
-        if self._batcher is None:
+        if gen.form not in self._batchers:
             raise RuntimeError("the engine is not started")
         future = asyncio.get_running_loop().create_future()
         self._queued += n
         self._waiting.setdefault((gen.form, opts), deque()).append(
             _Pending(gen.form, opts, [seed + i for i in range(n)], future))
-        self._arrived.set()
+        self._arrived[gen.form].set()
         poems = await future
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts)}
 
@@ -387,7 +394,7 @@ class Engine:
         seed = check_seed(body.get("seed", 0))
         method = body.get("method", "lerp")
         opts = parse_options(body.get("options"), BLEND)
-        poems = await self._in_thread(gen.interpolate, body["a"], body["b"], steps, method, seed, opts)
+        poems = await self._in_thread(gen.form, gen.interpolate, body["a"], body["b"], steps, method, seed, opts)
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts),
                 "seed": seed, "method": method}
 
@@ -410,7 +417,7 @@ class Engine:
         towards, t = body.get("towards"), body.get("t", 0.5)
         if towards is not None and not isinstance(towards, str):
             raise InputError("towards must be a poem's text")
-        poem = await self._in_thread(gen.vary, text, seed, opts, towards, t)
+        poem = await self._in_thread(gen.form, gen.vary, text, seed, opts, towards, t)
         return {"poems": [poem.to_dict()], "model": gen.version, "options": asdict(opts), "seed": seed}
 
     async def encode(self, body: dict) -> dict:
@@ -421,7 +428,7 @@ class Engine:
             parsed = gen.parse(text)
             return parsed, gen.latent_of(parsed)
 
-        parsed, latent = await self._in_thread(work)
+        parsed, latent = await self._in_thread(gen.form, work)
         return {"latent": latent, "text": parsed, "form": gen.form, "model": gen.version}
 
     def health(self) -> dict:
