@@ -56,13 +56,13 @@ async def poem_ids(interaction: discord.Interaction, current: str) -> list[app_c
     return [app_commands.Choice(name=f"#{p.id} · {p.lines[0]}"[:100], value=str(p.id)) for p in poems]
 
 
-async def poem_message(bot: PoemBot, p: ShownPoem, user_id: int) -> dict:
+async def poem_message(bot: PoemBot, p: ShownPoem) -> dict:
     """A new poem's message: its embed and buttons, and its card when cards are on and a
     CJK font is here (rendered on a thread: the event loop never draws). The text stays in
     the embed, for screen readers and search."""
     message = {"embed": poem_embed(p), "view": poem_view(p)}
     settings = bot.service.settings
-    if not settings.cards or not await bot.service.wants_cards(user_id):
+    if not settings.cards or not p.cards:
         return message
     font = cards.font(str(settings.card_font) if settings.card_font else None)
     if font is None:
@@ -213,7 +213,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
         bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
-        msg = await interaction.followup.send(**await poem_message(bot, poem, interaction.user.id), wait=True)
+        msg = await interaction.followup.send(**await poem_message(bot, poem), wait=True)
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
@@ -318,7 +318,7 @@ class Poems(commands.Cog):
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
         else:
             p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
-        await self._post(ctx, [p], **await poem_message(self.bot, p, ctx.author.id))
+        await self._post(ctx, [p], **await poem_message(self.bot, p))
 
     @commands.hybrid_command(name="vary")
     @app_commands.autocomplete(poem_id=poem_ids)
@@ -329,7 +329,7 @@ class Poems(commands.Cog):
         self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
-        await self._post(ctx, [p], **await poem_message(self.bot, p, ctx.author.id))
+        await self._post(ctx, [p], **await poem_message(self.bot, p))
 
     @commands.hybrid_command(name="blend")
     @app_commands.autocomplete(a=poem_ids, b=poem_ids)

@@ -82,6 +82,7 @@ class ShownPoem:
     parent_b_id: int | None = None
     origin: str = ""  # where it came from, for its footer
     script: str = "traditional"  # the reader's script, which `lines` are in
+    cards: bool = True  # whether the reader takes poem cards with new poems
 
 
 def _ref(poem_id: int | None) -> str:
@@ -100,14 +101,14 @@ def _origin(poem: Poem) -> str:
     return f"blend of {_ref(poem.parent_a_id)} and {_ref(poem.parent_b_id)}"
 
 
-def show(poem: Poem, script: str = "traditional") -> ShownPoem:
+def show(poem: Poem, script: str = "traditional", cards: bool = True) -> ShownPoem:
     text = _to_simplified().convert(poem.text) if script == "simplified" else poem.text
     f = poem.form
     lines = punctuated(split_lines(text, f))
     return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
                      model_version=poem.model_version, blend_position=poem.blend_position,
                      parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id, origin=_origin(poem),
-                     script=script)
+                     script=script, cards=cards)
 
 
 def _what_is_wrong(raw: str) -> str:
@@ -266,22 +267,36 @@ class PoemService:
             self.metrics.in_flight.dec()
             self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
 
-    async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                    seed: int | None = None, form: int = 5) -> ShownPoem:
-        """Write (and save) one poem; the same seed and form always give the same poem."""
-        async with self._job(self.poem_cooldown, user_id):
+    async def _ask(self, cooldown: Cooldowns, user_id: int, call, body: dict, refused: str = "") -> dict:
+        """One model job on the worker, bounded and on `cooldown`; a request the worker
+        refuses is the user's error, worded after `refused`."""
+        async with self._job(cooldown, user_id):
             try:
-                reply = await self.worker.sample({"seed": seed, "form": form})
+                return await call(body)
             except WorkerBadRequest as e:
-                raise UserError(str(e)) from None
+                raise UserError(refused + echo(e, 300)) from None
+
+    async def _script(self, s, user_id: int) -> str:
+        """The reader's script: their choice, else what their client's language suggests."""
+        return await self._script(s, user_id)
+
+    async def _save_written(self, reply: dict, user_id: int, guild_id: int | None, channel_id: int | None,
+                            form: int, seed: int | None = None, noted: dict | None = None, **parents) -> ShownPoem:
+        """Save the one poem the worker wrote (its options, and `noted` beside them) and show
+        it to the user who asked, with their script and card setting."""
         p = reply["poems"][0]
         async with self.sessions.begin() as s:
             poem = await repo.create_poem(
-                s, form=form, text=p["text"], latent=p["latent"], seed=p["seed"],
-                temperature=reply["options"]["temperature"], options=reply["options"],
-                model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id)
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
-        return show(poem, script)
+                s, form=form, text=p["text"], latent=p["latent"], seed=seed,
+                temperature=reply["options"]["temperature"], options={**reply["options"], **(noted or {})},
+                model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id, **parents)
+            return show(poem, await self._script(s, user_id), await repo.wants_cards(s, user_id))
+
+    async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
+                    seed: int | None = None, form: int = 5) -> ShownPoem:
+        """Write (and save) one poem; the same seed and form always give the same poem."""
+        reply = await self._ask(self.poem_cooldown, user_id, self.worker.sample, {"seed": seed, "form": form})
+        return await self._save_written(reply, user_id, guild_id, channel_id, form, seed=reply["poems"][0]["seed"])
 
     async def from_favourites(self, user_id: int, guild_id: int | None, channel_id: int | None,
                               seed: int | None = None) -> ShownPoem:
@@ -300,41 +315,21 @@ class PoemService:
         others = [p for p in favourites if p.form == a.form and p.id != a.id]
         b = rng.choice(others) if others else a
         t = round(rng.random(), 4) if b is not a else 0.0
-        async with self._job(self.poem_cooldown, user_id):
-            try:
-                reply = await self.worker.vary({"text": a.text, "towards": b.text, "t": t, "form": a.form,
-                                                "seed": seed})
-            except WorkerBadRequest as e:
-                raise UserError(f"Your favourites #{a.id} and #{b.id} cannot be blended: {echo(e, 300)}") from None
-        p = reply["poems"][0]
-        async with self.sessions.begin() as s:
-            poem = await repo.create_poem(
-                s, form=a.form, text=p["text"], latent=p["latent"], seed=None,
-                temperature=reply["options"]["temperature"],
-                options={**reply["options"], "favourites_seed": seed, "t": t}, model_version=reply["model"],
-                user_id=user_id, guild_id=guild_id, channel_id=channel_id, parent_a_id=a.id,
-                parent_b_id=b.id if b is not a else None, blend_position=t)
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
-        return show(poem, script)
+        reply = await self._ask(self.poem_cooldown, user_id, self.worker.vary,
+                                {"text": a.text, "towards": b.text, "t": t, "form": a.form, "seed": seed},
+                                f"Your favourites #{a.id} and #{b.id} cannot be blended: ")
+        return await self._save_written(reply, user_id, guild_id, channel_id, a.form,
+                                        noted={"favourites_seed": seed, "t": t}, parent_a_id=a.id,
+                                        parent_b_id=b.id if b is not a else None, blend_position=t)
 
     async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.sessions() as s:
             parent = await repo.get_poem(s, poem_id)
-        async with self._job(self.poem_cooldown, user_id):
-            try:
-                reply = await self.worker.vary({"text": parent.text, "form": parent.form})
-            except WorkerBadRequest as e:
-                raise UserError(f"Poem #{parent.id} cannot be varied: {echo(e, 300)}") from None
-        p = reply["poems"][0]
-        async with self.sessions.begin() as s:
-            poem = await repo.create_poem(
-                s, form=parent.form, text=p["text"], latent=p["latent"], seed=None,
-                temperature=reply["options"]["temperature"], options={**reply["options"], "vary_seed": reply["seed"]},
-                model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id,
-                parent_a_id=parent.id)
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
-        return show(poem, script)
+        reply = await self._ask(self.poem_cooldown, user_id, self.worker.vary,
+                                {"text": parent.text, "form": parent.form}, f"Poem #{parent.id} cannot be varied: ")
+        return await self._save_written(reply, user_id, guild_id, channel_id, parent.form,
+                                        noted={"vary_seed": reply["seed"]}, parent_a_id=parent.id)
 
     async def _blend_end(self, s, ref: str) -> tuple[object, int | None, int]:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
@@ -365,11 +360,9 @@ class PoemService:
             end_b, id_b, form_b = await self._blend_end(s, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
-        async with self._job(self.blend_cooldown, user_id):
-            try:
-                reply = await self.worker.blend({"a": end_a, "b": end_b, "steps": steps, "form": form_a})
-            except WorkerBadRequest as e:
-                raise UserError(f"That is not a poem I can blend: {echo(e, 300)}") from None
+        reply = await self._ask(self.blend_cooldown, user_id, self.worker.blend,
+                                {"a": end_a, "b": end_b, "steps": steps, "form": form_a},
+                                "That is not a poem I can blend: ")
         path, created = [], []
         async with self.sessions.begin() as s:
             for i, p in enumerate(reply["poems"]):
@@ -386,7 +379,7 @@ class PoemService:
                     blend_position=i / (steps - 1))
                 path.append(poem)
                 created.append(poem.id)
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
+            script = await self._script(s, user_id)
         return Blend(path=[show(p, script) for p in path], created=created)
 
     async def attach_message(self, poem_ids: list[int], channel_id: int | None, message_id: int | None) -> None:
@@ -409,14 +402,14 @@ class PoemService:
 
     async def favourites(self, user_id: int, limit: int = 10) -> list[ShownPoem]:
         async with self.sessions() as s:
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
+            script = await self._script(s, user_id)
             return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
 
     async def suggestions(self, user_id: int, typed: str = "", limit: int = 25) -> list[ShownPoem]:
         """Poem ids to offer as a user types one: their favourites, then their newest
         poems, whose id starts with what they typed."""
         async with self.sessions() as s:
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
+            script = await self._script(s, user_id)
             poems = await repo.list_favourites(s, user_id, 100) + await repo.recent_poems(s, user_id, 100)
         unique = {p.id: p for p in poems}.values()
         return [show(p, script) for p in unique if str(p.id).startswith(normalise(typed))][:limit]
@@ -425,13 +418,13 @@ class PoemService:
         if not 1 <= n <= MAX_TOP:
             raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
         async with self.sessions() as s:
-            script = await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
+            script = await self._script(s, user_id)
             return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n)]
 
     async def get(self, user_id: int, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
         async with self.sessions() as s:
             poem = await repo.get_poem(s, poem_id)
-            return show(poem, await repo.get_script(s, user_id, LOCALE_SCRIPT.get())), await repo.rating_summary(s, poem_id)
+            return show(poem, await self._script(s, user_id)), await repo.rating_summary(s, poem_id)
 
     async def set_script(self, user_id: int, script: str) -> str:
         script = parse_script(script)
@@ -450,10 +443,6 @@ class PoemService:
         async with self.sessions.begin() as s:
             await repo.set_cards(s, user_id, on)
         return on
-
-    async def wants_cards(self, user_id: int) -> bool:
-        async with self.sessions() as s:
-            return await repo.wants_cards(s, user_id)
 
     async def forget(self, user_id: int) -> repo.Forgotten:
         async with self.sessions.begin() as s:
