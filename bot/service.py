@@ -278,7 +278,7 @@ class PoemService:
 
     async def _script(self, s, user_id: int) -> str:
         """The reader's script: their choice, else what their client's language suggests."""
-        return await self._script(s, user_id)
+        return await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
 
     async def _save_written(self, reply: dict, user_id: int, guild_id: int | None, channel_id: int | None,
                             form: int, seed: int | None = None, noted: dict | None = None, **parents) -> ShownPoem:
