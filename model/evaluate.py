@@ -107,23 +107,28 @@ def _same(a: str, b: str) -> float:
     return sum(x == y for x, y in zip(a, b)) / len(a)
 
 
-def blend_figures(gen: PoemGenerator, poems: list[str], pairs: int = 100, steps: int = 5,
-                  opts: Options = BLEND) -> dict:
+def blend_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM | None = None, pairs: int = 100,
+                  steps: int = 5, opts: Options = BLEND, crossings: bool = True) -> dict:
     """Blends between pairs of real poems, decoded as `!blend` does: how much
-    neighbouring steps share, whether the ends are the poems, and whether
-    each path moves steadily away from its first poem."""
-    neighbours, ends_a, ends_b, monotone = [], [], [], []
+    neighbouring steps share, whether the ends are the poems, whether each path
+    moves steadily away from its first poem, and (given `lm`) how the steps
+    between the ends read (bigram perplexity of their lines)."""
+    neighbours, ends_a, ends_b, monotone, middle = [], [], [], [], []
     for i in range(min(pairs, len(poems) // 2)):
         a, b = poems[2 * i], poems[2 * i + 1]
-        path = [p.text for p in gen.interpolate(a, b, steps=steps, opts=opts)]
+        path = [p.text for p in gen.interpolate(a, b, steps=steps, opts=opts, crossings=crossings)]
         neighbours += [_same(p, q) for p, q in zip(path, path[1:])]
         ends_a.append(_same(path[0], a))
         ends_b.append(_same(path[-1], b))
         away = [sum(x != y for x, y in zip(p, a)) for p in path]
         monotone.append(all(d1 >= d0 for d0, d1 in zip(away, away[1:])))
-    return {"blend_neighbours_equal": statistics.mean(neighbours),
-            "blend_ends_kept": (statistics.mean(ends_a) + statistics.mean(ends_b)) / 2,
-            "blend_paths_monotone": statistics.mean(monotone)}
+        middle += [p[j : j + gen.form] for p in path[1:-1] for j in range(0, len(p), gen.form)]
+    figures = {"blend_neighbours_equal": statistics.mean(neighbours),
+               "blend_ends_kept": (statistics.mean(ends_a) + statistics.mean(ends_b)) / 2,
+               "blend_paths_monotone": statistics.mean(monotone)}
+    if lm is not None:
+        figures["blend_steps_bigram_ppl"] = lm.perplexity(middle)
+    return figures
 
 
 def variation_figures(gen: PoemGenerator, poems: list[str], opts: Options = VARY) -> dict:
@@ -200,8 +205,12 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     valid = corpus.load_split(data_dir, form, "valid")
     vae = validate(gen.model, gen.vocab.encode_batch(valid))
     test_known = [p for p in held_out if all(ch in gen.vocab.index for ch in p)]
-    latent = {"reconstruction": reconstruction(gen, test_known), **blend_figures(gen, test_known),
-              **variation_figures(gen, test_known[:100])}
+    latent = {"reconstruction": reconstruction(gen, test_known), **blend_figures(gen, test_known, lm)}
+    # the same pairs with every step its latent decoded (no crossings), for comparison
+    alone = blend_figures(gen, test_known, lm, crossings=False)
+    latent.update({f"latent_path_{k.removeprefix('blend_')}": v for k, v in alone.items()
+                   if k in ("blend_neighbours_equal", "blend_steps_bigram_ppl")})
+    latent.update(variation_figures(gen, test_known[:100]))
     model_row["real_vs_generated"] = classifier_accuracy(texts, held_out, form)
     shuffled = random.Random(seed).sample(held_out, len(held_out))  # two halves of one population
     real_row["real_vs_generated"] = classifier_accuracy(shuffled[: n // 2], shuffled[n // 2 :], form)

@@ -421,17 +421,99 @@ class PoemGenerator:
         return z
 
     def interpolate(self, a, b, steps: int = 5, method: str = "lerp", seed: int = 0,
-                    opts: Options = BLEND) -> list[WrittenPoem]:
+                    opts: Options = BLEND, crossings: bool = True) -> list[WrittenPoem]:
         """The poems on the path from a to b (texts or latents), both ends included.
-        Decoded deterministically unless `opts` samples (then with `seed`'s uniforms)."""
+
+        The ends are their latents decoded (deterministically unless `opts` samples; then
+        with `seed`'s uniforms). Each step between is, by default, a crossing of the two
+        ends: some of their half-lines from a, the rest from b (see `_crossings`), the one
+        the model finds likeliest at that step's point on the latent path. With
+        `crossings=False` every step is its latent decoded, as the ends are: measured, those
+        read as half noise between two unrelated poems (README, "Blends")."""
         if not (2 <= steps <= MAX_STEPS):
             raise InputError(f"steps must be between 2 and {MAX_STEPS}")
         if method not in ("slerp", "lerp"):
             raise InputError("method is slerp or lerp")
         za, zb = (torch.tensor(self.encode(v)) if isinstance(v, str) else self._as_latents([v])[0]
                   for v in (a, b))
-        path = [interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)]
-        return self.decode_latents([p.tolist() for p in path], seed=seed, opts=opts)
+        path = torch.stack([interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)])
+        if not crossings:
+            return self.decode_latents(path.tolist(), seed=seed, opts=opts)
+        ends = self.decode_latents([path[0].tolist(), path[-1].tolist()], seed=seed, opts=opts)
+        texts = self._crossing_path(ends[0].text, ends[1].text, path, opts)
+        return self._poems(texts, path, [None] * steps, opts)
+
+    def _half_lines(self) -> list[tuple[int, int]]:
+        """Each line's two halves, split at the caesura (2 + 3 characters, 4 + 3): (start, end)."""
+        cut = 2 if self.form == 5 else 4
+        return [span for line in range(self.ckpt.cfg.lines)
+                for span in ((line * self.form, line * self.form + cut),
+                             (line * self.form + cut, (line + 1) * self.form))]
+
+    def _crossings(self, a: str, b: str, opts: Options) -> tuple[list[int], list[str]]:
+        """Every poem made of half-lines of a and b in their places, as (which halves come
+        from b, a bit mask; text), a first and b last. A crossing between them must keep
+        what `opts` asks of a poem: no character twice, lines 2 and 4 rhyming."""
+        halves = self._half_lines()
+        masks, texts = [], []
+        for mask in range(2 ** len(halves)):
+            chars = list(a)
+            for k, (lo, hi) in enumerate(halves):
+                if mask >> k & 1:
+                    chars[lo:hi] = b[lo:hi]
+            text = "".join(chars)
+            if 0 < mask < 2 ** len(halves) - 1:
+                if opts.no_repeat and len(set(text)) < len(text):
+                    continue
+                if opts.rhyme and not self.prosody.rhymes(text[2 * self.form - 1], text[4 * self.form - 1]):
+                    continue
+            masks.append(mask)
+            texts.append(text)
+        return masks, texts
+
+    def _crossing_path(self, a: str, b: str, path: torch.Tensor, opts: Options) -> list[str]:
+        """From a to b through crossings, one a step, the likeliest path under the latents:
+        maximise the sum over steps of log p(crossing | step's latent), where each step takes
+        from b every half-line the step before it took, and a step repeats the poem before
+        it only when no other is left (Viterbi over the crossings)."""
+        if len(path) == 2:
+            return [a, b]
+        masks, texts = self._crossings(a, b, opts)
+        N, S = len(texts), len(path)
+        inner = path[1:-1]  # (S - 2, D): the ends are a and b themselves
+        scores = self.log_likelihood([t for t in texts for _ in range(len(inner))],
+                                     inner.repeat(N, 1)).view(N, len(inner)).T  # (S - 2, N)
+        m = torch.tensor(masks)
+        same = torch.tensor([[x == y for y in texts] for x in texts])  # (N, N) equal poems
+        # prev -> next: next keeps every half prev took from b; an unchanged poem costs more than any score
+        allowed = torch.where((m[:, None] & ~m[None, :]) == 0, 0.0, -math.inf)  # (N, N)
+        allowed = allowed - 1e6 * same.float()
+        best = torch.full((N,), -math.inf, dtype=torch.float64)
+        best[0] = 0.0
+        back = []
+        for i in range(1, S):
+            step = scores[i - 1].double() if i < S - 1 else torch.zeros(N, dtype=torch.float64)
+            total = best[:, None] + allowed.double() + step[None, :]  # (N, N)
+            best, arg = total.max(dim=0)
+            back.append(arg)
+        j, chosen = N - 1, [N - 1]  # the last step is b
+        for arg in reversed(back):
+            j = int(arg[j])
+            chosen.append(j)
+        return [texts[j] for j in reversed(chosen)]
+
+    @torch.no_grad()
+    def log_likelihood(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
+        """log p(text | z) under the writing head, summed over positions: (N,) for texts and
+        latents (N, D)."""
+        x = self.vocab.encode_batch(texts)  # (N, T)
+        hp = self.model.decode_parallel(z.float())  # (N, T, C)
+        if self.model.autoregressive:
+            h = self.model.decode_ar(hp, self.model.shifted(x))  # (N, T, C)
+            out = self.model.ar_out
+        else:
+            h, out = hp, self.model.parallel_out
+        return -out.nll(h.reshape(-1, h.shape[-1]), x.reshape(-1)).view_as(x).sum(1)
 
 
 def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:

@@ -385,7 +385,7 @@ class Engine:
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts)}
 
     async def blend(self, body: dict) -> dict:
-        body = _check_keys(body, {"a", "b", "steps", "method", "form", "seed", "options"})
+        body = _check_keys(body, {"a", "b", "steps", "method", "form", "seed", "options", "crossings"})
         gen = self._generator(body.get("form", 5))
         for key in ("a", "b"):
             if not isinstance(body.get(key), (str, list)):
@@ -394,9 +394,13 @@ class Engine:
         seed = check_seed(body.get("seed", 0))
         method = body.get("method", "lerp")
         opts = parse_options(body.get("options"), BLEND)
-        poems = await self._in_thread(gen.form, gen.interpolate, body["a"], body["b"], steps, method, seed, opts)
+        crossings = body.get("crossings", True)
+        if not isinstance(crossings, bool):
+            raise InputError("crossings is true (steps between the ends cross their half-lines) or false")
+        poems = await self._in_thread(gen.form, gen.interpolate, body["a"], body["b"], steps, method, seed, opts,
+                                      crossings)
         return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts),
-                "seed": seed, "method": method}
+                "seed": seed, "method": method, "crossings": crossings}
 
     def _text_and_generator(self, body: dict) -> tuple[str, PoemGenerator]:
         text = body.get("text")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.checkpoint import shipped
-from model.generate import InputError, Options, PoemGenerator
+from model.generate import BLEND, InputError, Options, PoemGenerator
 from model.prosody import Prosody, tone_key_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,6 +117,46 @@ def test_interpolation_starts_and_ends_at_the_two_poems(shipped5, method):
     assert path[-1].latent == pytest.approx(shipped5.encode(POEM_B), abs=1e-4)
     same = shipped5.decode_latents([shipped5.encode(POEM_A)])
     assert path[0].text == same[0].text
+
+
+def test_a_blend_turns_one_poem_into_the_other_half_line_by_half_line(shipped5):
+    """Each step between the ends takes some half-lines of one end and the rest of the other,
+    in place; each takes one more share of b than the step before, no two steps are the same
+    poem, and every step still keeps the rules (no character twice, lines 2 and 4 rhyme)."""
+    path = [p.text for p in shipped5.interpolate(POEM_A, POEM_B, steps=5)]
+    a, b = path[0], path[-1]
+    halves = shipped5._half_lines()
+    taken = []  # per step: which halves come from b
+    for text in path:
+        assert all(text[lo:hi] in (a[lo:hi], b[lo:hi]) for lo, hi in halves), text
+        taken.append({k for k, (lo, hi) in enumerate(halves) if text[lo:hi] == b[lo:hi] != a[lo:hi]})
+        assert len(set(text)) == len(text)
+        assert shipped5.prosody.rhymes(text[9], text[19])
+    assert all(x < y for x, y in zip(taken, taken[1:])), taken  # strictly more of b at each step
+    assert len(set(path)) == 5
+    neighbours = [sum(x == y for x, y in zip(p, q)) for p, q in zip(path, path[1:])]
+    assert min(neighbours) >= 5, neighbours  # a step changes some half-lines, never the whole poem
+
+
+def test_a_blend_can_decode_every_step_from_its_latent_instead(shipped5):
+    path = shipped5.interpolate(POEM_A, POEM_B, steps=5, crossings=False)
+    decoded = shipped5.decode_latents([p.latent for p in path])
+    assert [p.text for p in path] == [d.text for d in decoded]
+    crossed = shipped5.interpolate(POEM_A, POEM_B, steps=5)
+    assert (path[0].text, path[-1].text) == (crossed[0].text, crossed[-1].text)
+    assert [p.latent for p in path] == [p.latent for p in crossed]  # the same latent path
+
+
+def test_a_long_blend_repeats_a_step_only_when_no_crossing_is_left(shipped5):
+    path = [p.text for p in shipped5.interpolate(POEM_A, POEM_B, steps=32)]
+    assert (path[0], path[-1]) == tuple(p.text for p in shipped5.interpolate(POEM_A, POEM_B, steps=2))
+    distinct = len(dict.fromkeys(path))
+    masks, texts = shipped5._crossings(path[0], path[-1], BLEND)
+    assert 2 < distinct <= len(texts)
+    for text in set(path):  # never returns to an earlier poem: each one's steps are consecutive
+        at = [i for i, p in enumerate(path) if p == text]
+        assert at == list(range(at[0], at[0] + len(at)))
+    assert len(path) - distinct == sum(p == q for p, q in zip(path, path[1:]))
 
 
 def test_the_shipped_model_decodes_a_poems_latent_back_towards_that_poem(shipped5):

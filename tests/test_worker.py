@@ -113,7 +113,11 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
         assert len(encoded["latent"]) == generator.ckpt.cfg.latent and encoded["form"] == 5
         other = (await client.sample({"seed": 43}))["poems"][0]["text"]
         path = (await client.blend({"a": poem["text"], "b": other, "steps": 4}))["poems"]
-        assert len(path) == 4
+        assert [p["text"] for p in path] == [p.text for p in generator.interpolate(poem["text"], other, 4)]
+        alone = await client.blend({"a": poem["text"], "b": other, "steps": 4, "crossings": False})
+        assert alone["crossings"] is False
+        assert [p["text"] for p in alone["poems"]] == [
+            p.text for p in generator.interpolate(poem["text"], other, 4, crossings=False)]
         varied = await client.vary({"text": poem["text"], "seed": 7})
         assert varied["seed"] == 7 and varied["poems"][0]["text"] == generator.vary(poem["text"], 7).text
         assert (await client.vary({"text": poem["text"], "seed": 7}))["poems"] == varied["poems"]  # seeded
@@ -148,6 +152,7 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
     ("/v1/blend", b'{"a": [1, 2], "b": [3, 4]}', "latent"),
     ("/v1/blend", "{\"a\": \"床前明月光\", \"b\": \"床前明月光\"}".encode(), "20 characters"),
     ("/v1/blend", b'{"a": "x", "b": "y", "steps": 1000}', "steps"),
+    ("/v1/blend", "{\"a\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"b\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"crossings\": 1}".encode(), "crossings is true"),
     ("/v1/encode", b'{}', "text must be"),
     ("/v1/vary", b'{}', "text must be"),
     ("/v1/vary", b'{"text": "abc"}', "Chinese characters"),
