@@ -19,6 +19,7 @@ from .prior import PREFIX as PRIOR_PREFIX
 from .prior import GaussianMixture
 
 FORMAT = "poembot-checkpoint/1"
+CALIBRATION = "sampler.calibration"  # the sampler's calibration in the safetensors (see Checkpoint)
 UNK = "<unk>"
 SHIPPED_DIR = Path(__file__).parent / "checkpoints"
 
@@ -61,6 +62,9 @@ class Checkpoint:
     vocab: Vocab
     card: dict = field(default_factory=dict)
     prior: GaussianMixture | None = None  # where `sample` draws latents; None = N(0, I)
+    # per character: log(share in the training poems / share in this checkpoint's samples),
+    # what the sampler's `calibration` option adds to log-probabilities (None = none measured)
+    calibration: torch.Tensor | None = None  # (V,)
 
     @property
     def cfg(self) -> Config:
@@ -94,9 +98,13 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     if ckpt.prior is not None:  # the mixture's weights stay float32 (some are tiny)
         tensors.update({k: (v if k.endswith("weights") else v.to(dtype)).contiguous()
                         for k, v in ckpt.prior.to_tensors().items()})
+    if ckpt.calibration is not None:
+        tensors[CALIBRATION] = ckpt.calibration.float().contiguous()
     save_file(tensors, str(path))
     sha256 = weights_sha256(path)
     card = ckpt.card  # updated in place: a trainer holding the dict keeps writing to the same card
+    if ckpt.calibration is None:
+        card.pop("calibration", None)
     if ckpt.prior is None:
         card.pop("prior", None)
     else:
@@ -163,6 +171,12 @@ def load(path: Path | str) -> Checkpoint:
             raise CheckpointError(f"{weights_path}: the prior has {prior.dim} dimensions, the latent {cfg.latent}")
     elif prior_tensors:
         raise CheckpointError(f"{weights_path} holds a prior that its card does not describe")
+    calibration = tensors.pop(CALIBRATION, None)
+    if ("calibration" in card) != (calibration is not None):
+        raise CheckpointError(f"{card_path} and {weights_path.name} disagree on whether the sampler is calibrated")
+    if calibration is not None and calibration.shape != (len(vocab),):
+        raise CheckpointError(f"{weights_path}: the calibration has shape {tuple(calibration.shape)}, "
+                              f"not one value for each of {len(vocab)} characters")
     model = PoemVAE(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -175,7 +189,8 @@ def load(path: Path | str) -> Checkpoint:
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(model=model, vocab=vocab, card=card, prior=prior)
+    return Checkpoint(model=model, vocab=vocab, card=card, prior=prior,
+                      calibration=None if calibration is None else calibration.float())
 
 
 def _check_hash(card: dict, card_path: Path, weights_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The model's command line, every parser and one dispatch:
-`python -m model {prepare,train,fit-prior,ship,sample,blend,evaluate,serve}`
+`python -m model {prepare,train,fit-prior,calibrate,ship,sample,blend,evaluate,serve}`
 (installed as `poembot-model`). The modules below it know nothing of argparse."""
 from __future__ import annotations
 
@@ -22,16 +22,17 @@ def _positive(text: str) -> int:
 
 
 def _decoding_flags(p: argparse.ArgumentParser) -> None:
-    from .generate import Options
-
+    # numbers left out keep the command's own default: the checkpoint's measured sampler
+    # for sample and evaluate (its card's "sampler"), deterministic decoding for blend
     p.add_argument("--checkpoint", type=Path, help="checkpoint path without suffix (default: shipped)")
     p.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
-    p.add_argument("--temperature", type=float, default=Options.temperature)
-    p.add_argument("--top-k", type=int, default=Options.top_k)
-    p.add_argument("--top-p", type=float, default=Options.top_p, help="nucleus sampling (1 = off)")
-    p.add_argument("--candidates", type=int, default=Options.candidates,
-                   help="poems drawn per seed, the likeliest kept")
-    p.add_argument("--guidance", type=float, default=Options.guidance,
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float, help="nucleus sampling (1 = off)")
+    p.add_argument("--min-p", type=float, help="keep characters at least this share as likely as the likeliest (0 = off)")
+    p.add_argument("--calibration", type=float, help="how much of the checkpoint's unigram calibration to add")
+    p.add_argument("--candidates", type=int, help="poems drawn per seed, the likeliest kept")
+    p.add_argument("--guidance", type=float,
                    help="how much the latent steers the writing (1 = alone, 0 = not at all)")
     p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
     p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
@@ -41,17 +42,19 @@ def _decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: text, lines, seed, latent")
 
 
-def _options(args):
-    from .generate import Options
+NUMBER_FLAGS = ("temperature", "top_k", "top_p", "min_p", "calibration", "candidates", "guidance")
 
-    return Options(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, no_repeat=not args.allow_repeats,
-                   rhyme=not args.no_rhyme, rhyme_first=args.rhyme_first, tone=not args.no_tone,
-                   guidance=args.guidance, candidates=args.candidates, simplified=args.simplified).check()
+
+def _options(args, base):
+    """`base` with what the decoding flags changed."""
+    from dataclasses import replace
+
+    given = {k: getattr(args, k) for k in NUMBER_FLAGS if getattr(args, k) is not None}
+    return replace(base, **given, no_repeat=not args.allow_repeats, rhyme=not args.no_rhyme,
+                   rhyme_first=args.rhyme_first, tone=not args.no_tone, simplified=args.simplified).check()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .generate import BLEND
-
     p = argparse.ArgumentParser(prog="python -m model", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -84,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--points", type=_positive, default=40000)
     fp.add_argument("--seed", type=int, default=0)
 
+    ca = sub.add_parser("calibrate", help="measure the sampler's unigram calibration and store it, with the "
+                        "sampler settings, as the checkpoint's default")
+    ca.add_argument("checkpoint", type=Path, help="checkpoint path without suffix (rewritten)")
+    ca.add_argument("--data", type=Path, default=corpus.DATA_DIR)
+    ca.add_argument("--temperature", type=float, required=True)
+    ca.add_argument("--top-p", type=float, default=1.0)
+    ca.add_argument("--min-p", type=float, default=0.0)
+    ca.add_argument("--weight", type=float, required=True, help="how much of the calibration sampling adds")
+    ca.add_argument("--samples", type=_positive, default=5000)
+    ca.add_argument("--clip", type=float, default=2.0, help="largest correction of one character, in nats")
+
     sh = sub.add_parser("ship", help="copy a trained checkpoint into model/checkpoints (float16 weights)")
     sh.add_argument("checkpoint", type=Path, help="checkpoint path without suffix")
 
@@ -99,7 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
     b.add_argument("--seed", type=int, default=0, help="the decoding seed shared by every step")
     _decoding_flags(b)
-    b.set_defaults(temperature=BLEND.temperature, guidance=BLEND.guidance)
 
     e = sub.add_parser("evaluate", help="score a checkpoint's poems beside real ones")
     e.add_argument("--n", type=int, default=1000)
@@ -146,6 +159,26 @@ def _fit_prior(args, argv) -> None:
           f"(mean log-likelihood {info['log_likelihood']})")
 
 
+def _calibrate(args, argv) -> None:
+    from dataclasses import replace
+
+    from .checkpoint import load, save, stored_half
+    from .generate import Options, PoemGenerator, calibrate
+
+    ckpt = load(args.checkpoint)
+    ckpt.calibration, ckpt.card["sampler"] = None, {}  # measured on the uncalibrated sampler
+    gen = PoemGenerator(ckpt)
+    opts = replace(Options(), temperature=args.temperature, top_p=args.top_p, min_p=args.min_p).check()
+    poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
+    ckpt.calibration = calibrate(gen, poems, opts, args.samples, clip=args.clip)
+    ckpt.card["calibration"] = {"samples": args.samples, "clip": args.clip, "command": " ".join(["python -m model", *argv])}
+    ckpt.card["sampler"] = {"temperature": args.temperature, "top_p": args.top_p, "min_p": args.min_p,
+                            "calibration": args.weight}
+    replace(opts, calibration=args.weight).check()
+    save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
+    print(f"calibrated {ckpt.version} from {args.samples} samples; sampler {ckpt.card['sampler']}")
+
+
 def _ship(args, argv) -> None:
     from .checkpoint import load, save, shipped
 
@@ -170,14 +203,14 @@ def _sample(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.sample(args.n, args.seed, _options(args)), args.json)
+    _print(gen.sample(args.n, args.seed, _options(args, gen.default_options)), args.json)
 
 
 def _blend(args, argv) -> None:
-    from .generate import PoemGenerator
+    from .generate import BLEND, PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args)), args.json)
+    _print(gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args, BLEND)), args.json)
 
 
 def _evaluate(args, argv) -> None:
@@ -185,7 +218,7 @@ def _evaluate(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    result = evaluate(gen, args.data, args.n, args.seed, _options(args))
+    result = evaluate(gen, args.data, args.n, args.seed, _options(args, gen.default_options))
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
     else:
@@ -207,8 +240,8 @@ def _serve(args, argv) -> None:
                 **SERVER_OPTIONS)
 
 
-COMMANDS = {"prepare": _prepare, "train": _train, "fit-prior": _fit_prior, "ship": _ship, "sample": _sample,
-            "blend": _blend, "evaluate": _evaluate, "serve": _serve}
+COMMANDS = {"prepare": _prepare, "train": _train, "fit-prior": _fit_prior, "calibrate": _calibrate,
+            "ship": _ship, "sample": _sample, "blend": _blend, "evaluate": _evaluate, "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

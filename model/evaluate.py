@@ -186,7 +186,8 @@ def classifier_accuracy(generated: list[str], real: list[str], form: int, folds:
 
 
 def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
-             opts: Options = Options(), batch: int = 64) -> dict:
+             opts: Options | None = None, batch: int = 64) -> dict:
+    opts = gen.default_options if opts is None else opts
     form = gen.form
     train = corpus.load_split(data_dir, form, "train")
     held_out = corpus.load_split(data_dir, form, "test")[:n]

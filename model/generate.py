@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import opencc
 import torch
 
-from .checkpoint import Checkpoint, load, shipped
+from .checkpoint import Checkpoint, CheckpointError, load, shipped
 from .prosody import Prosody, key_pattern, key_positions
 from .text import HAN_LINE, MAX_SEED, PUNCTUATION, punctuated, split_lines
 
@@ -42,6 +42,8 @@ class Options:
     temperature: float = 0.9  # 0 = argmax
     top_k: int = 0  # sample among the k likeliest allowed characters (0 = all)
     top_p: float = 0.9  # and among the likeliest that hold this share of the probability (1 = all)
+    min_p: float = 0.0  # and among those at least this share as likely as the likeliest (0 = all; Nguyen et al. 2024)
+    calibration: float = 0.0  # how much of the checkpoint's unigram calibration to add (0 = none; see `calibrate`)
     no_repeat: bool = True  # no character twice in a poem
     rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
     rhyme_first: bool = False  # line 1 rhymes with them too
@@ -60,6 +62,10 @@ class Options:
             raise InputError("top_k must be between 0 and 10000")
         if not (0.0 < self.top_p <= 1.0):
             raise InputError("top_p must be above 0 and at most 1")
+        if not (0.0 <= self.min_p < 1.0):
+            raise InputError("min_p must be at least 0 and below 1")
+        if not (0.0 <= self.calibration <= 2.0):
+            raise InputError("calibration must be between 0 and 2")
         if not (0.0 <= self.tone_penalty <= 100.0):
             raise InputError("tone_penalty must be between 0 and 100")
         if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
@@ -144,6 +150,10 @@ class PoemGenerator:
         # a rhyme-setting character must have partners: groups of at least 20 characters
         rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
         self.rhymable_bias = torch.where(rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
+        try:
+            self.default_options
+        except (TypeError, InputError) as e:
+            raise CheckpointError(f"checkpoint {self.version}: its card's sampler settings are broken: {e}") from None
 
     @classmethod
     def from_path(cls, path: Path | str | None = None, form: int = 5) -> PoemGenerator:
@@ -152,6 +162,12 @@ class PoemGenerator:
     @property
     def version(self) -> str:
         return self.ckpt.version
+
+    @property
+    def default_options(self) -> Options:
+        """How this checkpoint samples unless told otherwise: `Options` with the card's
+        measured sampler settings (written by `python -m model calibrate`)."""
+        return replace(Options(), **self.ckpt.card.get("sampler", {})).check()
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
     def _randomness(self, seeds: list[int], k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,6 +226,8 @@ class PoemGenerator:
         # every adjustment is an addition to the log-probabilities, in place: a vocabulary-sized
         # masked_fill or where costs several times an add on a CPU, once per position
         banned = torch.zeros(B, V)  # -inf for a character a poem may not take (next), else 0
+        if opts.calibration and self.ckpt.calibration is not None:  # and every character's calibration
+            banned += opts.calibration * self.ckpt.calibration
         banned[:, self.vocab.unk] = -math.inf
         # what breaking the pattern costs, row 1 where a level character is wanted, row 0 oblique
         tone_cost = -opts.tone_penalty * torch.stack([~self.oblique, ~self.level]).float()  # (2, V)
@@ -257,10 +275,13 @@ class PoemGenerator:
 
     @staticmethod
     def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
-        """Temperature, top-k and nucleus (top-p, Holtzman et al. 2020) sampling by
+        """Temperature, min-p, top-k and nucleus (top-p, Holtzman et al. 2020) sampling by
         inverse CDF on each poem's own uniform."""
         if opts.temperature == 0:
             return logp.argmax(dim=1)
+        if opts.min_p > 0:  # p >= min_p * p_max after temperature: logp >= max + T log(min_p)
+            floor = logp.amax(dim=1, keepdim=True) + opts.temperature * math.log(opts.min_p)  # (B, 1)
+            logp = logp.masked_fill(logp < floor, -math.inf)
         if opts.top_p < 1.0 and not (opts.top_k and opts.top_k < logp.shape[1]):
             return PoemGenerator._nucleus(logp, u, opts)
         if opts.top_k and opts.top_k < logp.shape[1]:
@@ -309,11 +330,13 @@ class PoemGenerator:
                 for t, zi, s in zip(texts, z.tolist(), seeds)]
 
     # -- the public API ---------------------------------------------------------------------
-    def sample_seeds(self, seeds: list[int], opts: Options = Options()) -> list[WrittenPoem]:
-        """One poem per seed; a seed gives the same poem in any batch.
+    def sample_seeds(self, seeds: list[int], opts: Options | None = None) -> list[WrittenPoem]:
+        """One poem per seed; a seed gives the same poem in any batch. Without `opts`, as
+        the checkpoint samples by default (`default_options`).
 
         With `opts.candidates` k > 1, each seed draws k poems and keeps the one its
         language model finds likeliest (sample and rank)."""
+        opts = self.default_options if opts is None else opts
         k = opts.check().candidates
         z, us = self._randomness(seeds, k)
         texts = self.decode(z, us, opts)
@@ -326,7 +349,7 @@ class PoemGenerator:
             z = self.model.encode(self.vocab.encode_batch(texts))[0]
         return self._poems(texts, z, seeds, opts)
 
-    def sample(self, n: int = 1, seed: int | None = None, opts: Options = Options()) -> list[WrittenPoem]:
+    def sample(self, n: int = 1, seed: int | None = None, opts: Options | None = None) -> list[WrittenPoem]:
         """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
         first poem of `--seed 42 --n 5`."""
         if not (1 <= n <= MAX_N):
@@ -514,6 +537,31 @@ class PoemGenerator:
         else:
             h, out = hp, self.model.parallel_out
         return -out.nll(h.reshape(-1, h.shape[-1]), x.reshape(-1)).view_as(x).sum(1)
+
+
+def calibrate(gen: PoemGenerator, poems: list[str], opts: Options, samples: int = 5000, seed: int = 100_000,
+              clip: float = 2.0) -> torch.Tensor:
+    """The sampler's unigram calibration: per character, log(its share of the characters
+    of `poems` / its share in `samples` poems drawn with `opts`, uncalibrated), each share
+    smoothed by half a count and the ratio clipped to +-`clip` nats. (V,)
+
+    Truncated sampling (temperature, nucleus, min-p) favours the characters a language
+    model already likes best; added to the log-probabilities with a weight (the
+    `calibration` option), this hands back to the rarer characters the share real poems
+    give them, a fixed correction per character, so a seed's poem stays the same in any
+    batch. Seeds from `seed` on are drawn, apart from the evaluation's."""
+    V = len(gen.vocab)
+    drawn = torch.zeros(V)
+    plain = replace(opts, calibration=0.0)
+    for start in range(seed, seed + samples, MAX_N):
+        for p in gen.sample_seeds(list(range(start, min(seed + samples, start + MAX_N))), plain):
+            drawn += torch.bincount(torch.tensor(gen.vocab.ids(p.text)), minlength=V)
+    real = torch.zeros(V)
+    for p in poems:
+        real += torch.bincount(torch.tensor(gen.vocab.ids(p)), minlength=V)
+    real[gen.vocab.unk] = 0.0
+    share = lambda counts: (counts + 0.5) / (counts + 0.5).sum()  # noqa: E731
+    return (share(real).log() - share(drawn).log()).clamp(-clip, clip)
 
 
 def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:

@@ -373,7 +373,7 @@ class Engine:
         seed = new_seed() if seed is None else check_seed(seed)
         if seed + n - 1 > MAX_SEED:
             raise InputError("seed + n is too large")
-        opts = parse_options(body.get("options"))
+        opts = parse_options(body.get("options"), gen.default_options)
         if gen.form not in self._batchers:
             raise RuntimeError("the engine is not started")
         future = asyncio.get_running_loop().create_future()

@@ -1,0 +1,104 @@
+"""The sampler's settings: min-p, the unigram calibration, and the checkpoint's own defaults."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from model import corpus
+from model.checkpoint import CheckpointError, load
+from model.generate import InputError, Options, PoemGenerator
+
+from .conftest import CORPUS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def calibrated(tiny_checkpoints, tmp_path_factory) -> Path:
+    """The tiny 5-character checkpoint, calibrated through the command line as a shipped one is."""
+    path = tmp_path_factory.mktemp("calibrated") / "tiny5"
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(tiny_checkpoints[5].with_suffix(suffix), path.with_suffix(suffix))
+    done = subprocess.run([sys.executable, "-m", "model", "calibrate", str(path), "--data", str(CORPUS),
+                           "--temperature", "1.0", "--min-p", "0.01", "--weight", "0.5", "--samples", "300"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "calibrated" in done.stdout
+    return path
+
+
+def test_min_p_near_one_keeps_only_the_likeliest_character():
+    gen = PoemGenerator.from_path(None, 5)  # the shipped model: the tiny one has exact ties
+    seeds = list(range(12))
+    greedy = [p.text for p in gen.sample_seeds(seeds, Options(temperature=0))]
+    narrow = [p.text for p in gen.sample_seeds(seeds, Options(temperature=1.5, top_p=1.0, min_p=0.9999))]
+    wide = [p.text for p in gen.sample_seeds(seeds, Options(temperature=1.5, top_p=1.0, min_p=0.0))]
+    assert narrow == greedy
+    assert wide != greedy
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(InputError, match="min_p"):
+            Options(min_p=bad).check()
+
+
+def test_the_calibration_and_its_settings_travel_in_the_checkpoint(calibrated, tiny_checkpoints):
+    ckpt = load(calibrated)
+    assert ckpt.calibration is not None and ckpt.calibration.shape == (len(ckpt.vocab),)
+    assert float(ckpt.calibration.abs().max()) <= 2.0  # clipped
+    assert ckpt.card["sampler"] == {"temperature": 1.0, "top_p": 1.0, "min_p": 0.01, "calibration": 0.5}
+    assert ckpt.version != load(tiny_checkpoints[5]).version  # other poems for the same seeds: a new version
+    gen = PoemGenerator(ckpt)
+    assert gen.default_options == Options(temperature=1.0, top_p=1.0, min_p=0.01, calibration=0.5)
+    seeds = list(range(40))
+    default = [p.text for p in gen.sample_seeds(seeds)]
+    assert default == [p.text for p in gen.sample_seeds(seeds, gen.default_options)]
+    assert default != [p.text for p in gen.sample_seeds(seeds, Options(temperature=1.0, top_p=1.0, min_p=0.01))]
+    # seeded and batch-independent, calibrated as uncalibrated
+    assert [p.text for p in gen.sample_seeds([7, 3])] == [default[7], default[3]]
+    out = subprocess.run([sys.executable, "-m", "model", "sample", "--checkpoint", str(calibrated), "--seed", "3",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert json.loads(out.stdout)[0]["text"] == default[3]  # the command line samples as the card says
+
+
+def test_calibrated_samples_use_the_characters_real_poems_use(calibrated):
+    gen = PoemGenerator(load(calibrated))
+    real = Counter("".join(corpus.load_split(CORPUS, 5, "train")))
+    total = sum(real.values())
+
+    def distance(opts: Options) -> float:  # total variation between character shares
+        drawn = Counter("".join(p.text for p in gen.sample_seeds(list(range(5000, 5300)), opts)))
+        n = sum(drawn.values())
+        return sum(abs(drawn[c] / n - real[c] / total) for c in set(drawn) | set(real)) / 2
+
+    plain = distance(Options(temperature=1.0, top_p=1.0, min_p=0.01))
+    assert distance(gen.default_options) < plain
+
+
+def test_a_broken_calibration_is_refused(calibrated, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copy(calibrated.with_suffix(".json"), broken.with_suffix(".json"))
+    tensors = load_file(str(calibrated.with_suffix(".safetensors")))
+    tensors["sampler.calibration"] = tensors["sampler.calibration"][:-1].contiguous()
+    save_file(tensors, str(broken.with_suffix(".safetensors")))
+    card = json.loads(broken.with_suffix(".json").read_text("utf-8"))
+    card.pop("sha256"), card.pop("version")
+    broken.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False), "utf-8")
+    with pytest.raises(CheckpointError, match="calibration has shape"):
+        load(broken)
+    del tensors["sampler.calibration"]
+    save_file(tensors, str(broken.with_suffix(".safetensors")))
+    with pytest.raises(CheckpointError, match="disagree on whether the sampler is calibrated"):
+        load(broken)
+    tensors["sampler.calibration"] = torch.zeros(len(load(calibrated).vocab))
+    save_file(tensors, str(broken.with_suffix(".safetensors")))
+    card["sampler"] = {"temperature": -2}
+    broken.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False), "utf-8")
+    with pytest.raises(CheckpointError, match="sampler settings are broken"):
+        PoemGenerator(load(broken))
