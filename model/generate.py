@@ -189,16 +189,25 @@ class PoemGenerator:
     def fluency(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
         """Mean log-probability per character of each text under the writing head's
         latent-free language model (given its latent z (N, D) where the head has none). (N,)"""
+        latent_free = self.model.autoregressive and self.model.can_guide
+        return self._log_probs(texts, None if latent_free else z).mean(1)
+
+    @torch.no_grad()
+    def log_likelihood(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
+        """log p(text | z) under the writing head, summed over positions: (N,) for texts and
+        latents (N, D)."""
+        return self._log_probs(texts, z).sum(1)
+
+    def _log_probs(self, texts: list[str], z: torch.Tensor | None) -> torch.Tensor:
+        """Each character's log-probability under the writing head given the latents z (N, D),
+        or, with z None, its latent-free language model. (N, T)"""
         x = self.vocab.encode_batch(texts)  # (N, T)
-        if not self.model.autoregressive:
-            hp = self.model.decode_parallel(z.float())
-            return -self.model.parallel_out.nll(hp.reshape(-1, hp.shape[-1]), x.reshape(-1)).view_as(x).mean(1)
-        if self.model.can_guide:
-            hp = self.model.null_hp.expand(len(x), -1, -1)
+        hp = self.model.null_hp.expand(len(x), -1, -1) if z is None else self.model.decode_parallel(z.float())
+        if self.model.autoregressive:
+            h, out = self.model.decode_ar(hp, self.model.shifted(x)), self.model.ar_out  # (N, T, C)
         else:
-            hp = self.model.decode_parallel(z.float())
-        ha = self.model.decode_ar(hp, self.model.shifted(x))  # (N, T, C)
-        return -self.model.ar_out.nll(ha.reshape(-1, ha.shape[-1]), x.reshape(-1)).view_as(x).mean(1)
+            h, out = hp, self.model.parallel_out
+        return -out.nll(h.reshape(-1, h.shape[-1]), x.reshape(-1)).view_as(x)
 
     def _pattern_level(self, us: torch.Tensor) -> torch.Tensor:
         """Whether each poem follows the pattern whose first key position is level. (B,)"""
@@ -524,19 +533,6 @@ class PoemGenerator:
             j = int(arg[j])
             chosen.append(j)
         return [texts[j] for j in reversed(chosen)]
-
-    @torch.no_grad()
-    def log_likelihood(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
-        """log p(text | z) under the writing head, summed over positions: (N,) for texts and
-        latents (N, D)."""
-        x = self.vocab.encode_batch(texts)  # (N, T)
-        hp = self.model.decode_parallel(z.float())  # (N, T, C)
-        if self.model.autoregressive:
-            h = self.model.decode_ar(hp, self.model.shifted(x))  # (N, T, C)
-            out = self.model.ar_out
-        else:
-            h, out = hp, self.model.parallel_out
-        return -out.nll(h.reshape(-1, h.shape[-1]), x.reshape(-1)).view_as(x).sum(1)
 
 
 def calibrate(gen: PoemGenerator, poems: list[str], opts: Options, samples: int = 5000, seed: int = 100_000,

@@ -102,3 +102,22 @@ def test_a_broken_calibration_is_refused(calibrated, tmp_path):
     broken.with_suffix(".json").write_text(json.dumps(card, ensure_ascii=False), "utf-8")
     with pytest.raises(CheckpointError, match="sampler settings are broken"):
         PoemGenerator(load(broken))
+
+
+def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibrated, tmp_path):
+    data = tmp_path / "corpus"
+    shutil.copytree(CORPUS, data)
+    train = (CORPUS / "5" / "train.txt").read_text("utf-8").split()
+    (data / "5" / "test.txt").write_text("\n".join(train[:40]) + "\n", "utf-8")  # poems the tiny model knows
+    out = subprocess.run([sys.executable, "-m", "model", "evaluate", "--checkpoint", str(calibrated),
+                          "--data", str(data), "--n", "40", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["options"]["calibration"] == 0.5 and result["options"]["min_p"] == 0.01
+    latent = result["latent"]
+    for key in ("blend_neighbours_equal", "blend_steps_bigram_ppl", "latent_path_neighbours_equal",
+                "latent_path_steps_bigram_ppl", "reconstruction", "vary_kept"):
+        assert key in latent, key
+    # a crossed blend changes half-lines, so its neighbouring steps share more than the latent path's
+    assert latent["blend_neighbours_equal"] > latent["latent_path_neighbours_equal"]
