@@ -189,20 +189,20 @@ class PoemGenerator:
     def fluency(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
         """Mean log-probability per character of each text under the writing head's
         latent-free language model (given its latent z (N, D) where the head has none). (N,)"""
-        latent_free = self.model.autoregressive and self.model.can_guide
-        return self._log_probs(texts, None if latent_free else z).mean(1)
+        if self.model.autoregressive and self.model.can_guide:
+            return self._log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1)).mean(1)
+        return self._log_probs(texts, self.model.decode_parallel(z.float())).mean(1)
 
     @torch.no_grad()
     def log_likelihood(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
         """log p(text | z) under the writing head, summed over positions: (N,) for texts and
         latents (N, D)."""
-        return self._log_probs(texts, z).sum(1)
+        return self._log_probs(texts, self.model.decode_parallel(z.float())).sum(1)
 
-    def _log_probs(self, texts: list[str], z: torch.Tensor | None) -> torch.Tensor:
-        """Each character's log-probability under the writing head given the latents z (N, D),
-        or, with z None, its latent-free language model. (N, T)"""
+    def _log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor:
+        """Each character's log-probability under the writing head given the parallel
+        decoder's states hp (N, T, C) (of a latent, or the head's latent-free state). (N, T)"""
         x = self.vocab.encode_batch(texts)  # (N, T)
-        hp = self.model.null_hp.expand(len(x), -1, -1) if z is None else self.model.decode_parallel(z.float())
         if self.model.autoregressive:
             h, out = self.model.decode_ar(hp, self.model.shifted(x)), self.model.ar_out  # (N, T, C)
         else:
@@ -512,11 +512,14 @@ class PoemGenerator:
             return [a, b]
         masks, texts = self._crossings(a, b, opts)
         N, S = len(texts), len(path)
-        inner = path[1:-1]  # (S - 2, D): the ends are a and b themselves
-        scores = self.log_likelihood([t for t in texts for _ in range(len(inner))],
-                                     inner.repeat(N, 1)).view(N, len(inner)).T  # (S - 2, N)
+        with torch.no_grad():  # the ends are a and b themselves; each inner latent decoded once
+            hp = self.model.decode_parallel(path[1:-1].float())  # (S - 2, T, C)
+            scores = self._log_probs([t for t in texts for _ in range(S - 2)],
+                                     hp.repeat(N, 1, 1)).sum(1).view(N, S - 2).T  # (S - 2, N)
         m = torch.tensor(masks)
-        same = torch.tensor([[x == y for y in texts] for x in texts])  # (N, N) equal poems
+        first = {}
+        poem = torch.tensor([first.setdefault(t, i) for i, t in enumerate(texts)])  # (N,) one id per poem
+        same = poem[:, None] == poem[None, :]  # (N, N) equal poems
         # prev -> next: next keeps every half prev took from b; an unchanged poem costs more than any score
         allowed = torch.where((m[:, None] & ~m[None, :]) == 0, 0.0, -math.inf)  # (N, N)
         allowed = allowed - 1e6 * same.float()
