@@ -135,7 +135,7 @@ def parse_options(raw, base: Options = Options()) -> Options:
     if unknown:
         raise InputError(f"unknown options: {', '.join(unknown)}")
     for key, value in raw.items():
-        want_bool = Options.__dataclass_fields__[key].default in (True, False)
+        want_bool = type(Options.__dataclass_fields__[key].default) is bool  # not `in (True, False)`: 0.0 == False
         if want_bool and not isinstance(value, bool):
             raise InputError(f"option {key} must be true or false")
         if not want_bool and (isinstance(value, bool) or not isinstance(value, (int, float))):

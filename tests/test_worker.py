@@ -8,7 +8,8 @@ import pytest
 from aiohttp import web
 
 from bot.worker_client import HttpWorker, InProcessWorker, WorkerBadRequest, WorkerUnavailable
-from model.worker import SERVER_OPTIONS, Engine, create_app
+from model.generate import InputError
+from model.worker import SERVER_OPTIONS, Engine, create_app, parse_options
 from tests.helpers import free_port
 
 
@@ -101,6 +102,25 @@ async def test_closing_the_engine_answers_every_waiting_request(worker_settings)
     assert any(not isinstance(r, dict) for r in results)
     with pytest.raises(RuntimeError, match="not started"):
         await eng.sample({"seed": 1})
+
+
+def test_every_option_takes_its_own_kind_of_value():
+    """Numbers whose default is 0 (top_k, min_p, guidance, calibration) were once taken for
+    switches and refused; each option takes a number or true/false as its default does."""
+    numbers = {"temperature": 1.1, "top_k": 40, "top_p": 0.8, "min_p": 0.05, "calibration": 0.3,
+               "tone_penalty": 2.0, "candidates": 2, "guidance": 0.5}
+    opts = parse_options(numbers)
+    assert all(getattr(opts, k) == v for k, v in numbers.items())
+    switches = {"no_repeat": False, "rhyme": False, "rhyme_first": True, "tone": False, "parallel": True,
+                "simplified": True}
+    opts = parse_options(switches)
+    assert all(getattr(opts, k) == v for k, v in switches.items())
+    for key in numbers:
+        with pytest.raises(InputError, match=f"option {key} must be a number"):
+            parse_options({key: True})
+    for key in switches:
+        with pytest.raises(InputError, match=f"option {key} must be true or false"):
+            parse_options({key: 1})
 
 
 async def test_http_sample_blend_encode_health_and_metrics(http_worker, generator):
