@@ -163,18 +163,20 @@ def _calibrate(args, argv) -> None:
     from dataclasses import replace
 
     from .checkpoint import load, save, stored_half
-    from .generate import Options, PoemGenerator, calibrate
+    from .generate import InputError, Options, PoemGenerator, calibrate
 
     ckpt = load(args.checkpoint)
     ckpt.calibration, ckpt.card["sampler"] = None, {}  # measured on the uncalibrated sampler
     gen = PoemGenerator(ckpt)
     opts = replace(Options(), temperature=args.temperature, top_p=args.top_p, min_p=args.min_p).check()
+    replace(opts, calibration=args.weight).check()  # before minutes of sampling
+    if not args.clip > 0:
+        raise InputError("--clip must be above 0")
     poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
     ckpt.calibration = calibrate(gen, poems, opts, args.samples, clip=args.clip)
     ckpt.card["calibration"] = {"samples": args.samples, "clip": args.clip, "command": " ".join(["python -m model", *argv])}
     ckpt.card["sampler"] = {"temperature": args.temperature, "top_p": args.top_p, "min_p": args.min_p,
                             "calibration": args.weight}
-    replace(opts, calibration=args.weight).check()
     save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
     print(f"calibrated {ckpt.version} from {args.samples} samples; sampler {ckpt.card['sampler']}")
 
