@@ -185,8 +185,21 @@ def classifier_accuracy(generated: list[str], real: list[str], form: int, folds:
     return correct / len(docs)
 
 
+REPEATED = ("bigram_ppl", "distinct_2", "real_vs_generated")  # the sample figures one set of samples moves most
+
+
+def _samples(gen: PoemGenerator, n: int, seed: int, opts: Options, batch: int) -> list[str]:
+    """n poems from seeds seed, seed + 1, ..."""
+    texts = []
+    for start in range(0, n, batch):
+        texts += [p.text for p in gen.sample_seeds(list(range(seed + start, seed + min(n, start + batch))), opts)]
+    return texts
+
+
 def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
-             opts: Options | None = None, batch: int = 64) -> dict:
+             opts: Options | None = None, batch: int = 64, repeats: int = 1) -> dict:
+    """The table's figures; with `repeats` > 1 the sample figures in REPEATED also for
+    the next sets of n samples (seeds seed + n, seed + 2n, ...): each value, mean and sd."""
     opts = gen.default_options if opts is None else opts
     form = gen.form
     train = corpus.load_split(data_dir, form, "train")
@@ -194,10 +207,7 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     train_lines = {p[i : i + form] for p in train for i in range(0, len(p), form)}
     lm = BigramLM(list(train_lines))
     t0 = time.perf_counter()
-    texts = []
-    for start in range(0, n, batch):
-        seeds = list(range(seed + start, seed + min(n, start + batch)))
-        texts += [p.text for p in gen.sample_seeds(seeds, opts)]
+    texts = _samples(gen, n, seed, opts, batch)
     seconds = time.perf_counter() - t0
     vocab = set(gen.vocab.chars[:-1])
     model_row = poem_metrics(texts, form, gen.prosody, train_lines, lm, vocab)
@@ -215,9 +225,18 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     model_row["real_vs_generated"] = classifier_accuracy(texts, held_out, form)
     shuffled = random.Random(seed).sample(held_out, len(held_out))  # two halves of one population
     real_row["real_vs_generated"] = classifier_accuracy(shuffled[: n // 2], shuffled[n // 2 :], form)
-    return {"checkpoint": gen.version, "form": form, "n": n, "options": opts.__dict__,
-            "model": model_row, "real": real_row, "latent": latent, "vae": vae, "examples": texts[:5],
-            "poems_per_s": n / seconds}
+    sets = {key: [model_row[key]] for key in REPEATED}
+    for r in range(1, repeats):
+        more = _samples(gen, n, seed + r * n, opts, batch)
+        row = {**poem_metrics(more, form, gen.prosody, train_lines, lm, vocab),
+               "real_vs_generated": classifier_accuracy(more, held_out, form)}
+        for key in REPEATED:
+            sets[key].append(row[key])
+    repeated = {key: {"values": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
+                for key, v in sets.items()} if repeats > 1 else {}
+    return {"checkpoint": gen.version, "form": form, "n": n, "seed": seed, "options": opts.__dict__,
+            "model": model_row, "real": real_row, "latent": latent, "vae": vae, "repeated": repeated,
+            "examples": texts[:5], "poems_per_s": n / seconds}
 
 
 def format_table(result: dict) -> str:
@@ -233,4 +252,12 @@ def format_table(result: dict) -> str:
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     head = f"checkpoint {result['checkpoint']}, {result['form']}-character quatrains, {result['n']} samples"
-    return head + "\n" + "\n".join(lines)
+    tail = []
+    if result.get("repeated"):
+        n, seed = result["n"], result.get("seed", 0)
+        count = len(next(iter(result["repeated"].values()))["values"])
+        tail.append(f"over {count} sets of {n} samples (seeds from {', '.join(str(seed + r * n) for r in range(count))}):")
+        for key, v in result["repeated"].items():
+            values = ", ".join(f"{x:.3f}" for x in v["values"])
+            tail.append(f"  {key}: mean {v['mean']:.3f}, sd {v['sd']:.3f} ({values}); target {target(key, result['form'])}")
+    return "\n".join([head, *lines, *tail])

@@ -110,7 +110,7 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
     train = (CORPUS / "5" / "train.txt").read_text("utf-8").split()
     (data / "5" / "test.txt").write_text("\n".join(train[:40]) + "\n", "utf-8")  # poems the tiny model knows
     out = subprocess.run([sys.executable, "-m", "model", "evaluate", "--checkpoint", str(calibrated),
-                          "--data", str(data), "--n", "40", "--json"],
+                          "--data", str(data), "--n", "40", "--repeats", "2", "--json"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -121,3 +121,7 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
         assert key in latent, key
     # a crossed blend changes half-lines, so its neighbouring steps share more than the latent path's
     assert latent["blend_neighbours_equal"] > latent["latent_path_neighbours_equal"]
+    # the sample figures again for the next 40 seeds: the first set is the table's
+    for key, figures in result["repeated"].items():
+        assert len(figures["values"]) == 2 and figures["values"][0] == result["model"][key]
+        assert figures["mean"] == pytest.approx(sum(figures["values"]) / 2)
