@@ -336,10 +336,11 @@ class Poems(commands.Cog):
     @described
     async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None,
                     steps: commands.Range[int, 3, 10] = 5):
-        """Walk from poem a to poem b through the model's latent space.
+        """Turn poem a into poem b, a half-line or two a step, along the model's latent space.
 
         a and b are poem ids (12 or #12) or quoted poem texts; with nothing
-        given, blends your two newest favourites. Steps: 3 to 10.
+        given, blends your two newest favourites. Each step keeps some half-lines
+        of a and takes the rest from b, the model choosing which. Steps: 3 to 10.
         Example: `!blend 12 15 5`.
         """
         self.service.admit(ctx.author.id, blend=True)
