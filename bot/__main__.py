@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 import discord
@@ -86,12 +86,6 @@ async def run_discord(settings: Settings) -> None:
 async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) -> None:
     """A chat with the bot in this terminal: one command a line, replies printed
     as Discord would show them. Ends at the end of input."""
-    # one local user: cooldowns guard shared servers, not a private chat (unless asked for)
-    asked = environment().model_fields_set
-    if "poem_cooldown_s" not in asked:
-        settings.poem_cooldown_s = 0.0
-    if "blend_cooldown_s" not in asked:
-        settings.blend_cooldown_s = 0.0
     bot, engine, worker = await build(settings, console=True)
     local = LocalDiscord(bot)
     stopped = asyncio.Event()
@@ -250,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    settings = Settings.from_env()
+    env = environment()  # read once: the environment and .env
+    settings = Settings.from_env(env)
     chat = args.console or not settings.discord_token
-    level = environment().log_level or ("WARNING" if chat else "INFO")
+    level = env.log_level or ("WARNING" if chat else "INFO")
     discord.utils.setup_logging(level=getattr(logging, level), root=True,  # discord.py's handler, plain text
                                 formatter=logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    if chat and not environment().log_level:
+    if chat and not env.log_level:
         logging.getLogger("discord").setLevel(logging.ERROR)  # no voice-support chatter in a chat
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))
@@ -264,8 +259,15 @@ def _run(args) -> int:
     else:
         if not args.console:
             print("No DISCORD_TOKEN set: starting the local console chat.", file=sys.stderr)
-        asyncio.run(run_console(settings))
+        asyncio.run(run_console(for_console(settings, env.model_fields_set)))
     return 0
+
+
+def for_console(settings: Settings, asked: set[str]) -> Settings:
+    """One local user: cooldowns guard shared servers, not a private chat (unless `asked`
+    for: the environment's fields that were set)."""
+    return replace(settings, poem_cooldown_s=settings.poem_cooldown_s if "poem_cooldown_s" in asked else 0.0,
+                   blend_cooldown_s=settings.blend_cooldown_s if "blend_cooldown_s" in asked else 0.0)
 
 
 if __name__ == "__main__":

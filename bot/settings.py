@@ -125,8 +125,9 @@ class Settings:
     card_font: Path | None = None  # None: look for Noto Serif CJK
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = environment()
+    def from_env(cls, env: Environment | None = None) -> Settings:
+        """The settings `env` (default: the environment, read now) describes, checked."""
+        env = environment() if env is None else env
         return cls(
             database_url=env.database_url or f"sqlite+aiosqlite:///{env.data_dir / 'poembot.sqlite3'}",
             worker_url=env.worker_url or None,

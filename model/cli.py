@@ -235,7 +235,8 @@ def _serve(args, argv) -> None:
 
     from .worker import SERVER_OPTIONS, WorkerSettings, create_app, worker_environment
 
-    settings, env = WorkerSettings.from_env(), worker_environment()
+    env = worker_environment()
+    settings = WorkerSettings.from_env(env)
     if args.max_batch:
         settings.max_batch = args.max_batch
     if args.max_wait_ms is not None:

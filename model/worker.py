@@ -68,8 +68,8 @@ class WorkerSettings:
     threads: int = 0  # torch intra-op threads (0 = one per core this process may use)
 
     @classmethod
-    def from_env(cls) -> WorkerSettings:
-        env = worker_environment()
+    def from_env(cls, env: WorkerEnvironment | None = None) -> WorkerSettings:
+        env = worker_environment() if env is None else env
         shipped_forms = ",".join(str(f) for f in corpus.FORMS if shipped(f).with_suffix(".json").exists())
         forms = sorted({int(f) for f in (env.forms or shipped_forms or "5").split(",") if f.strip()})
         paths = {5: env.checkpoint_5, 7: env.checkpoint_7}

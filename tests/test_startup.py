@@ -155,3 +155,15 @@ def test_settings_come_from_a_dot_env_file_and_the_environment_wins(tmp_path, mo
     settings = Settings.from_env()
     assert (settings.poem_cooldown_s, settings.prefix) == (2.5, "$")
     assert settings.database_url.endswith("kept/poembot.sqlite3")
+
+
+def test_the_console_chat_has_no_cooldowns_unless_the_environment_sets_them():
+    from bot.__main__ import for_console
+    from bot.settings import Settings
+
+    settings = Settings(poem_cooldown_s=5.0, blend_cooldown_s=15.0)
+    quiet = for_console(settings, set())
+    assert (quiet.poem_cooldown_s, quiet.blend_cooldown_s) == (0.0, 0.0)
+    asked = for_console(settings, {"blend_cooldown_s"})
+    assert (asked.poem_cooldown_s, asked.blend_cooldown_s) == (0.0, 15.0)
+    assert settings.poem_cooldown_s == 5.0  # the operator's settings are not changed
