@@ -188,16 +188,8 @@ def classifier_accuracy(generated: list[str], real: list[str], form: int, folds:
 REPEATED = ("bigram_ppl", "distinct_2", "real_vs_generated")  # the sample figures one set of samples moves most
 
 
-def _samples(gen: PoemGenerator, n: int, seed: int, opts: Options, batch: int) -> list[str]:
-    """n poems from seeds seed, seed + 1, ..."""
-    texts = []
-    for start in range(0, n, batch):
-        texts += [p.text for p in gen.sample_seeds(list(range(seed + start, seed + min(n, start + batch))), opts)]
-    return texts
-
-
 def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
-             opts: Options | None = None, batch: int = 64, repeats: int = 1) -> dict:
+             opts: Options | None = None, repeats: int = 1) -> dict:
     """The table's figures; with `repeats` > 1 the sample figures in REPEATED also for
     the next sets of n samples (seeds seed + n, seed + 2n, ...): each value, mean and sd."""
     opts = gen.default_options if opts is None else opts
@@ -207,7 +199,7 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     train_lines = {p[i : i + form] for p in train for i in range(0, len(p), form)}
     lm = BigramLM(list(train_lines))
     t0 = time.perf_counter()
-    texts = _samples(gen, n, seed, opts, batch)
+    texts = [p.text for p in gen.sample_range(range(seed, seed + n), opts)]
     seconds = time.perf_counter() - t0
     vocab = set(gen.vocab.chars[:-1])
     model_row = poem_metrics(texts, form, gen.prosody, train_lines, lm, vocab)
@@ -227,7 +219,7 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     real_row["real_vs_generated"] = classifier_accuracy(shuffled[: n // 2], shuffled[n // 2 :], form)
     sets = {key: [model_row[key]] for key in REPEATED}
     for r in range(1, repeats):
-        more = _samples(gen, n, seed + r * n, opts, batch)
+        more = [p.text for p in gen.sample_range(range(seed + r * n, seed + (r + 1) * n), opts)]
         row = {**poem_metrics(more, form, gen.prosody, train_lines, lm, vocab),
                "real_vs_generated": classifier_accuracy(more, held_out, form)}
         for key in REPEATED:

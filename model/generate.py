@@ -150,8 +150,10 @@ class PoemGenerator:
         # a rhyme-setting character must have partners: groups of at least 20 characters
         rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
         self.rhymable_bias = torch.where(rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
+        # how this checkpoint samples unless told otherwise: the card's measured sampler settings
+        # (written by `python -m model calibrate`), read once
         try:
-            self.default_options
+            self.default_options = replace(Options(), **ckpt.card.get("sampler", {})).check()
         except (TypeError, InputError) as e:
             raise CheckpointError(f"checkpoint {self.version}: its card's sampler settings are broken: {e}") from None
 
@@ -162,12 +164,6 @@ class PoemGenerator:
     @property
     def version(self) -> str:
         return self.ckpt.version
-
-    @property
-    def default_options(self) -> Options:
-        """How this checkpoint samples unless told otherwise: `Options` with the card's
-        measured sampler settings (written by `python -m model calibrate`)."""
-        return replace(Options(), **self.ckpt.card.get("sampler", {})).check()
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
     def _randomness(self, seeds: list[int], k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -358,6 +354,11 @@ class PoemGenerator:
             z = self.model.encode(self.vocab.encode_batch(texts))[0]
         return self._poems(texts, z, seeds, opts)
 
+    def sample_range(self, seeds: range, opts: Options | None = None) -> list[WrittenPoem]:
+        """One poem per seed of a range of any length, MAX_N at a time (evaluation, calibration)."""
+        return [p for start in range(seeds.start, seeds.stop, MAX_N)
+                for p in self.sample_seeds(list(range(start, min(seeds.stop, start + MAX_N))), opts)]
+
     def sample(self, n: int = 1, seed: int | None = None, opts: Options | None = None) -> list[WrittenPoem]:
         """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
         first poem of `--seed 42 --n 5`."""
@@ -521,14 +522,14 @@ class PoemGenerator:
         poem = torch.tensor([first.setdefault(t, i) for i, t in enumerate(texts)])  # (N,) one id per poem
         same = poem[:, None] == poem[None, :]  # (N, N) equal poems
         # prev -> next: next keeps every half prev took from b; an unchanged poem costs more than any score
-        allowed = torch.where((m[:, None] & ~m[None, :]) == 0, 0.0, -math.inf)  # (N, N)
-        allowed = allowed - 1e6 * same.float()
+        allowed = torch.where((m[:, None] & ~m[None, :]) == 0, 0.0, -math.inf).double()  # (N, N)
+        allowed -= 1e6 * same.double()
+        scores = torch.cat([scores.double(), torch.zeros(1, N, dtype=torch.float64)])  # (S - 1, N): b scores 0
         best = torch.full((N,), -math.inf, dtype=torch.float64)
         best[0] = 0.0
         back = []
         for i in range(1, S):
-            step = scores[i - 1].double() if i < S - 1 else torch.zeros(N, dtype=torch.float64)
-            total = best[:, None] + allowed.double() + step[None, :]  # (N, N)
+            total = best[:, None] + allowed + scores[i - 1][None, :]  # (N, N)
             best, arg = total.max(dim=0)
             back.append(arg)
         j, chosen = N - 1, [N - 1]  # the last step is b
@@ -549,18 +550,15 @@ def calibrate(gen: PoemGenerator, poems: list[str], opts: Options, samples: int 
     `calibration` option), this hands back to the rarer characters the share real poems
     give them, a fixed correction per character, so a seed's poem stays the same in any
     batch. Seeds from `seed` on are drawn, apart from the evaluation's."""
-    V = len(gen.vocab)
-    drawn = torch.zeros(V)
-    plain = replace(opts, calibration=0.0)
-    for start in range(seed, seed + samples, MAX_N):
-        for p in gen.sample_seeds(list(range(start, min(seed + samples, start + MAX_N))), plain):
-            drawn += torch.bincount(torch.tensor(gen.vocab.ids(p.text)), minlength=V)
-    real = torch.zeros(V)
-    for p in poems:
-        real += torch.bincount(torch.tensor(gen.vocab.ids(p)), minlength=V)
-    real[gen.vocab.unk] = 0.0
-    share = lambda counts: (counts + 0.5) / (counts + 0.5).sum()  # noqa: E731
-    return (share(real).log() - share(drawn).log()).clamp(-clip, clip)
+    drawn = [p.text for p in gen.sample_range(range(seed, seed + samples), replace(opts, calibration=0.0))]
+
+    def share(texts: list[str]) -> torch.Tensor:  # (V,) each character's share, smoothed by half a count
+        counts = torch.bincount(torch.tensor([i for t in texts for i in gen.vocab.ids(t)]), minlength=len(gen.vocab))
+        counts = counts.float()
+        counts[gen.vocab.unk] = 0.0
+        return (counts + 0.5) / (counts + 0.5).sum()
+
+    return (share(poems).log() - share(drawn).log()).clamp(-clip, clip)
 
 
 def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:
