@@ -7,7 +7,7 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from . import corpus
@@ -47,8 +47,6 @@ NUMBER_FLAGS = ("temperature", "top_k", "top_p", "min_p", "calibration", "candid
 
 def _options(args, base):
     """`base` with what the decoding flags changed."""
-    from dataclasses import replace
-
     given = {k: getattr(args, k) for k in NUMBER_FLAGS if getattr(args, k) is not None}
     return replace(base, **given, no_repeat=not args.allow_repeats, rhyme=not args.no_rhyme,
                    rhyme_first=args.rhyme_first, tone=not args.no_tone, simplified=args.simplified).check()
@@ -162,8 +160,6 @@ def _fit_prior(args, argv) -> None:
 
 
 def _calibrate(args, argv) -> None:
-    from dataclasses import replace
-
     from .checkpoint import load, save, stored_half
     from .generate import InputError, Options, PoemGenerator, calibrate
 
