@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--repeats", type=_positive, default=1,
                    help="also score the next sets of n samples (seeds seed + n, ...): mean and sd")
+    e.add_argument("--split", choices=["test", "valid"], default="test",
+                   help="the real poems compared with: choose settings on valid, report on test")
     e.add_argument("--data", type=Path, default=corpus.DATA_DIR)
     _decoding_flags(e)
 
@@ -218,7 +220,8 @@ def _evaluate(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    result = evaluate(gen, args.data, args.n, args.seed, _options(args, gen.default_options), repeats=args.repeats)
+    result = evaluate(gen, args.data, args.n, args.seed, _options(args, gen.default_options), repeats=args.repeats,
+                      split=args.split)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
     else:

@@ -189,13 +189,14 @@ REPEATED = ("bigram_ppl", "distinct_2", "real_vs_generated")  # the sample figur
 
 
 def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
-             opts: Options | None = None, repeats: int = 1) -> dict:
-    """The table's figures; with `repeats` > 1 the sample figures in REPEATED also for
+             opts: Options | None = None, repeats: int = 1, split: str = "test") -> dict:
+    """The table's figures against the first n real poems of `split` (choose settings on
+    "valid", report on "test"); with `repeats` > 1 the sample figures in REPEATED also for
     the next sets of n samples (seeds seed + n, seed + 2n, ...): each value, mean and sd."""
     opts = gen.default_options if opts is None else opts
     form = gen.form
     train = corpus.load_split(data_dir, form, "train")
-    held_out = corpus.load_split(data_dir, form, "test")[:n]
+    held_out = corpus.load_split(data_dir, form, split)[:n]
     train_lines = {p[i : i + form] for p in train for i in range(0, len(p), form)}
     lm = BigramLM(list(train_lines))
     t0 = time.perf_counter()
@@ -226,7 +227,7 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
             sets[key].append(row[key])
     repeated = {key: {"values": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
                 for key, v in sets.items()} if repeats > 1 else {}
-    return {"checkpoint": gen.version, "form": form, "n": n, "seed": seed, "options": opts.__dict__,
+    return {"checkpoint": gen.version, "form": form, "n": n, "seed": seed, "split": split, "options": opts.__dict__,
             "model": model_row, "real": real_row, "latent": latent, "vae": vae, "repeated": repeated,
             "examples": texts[:5], "poems_per_s": n / seconds}
 
@@ -243,7 +244,8 @@ def format_table(result: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    head = f"checkpoint {result['checkpoint']}, {result['form']}-character quatrains, {result['n']} samples"
+    head = (f"checkpoint {result['checkpoint']}, {result['form']}-character quatrains, {result['n']} samples "
+            f"against the {result.get('split', 'test')} split")
     tail = []
     if result.get("repeated"):
         n, seed = result["n"], result.get("seed", 0)

@@ -109,6 +109,7 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
     shutil.copytree(CORPUS, data)
     train = (CORPUS / "5" / "train.txt").read_text("utf-8").split()
     (data / "5" / "test.txt").write_text("\n".join(train[:40]) + "\n", "utf-8")  # poems the tiny model knows
+    (data / "5" / "valid.txt").write_text("\n".join(train[40:80]) + "\n", "utf-8")
     out = subprocess.run([sys.executable, "-m", "model", "evaluate", "--checkpoint", str(calibrated),
                           "--data", str(data), "--n", "40", "--repeats", "2", "--json"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -125,3 +126,12 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
     for key, figures in result["repeated"].items():
         assert len(figures["values"]) == 2 and figures["values"][0] == result["model"][key]
         assert figures["mean"] == pytest.approx(sum(figures["values"]) / 2)
+    # settings are chosen against the validation split, reported against the test split
+    valid = subprocess.run([sys.executable, "-m", "model", "evaluate", "--checkpoint", str(calibrated),
+                            "--data", str(data), "--n", "40", "--split", "valid", "--json"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert valid.returncode == 0, valid.stderr
+    other = json.loads(valid.stdout)
+    assert (result["split"], other["split"]) == ("test", "valid")
+    assert other["real"] != result["real"]  # other poems to compare with, the same samples:
+    assert other["examples"] == result["examples"] and other["model"]["bigram_ppl"] == result["model"]["bigram_ppl"]
