@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--limit", type=int, default=0, help="use only the first N training poems")
     tr.add_argument("--kl-anneal-steps", type=int, default=2000)
     tr.add_argument("--resume", action="store_true", help="continue from the last finished epoch")
+    tr.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU")
+    tr.add_argument("--max-minutes", type=float, default=0.0,
+                    help="stop after the first epoch that ends past this much training (0 = no limit)")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=JSON",
                     help="override a config field, e.g. --set free_bits=0.5")
 
@@ -92,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--temperature", type=float, required=True)
     ca.add_argument("--top-p", type=float, default=1.0)
     ca.add_argument("--min-p", type=float, default=0.0)
+    ca.add_argument("--guidance", type=float, default=0.0,
+                    help="how much the latent steers the writing (a two-level code's z_g: 0.5 or more)")
+    ca.add_argument("--continuity", type=float, default=None,
+                    help="a blend's continuity, stored as the checkpoint's blend setting")
     ca.add_argument("--weight", type=float, required=True, help="how much of the calibration sampling adds")
     ca.add_argument("--samples", type=_positive, default=5000)
     ca.add_argument("--clip", type=float, default=2.0, help="largest correction of one character, in nats")
@@ -146,6 +153,10 @@ def _train(args, argv) -> None:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
     given.update(overrides=overrides, out=args.out or Path(f"runs/quatrain{args.form}"))
+    if args.device == "cpu":  # the one place settings are read (the GPU machine has no pydantic)
+        from .worker import worker_environment
+
+        given["progress"] = worker_environment().progress
     train(TrainArgs(**given), argv)
 
 
@@ -163,12 +174,14 @@ def _fit_prior(args, argv) -> None:
 
 def _calibrate(args, argv) -> None:
     from .checkpoint import load, save, stored_half
-    from .generate import InputError, Options, PoemGenerator, calibrate
+    from .generate import BLEND, InputError, Options, PoemGenerator, calibrate
 
     ckpt = load(args.checkpoint)
     ckpt.calibration, ckpt.card["sampler"] = None, {}  # measured on the uncalibrated sampler
     gen = PoemGenerator(ckpt)
-    opts = replace(Options(), temperature=args.temperature, top_p=args.top_p, min_p=args.min_p).check()
+    detail = {"detail": 0.0} if ckpt.cfg.latent_global else {}  # a new poem reads z_g alone
+    opts = replace(Options(), temperature=args.temperature, top_p=args.top_p, min_p=args.min_p,
+                   guidance=args.guidance, **detail).check()
     replace(opts, calibration=args.weight).check()  # before minutes of sampling
     if not args.clip > 0:
         raise InputError("--clip must be above 0")
@@ -176,7 +189,9 @@ def _calibrate(args, argv) -> None:
     ckpt.calibration = calibrate(gen, poems, opts, args.samples, clip=args.clip)
     ckpt.card["calibration"] = {"samples": args.samples, "clip": args.clip, "command": " ".join(["python -m model", *argv])}
     ckpt.card["sampler"] = {"temperature": args.temperature, "top_p": args.top_p, "min_p": args.min_p,
-                            "calibration": args.weight}
+                            "guidance": args.guidance, "calibration": args.weight, **detail}
+    if args.continuity is not None:
+        ckpt.card["blend"] = {"continuity": replace(BLEND, continuity=args.continuity).check().continuity}
     save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
     print(f"calibrated {ckpt.version} from {args.samples} samples; sampler {ckpt.card['sampler']}")
 
@@ -209,10 +224,11 @@ def _sample(args, argv) -> None:
 
 
 def _blend(args, argv) -> None:
-    from .generate import BLEND, PoemGenerator
+    from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args, BLEND)), args.json)
+    _print(gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args, gen.blend_options)),
+           args.json)
 
 
 def _evaluate(args, argv) -> None:

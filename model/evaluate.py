@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import corpus
-from .generate import BLEND, VARY, Options, PoemGenerator
+from .generate import BLEND, Options, PoemGenerator
 from .network import validate
 from .prosody import Prosody, tone_key_accuracy
 
@@ -24,7 +24,9 @@ TARGETS = {"validity": ">= 1.0", "rhyme_2_4": ">= 0.95", "tone_keys": ">= 0.90",
            "distinct_2": ">= 0.85", "copied_lines": "<= 0.05", "bigram_ppl": "<= real",
            "real_vs_generated": ("<= 0.65", "<= 0.70"), "reconstruction": (">= 0.70", ">= 0.60"),
            "blend_neighbours_equal": ">= 0.50", "blend_ends_kept": (">= 0.70", ">= 0.60"),
-           "blend_paths_monotone": ">= 0.90", "vary_kept": "0.5 to 0.8", "vary_differs": ">= 0.95"}
+           "blend_paths_monotone": ">= 0.90", "vary_kept": "0.5 to 0.8", "vary_differs": ">= 0.95",
+           "latent_use_shared": "<= 0.30", "path_neighbours_equal": ">= 0.45", "path_new_characters": ">= 0.20",
+           "path_steps_bigram_ppl": "<= 1.15 x real", "fav_shared": ">= 2 x samples'"}
 
 
 def target(key: str, form: int) -> str:
@@ -131,7 +133,57 @@ def blend_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM | None = No
     return figures
 
 
-def variation_figures(gen: PoemGenerator, poems: list[str], opts: Options = VARY) -> dict:
+def latent_use(gen: PoemGenerator, poems: list[str], opts: Options, pairs: int = 100) -> float:
+    """Whether the latent writes: pairs of real poems' latents decoded with one seed (seed i
+    for pair i) and the sampler `opts`: the share of positions the two poems share. 1.0
+    when the latent is not read; near 1/V-ish chance when it steers every character."""
+    shared = []
+    for i in range(min(pairs, len(poems) // 2)):
+        a, b = gen.decode_latents([gen.latent_of(poems[2 * i]), gen.latent_of(poems[2 * i + 1])], seed=i, opts=opts)
+        shared.append(_same(a.text, b.text))
+    return statistics.mean(shared)
+
+
+def path_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, pairs: int = 100, steps: int = 5,
+                 opts: Options | None = None) -> dict:
+    """Blends as `!blend` shows them, every step its point on the latent path decoded and
+    the ends shown as the saved poems themselves: how much neighbouring steps share, how
+    the middle steps read, and the share of their characters in neither end at that place
+    (what the blend wrote itself)."""
+    neighbours, new, middle = [], [], []
+    for i in range(min(pairs, len(poems) // 2)):
+        a, b = poems[2 * i], poems[2 * i + 1]
+        path = [p.text for p in gen.interpolate(a, b, steps=steps, opts=opts, crossings=False)]
+        path[0], path[-1] = a, b
+        neighbours += [_same(p, q) for p, q in zip(path, path[1:])]
+        for p in path[1:-1]:
+            new.append(sum(c != x and c != y for c, x, y in zip(p, a, b)) / len(p))
+            middle += [p[j : j + gen.form] for j in range(0, len(p), gen.form)]
+    return {"path_neighbours_equal": statistics.mean(neighbours), "path_new_characters": statistics.mean(new),
+            "path_steps_bigram_ppl": lm.perplexity(middle)}
+
+
+def favourite_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, opts: Options | None = None,
+                      pairs: int = 100) -> dict:
+    """`!poem fav` on pairs of real poems as the two favourites (seed i, a point t drawn
+    from it): the share of a poem's characters found in either favourite, beside the
+    same share for the sampler's own poems of the same seeds (the ratio is what the
+    favourites add), and how the poems read."""
+    near, drawn, lines = [], [], []
+    for i in range(min(pairs, len(poems) // 2)):
+        a, b = poems[2 * i], poems[2 * i + 1]
+        t = random.Random(i).random()
+        text = gen.vary(a, seed=i, opts=opts, towards=b, t=t).text
+        sample = gen.sample_seeds([i])[0].text
+        both = set(a) | set(b)
+        near.append(sum(c in both for c in text) / len(text))
+        drawn.append(sum(c in both for c in sample) / len(sample))
+        lines += [text[j : j + gen.form] for j in range(0, len(text), gen.form)]
+    return {"fav_shared": statistics.mean(near), "fav_shared_by_samples": statistics.mean(drawn),
+            "fav_bigram_ppl": lm.perplexity(lines)}
+
+
+def variation_figures(gen: PoemGenerator, poems: list[str], opts: Options | None = None) -> dict:
     """Variations as `!vary` writes them (seed i for poem i): the share of characters
     they keep from their poem, and the share of variations that differ from it."""
     varied = [gen.vary(p, seed=i, opts=opts).text for i, p in enumerate(poems)]
@@ -215,6 +267,10 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     latent.update({f"latent_path_{k.removeprefix('blend_')}": v for k, v in alone.items()
                    if k in ("blend_neighbours_equal", "blend_steps_bigram_ppl")})
     latent.update(variation_figures(gen, test_known[:100]))
+    latent["latent_use_shared"] = latent_use(gen, test_known, opts)
+    if gen.ckpt.cfg.latent_global:
+        latent.update(path_figures(gen, test_known, lm))
+    latent.update(favourite_figures(gen, test_known, lm))
     model_row["real_vs_generated"] = classifier_accuracy(texts, held_out, form)
     shuffled = random.Random(seed).sample(held_out, len(held_out))  # two halves of one population
     real_row["real_vs_generated"] = classifier_accuracy(shuffled[: n // 2], shuffled[n // 2 :], form)

@@ -53,6 +53,11 @@ class Options:
     candidates: int = 1  # poems drawn per seed; the one the model's own language model finds likeliest is kept
     guidance: float = 0.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
     # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
+    continuity: float = 0.0  # blends: nats added to the character a neighbouring step has at the same place,
+    # so a step changes where its latent wants a change, not everywhere (0 = each step on its own);
+    # a poem between favourites: to each favourite's character, times its nearness
+    detail: float = 1.0  # a two-level code: the share of a given latent's detail code z_d read (0 = its
+    # low-rate z_g alone, the poem's drift; 1 = all, the poem itself). A drawn latent has no detail.
     simplified: bool = False  # print in simplified characters
 
     def check(self) -> Options:
@@ -72,6 +77,10 @@ class Options:
             raise InputError("candidates must be a whole number from 1 to 16")
         if not (0.0 <= self.guidance <= 4.0):
             raise InputError("guidance must be between 0 and 4")
+        if not (0.0 <= self.continuity <= 20.0) or math.isnan(self.continuity):
+            raise InputError("continuity must be between 0 and 20")
+        if not (0.0 <= self.detail <= 1.0) or math.isnan(self.detail):
+            raise InputError("detail must be between 0 and 1")
         return self
 
 
@@ -152,8 +161,13 @@ class PoemGenerator:
         self.rhymable_bias = torch.where(rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
         # how this checkpoint samples unless told otherwise: the card's measured sampler settings
         # (written by `python -m model calibrate`), read once
+        # (and blends, variations and poems between favourites, where the card says how: "blend",
+        # "vary", "favourites")
         try:
             self.default_options = replace(Options(), **ckpt.card.get("sampler", {})).check()
+            self.blend_options = replace(BLEND, **ckpt.card.get("blend", {})).check()
+            self.vary_options = replace(VARY, **ckpt.card.get("vary", {})).check()
+            self.favourite_options = replace(VARY, **ckpt.card.get("favourites", {})).check()
         except (TypeError, InputError) as e:
             raise CheckpointError(f"checkpoint {self.version}: its card's sampler settings are broken: {e}") from None
 
@@ -171,13 +185,18 @@ class PoemGenerator:
         (B * k, D) and (B * k, T), a seed's k draws together. The first of k is what k = 1 draws.
 
         The latent comes from the checkpoint's fitted prior where it has one (where
-        real poems encode to), else from N(0, I)."""
+        real poems encode to), else from N(0, I); for a two-level code, z_g from N(0, I)
+        and no detail."""
         zs, us = [], []
         prior = self.ckpt.prior
+        cfg = self.ckpt.cfg
         for s in seeds:
             g = torch.Generator().manual_seed(check_seed(s))
             for _ in range(k):
-                zs.append(prior.sample(g) if prior is not None else torch.randn(self.ckpt.cfg.latent, generator=g))
+                if cfg.latent_global:  # z_g from N(0, I); a drawn latent has no detail (zeros, not read)
+                    zs.append(torch.cat([torch.randn(cfg.latent_global, generator=g), torch.zeros(cfg.latent_detail)]))
+                else:
+                    zs.append(prior.sample(g) if prior is not None else torch.randn(cfg.latent, generator=g))
                 us.append(torch.rand(self.T, generator=g, dtype=torch.float64))
         return torch.stack(zs), torch.stack(us)
 
@@ -209,10 +228,21 @@ class PoemGenerator:
         """Whether each poem follows the pattern whose first key position is level. (B,)"""
         return us[:, 0] < 0.5
 
+    def detail_keep(self, n: int, detail: float) -> torch.Tensor | None:
+        """How many detail dimensions n rows read at a share `detail` (None for a one-level code). (n,)"""
+        Dd = self.ckpt.cfg.latent_detail
+        return torch.full((n,), round(detail * Dd)) if Dd else None
+
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, us: torch.Tensor, opts: Options) -> list[str]:
-        """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time."""
+    def decode(self, z: torch.Tensor, us: torch.Tensor, opts: Options, keep: torch.Tensor | None = None,
+               prefer: list[tuple[torch.Tensor, float]] = ()) -> list[str]:
+        """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time. For a
+        two-level code, `keep` (B,) says how many detail dimensions each row reads
+        (default: the share `opts.detail`). Each (ids (B, T), nats) in `prefer` adds those
+        nats to the character ids name at each position (a blend step's neighbours)."""
         opts.check()
+        if keep is None:
+            keep = self.detail_keep(len(z), opts.detail)
         B, T, form, V = z.shape[0], self.T, self.form, len(self.vocab)
         autoregressive = self.model.autoregressive and not opts.parallel
         w = opts.guidance
@@ -220,7 +250,7 @@ class PoemGenerator:
         if guides and w == 0.0:  # the head's language model alone: the latent is not read at all
             hp = self.model.null_hp.expand(B, -1, -1)  # (B, T, C)
         else:
-            hp = self.model.decode_parallel(z.float())  # (B, T, C)
+            hp = self.model.decode_parallel(z.float(), keep)  # (B, T, C)
         guided = guides and w not in (0.0, 1.0)
         if guided:  # the latent-free rows ride along in the same batch: (2B, T, C)
             hp = torch.cat([hp, self.model.null_hp.expand(B, -1, -1)])
@@ -252,6 +282,8 @@ class PoemGenerator:
             else:
                 logp.copy_(parallel_logp[:, t])
             logp.add_(banned)
+            for ids, nats in prefer:
+                logp.scatter_add_(1, ids[:, t : t + 1], torch.full((B, 1), nats))
             line, col = divmod(t, form)
             if opts.tone and col in keys:
                 want_level = first_level == pattern[line][keys.index(col)]  # (B,)
@@ -344,7 +376,7 @@ class PoemGenerator:
         opts = self.default_options if opts is None else opts
         k = opts.check().candidates
         z, us = self._randomness(seeds, k)
-        texts = self.decode(z, us, opts)
+        texts = self.decode(z, us, opts, keep=self.detail_keep(len(z), 0.0))
         if k > 1:
             best = self.fluency(texts, z).view(len(seeds), k).argmax(1) + torch.arange(len(seeds)) * k  # (B,)
             texts = [texts[i] for i in best.tolist()]
@@ -421,25 +453,36 @@ class PoemGenerator:
         return mu[0].tolist()
 
     def decode_latents(self, latents: list[list[float]], seed: int = 0,
-                       opts: Options = BLEND) -> list[WrittenPoem]:
+                       opts: Options = BLEND, keep: torch.Tensor | None = None,
+                       prefer: list[tuple[torch.Tensor, float]] = ()) -> list[WrittenPoem]:
         """Poems for given latents; the same seed's uniforms for every one, so the
-        poems differ only where their latents do."""
+        poems differ only where their latents do. (`keep`, `prefer`: see `decode`.)"""
         z = self._as_latents(latents)
         _, us = self._randomness([check_seed(seed)])
-        texts = self.decode(z, us.expand(len(z), -1), opts)
+        texts = self.decode(z, us.expand(len(z), -1), opts, keep, prefer)
         return self._poems(texts, z, [None] * len(z), opts)
 
-    def vary(self, text: str, seed: int, opts: Options = VARY, towards: str | None = None,
+    def vary(self, text: str, seed: int, opts: Options | None = None, towards: str | None = None,
              t: float = 0.0) -> WrittenPoem:
         """A poem near `text`: its own latent decoded with `seed`'s uniforms. With
         `towards`, near the point a share `t` of the way from `text` to that poem
         (a poem between two favourites)."""
         if towards is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0):
             raise InputError("t must be a number from 0 to 1")
-        z = self.encode(text)
+        if opts is None:
+            opts = self.vary_options if towards is None else self.favourite_options
+        z, keep, prefer = self.encode(text), None, []
         if towards is not None:
-            z = interpolate_latents(torch.tensor(z), torch.tensor(self.encode(towards)), float(t), "lerp").tolist()
-        poem = self.decode_latents([z], seed=check_seed(seed), opts=opts)[0]
+            za, zb = torch.tensor(z), torch.tensor(self.encode(towards))
+            if self.ckpt.cfg.latent_global:  # the blend's point at t, its detail read a share opts.detail
+                path, share = self.detail_path(za, zb, 3, "lerp", t=float(t))
+                z, keep = path[1].tolist(), (share[1:2] * opts.detail).round().long()
+            else:
+                z = interpolate_latents(za, zb, float(t), "lerp").tolist()
+            if opts.continuity:  # each favourite's characters in their places, the nearer one more
+                ends = self.vocab.encode_batch([self.parse(text), self.parse(towards)])  # (2, T)
+                prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
+        poem = self.decode_latents([z], seed=check_seed(seed), opts=opts, keep=keep, prefer=prefer)[0]
         poem.seed = seed
         return poem
 
@@ -454,27 +497,80 @@ class PoemGenerator:
         return z
 
     def interpolate(self, a, b, steps: int = 5, method: str = "lerp", seed: int = 0,
-                    opts: Options = BLEND, crossings: bool = True) -> list[WrittenPoem]:
+                    opts: Options | None = None, crossings: bool | None = None) -> list[WrittenPoem]:
         """The poems on the path from a to b (texts or latents), both ends included.
 
-        The ends are their latents decoded (deterministically unless `opts` samples; then
-        with `seed`'s uniforms). Each step between is, by default, a crossing of the two
-        ends: some of their half-lines from a, the rest from b (see `_crossings`), the one
-        the model finds likeliest at that step's point on the latent path. With
-        `crossings=False` every step is its latent decoded, as the ends are: measured, those
-        read as half noise between two unrelated poems (README, "Blends")."""
+        Every step is its point on the latent path decoded (deterministically unless `opts`
+        samples; then with `seed`'s uniforms). For a two-level code the path walks z_g from
+        a's to b's while the detail code fades: the first half reads less and less of a's,
+        the middle none, the second half more and more of b's (`detail_path`), so the ends
+        are the poems and the middle is written from the blended z_g alone.
+
+        With `crossings` (the default for a one-level code, whose path between two poems
+        reads as half noise: README, "Blends"), each step between the ends is a crossing
+        of them instead: some of their half-lines from a, the rest from b (see
+        `_crossings`), the one the model finds likeliest at that step's point on the path."""
+        if crossings is None:
+            crossings = not self.ckpt.cfg.latent_global
+        opts = self.blend_options if opts is None else opts
         if not (2 <= steps <= MAX_STEPS):
             raise InputError(f"steps must be between 2 and {MAX_STEPS}")
         if method not in ("slerp", "lerp"):
             raise InputError("method is slerp or lerp")
         za, zb = (torch.tensor(self.encode(v)) if isinstance(v, str) else self._as_latents([v])[0]
                   for v in (a, b))
+        if not crossings and self.ckpt.cfg.latent_global:
+            path, keep = self.detail_path(za, zb, steps, method)
+            ends = [self.parse(v) if isinstance(v, str) else None for v in (a, b)]
+            return self._poems(self._steps(path, keep, ends, seed, opts), path, [None] * steps, opts)
         path = torch.stack([interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)])
         if not crossings:
             return self.decode_latents(path.tolist(), seed=seed, opts=opts)
-        ends = self.decode_latents([path[0].tolist(), path[-1].tolist()], seed=seed, opts=opts)
-        texts = self._crossing_path(ends[0].text, ends[1].text, path, opts)
+        decoded = self.decode_latents([path[0].tolist(), path[-1].tolist()], seed=seed, opts=opts)
+        # an end given as text is itself; a latent's end is what it decodes to
+        ends = [self.parse(v) if isinstance(v, str) else p.text for v, p in zip((a, b), decoded)]
+        texts = self._crossing_path(ends[0], ends[1], path, opts)
         return self._poems(texts, path, [None] * steps, opts)
+
+    def _steps(self, path: torch.Tensor, keep: torch.Tensor, ends: list[str | None], seed: int,
+               opts: Options) -> list[str]:
+        """Each point of a path (S, D) decoded, reading `keep` (S,) detail dimensions, with
+        `opts.continuity` nats for the characters of the neighbour nearer its end: from both
+        ends inwards, two steps a decode, and the middle of an odd path leaning on both its
+        neighbours by half. An end given as text is itself (what the user gave is the end)."""
+        S = len(path)
+        _, us = self._randomness([check_seed(seed)])
+
+        def run(rows: list[int], prefer=()) -> list[str]:
+            return self.decode(path[rows].float(), us.expand(len(rows), -1), opts, keep[rows], prefer)
+
+        texts: list[str | None] = [None] * S
+        first, last = run([0, S - 1])
+        texts[0], texts[-1] = ends[0] or first, ends[1] or last
+        c = opts.continuity
+        for i in range(1, (S - 1) // 2 + (S % 2 == 0)):  # i from a's side, S - 1 - i from b's
+            j = S - 1 - i
+            ids = self.vocab.encode_batch([texts[i - 1], texts[j + 1]])  # (2, T)
+            texts[i], texts[j] = run([i, j], [(ids, c)] if c else [])
+        if S % 2 and S > 2:  # the middle step
+            m = S // 2
+            prefer = [(self.vocab.encode_batch([texts[m - 1]]), c / 2), (self.vocab.encode_batch([texts[m + 1]]), c / 2)]
+            texts[m] = run([m], prefer if c else [])[0]
+        return texts
+
+    def detail_path(self, za: torch.Tensor, zb: torch.Tensor, steps: int, method: str,
+                    t: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A two-level code's path: (latents (steps, D), detail dimensions read (steps,)).
+        Step i at t = i / (steps - 1) has z_g a share t of the way from a's to b's; up to the
+        middle it reads a share 1 - 2t of a's detail code, after it 2t - 1 of b's. (With `t`,
+        the path a, the point at t, b.)"""
+        G, Dd = self.ckpt.cfg.latent_global, self.ckpt.cfg.latent_detail
+        zs, keep = [], []
+        for t in [0.0, t, 1.0] if t is not None else [i / (steps - 1) for i in range(steps)]:
+            near, share = (za, 1 - 2 * t) if t <= 0.5 else (zb, 2 * t - 1)
+            zs.append(torch.cat([interpolate_latents(za[:G], zb[:G], t, method), near[G:]]))
+            keep.append(round(share * Dd))
+        return torch.stack(zs), torch.tensor(keep)
 
     def _half_lines(self) -> list[tuple[int, int]]:
         """Each line's two halves, split at the caesura (2 + 3 characters, 4 + 3): (start, end)."""

@@ -46,10 +46,24 @@ class Config:
     null_rate: float = 0.5  # share of training poems whose AR head sees a learned "no latent" state
     # instead of the parallel decoder's: it also learns to be a plain language model, which guided
     # sampling mixes with the latent's wishes (classifier-free guidance, Ho and Salimans 2022)
+    # A two-level code (0 = one code, as before): z = [z_g, z_d]. The first `latent_global`
+    # dimensions, z_g, are a low-rate code held near N(0, I) (what a new poem is drawn from); the
+    # rest, z_d, a high-rate detail code (what gives a poem back). The detail is read in order
+    # and cut at a random length in training (nested dropout, Rippel et al. 2014), so the
+    # decoder writes from z_g alone, from z_g and the start of z_d, or from all of it.
+    latent_global: int = 0
+    rate_target: float = 0.0  # nats z_g should carry: its KL weight is steered there (0 = kl_weight)
+    detail_drop: float = 0.0  # share of latent-reading training poems decoded from z_g alone
+    detail_nest: float = 0.0  # share decoded from z_g and a random-length start of z_d
 
     @property
     def positions(self) -> int:
         return self.form * self.lines
+
+    @property
+    def latent_detail(self) -> int:
+        """Dimensions of the detail code z_d (0 for a one-level code)."""
+        return self.latent - self.latent_global if self.latent_global else 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,7 +195,13 @@ class PoemVAE(nn.Module):
         self.to_mu = nn.Linear(C, cfg.latent)
         self.to_logvar = nn.Linear(C, cfg.latent)
         # Su's decoder: one dense map from z to a vector for every position
-        self.from_z = nn.Linear(cfg.latent, T * C)
+        # (a two-level code also tells the map which detail dimensions it reads)
+        self.from_z = nn.Linear(cfg.latent + cfg.latent_detail, T * C)
+        if cfg.latent_global:
+            if not 0 < cfg.latent_global < cfg.latent:
+                raise ValueError("latent_global must be between 0 and latent")
+            # the KL weight of z_g, steered towards rate_target during training (saved, so resumed)
+            self.register_buffer("beta_global", torch.tensor(float(cfg.kl_weight)))
         self.decoder = nn.Sequential(*[GCNN(C, cfg.kernel, d) for d in cfg.dec_dilations])
         self.parallel_out = OutputLayer(cfg)
         if cfg.ar_dilations:
@@ -217,11 +237,28 @@ class PoemVAE(nn.Module):
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
-    def decode_parallel(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, latent) -> one hidden vector per position (B, T, C)."""
+    def decode_parallel(self, z: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (B, latent) -> one hidden vector per position (B, T, C). For a two-level
+        code, `keep` (B,) says how many leading detail dimensions each row reads (None: all)."""
         B, T, C = z.shape[0], self.cfg.positions, self.cfg.emb
+        G, Dd = self.cfg.latent_global, self.cfg.latent_detail
+        if Dd:
+            if keep is None:
+                keep = torch.full((B,), Dd, device=z.device)
+            m = (torch.arange(Dd, device=z.device) < keep[:, None]).to(z.dtype)  # (B, Dd)
+            z = torch.cat([z[:, :G], z[:, G:] * m, m], dim=1)  # (B, G + 2 Dd)
         h = self.from_z(z).view(B, T, C)  # (B, T, C)
         return self.decoder(h)  # (B, T, C)
+
+    def detail_keep(self, B: int, device=None) -> torch.Tensor:
+        """Training's random cut of the detail code: (B,) dimensions kept, 0 for a share
+        `detail_drop`, 1..Dd-1 for `detail_nest`, all for the rest."""
+        Dd = self.cfg.latent_detail
+        u = torch.rand(B, device=device)
+        cut = torch.randint(1, max(Dd, 2), (B,), device=device)
+        full = torch.full((B,), Dd, device=device)
+        return torch.where(u < self.cfg.detail_drop, 0,
+                           torch.where(u < self.cfg.detail_drop + self.cfg.detail_nest, cut, full))
 
     def decode_ar(self, hp: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """The causal head. hp: (B, T, C) parallel states; prev: (B, T') previous
@@ -262,7 +299,8 @@ class PoemVAE(nn.Module):
         """x: (B, T) -> (nll_parallel (B, T), nll_ar (B, T) or None, mu, logvar)."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar) if sample else mu
-        hp = self.decode_parallel(z)  # (B, T, C)
+        keep = self.detail_keep(len(x), x.device) if self.training and self.cfg.latent_detail else None
+        hp = self.decode_parallel(z, keep)  # (B, T, C)
         C = self.cfg.emb
         nll_p = self.parallel_out.nll(hp.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)
         nll_ar = None
@@ -271,7 +309,9 @@ class PoemVAE(nn.Module):
             if self.training and self.cfg.null_rate > 0:
                 null = torch.rand(x.shape[0], device=x.device) < self.cfg.null_rate  # (B,)
                 hp = torch.where(null[:, None, None], self.null_hp, hp)  # no latent, no word dropout
-            ha = self.decode_ar(hp, self.shifted(x, null))  # (B, T, C)
+            # rows written from z_g alone learn to write fluently from it: no word dropout either
+            plain = null if keep is None else (keep == 0) | (null if null is not None else False)
+            ha = self.decode_ar(hp, self.shifted(x, plain))  # (B, T, C)
             nll_ar = self.ar_out.nll(ha.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)
         return nll_p, nll_ar, mu, logvar
 
@@ -291,21 +331,31 @@ class LossParts:
     recon: torch.Tensor  # reconstruction NLL summed over positions, mean over the batch
     kl: torch.Tensor  # KL summed over latent dimensions, mean over the batch
     nll_char: torch.Tensor  # reconstruction NLL per character (the head that writes)
+    kl_global: torch.Tensor | None = None  # the part of `kl` in z_g (two-level codes)
 
 
-def loss(cfg: Config, nll_p, nll_ar, mu, logvar, kl_scale: float = 1.0) -> LossParts:
+def loss(cfg: Config, nll_p, nll_ar, mu, logvar, kl_scale: float = 1.0,
+         beta_global: torch.Tensor | float | None = None) -> LossParts:
     """Reconstruction + KL, returned in parts so they can be logged and annealed.
 
     With free bits (Kingma et al. 2016), each latent dimension's batch-mean KL
     below `free_bits` nats is not penalised, so the decoder cannot win by
-    ignoring z.
+    ignoring z. A two-level code's z_g pays plain KL at its own weight
+    `beta_global` (steered to a target rate by the trainer); free bits apply
+    to the detail code alone.
     """
     kl_dims = kl_divergence(mu, logvar)  # (B, D)
     kl = kl_dims.sum(dim=1).mean()
+    G = cfg.latent_global
+    kl_global = kl_dims[:, :G].sum(dim=1).mean() if G else None
+    detail = kl_dims[:, G:]  # (B, D - G): the whole latent for a one-level code
     if cfg.free_bits > 0:
-        kl_term = torch.clamp(kl_dims.mean(dim=0), min=cfg.free_bits).sum()
+        kl_term = torch.clamp(detail.mean(dim=0), min=cfg.free_bits).sum()
     else:
-        kl_term = kl
+        kl_term = detail.sum(dim=1).mean()
+    if G:
+        beta = cfg.kl_weight if beta_global is None else beta_global
+        kl_term = kl_term + beta / cfg.kl_weight * kl_global
     recon_p = nll_p.sum(dim=1).mean()
     if nll_ar is None:
         recon, writer = recon_p, nll_p
@@ -314,7 +364,7 @@ def loss(cfg: Config, nll_p, nll_ar, mu, logvar, kl_scale: float = 1.0) -> LossP
         recon, writer = nll_ar.sum(dim=1).mean(), nll_ar
         total_recon = recon + cfg.aux_weight * recon_p
     total = total_recon + cfg.kl_weight * kl_scale * kl_term
-    return LossParts(total=total, recon=recon, kl=kl, nll_char=writer.mean())
+    return LossParts(total=total, recon=recon, kl=kl, nll_char=writer.mean(), kl_global=kl_global)
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -332,7 +382,7 @@ def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
     """NLL per character (given z from the posterior mean), KL, reconstruction accuracy of the parallel head from
     the posterior mean (what the latent alone carries), and active units."""
     model.eval()
-    nll_sum = kl_sum = correct = 0.0
+    nll_sum = kl_sum = kl_g_sum = correct = 0.0
     mus = []
     for i in range(0, len(data), batch_size):
         x = data[i : i + batch_size]  # (B, T)
@@ -340,12 +390,15 @@ def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
         parts = loss(model.cfg, nll_p, nll_ar, mu, logvar)
         nll_sum += parts.nll_char.item() * x.numel()
         kl_sum += parts.kl.item() * len(x)
+        if parts.kl_global is not None:
+            kl_g_sum += parts.kl_global.item() * len(x)
         hp = model.decode_parallel(mu)  # (B, T, C)
         pred = model.parallel_out.log_prob(hp.reshape(-1, hp.shape[-1])).argmax(-1)  # (B*T,)
         correct += (pred.view_as(x) == x).sum().item()
         mus.append(mu)
     n = len(data)
-    return {
+    two_level = {"kl_global": kl_g_sum / n} if model.cfg.latent_global else {}
+    return {**two_level,
         "nll_char": nll_sum / data.numel(),
         "kl": kl_sum / n,
         "elbo_char": (nll_sum + kl_sum) / data.numel(),  # negative ELBO per character: the bound to compare

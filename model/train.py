@@ -38,12 +38,16 @@ class TrainArgs:
     batch_size: int = 128
     lr: float = 2e-3
     lr_min: float = 1.0  # the learning rate falls along a cosine to lr * lr_min by the last epoch (1 = constant)
+    # (with max_minutes, by the end of that time or the last epoch, whichever comes first)
     seed: int = 0
     threads: int = 0  # torch threads; 0 = one per core
     limit: int = 0  # use only the first N training poems (0 = all)
     kl_anneal_steps: int = 2000  # KL weight ramps 0 -> 1 over these steps
     resume: bool = False  # continue from `out`'s resume state
     overrides: dict = field(default_factory=dict)  # Config fields to change
+    device: str = "cpu"  # where training runs ("cuda" where there is a GPU); checkpoints are saved for the CPU
+    max_minutes: float = 0.0  # stop after the first epoch that ends past this much training (0 = no limit)
+    progress: bool = False  # a progress bar even when stderr is not a terminal
 
 
 def make_config(args: TrainArgs, vocab_size: int) -> Config:
@@ -112,11 +116,11 @@ def plot_curves(history: list[dict], path: Path, train_poems: int) -> None:
 
 def _save_resume(out: Path, model, opt, epoch: int, step: int, history: list, card: dict) -> None:
     """Model, Adam moments and RNG state as safetensors, counters as JSON."""
-    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.cpu().contiguous() for k, v in model.state_dict().items()}
     state = opt.state_dict()
     for idx, s in state["state"].items():
         for name, t in s.items():
-            tensors[f"opt.{idx}.{name}"] = torch.as_tensor(t).contiguous()
+            tensors[f"opt.{idx}.{name}"] = torch.as_tensor(t).cpu().contiguous()
     tensors["rng"] = torch.get_rng_state()
     save_file(tensors, str(out.with_suffix(".resume.safetensors")))
     meta = {"epoch": epoch, "step": step, "history": history, "card": card, "param_groups": state["param_groups"]}
@@ -137,10 +141,15 @@ def _load_resume(out: Path, model, opt) -> dict:
     return meta
 
 
-def _progress_wanted() -> bool:
-    from .worker import worker_environment  # the one place settings are read
+RATE_GAIN = 0.002  # how fast z_g's KL weight follows its target: log-weight change per nat of error a step
 
-    return worker_environment().progress
+
+def steer_rate(model: PoemVAE, kl_global: float) -> None:
+    """A proportional controller on z_g's KL weight, in log space (after ControlVAE, Shao et
+    al. 2020): above the target rate the weight rises, below it falls, within [0.01, 100]."""
+    error = kl_global - model.cfg.rate_target
+    beta = model.beta_global * math.exp(max(-0.05, min(0.05, RATE_GAIN * error)))
+    model.beta_global.fill_(min(100.0, max(0.01, float(beta))))
 
 
 def _card(args: TrainArgs, model: PoemVAE, train_poems: list[str], valid_poems: list[str], argv) -> dict:
@@ -160,21 +169,29 @@ def _card(args: TrainArgs, model: PoemVAE, train_poems: list[str], valid_poems: 
 
 
 def _train_epoch(args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, epoch: int,
-                 step: int) -> tuple[dict, int, float]:
+                 step: int, seconds_before: float = 0.0) -> tuple[dict, int, float]:
     """One pass over the training poems: (mean train metrics, steps so far, seconds it took)."""
     model.train()
     order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
     batches = math.ceil(len(x_train) / args.batch_size)
     bar = tqdm(range(batches), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr,
-               disable=not sys.stderr.isatty() and not _progress_wanted(), mininterval=2.0)
+               disable=not sys.stderr.isatty() and not args.progress, mininterval=2.0)
     sums = {"nll_char": 0.0, "kl": 0.0}
+    two_level = model.cfg.latent_global > 0
+    if two_level:
+        sums.update(kl_global=0.0, beta_global=0.0)
+    steering = two_level and model.cfg.rate_target > 0
     t0 = time.perf_counter()
     for b in bar:
+        progress = (epoch * batches + b) / (args.epochs * batches)
+        if args.max_minutes:
+            progress = max(progress, (seconds_before + time.perf_counter() - t0) / (60 * args.max_minutes))
         for group in opt.param_groups:
-            group["lr"] = learning_rate(args, (epoch * batches + b) / (args.epochs * batches))
-        x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size]]  # (B, T)
+            group["lr"] = learning_rate(args, progress)
+        x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size].to(x_train.device)]  # (B, T)
         kl_scale = min(1.0, step / args.kl_anneal_steps) if args.kl_anneal_steps else 1.0
-        parts = loss(model.cfg, *model(x), kl_scale=kl_scale)
+        parts = loss(model.cfg, *model(x), kl_scale=kl_scale,
+                     beta_global=model.beta_global if two_level else None)
         opt.zero_grad(set_to_none=True)
         parts.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -182,6 +199,12 @@ def _train_epoch(args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, ep
         step += 1
         sums["nll_char"] += parts.nll_char.item()
         sums["kl"] += parts.kl.item()
+        if two_level:
+            kl_g = parts.kl_global.item()
+            sums["kl_global"] += kl_g
+            sums["beta_global"] += float(model.beta_global)
+            if steering and kl_scale >= 1.0:
+                steer_rate(model, kl_g)
         if b % 20 == 0:
             sps = (b + 1) * args.batch_size / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{parts.total.item():.1f}", nll=f"{parts.nll_char.item():.2f}",
@@ -194,33 +217,41 @@ def _finish_epoch(args: TrainArgs, ckpt: Checkpoint, opt, history: list, entry: 
     """Log an epoch and save everything a later `--resume` needs: checkpoint, card, curves."""
     valid = entry["valid"]
     history.append(entry)
-    log.info("epoch %d: valid nll/char %.3f, KL %.2f, recon acc %.3f, active units %d, %.0f samples/s",
-             entry["epoch"], valid["nll_char"], valid["kl"], valid["recon_acc"], valid["active_units"],
-             entry["samples_per_s"])
+    log.info("epoch %d: valid nll/char %.3f, KL %.2f (z_g %.2f), recon acc %.3f, active units %d, %.0f samples/s",
+             entry["epoch"], valid["nll_char"], valid["kl"], valid.get("kl_global", 0.0), valid["recon_acc"],
+             valid["active_units"], entry["samples_per_s"])
     ckpt.card["training"].update(epochs=entry["epoch"], steps=step, seconds=entry["seconds"])
     ckpt.card["metrics"] = valid
     ckpt.card["history"] = history
+    model = ckpt.model
+    if args.device != "cpu":  # checkpoints are read on CPUs
+        ckpt.model = model.to("cpu")
     save(ckpt, args.out)
     _save_resume(args.out, ckpt.model, opt, entry["epoch"], step, history, ckpt.card)
-    plot_curves(history, args.out.with_suffix(".png"), poems)
+    ckpt.model = model.to(args.device)
+    if args.device == "cpu":  # (a GPU's epochs take seconds: drawn once at the end)
+        plot_curves(history, args.out.with_suffix(".png"), poems)
 
 
 def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     torch.manual_seed(args.seed)
+    if args.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
     train_poems = corpus.load_split(args.data_dir, args.form, "train")
     if args.limit:
         train_poems = train_poems[: args.limit]
     valid_poems = corpus.load_split(args.data_dir, args.form, "valid")
     vocab = Vocab(corpus.build_vocab(train_poems))
     model = PoemVAE(make_config(args, len(vocab)))
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    x_train = vocab.encode_batch(train_poems)  # (N, T)
-    x_valid = vocab.encode_batch(valid_poems)  # (M, T)
+    x_train = vocab.encode_batch(train_poems).to(args.device)  # (N, T)
+    x_valid = vocab.encode_batch(valid_poems).to(args.device)  # (M, T)
     ckpt = Checkpoint(model, vocab, _card(args, model, train_poems, valid_poems, argv))
     history: list[dict] = []
     start_epoch, step, seconds = 0, 0, 0.0
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.to(args.device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)  # (loading its state moves it to the model's device)
     if args.resume and args.out.with_suffix(".resume.json").exists():
         meta = _load_resume(args.out, model, opt)
         start_epoch, step, history = meta["epoch"], meta["step"], meta["history"]
@@ -228,10 +259,15 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
         log.info("resumed from epoch %d", start_epoch)
     log.info("%d parameters, %d training poems, vocabulary %d", parameter_count(model), len(x_train), len(vocab))
     for epoch in range(start_epoch, args.epochs):
-        train_metrics, step, elapsed = _train_epoch(args, model, opt, x_train, epoch, step)
+        train_metrics, step, elapsed = _train_epoch(args, model, opt, x_train, epoch, step, seconds)
         seconds += elapsed
         entry = {"epoch": epoch + 1, "train": train_metrics, "valid": validate(model, x_valid),
                  "samples_per_s": len(x_train) / elapsed, "seconds": round(seconds, 1)}
         _finish_epoch(args, ckpt, opt, history, entry, step, len(x_train))
-    model.eval()
+        if args.max_minutes and seconds >= 60 * args.max_minutes:
+            log.info("stopping after epoch %d: %.1f minutes of training", epoch + 1, seconds / 60)
+            break
+    if args.device != "cpu" and history:
+        plot_curves(history, args.out.with_suffix(".png"), len(x_train))
+    model.to("cpu").eval()
     return ckpt

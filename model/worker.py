@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from . import corpus
 from .checkpoint import shipped
 from .text import MAX_SEED, form_of
-from .generate import BLEND, VARY, MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
+from .generate import MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
 
 log = logging.getLogger("poembot.model.worker")
 MAX_BODY = 16 * 1024  # bytes of JSON a request may send
@@ -393,8 +393,10 @@ class Engine:
         steps = _int(body, "steps", 5, 2, MAX_STEPS)
         seed = check_seed(body.get("seed", 0))
         method = body.get("method", "lerp")
-        opts = parse_options(body.get("options"), BLEND)
-        crossings = body.get("crossings", True)
+        opts = parse_options(body.get("options"), gen.blend_options)
+        crossings = body.get("crossings")  # None: the model's way (see PoemGenerator.interpolate)
+        if crossings is None:
+            crossings = not gen.ckpt.cfg.latent_global
         if not isinstance(crossings, bool):
             raise InputError("crossings is true (steps between the ends cross their half-lines) or false")
         poems = await self._in_thread(gen.form, gen.interpolate, body["a"], body["b"], steps, method, seed, opts,
@@ -417,8 +419,8 @@ class Engine:
         text, gen = self._text_and_generator(body)
         seed = body.get("seed")
         seed = new_seed() if seed is None else check_seed(seed)
-        opts = parse_options(body.get("options"), VARY)
         towards, t = body.get("towards"), body.get("t", 0.5)
+        opts = parse_options(body.get("options"), gen.vary_options if towards is None else gen.favourite_options)
         if towards is not None and not isinstance(towards, str):
             raise InputError("towards must be a poem's text")
         poem = await self._in_thread(gen.form, gen.vary, text, seed, opts, towards, t)

@@ -52,7 +52,7 @@ def test_the_calibration_and_its_settings_travel_in_the_checkpoint(calibrated, t
     ckpt = load(calibrated)
     assert ckpt.calibration is not None and ckpt.calibration.shape == (len(ckpt.vocab),)
     assert float(ckpt.calibration.abs().max()) <= 2.0  # clipped
-    assert ckpt.card["sampler"] == {"temperature": 1.0, "top_p": 1.0, "min_p": 0.01, "calibration": 0.5}
+    assert ckpt.card["sampler"] == {"temperature": 1.0, "top_p": 1.0, "min_p": 0.01, "guidance": 0.0, "calibration": 0.5}
     assert ckpt.version != load(tiny_checkpoints[5]).version  # other poems for the same seeds: a new version
     gen = PoemGenerator(ckpt)
     assert gen.default_options == Options(temperature=1.0, top_p=1.0, min_p=0.01, calibration=0.5)
