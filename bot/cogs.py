@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .service import LOCALE_SCRIPT, ShownPoem, parse_poem_args, parse_poem_id, parse_stars, script_for_locale
+from .service import (LOCALE_SCRIPT, ShownPoem, parse_form, parse_poem_args, parse_poem_id, parse_stars,
+                      script_for_locale)
 from .replies import APOLOGY, echo, fit, plural
+
+log = logging.getLogger("poembot.bot.cogs")
 
 if TYPE_CHECKING:
     from .app import PoemBot
@@ -249,8 +253,10 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
     poem; five star buttons for each would pass Discord's five rows)."""
 
     def __init__(self, path: list[ShownPoem] | None = None):
+        seen: set[int] = set()  # a poem on the path twice (`!blend 1 1`) is one option: Discord refuses repeats
         options = [discord.SelectOption(label=f"#{p.id} · step {i + 1}/{len(path)}", value=str(p.id),
-                                        description=p.lines[0][:100]) for i, p in enumerate(path or [])]
+                                        description=p.lines[0][:100])
+                   for i, p in enumerate(path or []) if not (p.id in seen or seen.add(p.id))]
         super().__init__(discord.ui.Select(custom_id="poem:steps", placeholder="Rate or keep one of these poems…",
                                            options=options or [discord.SelectOption(label="-")], row=0))
 
@@ -294,7 +300,16 @@ class Poems(commands.Cog):
         self.service = bot.service
 
     async def _post(self, ctx: commands.Context, poems: list[ShownPoem], **kwargs) -> discord.Message:
-        msg = await ctx.send(**kwargs)
+        try:
+            msg = await ctx.send(**kwargs)
+        except discord.Forbidden:  # no Attach Files here: Discord refuses the whole message, so send the text
+            if "file" not in kwargs:
+                raise
+            log.warning("could not attach a poem card in channel %s (no Attach Files?); sent the text alone",
+                        ctx.channel.id)
+            kwargs.pop("file")
+            kwargs["embed"].set_image(url=None)
+            msg = await ctx.send(**kwargs)
         answered(ctx.interaction)
         await self.service.attach_message([p.id for p in poems], ctx.channel.id, msg.id)
         return msg
@@ -310,7 +325,12 @@ class Poems(commands.Cog):
         between two of your favourites), `!poem fav 42` (the seed picks which two
         and where between them).
         """
-        ask = parse_poem_args(seed, form)
+        if ctx.interaction is None:  # typed: words in any order (`!poem 7言 42`, `!poem fav 42`)
+            ask = parse_poem_args(seed, form)
+        else:  # slash: each option is its own parameter (`form:7` is never a seed)
+            ask = parse_poem_args(*(seed or "").split())
+            if form is not None:
+                ask.form = parse_form(form)
         guild = ctx.guild.id if ctx.guild else None
         self.service.admit(ctx.author.id)
         await ctx.defer()
@@ -401,12 +421,14 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="top")
     @described
     async def top(self, ctx: commands.Context, n: commands.Range[int, 1, 25] = 5):
-        """This server's best poems by Bayesian average rating (1 to 25 of them)."""
+        """This server's best poems by Bayesian average rating (1 to 25 of them); in a direct
+        message, your own best poems written there."""
         ranked = await self.service.top(ctx.author.id, ctx.guild.id if ctx.guild else None, n)
         if not ranked:
             await ctx.send("No poem here has a rating yet. Rate one with the stars under it or `!rate <id> <1-5>`.")
             return
-        embed = discord.Embed(title="Best poems here", colour=COLOUR)
+        embed = discord.Embed(title="Best poems here" if ctx.guild else "Your best poems in direct messages",
+                              colour=COLOUR)
         for place, (p, r) in enumerate(ranked, 1):
             embed.add_field(name=f"{place}. #{p.id} · {r.mean:.2f}★ from {plural(r.count, 'rating')} · score {r.score:.2f}",
                             value="\n".join(p.lines), inline=False)

@@ -79,7 +79,7 @@ class Sent:
 # Discord's limits on what a bot sends (https://discord.com/developers/docs/resources/message)
 LIMITS = {"content": 2000, "embeds": 10, "embed_total": 6000, "title": 256, "description": 4096, "fields": 25,
           "field_name": 256, "field_value": 1024, "footer": 2048, "author": 256, "rows": 5, "row_items": 5,
-          "custom_id": 100, "label": 80, "options": 25}
+          "custom_id": 100, "label": 80, "options": 25, "option_label": 100, "option_description": 100}
 
 
 def check_limits(payload: dict) -> None:
@@ -115,8 +115,16 @@ def check_limits(payload: dict) -> None:
         for c in items:
             if len(c.get("custom_id") or "") > LIMITS["custom_id"] or len(c.get("label") or "") > LIMITS["label"]:
                 problems.append("a component's custom_id or label is too long")
-            if len(c.get("options") or []) > LIMITS["options"]:
-                problems.append(f"a select menu with {len(c['options'])} options")
+            options = c.get("options") or []
+            if len(options) > LIMITS["options"]:
+                problems.append(f"a select menu with {len(options)} options")
+            values = [o.get("value") for o in options]
+            if len(set(values)) < len(values):  # Discord: SELECT_COMPONENT_OPTION_VALUE_DUPLICATED
+                problems.append("a select menu's option values repeat")
+            for o in options:
+                if len(o.get("label") or "") > LIMITS["option_label"] or \
+                        len(o.get("description") or "") > LIMITS["option_description"]:
+                    problems.append("a select option's label or description is too long")
     if problems:
         raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"),
                                     {"code": 50035, "message": "Invalid Form Body: " + "; ".join(problems)})
@@ -157,6 +165,8 @@ class LocalDiscord:
     keep: int = 1000  # messages remembered (older ones, and what was sent before them, are forgotten)
     _waiters: dict[int, asyncio.Future] = field(default_factory=dict)
     _deferred: dict[str, bool] = field(default_factory=dict)  # token -> the deferral's ephemerality, until answered
+    attach_files: bool = True  # the bot's Attach Files permission in the channel (without it Discord
+    # refuses a whole message that carries a file: 403 Missing Permissions)
 
     def _forget_old(self) -> None:
         """Bound memory in a long console session: keep the newest `keep` messages."""
@@ -229,6 +239,9 @@ class LocalDiscord:
         if method in ("POST", "PATCH") and "/messages" in path:
             check_limits(payload)
         if method == "POST" and path == "/channels/{channel_id}/messages":
+            if attached and not self.attach_files:
+                raise discord.Forbidden(SimpleNamespace(status=403, reason="Forbidden"),
+                                        {"code": 50013, "message": "Missing Permissions"})
             msg = self._message(channel_id, payload, files=attached)
             sent = Sent("message", channel_id, payload, msg, files=attached)
             self.sent.append(sent)

@@ -419,7 +419,7 @@ class PoemService:
             raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
         async with self.sessions() as s:
             script = await self._script(s, user_id)
-            return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n)]
+            return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n, user_id)]
 
     async def get(self, user_id: int, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
         async with self.sessions() as s:

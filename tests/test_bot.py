@@ -35,6 +35,14 @@ async def test_slash_poem_gives_the_prefix_poem(local):
     assert shown and poem_of(shown[-1]) == poem_of(prefix)
 
 
+async def test_slash_options_keep_their_own_meaning(local):
+    seven = [s for s in await local.slash("poem", {"form": "7"}) if s.embeds][-1]
+    assert all(len(line) == 8 for line in poem_of(seven)), "form:7 is the form, never seed 7"
+    prefix, = await local.say("!poem 42 7言")
+    both = [s for s in await local.slash("poem", {"seed": "42", "form": "7"}) if s.embeds][-1]
+    assert poem_of(both) == poem_of(prefix)
+
+
 @pytest.mark.parametrize("command,reply", [
     ("!poem abc", "A seed is a whole number"),
     ("!poem 99999999999999999999999", "A seed is a whole number"),
@@ -368,7 +376,7 @@ async def test_poem_fav_between_several_repeats_under_its_seed_and_names_its_par
     assert f"from favourites #{a} and #{b}, seed 42" in first.embeds[0]["footer"]["text"]
     others = {tuple(poem_of((await local.say(f"!poem fav {s}"))[0])) for s in range(6)}
     assert len(others) > 1, "other seeds pick other pairs and points"
-    slash = [s for s in await local.slash("poem", {"seed": "fav", "form": "42"}) if s.embeds]
+    slash = [s for s in await local.slash("poem", {"seed": "fav 42"}) if s.embeds]
     assert slash and poem_of(slash[-1]) == poem_of(first)
 
 

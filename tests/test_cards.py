@@ -48,6 +48,19 @@ async def test_a_new_poem_comes_with_a_card_whose_ink_lies_in_four_columns(sqlit
     assert rerolled and rerolled[0].files, "the ↻ reply has its card too"
 
 
+@needs_font
+async def test_without_attach_files_a_new_poem_is_posted_as_text(sqlite_url, engine, caplog):
+    """Discord refuses a whole message whose file the bot may not attach: the poem goes as text."""
+    caplog.set_level(logging.WARNING, "poembot")
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        local.attach_files = False
+        sent, = await local.say("!poem 42")
+        shown, = await local.say("!show 1")
+    assert not sent.files and "image" not in sent.embeds[0] and len(poem_of(sent)) == 4
+    assert poem_of(shown) == poem_of(sent), "the poem was saved and shown"
+    assert "Attach Files" in caplog.text
+
+
 async def test_cards_off_sends_no_attachment(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine), cards=False) as local:
         sent, = await local.say("!poem 42")

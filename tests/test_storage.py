@@ -175,6 +175,21 @@ async def test_the_leaderboard_does_not_let_one_five_star_vote_beat_twenty_high_
     assert top[0].score == pytest.approx((5 * m + 96) / 25)
 
 
+async def test_the_leaderboard_in_direct_messages_shows_only_your_own_poems(db):
+    _, sm = db
+    mine = await make_poem(sm, user_id=1, guild_id=None)
+    theirs = await make_poem(sm, user_id=2, guild_id=None)
+    async with sm.begin() as s:
+        await repo.rate(s, mine, 1, 3)
+        await repo.rate(s, theirs, 2, 5)
+    async with sm() as s:
+        assert [r.poem.id for r in await repo.top_poems(s, None, user_id=1)] == [mine]
+        assert [r.poem.id for r in await repo.top_poems(s, None, user_id=2)] == [theirs]
+        assert await repo.top_poems(s, None, user_id=3) == []
+        # the board's mean is the owner's own ratings too, not every direct message's
+        assert (await repo.rating_summary(s, mine)).score == pytest.approx(3.0)
+
+
 async def test_forgetme_deletes_what_a_user_made_and_said_and_nothing_else(db):
     _, sm = db
     mine, theirs = await make_poem(sm, user_id=1), await make_poem(sm, user_id=2)

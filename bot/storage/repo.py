@@ -128,8 +128,16 @@ class RatingSummary:
     score: float  # the Bayesian average that orders the leaderboard
 
 
-async def _prior_mean(session: AsyncSession, guild_id: int | None) -> float:
-    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id).where(Poem.guild_id == guild_id)
+def _board(guild_id: int | None, user_id: int | None):
+    """Whose poems a leaderboard pools: a server's, or outside servers (DMs) one user's own,
+    so nobody's private poems reach another user's board."""
+    if guild_id is not None:
+        return Poem.guild_id == guild_id
+    return (Poem.guild_id.is_(None)) & (Poem.user_id == user_id)
+
+
+async def _prior_mean(session: AsyncSession, guild_id: int | None, user_id: int | None) -> float:
+    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id).where(_board(guild_id, user_id))
     mean = (await session.execute(stmt)).scalar()
     return float(mean) if mean is not None else DEFAULT_PRIOR_MEAN
 
@@ -145,7 +153,7 @@ async def rating_summary(session: AsyncSession, poem_id: int) -> RatingSummary:
     count, total = (await session.execute(
         select(func.count(Rating.id), func.coalesce(func.sum(Rating.stars), 0))
         .where(Rating.poem_id == poem_id))).one()
-    prior = await _prior_mean(session, poem.guild_id)
+    prior = await _prior_mean(session, poem.guild_id, poem.user_id)
     return RatingSummary(count, (total / count) if count else None, bayesian(count, total, prior))
 
 
@@ -154,14 +162,16 @@ class Ranked(RatingSummary):
     poem: Poem
 
 
-async def top_poems(session: AsyncSession, guild_id: int | None, limit: int = 10) -> list[Ranked]:
-    """The server's best rated poems by Bayesian average (ties: more votes, then older)."""
-    prior = await _prior_mean(session, guild_id)
+async def top_poems(session: AsyncSession, guild_id: int | None, limit: int = 10,
+                    user_id: int | None = None) -> list[Ranked]:
+    """The server's best rated poems by Bayesian average (ties: more votes, then older); outside
+    a server, `user_id`'s own."""
+    prior = await _prior_mean(session, guild_id, user_id)
     count = func.count(Rating.id)
     total = func.sum(Rating.stars)
     score = bayesian(count, total, prior)
     stmt = (select(Poem, count, total, score).join(Rating, Rating.poem_id == Poem.id)
-            .where(Poem.guild_id == guild_id)
+            .where(_board(guild_id, user_id))
             .group_by(Poem.id).order_by(score.desc(), count.desc(), Poem.id).limit(limit))
     rows = (await session.execute(stmt)).all()
     return [Ranked(count=n, mean=t / n, score=float(s), poem=p) for p, n, t, s in rows]
