@@ -318,7 +318,7 @@ class Poems(commands.Cog):
     @app_commands.choices(form=FORMS)
     @described
     async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None):
-        """Write a quatrain: a random one, or the one a seed always gives.
+        """Write a quatrain from a latent the seed draws: a random one, or the one a seed always gives.
 
         Examples: `!poem` (a 5-character poem), `!poem 7言` (7 characters a line),
         `!poem 42` or `!poem #42` (seed 42), `!poem 42 7言`, `!poem fav` (a poem
@@ -356,12 +356,13 @@ class Poems(commands.Cog):
     @described
     async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None,
                     steps: commands.Range[int, 3, 10] = 5):
-        """Turn poem a into poem b, a half-line or two a step, along the model's latent space.
+        """Walk from poem a to poem b through the model's latent space, writing each step.
 
         a and b are poem ids (12 or #12) or quoted poem texts; with nothing
-        given, blends your two newest favourites. Each step keeps some half-lines
-        of a and takes the rest from b, the model choosing which. Steps: 3 to 10.
-        Example: `!blend 12 15 5`.
+        given, blends your two newest favourites. Each step is its point on the
+        path between the two poems' latents, written by the model: near a it
+        keeps most of a, in the middle it writes new lines, near b it becomes b.
+        Steps: 3 to 10. Example: `!blend 12 15 5`.
         """
         self.service.admit(ctx.author.id, blend=True)
         await ctx.defer()

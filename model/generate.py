@@ -38,7 +38,8 @@ class InputError(ValueError):
 class Options:
     """How to decode. Every constraint can be turned off."""
 
-    # the sampling defaults are the measured best for new poems (README, "Choosing the sampler")
+    # the one-level sampler measured best (docs/figures-one-level.md, "Choosing the sampler");
+    # a checkpoint's card holds its own (`calibrate`), which is what it samples with
     temperature: float = 0.9  # 0 = argmax
     top_k: int = 0  # sample among the k likeliest allowed characters (0 = all)
     top_p: float = 0.9  # and among the likeliest that hold this share of the probability (1 = all)
@@ -507,7 +508,7 @@ class PoemGenerator:
         are the poems and the middle is written from the blended z_g alone.
 
         With `crossings` (the default for a one-level code, whose path between two poems
-        reads as half noise: README, "Blends"), each step between the ends is a crossing
+        reads as half noise: docs/figures-one-level.md, "Blends"), each step between the ends is a crossing
         of them instead: some of their half-lines from a, the rest from b (see
         `_crossings`), the one the model finds likeliest at that step's point on the path."""
         if crossings is None:
