@@ -8,7 +8,7 @@ import time
 import discord
 from discord.ext import commands
 
-from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, StepSelect, VaryButton, private_error,
+from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, RewriteSelect, StepSelect, VaryButton, private_error,
                    use_locale)
 from .locales import Translator
 from .service import PoemService, UserError
@@ -82,7 +82,7 @@ class PoemBot(commands.Bot):
         self.before_invoke(_reader_locale)
         await self.tree.set_translator(Translator())
         await self.add_cog(Poems(self))
-        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect)
+        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect)
 
     def describe_error(self, error: BaseException, parameter: str | None = None) -> str:
         """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""

@@ -14,8 +14,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .service import (LOCALE_SCRIPT, ShownPoem, parse_form, parse_poem_args, parse_poem_id, parse_stars,
-                      script_for_locale)
+from .service import (LOCALE_SCRIPT, ShownPoem, check_request, parse_form, parse_poem_args, parse_poem_id,
+                      parse_stars, script_for_locale)
 from .replies import APOLOGY, echo, fit, plural
 
 log = logging.getLogger("poembot.bot.cogs")
@@ -31,6 +31,9 @@ COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
 ARGUMENTS = {
     "seed": "the same seed writes the same poem: 42 or #42; or fav for a poem between your favourites",
     "form": "characters a line: 5 or 7 (also 7言, 七言, form:7)",
+    "subject": "what the poem is about: 1 to 3 Chinese words, like 月 or 秋 雁",
+    "acrostic": "藏頭: four characters, one to start each line, like 春花秋月",
+    "line": "which line to write anew: 1 to 4",
     "poem_id": "a poem's id: 12 or #12",
     "a": "the first poem: an id (12 or #12) or a poem's text in quotes",
     "b": "the last poem: an id or a poem's text in quotes",
@@ -179,6 +182,25 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary
                              service.vary(user, guild, channel, self.poem_id))
 
 
+class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:rewrite:(?P<id>[0-9]{1,19})"):
+    """↺ under a poem: pick a line, and the poem comes back with that line written anew."""
+
+    def __init__(self, poem_id: int):
+        options = [discord.SelectOption(label=f"↺ rewrite line {n}", value=str(n)) for n in range(1, 5)]
+        super().__init__(discord.ui.Select(custom_id=f"poem:rewrite:{poem_id}", placeholder="↺ rewrite a line…",
+                                           options=options, row=2))
+        self.poem_id = poem_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        line = int(self.item.values[0]) if self.item.values and self.item.values[0] in "1234" else 0
+        await _post_new_poem(interaction, lambda service, user, guild, channel:
+                             service.rewrite(user, guild, channel, self.poem_id, line))
+
+
 def use_locale(interaction: discord.Interaction | None, guild: discord.Guild | None = None) -> None:
     """Let the poems written for this interaction (or command) default to the script the
     user's client language suggests (a user's own `!script` choice still wins)."""
@@ -289,6 +311,7 @@ def poem_view(p: ShownPoem, reroll: bool = True) -> discord.ui.View:
     view.add_item(VaryButton(p.id))
     if reroll:
         view.add_item(RerollButton(p.form))
+    view.add_item(RewriteSelect(p.id))
     return view
 
 
@@ -317,27 +340,50 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="poem")
     @app_commands.choices(form=FORMS)
     @described
-    async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None):
-        """Write a quatrain from a latent the seed draws: a random one, or the one a seed always gives.
+    async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None,
+                   subject: str | None = None, *, acrostic: str | None = None):
+        """Write a quatrain from a latent the seed draws; on a subject, or as an acrostic (藏頭).
 
         Examples: `!poem` (a 5-character poem), `!poem 7言` (7 characters a line),
-        `!poem 42` or `!poem #42` (seed 42), `!poem 42 7言`, `!poem fav` (a poem
-        between two of your favourites), `!poem fav 42` (the seed picks which two
-        and where between them).
+        `!poem 42` or `!poem #42` (seed 42), `!poem 42 7言`, `!poem 月` (a poem
+        about the moon, 月 in it), `!poem 秋 雁 7言 #42` (up to 3 words, in any
+        order with a seed and form), `!poem 藏頭 春花秋月` (each line starts with
+        one of the four), `!poem fav` (a poem between two of your favourites),
+        `!poem fav 42` (the seed picks which two and where between them).
         """
-        if ctx.interaction is None:  # typed: words in any order (`!poem 7言 42`, `!poem fav 42`)
-            ask = parse_poem_args(seed, form)
+        if ctx.interaction is None:  # typed: words in any order (`!poem 月 7言 42`, `!poem 藏頭 春花秋月`)
+            ask = parse_poem_args(seed, form, subject, acrostic)
         else:  # slash: each option is its own parameter (`form:7` is never a seed)
             ask = parse_poem_args(*(seed or "").split())
             if form is not None:
                 ask.form = parse_form(form)
+            ask.subject += parse_poem_args(*(subject or "").split()).subject if subject else []
+            if acrostic:
+                ask.acrostic = "".join(acrostic.split())
+            check_request(ask)
         guild = ctx.guild.id if ctx.guild else None
         self.service.admit(ctx.author.id)
         await ctx.defer()
         if ask.favourites:
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
         else:
-            p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
+            p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form, ask.subject,
+                                         ask.acrostic)
+        await self._post(ctx, [p], **await poem_message(self.bot, p))
+
+    @commands.hybrid_command(name="rewrite")
+    @app_commands.autocomplete(poem_id=poem_ids)
+    @described
+    async def rewrite(self, ctx: commands.Context, poem_id: str, line: commands.Range[int, 1, 4]):
+        """Write one line of a saved poem anew, the other three kept. Example: `!rewrite 12 3`.
+
+        The new line keeps the rhyme and fits the lines before and after it; the
+        poem is saved as a new one (also the ↺ menu under every poem).
+        """
+        pid = parse_poem_id(poem_id)
+        self.service.admit(ctx.author.id)
+        await ctx.defer()
+        p = await self.service.rewrite(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid, line)
         await self._post(ctx, [p], **await poem_message(self.bot, p))
 
     @commands.hybrid_command(name="vary")

@@ -10,8 +10,9 @@ from discord import app_commands
 
 # in traditional characters; zh-CN gets them converted to simplified
 DESCRIPTIONS = {
-    "poem": "寫一首絕句，從種子抽出的潛向量寫成：隨機一首，或某個種子永遠寫出的那一首",
+    "poem": "寫一首絕句，從種子抽出的潛向量寫成；可指定題目（月）或藏頭（春花秋月）",
     "vary": "一首存下的詩的變體：保留大半字句，改動幾個字",
+    "rewrite": "把一首存下的詩的某一句重寫，其餘三句不變",
     "blend": "沿著模型的潛空間，從詩甲走到詩乙，每一步由模型寫成",
     "rate": "給一首詩評一到五顆星；再評一次會改掉舊的評分",
     "fav": "把一首詩收進你的收藏",

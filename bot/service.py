@@ -13,12 +13,12 @@ import re
 import secrets
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import opencc
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from model.text import FORMS, MAX_SEED, form_of, punctuated, split_lines  # torch-free: a poem's text rules
+from model.text import FORMS, HAN, MAX_SEED, form_of, punctuated, split_lines  # torch-free: a poem's text rules
 
 from .metrics import Metrics
 from .replies import echo, invisible, normalise
@@ -91,7 +91,13 @@ def _ref(poem_id: int | None) -> str:
 
 def _origin(poem: Poem) -> str:
     options = poem.options or {}
+    if "rewritten_line" in options:
+        return f"line {options['rewritten_line']} rewritten from {_ref(poem.parent_a_id)}"
     if poem.seed is not None:
+        if options.get("subject"):
+            return f"on {' '.join(options['subject'])}, seed {poem.seed}"
+        if options.get("acrostic"):
+            return f"藏頭 {options['acrostic']}, seed {poem.seed}"
         return f"seed {poem.seed}"
     if "favourites_seed" in options:
         between = " and ".join(_ref(p) for p in dict.fromkeys((poem.parent_a_id, poem.parent_b_id)) if p)
@@ -155,6 +161,13 @@ class PoemRequest:
     favourites: bool = False
     seed: int | None = None
     form: int = 5
+    subject: list[str] = field(default_factory=list)  # Chinese words the poem is about
+    acrostic: str | None = None  # the characters that start its lines (藏頭)
+
+
+ACROSTIC_WORDS = ("藏頭", "藏头", "acrostic")
+_ACROSTIC_WORD = re.compile(r"^(?:藏頭|藏头|acrostic)[:=：](.+)$")
+_SUBJECT_WORD = re.compile(f"^(?:subject[:=：])?([{HAN}]{{1,8}})$")
 
 
 def parse_poem_args(*words: str | None) -> PoemRequest:
@@ -162,24 +175,49 @@ def parse_poem_args(*words: str | None) -> PoemRequest:
     written as one (7言, 七言, form:7), a seed written as one (#42, seed:42); a bare
     number is the seed, and a second bare number the form (`!poem 42 7`)."""
     request, bare = PoemRequest(), []
+    words = [w for word in words if word is not None for w in normalise(word).split()]
+    heads_next = False
     for word in words:
-        if word is None or not word.strip():
-            continue
         text = normalise(word).lower()
-        if text in FAV_WORDS:
+        if heads_next:
+            request.acrostic, heads_next = word, False
+        elif text in ACROSTIC_WORDS:
+            heads_next = True
+        elif m := _ACROSTIC_WORD.match(text):
+            request.acrostic = m.group(1)
+        elif text in FAV_WORDS:
             request.favourites = True
         elif m := _FORM_WORD.match(text):
             request.form = 7 if "7" in m.group(0) or "七" in m.group(0) else 5
         elif m := _SEED_WORD.match(text):
             request.seed = parse_seed(m.group(1) or word)
+        elif m := _SUBJECT_WORD.match(word):
+            request.subject.append(m.group(1))
         else:
             bare.append(word)
+    if heads_next:
+        raise UserError("藏頭 takes the four characters that start the lines: `!poem 藏頭 春花秋月`.")
+    check_request(request)
     if len(bare) > (0 if request.seed is not None else 1) + 1:
-        raise UserError("`!poem` takes a seed and a form, like `!poem 42 7言`; see `!help poem`.")
+        raise UserError("`!poem` takes a seed, a form and a subject, like `!poem 月 7言 42`; see `!help poem`.")
     if bare and request.seed is None:
         request.seed = parse_seed(bare.pop(0))
     if bare:
         request.form = parse_form(bare.pop(0))
+    return request
+
+
+def check_request(request: PoemRequest) -> PoemRequest:
+    """What a poem request may hold together (the model checks the characters themselves)."""
+    if len(request.subject) > 3 or any(len(w) > 4 for w in request.subject):
+        raise UserError("A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`.")
+    if request.subject and request.acrostic:
+        raise UserError("A poem takes a subject or an acrostic (藏頭), not both.")
+    if request.favourites and (request.subject or request.acrostic):
+        raise UserError("`!poem fav` writes between your favourites; it takes no subject or acrostic.")
+    if request.acrostic is not None and (len(request.acrostic) != 4 or not _SUBJECT_WORD.match(request.acrostic)):
+        raise UserError(f"An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; "
+                        f"you wrote {echo(request.acrostic, 40)}.")
     return request
 
 
@@ -293,10 +331,30 @@ class PoemService:
             return show(poem, await self._script(s, user_id), await repo.wants_cards(s, user_id))
 
     async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                    seed: int | None = None, form: int = 5) -> ShownPoem:
-        """Write (and save) one poem; the same seed and form always give the same poem."""
-        reply = await self._ask(self.poem_cooldown, user_id, self.worker.sample, {"seed": seed, "form": form})
-        return await self._save_written(reply, user_id, guild_id, channel_id, form, seed=reply["poems"][0]["seed"])
+                    seed: int | None = None, form: int = 5, subject: list[str] | None = None,
+                    acrostic: str | None = None) -> ShownPoem:
+        """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
+        form and request always give the same poem."""
+        body: dict = {"seed": seed, "form": form}
+        request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
+        reply = await self._ask(self.poem_cooldown, user_id, self.worker.sample, {**body, **request},
+                                "I cannot write that poem: ")
+        return await self._save_written(reply, user_id, guild_id, channel_id, form, seed=reply["poems"][0]["seed"],
+                                        noted=request)
+
+    async def rewrite(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int,
+                      line: int) -> ShownPoem:
+        """Write (and save) a saved poem again with one line new, the other three kept."""
+        if not 1 <= line <= 4:
+            raise UserError("A quatrain's lines are numbered 1 to 4.")
+        async with self.sessions() as s:
+            parent = await repo.get_poem(s, poem_id)
+        reply = await self._ask(self.poem_cooldown, user_id, self.worker.rewrite,
+                                {"text": parent.text, "form": parent.form, "line": line},
+                                f"Line {line} of poem #{parent.id} cannot be rewritten: ")
+        return await self._save_written(reply, user_id, guild_id, channel_id, parent.form,
+                                        noted={"rewritten_line": line, "rewrite_seed": reply["seed"]},
+                                        parent_a_id=parent.id)
 
     async def from_favourites(self, user_id: int, guild_id: int | None, channel_id: int | None,
                               seed: int | None = None) -> ShownPoem:

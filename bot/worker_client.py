@@ -36,6 +36,7 @@ class WorkerClient(Protocol):
     async def blend(self, body: dict) -> dict: ...
     async def encode(self, body: dict) -> dict: ...
     async def vary(self, body: dict) -> dict: ...
+    async def rewrite(self, body: dict) -> dict: ...
     async def health(self) -> dict: ...
     async def close(self) -> None: ...
 
@@ -77,6 +78,9 @@ class InProcessWorker:
 
     async def vary(self, body: dict) -> dict:
         return await self._call("vary", body)
+
+    async def rewrite(self, body: dict) -> dict:
+        return await self._call("rewrite", body)
 
     async def health(self) -> dict:
         return self.engine.health()
@@ -135,6 +139,9 @@ class HttpWorker:
 
     async def vary(self, body: dict) -> dict:
         return await self._request("POST", "/v1/vary", body)
+
+    async def rewrite(self, body: dict) -> dict:
+        return await self._request("POST", "/v1/rewrite", body)
 
     async def health(self) -> dict:
         return await self._request("GET", "/healthz")

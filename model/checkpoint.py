@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from .network import Config, PoemVAE
 from .prior import PREFIX as PRIOR_PREFIX
 from .prior import GaussianMixture
+from .subjects import SubjectIndex, index_path
 
 FORMAT = "poembot-checkpoint/1"
 CALIBRATION = "sampler.calibration"  # the sampler's calibration in the safetensors (see Checkpoint)
@@ -65,6 +66,7 @@ class Checkpoint:
     # per character: log(share in the training poems / share in this checkpoint's samples),
     # what the sampler's `calibration` option adds to log-probabilities (None = none measured)
     calibration: torch.Tensor | None = None  # (V,)
+    subjects: SubjectIndex | None = None  # where subject poems come from (model/subjects.py), if built
 
     @property
     def cfg(self) -> Config:
@@ -190,7 +192,25 @@ def load(path: Path | str) -> Checkpoint:
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
     return Checkpoint(model=model, vocab=vocab, card=card, prior=prior,
-                      calibration=None if calibration is None else calibration.float())
+                      calibration=None if calibration is None else calibration.float(),
+                      subjects=_load_subjects(path, cfg))
+
+
+def _load_subjects(path: Path, cfg: Config) -> SubjectIndex | None:
+    """The subject index beside a checkpoint, if one was built, checked against it."""
+    where = index_path(path)
+    if not where.exists():
+        return None
+    try:
+        index = SubjectIndex.load(where)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    dims = cfg.latent_global or cfg.latent
+    K = len(index.chars)
+    if (index.means.shape != (K, dims) or index.stds.shape != (K, dims) or index.positions.shape != (K, cfg.positions)
+            or (K and int(index.chars.max()) >= cfg.vocab_size) or not torch.isfinite(index.means).all()):
+        raise CheckpointError(f"{where} was not built for this checkpoint; build it again (index-subjects)")
+    return index
 
 
 def _check_hash(card: dict, card_path: Path, weights_path: Path) -> None:

@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--samples", type=_positive, default=5000)
     ca.add_argument("--clip", type=float, default=2.0, help="largest correction of one character, in nats")
 
+    ix = sub.add_parser("index-subjects", help="build the subject index beside a checkpoint (where poems holding "
+                        "each character encode to, and where poets put it)")
+    ix.add_argument("checkpoint", type=Path, nargs="?", help="checkpoint path without suffix (default: shipped)")
+    ix.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
+    ix.add_argument("--data", type=Path, default=corpus.DATA_DIR)
+    ix.add_argument("--min-poems", type=_positive, default=5, help="index characters in at least this many poems")
+
     sh = sub.add_parser("ship", help="copy a trained checkpoint into model/checkpoints (float16 weights)")
     sh.add_argument("checkpoint", type=Path, help="checkpoint path without suffix")
 
@@ -196,6 +203,21 @@ def _calibrate(args, argv) -> None:
     print(f"calibrated {ckpt.version} from {args.samples} samples; sampler {ckpt.card['sampler']}")
 
 
+def _index_subjects(args, argv) -> None:
+    from .checkpoint import load, shipped
+    from .subjects import SubjectIndex, index_path
+
+    path = args.checkpoint or shipped(args.form)
+    ckpt = load(path)
+    poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
+    known = [p for p in poems if all(ch in ckpt.vocab.index for ch in p)]
+    index = SubjectIndex.build(ckpt.model, ckpt.vocab.encode_batch(known), ckpt.cfg.latent_global or ckpt.cfg.latent,
+                               args.min_poems)
+    index.info.update(checkpoint=ckpt.version, command=" ".join(["python -m model", *argv]))
+    index.save(index_path(path))
+    print(f"indexed {len(index.chars)} characters from {len(known)} training poems -> {index_path(path)}")
+
+
 def _ship(args, argv) -> None:
     from .checkpoint import load, save, shipped
 
@@ -261,7 +283,8 @@ def _serve(args, argv) -> None:
 
 
 COMMANDS = {"prepare": _prepare, "train": _train, "fit-prior": _fit_prior, "calibrate": _calibrate,
-            "ship": _ship, "sample": _sample, "blend": _blend, "evaluate": _evaluate, "serve": _serve}
+            "index-subjects": _index_subjects, "ship": _ship, "sample": _sample, "blend": _blend,
+            "evaluate": _evaluate, "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,9 @@ from .text import HAN_LINE, MAX_SEED, PUNCTUATION, punctuated, split_lines
 
 MAX_N = 64
 MAX_STEPS = 32
+MAX_SUBJECT_WORDS = 3  # words in a subject
+MAX_WORD = 4  # characters in a subject word
+REWRITE_CANDIDATES = 8  # lines drawn for a rewrite, the one that fits the whole poem best kept
 NUCLEUS_PREFIX = 1024  # characters looked at first for nucleus sampling (see PoemGenerator._choose)
 
 
@@ -181,7 +184,8 @@ class PoemGenerator:
         return self.ckpt.version
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
-    def _randomness(self, seeds: list[int], k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def _randomness(self, seeds: list[int], k: int = 1,
+                    generators: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Each seed's k latents (D,) and per-position uniforms (T,), from its own generator:
         (B * k, D) and (B * k, T), a seed's k draws together. The first of k is what k = 1 draws.
 
@@ -193,6 +197,8 @@ class PoemGenerator:
         cfg = self.ckpt.cfg
         for s in seeds:
             g = torch.Generator().manual_seed(check_seed(s))
+            if generators is not None:  # each row's generator, to draw more from after these
+                generators += [g] * k
             for _ in range(k):
                 if cfg.latent_global:  # z_g from N(0, I); a drawn latent has no detail (zeros, not read)
                     zs.append(torch.cat([torch.randn(cfg.latent_global, generator=g), torch.zeros(cfg.latent_detail)]))
@@ -236,11 +242,14 @@ class PoemGenerator:
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, us: torch.Tensor, opts: Options, keep: torch.Tensor | None = None,
-               prefer: list[tuple[torch.Tensor, float]] = ()) -> list[str]:
+               prefer: list[tuple[torch.Tensor, float]] = (), forced: torch.Tensor | None = None) -> list[str]:
         """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time. For a
         two-level code, `keep` (B,) says how many detail dimensions each row reads
         (default: the share `opts.detail`). Each (ids (B, T), nats) in `prefer` adds those
-        nats to the character ids name at each position (a blend step's neighbours)."""
+        nats to the character ids name at each position (a blend step's neighbours).
+        `forced` (B, T) names a character a position must take (-1: free): a subject's
+        words, an acrostic's heads, the lines a rewrite keeps; with no_repeat, a forced
+        character is taken nowhere else."""
         opts.check()
         if keep is None:
             keep = self.detail_keep(len(z), opts.detail)
@@ -265,6 +274,9 @@ class PoemGenerator:
         if opts.calibration and self.ckpt.calibration is not None:  # and every character's calibration
             banned += opts.calibration * self.ckpt.calibration
         banned[:, self.vocab.unk] = -math.inf
+        if forced is not None and opts.no_repeat:
+            rows, cols = (forced >= 0).nonzero(as_tuple=True)
+            banned[rows, forced[rows, cols]] = -math.inf
         # what breaking the pattern costs, row 1 where a level character is wanted, row 0 oblique
         tone_cost = -opts.tone_penalty * torch.stack([~self.oblique, ~self.level]).float()  # (2, V)
         first_level = self._pattern_level(us)  # (B,)
@@ -290,10 +302,32 @@ class PoemGenerator:
                 want_level = first_level == pattern[line][keys.index(col)]  # (B,)
                 logp.add_(tone_cost.index_select(0, want_level.long()))  # (B, V)
             adjusted = self._rhyme_mask(logp, out, line, opts) if opts.rhyme and col == form - 1 else logp
+            if forced is not None:
+                adjusted = self._force(adjusted, forced, t, line, col, opts)
             out[:, t] = self._choose(adjusted, us[:, t], opts)
             if opts.no_repeat:
                 banned.scatter_(1, out[:, t : t + 1], -math.inf)
         return [self.vocab.text(row) for row in out.tolist()]
+
+    def _force(self, logp: torch.Tensor, forced: torch.Tensor, t: int, line: int, col: int,
+               opts: Options) -> torch.Tensor:
+        """Position t's log-probabilities with the forced characters: a forced row can take its
+        character alone; at line 2's end, a free row rhymes with a forced line 4 end."""
+        form = self.form
+        if opts.rhyme and line == 1 and col == form - 1 and not opts.rhyme_first:
+            anchor = forced[:, 4 * form - 1]  # (B,)
+            free = (anchor >= 0) & (forced[:, t] < 0)
+            if bool(free.any()):
+                allowed = (self.groups[anchor.clamp_min(0)] @ self.groups.T) > 0  # (B, V)
+                logp = torch.where(free[:, None] & ~allowed, -math.inf, logp)
+        f = forced[:, t]
+        rows = f >= 0
+        if not bool(rows.any()):
+            return logp
+        logp = logp.clone()
+        logp[rows] = -math.inf
+        logp[rows, f[rows]] = 0.0
+        return logp
 
     def _rhyme_mask(self, logp, out, line, opts) -> torch.Tensor:
         """At a line end: the first rhyming line (2, or 1 with rhyme_first) must end in a
@@ -368,16 +402,30 @@ class PoemGenerator:
                 for t, zi, s in zip(texts, z.tolist(), seeds)]
 
     # -- the public API ---------------------------------------------------------------------
-    def sample_seeds(self, seeds: list[int], opts: Options | None = None) -> list[WrittenPoem]:
+    def sample_seeds(self, seeds: list[int], opts: Options | None = None, subject: list[str] | None = None,
+                     acrostic: str | None = None) -> list[WrittenPoem]:
         """One poem per seed; a seed gives the same poem in any batch. Without `opts`, as
         the checkpoint samples by default (`default_options`).
 
         With `opts.candidates` k > 1, each seed draws k poems and keeps the one its
-        language model finds likeliest (sample and rank)."""
+        language model finds likeliest (sample and rank).
+
+        A `subject` (1 to 3 words of 1 to 4 characters) draws the latent from where the
+        training poems holding its characters encode to (the subject index) and writes
+        every word into the poem, each where poets put its first character; an
+        `acrostic` (4 characters) starts line i with character i."""
         opts = self.default_options if opts is None else opts
         k = opts.check().candidates
-        z, us = self._randomness(seeds, k)
-        texts = self.decode(z, us, opts, keep=self.detail_keep(len(z), 0.0))
+        words, heads = self.request(subject, acrostic, opts)
+        generators: list = []
+        z, us = self._randomness(seeds, k, generators)
+        forced = None
+        if words:
+            z, forced = self._subject(z, words, generators, opts)
+        elif heads:
+            forced = torch.full(us.shape, -1, dtype=torch.long)
+            forced[:, :: self.form] = torch.tensor(heads)
+        texts = self.decode(z, us, opts, keep=self.detail_keep(len(z), 0.0), forced=forced)
         if k > 1:
             best = self.fluency(texts, z).view(len(seeds), k).argmax(1) + torch.arange(len(seeds)) * k  # (B,)
             texts = [texts[i] for i in best.tolist()]
@@ -387,10 +435,87 @@ class PoemGenerator:
             z = self.model.encode(self.vocab.encode_batch(texts))[0]
         return self._poems(texts, z, seeds, opts)
 
-    def sample_range(self, seeds: range, opts: Options | None = None) -> list[WrittenPoem]:
+    def sample_range(self, seeds: range, opts: Options | None = None, **request) -> list[WrittenPoem]:
         """One poem per seed of a range of any length, MAX_N at a time (evaluation, calibration)."""
         return [p for start in range(seeds.start, seeds.stop, MAX_N)
-                for p in self.sample_seeds(list(range(start, min(seeds.stop, start + MAX_N))), opts)]
+                for p in self.sample_seeds(list(range(start, min(seeds.stop, start + MAX_N))), opts, **request)]
+
+    # -- requests: a subject, an acrostic, a line rewritten ---------------------------------
+    def characters(self, text: str, what: str) -> list[int]:
+        """A request's characters as the model's ids (a simplified character the vocabulary
+        lacks mapped to its traditional form), or an error naming those it does not know."""
+        if not isinstance(text, str) or not text:
+            raise InputError(f"{what} is empty")
+        bad = [ch for ch in text if not HAN_LINE.match(ch)]
+        if bad:
+            raise InputError(f"{what} is written in Chinese characters; found {', '.join(repr(c) for c in bad[:4])}")
+        ids, unknown = [], []
+        for ch in text:
+            alt = ch if ch in self.vocab.index else self._s2t.convert(ch)
+            if alt in self.vocab.index:
+                ids.append(self.vocab.index[alt])
+            else:
+                unknown.append(ch)
+        if unknown:
+            raise InputError(f"the model does not know the character{'s' if len(unknown) > 1 else ''} "
+                             f"{'、'.join(dict.fromkeys(unknown))} ({what})")
+        return ids
+
+    def request(self, subject, acrostic, opts: Options) -> tuple[list[list[int]], list[int]]:
+        """A subject's words and an acrostic's heads as character ids, checked."""
+        if subject and acrostic:
+            raise InputError("a poem takes a subject or an acrostic, not both")
+        words: list[list[int]] = []
+        if subject:
+            if not isinstance(subject, (list, tuple)) or not 1 <= len(subject) <= MAX_SUBJECT_WORDS:
+                raise InputError(f"a subject is 1 to {MAX_SUBJECT_WORDS} words")
+            for w in subject:
+                if not isinstance(w, str) or not 1 <= len(w) <= MAX_WORD:
+                    raise InputError(f"a subject word is 1 to {MAX_WORD} Chinese characters; got {w!r}"[:200])
+                words.append(self.characters(w, f"the subject {w}"))
+            flat = [i for w in words for i in w]
+            if opts.no_repeat and len(set(flat)) < len(flat):
+                raise InputError("the subject repeats a character, and a poem here never does")
+            if len(flat) > 2 * self.form:
+                raise InputError(f"the subject is too long for a {self.form}-character quatrain")
+            if any(len(w) > self.form for w in words):
+                raise InputError(f"a subject word longer than a line ({self.form} characters) does not fit")
+        heads: list[int] = []
+        if acrostic:
+            if not isinstance(acrostic, str) or len(acrostic) != self.ckpt.cfg.lines:
+                raise InputError(f"an acrostic (藏頭) is {self.ckpt.cfg.lines} characters, one to start each line")
+            heads = self.characters(acrostic, "the acrostic")
+            if opts.no_repeat and len(set(heads)) < len(heads):
+                raise InputError("the acrostic repeats a character, and a poem here never does")
+        return words, heads
+
+    def _subject(self, z: torch.Tensor, words: list[list[int]], generators: list,
+                 opts: Options) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents drawn from the subject's Gaussian (the same seeded normal draw, moved and
+        scaled) and the forced places of its words, drawn from each row's generator."""
+        index = self.ckpt.subjects
+        B, T, form = len(z), self.T, self.form
+        z = z.clone()
+        if index is not None:
+            mean, std = index.gaussian([i for w in words for i in w])
+            D = len(mean)
+            z[:, :D] = mean + std * z[:, :D]
+        forced = torch.full((B, T), -1, dtype=torch.long)
+        rhyme_slots = {2 * form - 1, 4 * form - 1} if opts.rhyme else set()
+        order = sorted(range(len(words)), key=lambda j: -len(words[j]))  # longest first: it has fewest places
+        for b, g in enumerate(generators):
+            taken: set[int] = set()
+            for j in order:
+                w = words[j]
+                starts = [p for p in range(T) if p % form + len(w) <= form
+                          and not ({*range(p, p + len(w))} & (taken | rhyme_slots))]
+                if not starts:
+                    raise InputError(f"the subject's words do not fit together in a {form}-character quatrain")
+                weights = (index.where(w[0]) if index is not None else torch.ones(T))[starts]
+                p = starts[int(torch.multinomial(weights, 1, generator=g))]
+                forced[b, p : p + len(w)] = torch.tensor(w)
+                taken |= set(range(p, p + len(w)))
+        return z, forced
 
     def sample(self, n: int = 1, seed: int | None = None, opts: Options | None = None) -> list[WrittenPoem]:
         """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
@@ -485,6 +610,36 @@ class PoemGenerator:
                 prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
         poem = self.decode_latents([z], seed=check_seed(seed), opts=opts, keep=keep, prefer=prefer)[0]
         poem.seed = seed
+        return poem
+
+    @torch.no_grad()
+    def rewrite(self, text: str, line: int, seed: int, opts: Options | None = None,
+                candidates: int = REWRITE_CANDIDATES) -> WrittenPoem:
+        """`text` with line `line` (1-4) written anew: the other lines stay exactly; the new
+        line differs, keeps the rules (rhyme with the line it answers, no character twice),
+        and fits the whole poem: `candidates` lines are drawn from the poem's own latent with
+        the rest forced, and the one under which the whole poem (the lines after it too) is
+        likeliest is kept."""
+        opts = self.default_options if opts is None else opts  # (a two-level code: z_g and the other lines)
+        lines = self.ckpt.cfg.lines
+        if isinstance(line, bool) or not isinstance(line, int) or not 1 <= line <= lines:
+            raise InputError(f"a quatrain's lines are numbered 1 to {lines}")
+        parsed = self.parse(text)
+        form, T = self.form, self.T
+        lo, hi = (line - 1) * form, line * form
+        z = torch.tensor([self.latent_of(parsed)])
+        ids = torch.tensor(self.vocab.ids(parsed))
+        forced = ids.repeat(candidates, 1)
+        forced[:, lo:hi] = -1
+        _, us = self._randomness([check_seed(seed)], candidates)
+        zs, keep = z.expand(candidates, -1), self.detail_keep(candidates, opts.detail)
+        texts = [t for t in dict.fromkeys(self.decode(zs, us, opts, keep, forced=forced)) if t[lo:hi] != parsed[lo:hi]]
+        if not texts:
+            raise InputError(f"line {line} has no other way to be written here that keeps the rules")
+        hp = self.model.decode_parallel(z.expand(len(texts), -1), keep[: len(texts)] if keep is not None else None)
+        best = int(self._log_probs(texts, hp).sum(1).argmax())
+        poem = self._poems([texts[best]], self.model.encode(self.vocab.encode_batch(texts[best : best + 1]))[0],
+                           [seed], opts)[0]
         return poem
 
     def _as_latents(self, latents) -> torch.Tensor:

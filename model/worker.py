@@ -2,15 +2,19 @@
 served in-process (the default) or over HTTP (`python -m model serve`).
 
 Requests and replies are plain JSON-shaped dicts, the same in both modes:
-  sample {n, seed, form, options}            -> {poems, model, options}
-  blend  {a, b, steps, method, form, seed, options} -> {poems, model, options, seed, method}
-  encode {text, form}                        -> {latent, text, form, model}
-  vary   {text, form, seed, options, towards, t} -> {poems, model, options, seed}
-         (near `text`; with `towards`, near the point a share t of the way there)
+  sample  {n, seed, form, options, subject, acrostic} -> {poems, model, options[, request]}
+          (subject: 1-3 words written into the poem, its latent drawn where poems holding
+          them encode to; acrostic: 4 characters that start the lines)
+  blend   {a, b, steps, method, form, seed, options, crossings} -> {poems, model, options, seed, method, crossings}
+  encode  {text, form}                        -> {latent, text, form, model}
+  vary    {text, form, seed, options, towards, t} -> {poems, model, options, seed}
+          (near `text`; with `towards`, near the point a share t of the way there)
+  rewrite {text, form, line, seed, options}   -> {poems, model, options, seed, line}
+          (`text` with one line written anew, the other lines kept)
 Concurrent sample requests are coalesced into one forward pass (at most
 `max_batch` poems, waiting at most `max_wait_ms` for the ones likely to come
-soon: see `Engine._run_batches`). Model work runs on one dedicated thread,
-never on the event loop.
+soon: see `Engine._run_batches`). Model work runs on dedicated threads,
+never on the event loop (a thread per form). A subject or acrostic request runs on its own.
 """
 from __future__ import annotations
 
@@ -366,7 +370,7 @@ class Engine:
 
     # -- the API ------------------------------------------------------------------------
     async def sample(self, body: dict) -> dict:
-        body = _check_keys(body, {"n", "seed", "form", "options"})
+        body = _check_keys(body, {"n", "seed", "form", "options", "subject", "acrostic"})
         gen = self._generator(body.get("form", 5))
         n = _int(body, "n", 1, 1, MAX_N)
         seed = body.get("seed")
@@ -374,6 +378,17 @@ class Engine:
         if seed + n - 1 > MAX_SEED:
             raise InputError("seed + n is too large")
         opts = parse_options(body.get("options"), gen.default_options)
+        subject, acrostic = body.get("subject"), body.get("acrostic")
+        if subject is not None or acrostic is not None:  # a request of its own: checked here, written on its own
+            if subject is not None and (not isinstance(subject, list) or not all(isinstance(w, str) for w in subject)):
+                raise InputError("subject is a list of words")
+            if acrostic is not None and not isinstance(acrostic, str):
+                raise InputError("acrostic is a string of characters")
+            gen.request(subject, acrostic, opts)
+            poems = await self._in_thread(gen.form, gen.sample_seeds, [seed + i for i in range(n)], opts,
+                                          subject, acrostic)
+            return {"poems": [p.to_dict() for p in poems], "model": gen.version, "options": asdict(opts),
+                    "request": {"subject": subject, "acrostic": acrostic}}
         if gen.form not in self._batchers:
             raise RuntimeError("the engine is not started")
         future = asyncio.get_running_loop().create_future()
@@ -426,6 +441,16 @@ class Engine:
         poem = await self._in_thread(gen.form, gen.vary, text, seed, opts, towards, t)
         return {"poems": [poem.to_dict()], "model": gen.version, "options": asdict(opts), "seed": seed}
 
+    async def rewrite(self, body: dict) -> dict:
+        body = _check_keys(body, {"text", "form", "line", "seed", "options"})
+        text, gen = self._text_and_generator(body)
+        seed = body.get("seed")
+        seed = new_seed() if seed is None else check_seed(seed)
+        line = _int(body, "line", 0, 1, 4)
+        opts = parse_options(body.get("options"), gen.default_options)
+        poem = await self._in_thread(gen.form, gen.rewrite, text, line, seed, opts)
+        return {"poems": [poem.to_dict()], "model": gen.version, "options": asdict(opts), "seed": seed, "line": line}
+
     async def encode(self, body: dict) -> dict:
         body = _check_keys(body, {"text", "form"})
         text, gen = self._text_and_generator(body)
@@ -458,7 +483,7 @@ def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Ap
         await eng.close()
 
     app.cleanup_ctx.append(lifecycle)
-    for name in ("sample", "blend", "encode", "vary"):
+    for name in ("sample", "blend", "encode", "vary", "rewrite"):
         app.router.add_post(f"/v1/{name}", _handler(name))
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)

@@ -23,7 +23,8 @@ async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(l
     assert len(poem_of(first)) == 4 and all(len(line) == 6 for line in poem_of(first))
     assert first.embeds[0]["title"] == "Poem #1" and second.embeds[0]["title"] == "Poem #2"
     assert "seed 42" in first.embeds[0]["footer"]["text"]
-    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + ["poem:fav:1", "poem:vary:1", "poem:reroll:5"]
+    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + ["poem:fav:1", "poem:vary:1", "poem:reroll:5",
+                                                                                  "poem:rewrite:1"]
     seven, = await local.say("!poem 42 7")
     assert all(len(line) == 8 for line in poem_of(seven))
 
@@ -160,11 +161,11 @@ async def test_forgetme_asks_first_says_what_others_lose_then_deletes(local):
 
 async def test_help_lists_every_command_from_its_docstring(local):
     helped, = await local.say("!help")
-    for name in ("poem", "vary", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "cards",
+    for name in ("poem", "vary", "rewrite", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "cards",
                  "forgetme"):
         assert f"  {name} " in helped.content
     detail, = await local.say("!help poem")
-    assert "the one a seed always gives" in detail.content
+    assert "藏頭 春花秋月" in detail.content
     for name in ("poem", "vary", "blend", "rate", "fav", "top", "script", "forgetme"):  # every parameter
         detail, = await local.say(f"!help {name}")
         assert "No description given" not in detail.content, name
@@ -172,7 +173,7 @@ async def test_help_lists_every_command_from_its_docstring(local):
 
 async def test_owner_can_sync_slash_commands(local):
     synced, = await local.say("!sync", user_id=1)
-    assert "Synced 13 slash commands" in synced.content
+    assert "Synced 14 slash commands" in synced.content
 
 
 async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autocomplete(local):
