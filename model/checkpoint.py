@@ -207,6 +207,9 @@ def _load_subjects(path: Path, cfg: Config) -> SubjectIndex | None:
         raise CheckpointError(str(e)) from None
     dims = cfg.latent_global or cfg.latent
     K = len(index.chars)
+    if index.assoc is not None and (index.assoc.shape != index.assoc_ids.shape or len(index.assoc) != K
+                                    or (K and int(index.assoc_ids.max()) >= cfg.vocab_size)):
+        raise CheckpointError(f"{where} was not built for this checkpoint; build it again (index-subjects)")
     if (index.means.shape != (K, dims) or index.stds.shape != (K, dims) or index.positions.shape != (K, cfg.positions)
             or (K and int(index.chars.max()) >= cfg.vocab_size) or not torch.isfinite(index.means).all()):
         raise CheckpointError(f"{where} was not built for this checkpoint; build it again (index-subjects)")

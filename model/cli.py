@@ -116,7 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write poems")
     s.add_argument("--seed", type=int, help="the same seed always writes the same poem")
     s.add_argument("--n", type=int, default=1)
+    s.add_argument("--subject", nargs="+", metavar="WORD", help="1 to 3 Chinese words the poem is about (in it)")
+    s.add_argument("--acrostic", help="4 characters, one to start each line (藏頭)")
     _decoding_flags(s)
+
+    rw = sub.add_parser("rewrite", help="a poem with one line written anew, the others kept")
+    rw.add_argument("text")
+    rw.add_argument("--line", type=int, required=True, help="1 to 4")
+    rw.add_argument("--seed", type=int, default=0)
+    _decoding_flags(rw)
 
     b = sub.add_parser("blend", help="the poems on the path between two poems")
     b.add_argument("a")
@@ -135,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the real poems compared with: choose settings on valid, report on test")
     e.add_argument("--data", type=Path, default=corpus.DATA_DIR)
     _decoding_flags(e)
+
+    er = sub.add_parser("evaluate-requests", help="score subject, acrostic and rewritten poems")
+    er.add_argument("--checkpoint", type=Path, help="checkpoint path without suffix (default: shipped)")
+    er.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
+    er.add_argument("--n", type=_positive, default=100, help="poems for each subject, acrostics, rewrites")
+    er.add_argument("--seed", type=int, default=0)
+    er.add_argument("--data", type=Path, default=corpus.DATA_DIR)
+    er.add_argument("--json", action="store_true")
 
     sv = sub.add_parser("serve", help="serve the worker over HTTP")
     sv.add_argument("--host", help="default: POEMBOT_WORKER_HOST, else 127.0.0.1")
@@ -242,7 +258,15 @@ def _sample(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.sample(args.n, args.seed, _options(args, gen.default_options)), args.json)
+    _print(gen.sample(args.n, args.seed, _options(args, gen.default_options), subject=args.subject,
+                      acrostic=args.acrostic), args.json)
+
+
+def _rewrite(args, argv) -> None:
+    from .generate import PoemGenerator
+
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    _print([gen.rewrite(args.text, args.line, args.seed, _options(args, gen.default_options))], args.json)
 
 
 def _blend(args, argv) -> None:
@@ -267,6 +291,15 @@ def _evaluate(args, argv) -> None:
         print("examples:", " / ".join(result["examples"][:3]))
 
 
+def _evaluate_requests(args, argv) -> None:
+    from .evaluate import format_requests, request_figures
+    from .generate import PoemGenerator
+
+    gen = PoemGenerator.from_path(args.checkpoint, args.form)
+    result = request_figures(gen, args.data, n=args.n, seed=args.seed)
+    print(json.dumps(result, ensure_ascii=False, indent=1) if args.json else format_requests(result))
+
+
 def _serve(args, argv) -> None:
     from aiohttp import web
 
@@ -283,8 +316,9 @@ def _serve(args, argv) -> None:
 
 
 COMMANDS = {"prepare": _prepare, "train": _train, "fit-prior": _fit_prior, "calibrate": _calibrate,
-            "index-subjects": _index_subjects, "ship": _ship, "sample": _sample, "blend": _blend,
-            "evaluate": _evaluate, "serve": _serve}
+            "index-subjects": _index_subjects, "ship": _ship, "sample": _sample, "rewrite": _rewrite,
+            "blend": _blend,
+            "evaluate": _evaluate, "evaluate-requests": _evaluate_requests, "serve": _serve}
 
 
 def main(argv: list[str] | None = None) -> int:

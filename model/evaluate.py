@@ -311,3 +311,130 @@ def format_table(result: dict) -> str:
             values = ", ".join(f"{x:.3f}" for x in v["values"])
             tail.append(f"  {key}: mean {v['mean']:.3f}, sd {v['sd']:.3f} ({values}); target {target(key, result['form'])}")
     return "\n".join([head, *lines, *tail])
+
+
+# -- poems on request: subjects, acrostics, rewrites ------------------------------------------
+SUBJECTS = ("月", "秋", "春", "雨", "酒", "山", "江", "雁", "柳", "梅花")
+
+
+def _grams(p: str, form: int, drop: str = "") -> list[str]:
+    """A poem's characters and in-line bigrams, with `drop`'s characters taken out first."""
+    lines = ["".join(c for c in p[i : i + form] if c not in drop) for i in range(0, len(p), form)]
+    return [c for line in lines for c in line] + [line[i : i + 2] for line in lines for i in range(len(line) - 1)]
+
+
+class TopicClassifier:
+    """Logistic regression on character 1- and 2-grams telling poems that hold a word from
+    poems that do not, trained with the word's characters removed from every poem, so it
+    judges what the rest of a poem is about."""
+
+    def __init__(self, word: str, train: list[str], form: int, limit: int = 1500, seed: int = 0):
+        import torch
+
+        rng = random.Random(seed)
+        pos = [p for p in train if word in p]
+        neg = [p for p in train if not any(c in p for c in word)]
+        pos = rng.sample(pos, min(limit, len(pos)))
+        neg = rng.sample(neg, len(pos))
+        self.word, self.form = word, form
+        docs = pos + neg
+        df = Counter(g for d in docs for g in set(_grams(d, form, word)))
+        self.index = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= 2))}
+        x = self._features(docs)
+        y = torch.tensor([1.0] * len(pos) + [0.0] * len(neg))
+        self.w = torch.zeros(x.shape[1], requires_grad=True)
+        self.b = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.LBFGS([self.w, self.b], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ self.w + self.b, y)
+            loss = loss + self.w.pow(2).sum() / (2 * len(y))
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.trained_on = len(pos)
+
+    def _features(self, docs: list[str]):
+        import torch
+
+        x = torch.zeros(len(docs), len(self.index))
+        for row, d in enumerate(docs):
+            for g in _grams(d, self.form, self.word):
+                if g in self.index:
+                    x[row, self.index[g]] += 1.0
+        return x
+
+    def about(self, poems: list[str]) -> float:
+        """The mean probability that these poems (the word taken out) were about the word."""
+        import torch
+
+        with torch.no_grad():
+            return float(torch.sigmoid(self._features(poems) @ self.w + self.b).mean())
+
+
+def request_figures(gen: PoemGenerator, data_dir: Path, subjects=SUBJECTS, n: int = 100, seed: int = 0) -> dict:
+    """Subjects (presence, topicality beside held-out real poems holding the word and beside
+    plain samples, fluency), acrostics (exact heads, fluency) and rewrites (lines kept, the
+    line changed, fluency beside the parents), each on n poems."""
+    form = gen.form
+    train = corpus.load_split(data_dir, form, "train")
+    held = corpus.load_split(data_dir, form, "valid") + corpus.load_split(data_dir, form, "test")
+    lines_of = lambda ps: [p[i : i + form] for p in ps for i in range(0, len(p), form)]  # noqa: E731
+    lm = BigramLM(list(set(lines_of(train))))
+    plain = [p.text for p in gen.sample_range(range(seed, seed + n))]
+    plain_ppl = lm.perplexity(lines_of(plain))
+    rows, all_subject = [], []
+    for word in subjects:
+        poems = [p.text for p in gen.sample_range(range(seed, seed + n), subject=[word])]
+        all_subject += poems
+        clf = TopicClassifier(word, train, form)
+        real = [p for p in held if word in p]
+        rows.append({"subject": word, "present": sum(word in p for p in poems) / len(poems),
+                     "about_subject_poems": clf.about(poems), "about_real_poems": clf.about(real) if real else None,
+                     "about_plain_samples": clf.about(plain), "real_poems": len(real),
+                     "bigram_ppl": lm.perplexity(lines_of(poems))})
+    rng = random.Random(seed)
+    known = [p for p in held if all(c in gen.vocab.index for c in p)]
+    heads = []
+    while len(heads) < n:  # the line heads of real poems, shuffled across poems
+        h = "".join(rng.choice(known)[i * form] for i in range(4))
+        if len(set(h)) == 4:
+            heads.append(h)
+    acrostics = [gen.sample_seeds([seed + i], acrostic=h)[0].text for i, h in enumerate(heads)]
+    exact = sum([p[i * form] for i in range(4)] == list(h) for p, h in zip(acrostics, heads)) / n
+    parents = plain
+    rewritten = [gen.rewrite(p, i % 4 + 1, seed=seed + i).text for i, p in enumerate(parents)]
+    kept = changed = 0
+    for i, (p, r) in enumerate(zip(parents, rewritten)):
+        lo, hi = (i % 4) * form, (i % 4 + 1) * form
+        kept += p[:lo] + p[hi:] == r[:lo] + r[hi:]
+        changed += p[lo:hi] != r[lo:hi]
+    return {
+        "form": form, "n": n, "plain_bigram_ppl": plain_ppl, "subjects": rows,
+        "subject_bigram_ppl": lm.perplexity(lines_of(all_subject)),
+        "subject_presence": sum(r["present"] for r in rows) / len(rows),
+        "acrostic_exact": exact, "acrostic_bigram_ppl": lm.perplexity(lines_of(acrostics)),
+        "rewrite_lines_kept": kept / n, "rewrite_line_changed": changed / n,
+        "rewrite_bigram_ppl": lm.perplexity(lines_of(rewritten)), "parents_bigram_ppl": plain_ppl,
+    }
+
+
+def format_requests(r: dict) -> str:
+    out = [f"{r['form']}-character quatrains, {r['n']} poems each; plain samples' bigram ppl {r['plain_bigram_ppl']:.1f}",
+           "| subject | present | about it: subject poems | real poems holding it (n) | plain samples | bigram ppl |",
+           "|---|---|---|---|---|---|"]
+    for s in r["subjects"]:
+        real = f"{s['about_real_poems']:.3f} ({s['real_poems']})" if s["about_real_poems"] is not None else "-"
+        out.append(f"| {s['subject']} | {s['present']:.2f} | {s['about_subject_poems']:.3f} | {real} | "
+                   f"{s['about_plain_samples']:.3f} | {s['bigram_ppl']:.1f} |")
+    p = r["plain_bigram_ppl"]
+    out += [f"subjects: present {r['subject_presence']:.3f}, bigram ppl {r['subject_bigram_ppl']:.1f} "
+            f"({r['subject_bigram_ppl'] / p:.2f} x plain; target <= 1.15)",
+            f"acrostics: heads exact {r['acrostic_exact']:.3f}, bigram ppl {r['acrostic_bigram_ppl']:.1f} "
+            f"({r['acrostic_bigram_ppl'] / p:.2f} x plain; target <= 1.2)",
+            f"rewrites: other lines kept {r['rewrite_lines_kept']:.3f}, line changed {r['rewrite_line_changed']:.3f}, "
+            f"bigram ppl {r['rewrite_bigram_ppl']:.1f} ({r['rewrite_bigram_ppl'] / r['parents_bigram_ppl']:.2f} x "
+            f"parents; target <= 1.1)"]
+    return "\n".join(out)

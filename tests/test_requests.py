@@ -62,6 +62,20 @@ def test_a_subject_draws_its_latent_from_where_its_poems_encode(indexed):
     assert int(index.poems[row]) == len(holding)
 
 
+def test_a_subject_leans_on_the_characters_its_poems_use(indexed):
+    from dataclasses import replace
+
+    a = common(indexed, 1)[0]
+    index = indexed.ckpt.subjects
+    associated = set(index.assoc_ids[index.row[indexed.vocab.index[a]]][:16].tolist())
+
+    def share(topic: float) -> float:
+        poems = indexed.sample_range(range(60), replace(indexed.default_options, topic=topic), subject=[a])
+        return sum(i in associated for p in poems for i in indexed.vocab.ids(p.text)) / (60 * 20)
+
+    assert share(3.0) > share(0.0)
+
+
 def test_an_acrostic_starts_each_line_with_its_character(indexed):
     heads = "".join(common(indexed, 4))
     for p in indexed.sample_seeds([1, 2, 3, 4], acrostic=heads):
