@@ -228,7 +228,8 @@ def _slash(line: str) -> tuple[str, dict]:
 async def run_migrations(settings: Settings) -> None:
     engine = await open_database(settings, migrate=True)
     await engine.dispose()
-    log.info("database is at the newest schema")
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    print(f"poembot: the database {url} is at the newest schema", file=sys.stderr)  # said whatever the log level
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +259,10 @@ def _run(args) -> int:
         asyncio.run(run_discord(settings))
     else:
         if not args.console:
+            if not sys.stdin.isatty():  # a container with no token would otherwise restart forever
+                raise ConfigError("DISCORD_TOKEN is not set and there is no terminal to chat in: set "
+                                  "DISCORD_TOKEN (in the environment or .env), or run `python -m bot --console` "
+                                  "to chat with commands on stdin")
             print("No DISCORD_TOKEN set: starting the local console chat.", file=sys.stderr)
         asyncio.run(run_console(for_console(settings, env.model_fields_set)))
     return 0

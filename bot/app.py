@@ -8,8 +8,8 @@ import time
 import discord
 from discord.ext import commands
 
-from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, RewriteSelect, StepSelect, VaryButton, private_error,
-                   use_locale)
+from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, RewriteSelect, StepSelect, VaryButton,
+                   private_error, use_locale)
 from .locales import Translator
 from .service import PoemService, UserError
 from .replies import APOLOGY, echo, fit, normalise, storage_reply
@@ -35,6 +35,8 @@ class HelpCommand(commands.DefaultHelpCommand):
     async def command_callback(self, ctx, /, *, command: str | None = None):
         if command is not None:
             command = normalise(command).strip("\"'“”「」`").lower() or None
+            # a category by any case (`!help poems`, as the footer offers `!help Poems`)
+            command = next((name for name in ctx.bot.cogs if name.lower() == command), command)
         return await super().command_callback(ctx, command=command)
 
     def add_command_arguments(self, command, /) -> None:
@@ -80,6 +82,7 @@ class PoemBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.before_invoke(_reader_locale)
+        self.tree.on_error = self.on_app_command_error
         await self.tree.set_translator(Translator())
         await self.add_cog(Poems(self))
         self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect)
@@ -105,6 +108,22 @@ class PoemBot(commands.Bot):
             return "I could not read that command. See `!help`."
         log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
         return APOLOGY
+
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: discord.app_commands.AppCommandError) -> None:
+        """A slash command the tree cannot run: unknown or stale (synced from an older
+        version), or failing before a command's own handler: a clear answer, one log line."""
+        if isinstance(error, (discord.app_commands.CommandNotFound, discord.app_commands.CommandSignatureMismatch)):
+            log.warning("slash command %r is not this version's (%s); run !sync", interaction.data.get("name"),
+                        error.__class__.__name__)
+            reply = "That slash command is out of date: the bot's owner can refresh them with `!sync`. " \
+                    "Typed commands work meanwhile: see `!help`."
+        else:
+            reply = self.describe_error(error)
+        try:
+            await private_error(interaction, reply)
+        except discord.HTTPException:
+            log.exception("could not send an error reply")
 
     async def on_command_completion(self, ctx: commands.Context) -> None:
         _count(ctx, "ok")

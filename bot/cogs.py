@@ -455,15 +455,17 @@ class Poems(commands.Cog):
 
     @commands.hybrid_command(name="favs")
     async def favs(self, ctx: commands.Context):
-        """List your favourite poems, newest first."""
+        """List your favourite poems, newest first (the newest 10; `!show <id>` shows any)."""
         poems = await self.service.favourites(ctx.author.id)
         if not poems:
-            await ctx.send("You have no favourites yet. Press ♥ under a poem or type `!fav <id>`.")
+            await ctx.send("You have no favourites yet. Press ♥ under a poem or type `!fav <id>`.", ephemeral=True)
             return
-        embed = discord.Embed(title="Your favourites", colour=COLOUR)
+        total = await self.service.favourite_count(ctx.author.id)
+        title = "Your favourites" if total <= len(poems) else f"Your favourites: the newest {len(poems)} of {total}"
+        embed = discord.Embed(title=title, colour=COLOUR)
         for p in poems:
             embed.add_field(name=f"#{p.id}", value="\n".join(p.lines), inline=True)
-        await ctx.send(embed=embed)
+        await ctx.send(embed=embed, ephemeral=True)
 
     @commands.hybrid_command(name="top")
     @described
@@ -498,7 +500,7 @@ class Poems(commands.Cog):
     async def script(self, ctx: commands.Context, script: str):
         """Show poems to you in simplified or traditional characters. Example: `!script simplified`."""
         script = await self.service.set_script(ctx.author.id, script)
-        await ctx.send(f"Poems will be shown to you in {script} characters.")
+        await ctx.send(f"Poems will be shown to you in {script} characters.", ephemeral=True)
 
     @commands.hybrid_command(name="cards")
     @app_commands.choices(setting=[app_commands.Choice(name=v, value=v) for v in ("on", "off")])
@@ -506,7 +508,8 @@ class Poems(commands.Cog):
     async def cards(self, ctx: commands.Context, setting: str):
         """Turn the picture (card) under the poems you ask for on or off. Example: `!cards off`."""
         on = await self.service.set_cards(ctx.author.id, setting)
-        await ctx.send("Your poems will come with a card." if on else "Your poems will come as text alone.")
+        await ctx.send("Your poems will come with a card." if on else "Your poems will come as text alone.",
+                       ephemeral=True)
 
     @commands.hybrid_command(name="forgetme")
     @described
@@ -517,11 +520,12 @@ class Poems(commands.Cog):
             others = (f" Your poems also carry {plural(ratings, 'rating')} and {plural(favourites, 'favourite')} "
                       "from other people; they go with the poems." if ratings or favourites else "")
             await ctx.send("This deletes every poem you asked for, every rating and favourite you gave, "
-                           f"and your settings.{others} It cannot be undone. To go ahead: `!forgetme confirm`.")
+                           f"and your settings.{others} It cannot be undone. To go ahead: `!forgetme confirm`.",
+                           ephemeral=True)
             return
         gone = await self.service.forget(ctx.author.id)
         await ctx.send(f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
-                       f"{plural(gone.favourites, 'favourite')}.")
+                       f"{plural(gone.favourites, 'favourite')}.", ephemeral=True)
 
     @app_commands.command(name="help", description="What this bot does, and how to ask it")
     @app_commands.describe(command="a command to explain in full")

@@ -463,6 +463,10 @@ class PoemService:
             script = await self._script(s, user_id)
             return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
 
+    async def favourite_count(self, user_id: int) -> int:
+        async with self.sessions() as s:
+            return await repo.count_favourites(s, user_id)
+
     async def suggestions(self, user_id: int, typed: str = "", limit: int = 25) -> list[ShownPoem]:
         """Poem ids to offer as a user types one: their favourites, then their newest
         poems, whose id starts with what they typed."""

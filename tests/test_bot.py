@@ -526,3 +526,27 @@ def test_the_metrics_port_serves_prometheus_text(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_an_unknown_or_stale_slash_command_gets_a_clear_private_answer(local, caplog):
+    replies = await local.slash("poen")
+    assert replies and "out of date" in replies[-1].content and replies[-1].ephemeral
+    assert "Traceback" not in caplog.text
+
+
+async def test_personal_replies_are_shown_only_to_the_user_and_favs_say_how_many(local):
+    for i in range(12):
+        await local.say(f"!poem {i}")
+        await local.say(f"!fav {i + 1}")
+    for name, options in (("script", {"script": "simplified"}), ("cards", {"setting": "off"}), ("favs", {}),
+                          ("forgetme", {})):
+        replies = [s for s in await local.slash(name, options) if s.content or s.embeds]
+        assert replies and all(s.ephemeral for s in replies), name
+    shown = [s for s in await local.slash("favs") if s.embeds][-1]
+    assert shown.embeds[0]["title"] == "Your favourites: the newest 10 of 12"
+
+
+async def test_help_for_a_category_in_any_case(local):
+    for word in ("Poems", "poems"):
+        helped, = await local.say(f"!help {word}")
+        assert "poem" in helped.content and "rewrite" in helped.content and "There is no command" not in helped.content

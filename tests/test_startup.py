@@ -46,6 +46,23 @@ def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path,
     assert not (tmp_path / "data" / "poembot.sqlite3").exists()
 
 
+def test_no_token_and_no_terminal_is_status_2_not_a_restart_loop(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
+                                                                       "DISCORD_TOKEN"))}
+    run = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, input="", text=True, capture_output=True,
+                         timeout=120, env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data")})
+    assert run.returncode == 2
+    assert "DISCORD_TOKEN is not set and there is no terminal" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_migrate_says_what_it_did(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "DISCORD_TOKEN"))}
+    db = tmp_path / "x.sqlite3"
+    run = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=ROOT, text=True, capture_output=True,
+                         timeout=120, env={**clean, "DATABASE_URL": f"sqlite+aiosqlite:///{db}"})
+    assert run.returncode == 0 and "is at the newest schema" in run.stderr and db.exists()
+
+
 def test_an_in_memory_database_is_allowed_when_asked_for_by_name():
     assert Settings(database_url="sqlite+aiosqlite:///:memory:").check().database_path() is None
 

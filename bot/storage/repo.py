@@ -203,6 +203,10 @@ async def list_favourites(session: AsyncSession, user_id: int, limit: int = 25) 
     return list((await session.execute(stmt)).scalars())
 
 
+async def count_favourites(session: AsyncSession, user_id: int) -> int:
+    return (await session.execute(select(func.count(Favourite.id)).where(Favourite.user_id == user_id))).scalar_one()
+
+
 async def recent_poems(session: AsyncSession, user_id: int, limit: int = 25) -> list[Poem]:
     """The poems a user asked for, newest first."""
     stmt = select(Poem).where(Poem.user_id == user_id).order_by(Poem.id.desc()).limit(limit)
