@@ -175,6 +175,22 @@ async def test_the_leaderboard_does_not_let_one_five_star_vote_beat_twenty_high_
     assert top[0].score == pytest.approx((5 * m + 96) / 25)
 
 
+async def test_a_poem_whose_parent_vanished_meanwhile_is_saved_without_the_link(db):
+    """`!forgetme confirm` by a poem's owner while someone's variation of it is being written."""
+    _, sm = db
+    parent, other = await make_poem(sm, user_id=1), await make_poem(sm, user_id=2)
+    async with sm.begin() as s:
+        await repo.forget_user(s, 1)
+    async with sm.begin() as s:
+        child = await repo.create_poem(s, form=5, text="白日依山盡黃河入海流欲窮千里目更上一層樓", latent=LATENT,
+                                       seed=None, temperature=1.0, options={}, model_version="test-1", user_id=2,
+                                       parent_a_id=parent, parent_b_id=other)
+        cid = child.id
+    async with sm() as s:
+        saved = await repo.get_poem(s, cid)
+        assert (saved.parent_a_id, saved.parent_b_id) == (None, other)
+
+
 async def test_the_leaderboard_in_direct_messages_shows_only_your_own_poems(db):
     _, sm = db
     mine = await make_poem(sm, user_id=1, guild_id=None)

@@ -81,10 +81,26 @@ async def create_poem(session: AsyncSession, *, form: int, text: str, latent: li
                       guild_id: int | None = None, channel_id: int | None = None, message_id: int | None = None,
                       parent_a_id: int | None = None, parent_b_id: int | None = None,
                       blend_position: float | None = None) -> Poem:
-    poem = Poem(form=form, text=text, latent=pack_latent(latent), seed=seed, temperature=temperature,
-                options=options, model_version=model_version, user_id=user_id, guild_id=guild_id,
-                channel_id=channel_id, message_id=message_id, parent_a_id=parent_a_id,
-                parent_b_id=parent_b_id, blend_position=blend_position)
+    def new(a: int | None, b: int | None) -> Poem:
+        return Poem(form=form, text=text, latent=pack_latent(latent), seed=seed, temperature=temperature,
+                    options=options, model_version=model_version, user_id=user_id, guild_id=guild_id,
+                    channel_id=channel_id, message_id=message_id, parent_a_id=a, parent_b_id=b,
+                    blend_position=blend_position)
+
+    try:
+        async with session.begin_nested():
+            poem = new(parent_a_id, parent_b_id)
+            session.add(poem)
+            await session.flush()
+        return poem
+    except IntegrityError:
+        if parent_a_id is None and parent_b_id is None:
+            raise
+    # a parent was deleted while this poem was being written (its owner's !forgetme): the poem
+    # the user asked for is saved without the link, rather than lost
+    alive = [p if p is not None and await session.get(Poem, p) is not None else None
+             for p in (parent_a_id, parent_b_id)]
+    poem = new(*alive)
     session.add(poem)
     await session.flush()
     return poem
