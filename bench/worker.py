@@ -41,7 +41,7 @@ def decoder_flops_per_poem(cfg) -> float:
     GCNNs, then per position the causal head's step and the full log-probabilities."""
     T, C, V = cfg.positions, cfg.emb, cfg.vocab_size
     gcnn = cfg.kernel * C * 2 * C  # one position through one GCNN
-    flops = cfg.latent * T * C + T * gcnn * len(cfg.dec_dilations)
+    flops = (cfg.latent + cfg.latent_detail) * T * C + T * gcnn * len(cfg.dec_dilations)
     per_position = gcnn * len(cfg.ar_dilations)
     cutoffs = [c for c in cfg.cutoffs if c < V - 1] + [V]
     if len(cutoffs) > 1:  # adaptive softmax: head, then each tail's projection and output
@@ -250,7 +250,7 @@ def matmuls_alone(gen: PoemGenerator, batch: int) -> dict:
     random inputs: the most any decoding loop around them could reach here."""
     m, cfg = gen.model, gen.ckpt.cfg
     T, C = cfg.positions, cfg.emb
-    z, wide = torch.randn(batch, cfg.latent), torch.randn(batch * T, cfg.kernel * C)
+    z, wide = torch.randn(batch, m.from_z.in_features), torch.randn(batch * T, cfg.kernel * C)
     step_in, h = torch.randn(batch, cfg.kernel * C), torch.randn(batch, C)
     out = m.ar_out.out
 
