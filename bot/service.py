@@ -428,6 +428,9 @@ class PoemService:
                 if end_id is not None:
                     path.append(await repo.get_poem(s, end_id))
                     continue
+                if path and p["text"] == path[-1].text:  # a step that repeats the one before is that poem
+                    path.append(path[-1])
+                    continue
                 poem = await repo.create_poem(
                     s, form=form_a, text=p["text"], latent=p["latent"], seed=None,
                     temperature=reply["options"]["temperature"],

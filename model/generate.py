@@ -695,6 +695,9 @@ class PoemGenerator:
         if not crossings and self.ckpt.cfg.latent_global:
             path, keep = self.detail_path(za, zb, steps, method)
             ends = [self.parse(v) if isinstance(v, str) else None for v in (a, b)]
+            if torch.equal(za, zb) and ends[0] == ends[1]:  # a poem with itself: the path is that poem
+                text = ends[0] or self.decode_latents([za.tolist()], seed=seed, opts=opts)[0].text
+                return self._poems([text] * steps, path, [None] * steps, opts)
             return self._poems(self._steps(path, keep, ends, seed, opts), path, [None] * steps, opts)
         path = torch.stack([interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)])
         if not crossings:

@@ -550,3 +550,11 @@ async def test_help_for_a_category_in_any_case(local):
     for word in ("Poems", "poems"):
         helped, = await local.say(f"!help {word}")
         assert "poem" in helped.content and "rewrite" in helped.content and "There is no command" not in helped.content
+
+
+async def test_a_blend_saves_no_step_twice(local):
+    await local.say("!poem 8")
+    path, = await local.say("!blend 1 1 10")
+    ids = [f["name"].split(" ")[0] for f in path.embeds[0]["fields"]]
+    shown, = await local.say("!show 3")
+    assert len(set(ids)) <= 2 and "There is no poem #3" in shown.content, ids

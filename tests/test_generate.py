@@ -212,3 +212,8 @@ def test_a_poem_with_a_supplementary_plane_character_has_the_form_of_its_length(
     seven = "白日依山盡黃河" * 3 + "白日依山盡黃𠀀"  # 28 characters, one outside the basic plane
     assert form_of(seven) == 7 and form_of(seven[:20]) == 5
     assert form_of("白日依山盡，黃河入海流。欲窮千里目，更上一層樓。") == 5
+
+
+def test_a_blend_of_a_poem_with_itself_is_that_poem_at_every_step(shipped5):
+    path = [p.text for p in shipped5.interpolate(POEM_A, POEM_A, steps=6)]
+    assert path == [shipped5.parse(POEM_A)] * 6
