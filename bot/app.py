@@ -8,8 +8,8 @@ import time
 import discord
 from discord.ext import commands
 
-from .cogs import (ARGUMENTS, FavouriteButton, Poems, RateButton, RerollButton, RewriteSelect, StepSelect, VaryButton,
-                   private_error, use_locale)
+from .cogs import (ARGUMENTS, FavouriteButton, ForgetButton, Poems, RateButton, RerollButton, RewriteSelect,
+                   StepSelect, VaryButton, private_error, use_locale)
 from .locales import Translator
 from .service import PoemService, UserError
 from .replies import APOLOGY, echo, fit, normalise, storage_reply
@@ -85,7 +85,8 @@ class PoemBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
         await self.tree.set_translator(Translator())
         await self.add_cog(Poems(self))
-        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect)
+        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect,
+                               ForgetButton)
 
     def describe_error(self, error: BaseException, parameter: str | None = None) -> str:
         """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""

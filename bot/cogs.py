@@ -270,6 +270,31 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
     _count_press(interaction, outcome, t0)
 
 
+def forgotten_text(gone) -> str:
+    return (f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
+            f"{plural(gone.favourites, 'favourite')}.")
+
+
+class ForgetButton(discord.ui.DynamicItem[discord.ui.Button], template=r"forget:confirm:(?P<user>[0-9]{1,20})"):
+    """Under `!forgetme`'s question: the user who asked confirms with a press."""
+
+    def __init__(self, user_id: int):
+        super().__init__(discord.ui.Button(label="Delete all of it", style=discord.ButtonStyle.danger,
+                                           custom_id=f"forget:confirm:{user_id}"))
+        self.user_id = user_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match):
+        return cls(int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act():
+            if interaction.user.id != self.user_id:
+                return "Only the person who asked can confirm this."
+            return forgotten_text(await interaction.client.service.forget(interaction.user.id))
+        await _answer_button(interaction, act)
+
+
 class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:steps"):
     """Under a blend: pick one of its poems to rate, keep or vary (each step its own
     poem; five star buttons for each would pass Discord's five rows)."""
@@ -514,18 +539,19 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="forgetme")
     @described
     async def forgetme(self, ctx: commands.Context, confirm: str | None = None):
-        """Delete your poems, ratings and favourites. Asks first; `!forgetme confirm` does it."""
+        """Delete your poems, ratings and favourites. Asks first: press the button, or `!forgetme confirm`."""
         if confirm != "confirm":
             ratings, favourites = await self.service.others_on_my_poems(ctx.author.id)
             others = (f" Your poems also carry {plural(ratings, 'rating')} and {plural(favourites, 'favourite')} "
                       "from other people; they go with the poems." if ratings or favourites else "")
+            view = discord.ui.View(timeout=None)
+            view.add_item(ForgetButton(ctx.author.id))
             await ctx.send("This deletes every poem you asked for, every rating and favourite you gave, "
-                           f"and your settings.{others} It cannot be undone. To go ahead: `!forgetme confirm`.",
-                           ephemeral=True)
+                           f"and your settings.{others} It cannot be undone. To go ahead, press the button "
+                           "(or type `!forgetme confirm`).", view=view, ephemeral=True)
             return
         gone = await self.service.forget(ctx.author.id)
-        await ctx.send(f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
-                       f"{plural(gone.favourites, 'favourite')}.", ephemeral=True)
+        await ctx.send(forgotten_text(gone), ephemeral=True)
 
     @app_commands.command(name="help", description="What this bot does, and how to ask it")
     @app_commands.describe(command="a command to explain in full")

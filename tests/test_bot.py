@@ -558,3 +558,17 @@ async def test_a_blend_saves_no_step_twice(local):
     ids = [f["name"].split(" ")[0] for f in path.embeds[0]["fields"]]
     shown, = await local.say("!show 3")
     assert len(set(ids)) <= 2 and "There is no poem #3" in shown.content, ids
+
+
+async def test_forgetme_is_confirmed_with_a_button_only_its_asker_can_press(local):
+    await local.say("!poem 1", user_id=7)
+    asked, = await local.say("!forgetme", user_id=7)
+    assert asked.custom_ids == ["forget:confirm:7"]
+    other, = await local.click(asked.message, "forget:confirm:7", user_id=8)
+    assert "Only the person who asked" in other.content and other.ephemeral
+    kept, = await local.say("!show 1")
+    assert kept.embeds
+    done, = await local.click(asked.message, "forget:confirm:7", user_id=7)
+    assert "deleted 1 poem" in done.content
+    gone, = await local.say("!show 1")
+    assert "There is no poem #1" in gone.content
