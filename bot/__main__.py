@@ -173,7 +173,14 @@ async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout, stopped: asyn
                 continue
             replies = await controls[number - 1].use(local)
         elif line.startswith("/"):
-            name, options = _slash(line)
+            try:
+                name, options = _slash(line)
+            except ValueError as e:
+                print(f"{e}.\n", file=stdout, flush=True)
+                continue
+            if not name:
+                print("Type a slash command after the /, like /poem or /help.\n", file=stdout, flush=True)
+                continue
             replies = await local.slash(name, options, user_id=CONSOLE_USER, name_of_user="you")
         else:
             replies = await local.say(line, user_id=CONSOLE_USER, name="you")
@@ -215,14 +222,26 @@ def _controls_of(sent) -> list[_Control]:
 
 
 def _slash(line: str) -> tuple[str, dict]:
-    """`/poem seed:42 form:7` -> ("poem", {"seed": "42", "form": "7"}); numbers for the numeric options."""
-    name, *rest = shlex.split(line[1:]) if line.count('"') % 2 == 0 else line[1:].split()
+    """`/poem seed:42 form:7` -> ("poem", {"seed": "42", "form": "7"}); numbers for the numeric options.
+    Quotes group words (`seed:"fav 42"`); a line shlex cannot read (`/poem seed:it's`) is split on spaces."""
+    try:
+        words = shlex.split(line[1:])
+    except ValueError:  # an unclosed quote, a trailing backslash
+        words = line[1:].split()
+    if not words:
+        return "", {}
+    name, *rest = words
     options = {}
     for part in rest:
         key, sep, value = part.partition(":")
         if sep:
-            options[key] = int(value) if key in ("steps", "n") and value.isdigit() else value
+            if key in NUMBER_OPTIONS and not value.isdigit():  # Discord's client takes only numbers there
+                raise ValueError(f"{key} takes a whole number, like {key}:5")
+            options[key] = int(value) if key in NUMBER_OPTIONS else value
     return name.lower(), options
+
+
+NUMBER_OPTIONS = ("steps", "n", "line")  # the slash options Discord's client takes as whole numbers
 
 
 async def run_migrations(settings: Settings) -> None:

@@ -51,7 +51,8 @@ class HelpCommand(commands.DefaultHelpCommand):
             self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {ARGUMENTS.get(a.name, '')}{optional}")
 
     def command_not_found(self, string: str) -> str:
-        return f"There is no command called “{echo(string)}”. Type `!help` for the list."
+        # (discord.py has already broken mentions with a zero-width space; echo escapes them itself)
+        return f"There is no command called “{echo(string.replace(chr(0x200B), ''))}”. Type `!help` for the list."
 
     def subcommand_not_found(self, command, string: str) -> str:
         return f"`{command.qualified_name}` has no part called “{echo(string)}”."

@@ -6,6 +6,7 @@ reply can neither grow past Discord's limits nor post a user's masked link.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from discord.utils import escape_markdown, escape_mentions
@@ -34,7 +35,11 @@ def echo(value: object, limit: int = ECHO_CHARS) -> str:
     text = "".join(f"⟨U+{ord(ch):04X}⟩" if invisible(ch) else ch for ch in str(value))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return escape_mentions(escape_markdown(text))
+    return escape_mentions(DISCORD_TAG.sub(r"\\<", escape_markdown(text)))
+
+
+# what Discord renders inside <...>: channel and user links, custom emoji, command links, timestamps
+DISCORD_TAG = re.compile(r"<(?=[#@:/]|a:|t:)")
 
 
 def fit(text: str, limit: int = MAX_CONTENT) -> str:

@@ -57,7 +57,12 @@ class InProcessWorker:
             settings = WorkerSettings.from_env()
         except SettingsError as e:
             raise ConfigError(str(e)) from None
-        engine = await asyncio.get_running_loop().run_in_executor(None, Engine.from_settings, settings)
+        from model.checkpoint import CheckpointError
+
+        try:  # a checkpoint that cannot be used is the operator's setting, said in one line at start
+            engine = await asyncio.get_running_loop().run_in_executor(None, Engine.from_settings, settings)
+        except CheckpointError as e:
+            raise ConfigError(str(e)) from None
         await engine.start()
         return cls(engine)
 

@@ -27,6 +27,7 @@ from .text import HAN_LINE, MAX_SEED, PUNCTUATION, punctuated, split_lines
 
 MAX_N = 64
 MAX_STEPS = 32
+MAX_LATENT = 100.0  # a latent's largest value (poems' codes and the prior's draws stay within about 10)
 MAX_SUBJECT_WORDS = 3  # words in a subject
 MAX_WORD = 4  # characters in a subject word
 REWRITE_CANDIDATES = 8  # lines drawn for a rewrite, the one that fits the whole poem best kept
@@ -70,8 +71,8 @@ class Options:
     simplified: bool = False  # print in simplified characters
 
     def check(self) -> Options:
-        if not (0.0 <= self.temperature <= 5.0) or math.isnan(self.temperature):
-            raise InputError("temperature must be between 0 and 5")
+        if not (self.temperature == 0.0 or 0.01 <= self.temperature <= 5.0):  # (NaN fails both)
+            raise InputError("temperature must be 0 (the likeliest character) or between 0.01 and 5")
         if not (0 <= self.top_k <= 10000):
             raise InputError("top_k must be between 0 and 10000")
         if not (0.0 < self.top_p <= 1.0):
@@ -667,6 +668,8 @@ class PoemGenerator:
             raise InputError(f"a latent is a list of {D} numbers") from None
         if z.ndim != 2 or z.shape[1] != D or not torch.isfinite(z).all():
             raise InputError(f"a latent is a list of {D} finite numbers")
+        if bool((z.abs() > MAX_LATENT).any()):  # far past any poem's code: the decoder's numbers overflow
+            raise InputError(f"a latent's numbers lie between -{MAX_LATENT:g} and {MAX_LATENT:g}")
         return z
 
     def interpolate(self, a, b, steps: int = 5, method: str = "lerp", seed: int = 0,

@@ -37,7 +37,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import corpus
-from .checkpoint import shipped
+from .checkpoint import CheckpointError, shipped
 from .text import MAX_SEED, form_of
 from .generate import MAX_N, MAX_STEPS, InputError, Options, PoemGenerator, check_seed, new_seed
 
@@ -242,7 +242,8 @@ class Engine:
         gens = {form: PoemGenerator.from_path(path, form) for form, path in settings.checkpoints.items()}
         for form, gen in gens.items():
             if gen.form != form:
-                raise ValueError(f"the checkpoint for form {form} writes {gen.form}-character lines")
+                raise CheckpointError(f"POEMBOT_CHECKPOINT_{form}: {settings.checkpoints[form]} writes "
+                                      f"{gen.form}-character lines, not {form}")
         return cls(gens, settings.max_batch, settings.max_wait_ms, settings.threads)
 
     @property

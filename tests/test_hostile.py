@@ -170,3 +170,22 @@ async def test_an_old_star_button_never_rates_a_newer_poem_in_a_deleted_ones_pla
     assert reply.ephemeral and "There is no poem #1" in reply.content
     shown, = await local.say("!show 2")
     assert "rating" not in shown.text(), "the other user's poem got the old button's stars"
+
+
+@pytest.mark.parametrize("typed", ["<#123456789012345678>", "<:x:1>", "</poem:1>", "<t:0:R>", "<@1>", "<a:x:1>"])
+def test_a_quoted_discord_tag_is_shown_as_text_not_rendered(typed):
+    from bot.replies import echo
+
+    assert echo(typed).startswith("\\<")
+
+
+def test_the_console_reads_any_slash_line_without_crashing():
+    from bot.__main__ import _slash
+
+    assert _slash("/") == ("", {})
+    assert _slash("/'") == ("'", {})
+    assert _slash("/poem seed:it's") == ("poem", {"seed": "it's"})
+    assert _slash("/poem seed:\\") == ("poem", {"seed": "\\"})
+    assert _slash('/poem seed:"fav 42"') == ("poem", {"seed": "fav 42"})
+    with pytest.raises(ValueError, match="n takes a whole number"):
+        _slash("/top n:abc")

@@ -46,6 +46,15 @@ def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path,
     assert not (tmp_path / "data" / "poembot.sqlite3").exists()
 
 
+def test_a_checkpoint_that_cannot_be_used_is_one_line_and_status_2(tmp_path, tiny_checkpoints):
+    for env, says in (({"POEMBOT_CHECKPOINT_5": "/nonexistent/q5"}, "/nonexistent/q5"),
+                      ({"POEMBOT_CHECKPOINT_5": str(tiny_checkpoints[7])}, "writes 7-character lines, not 5")):
+        run = start(tmp_path, **env)
+        assert run.returncode == 2, run.stderr[-2000:]
+        lines = [line for line in run.stderr.splitlines() if line.startswith("poembot:")]
+        assert len(lines) == 1 and says in lines[0] and "Traceback" not in run.stderr, run.stderr[-2000:]
+
+
 def test_no_token_and_no_terminal_is_status_2_not_a_restart_loop(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
                                                                        "DISCORD_TOKEN"))}

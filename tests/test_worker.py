@@ -165,6 +165,8 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
     ("/v1/sample", b'{"form": 6}', "form must be"),
     ("/v1/sample", b'{"options": {"temperature": -3}}', "temperature"),
     ("/v1/sample", b'{"options": {"rhyme": "yes"}}', "true or false"),
+    ("/v1/sample", b'{"seed": 7, "options": {"temperature": 5e-324}}', "temperature must be 0"),
+    ("/v1/blend", b'{"a": [' + b",".join([b"3e38"] * 8) + b'], "b": [' + b",".join([b"0"] * 8) + b']}', "lie between"),
     ("/v1/sample", b'{"options": {"colour": 1}}', "unknown options"),
     ("/v1/sample", b'{"surprise": 1}', "unknown fields"),
     ("/v1/blend", b'{"a": "abc", "b": "def"}', "Chinese characters"),
