@@ -83,8 +83,8 @@ def test_a_blend_is_its_latent_path_decoded_with_the_given_poems_at_its_ends(two
     path = gen.interpolate(a, b, steps=5, opts=replace(BLEND, continuity=0.0))
     assert [path[0].text, path[-1].text] == [a, b]  # what the user gave is the end
     latents, keep = gen.detail_path(torch.tensor(gen.encode(a)), torch.tensor(gen.encode(b)), 5, "lerp")
-    assert keep.tolist() == [gen.ckpt.cfg.latent_detail, gen.ckpt.cfg.latent_detail // 2, 0,
-                             gen.ckpt.cfg.latent_detail // 2, gen.ckpt.cfg.latent_detail]
+    Dd = gen.ckpt.cfg.latent_detail
+    assert keep.tolist() == [Dd, round(Dd / 4), 0, round(Dd / 4), Dd]  # (1 - 2t)^2 of the nearer end's detail
     decoded = gen.decode_latents(latents.tolist(), opts=replace(BLEND, continuity=0.0), keep=keep)
     assert [p.text for p in path[1:-1]] == [p.text for p in decoded[1:-1]]
     # no crossings by default for a two-level code
