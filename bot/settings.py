@@ -40,7 +40,8 @@ class Environment(BaseSettings):
         "an async SQLAlchemy URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pw@host/db`; "
         "default: `poembot.sqlite3` in `POEMBOT_DATA_DIR`"))
     worker_url: str | None = Field(None, alias="WORKER_URL", description=(
-        "the HTTP worker (`poembot-model serve`), like `http://worker:8500`; unset: the in-process worker"))
+        "the HTTP worker (`poembot-model serve`), like `http://worker:8500`, or several, comma-separated "
+        "(requests go to the least busy; a failing one is retried elsewhere); unset: the in-process worker"))
     data_dir: Path = Field(Path("data"), alias="POEMBOT_DATA_DIR", description="where the SQLite file lives")
     owner_ids: str = Field("", alias="POEMBOT_OWNER_IDS", description="user ids allowed to `!sync`, comma-separated")
     prefix: str = Field("!", alias="POEMBOT_PREFIX", min_length=1, description="the prefix of typed commands")
@@ -148,17 +149,23 @@ class Settings:
         """Refuse what cannot work before anything starts (see `database_path` and `worker_url`)."""
         self.database_path()
         if self.worker_url is not None:
-            try:
-                url = urlsplit(self.worker_url.strip())
-                ok = url.scheme in ("http", "https") and bool(url.hostname) and (url.port or 1) > 0
-            except ValueError:  # a port that is not a number, or out of range
-                ok = False
-            if not ok:
-                raise ConfigError(f"WORKER_URL must be the worker's http:// address, like "
-                                  f"http://worker:8500, not {self.worker_url!r} (unset it for the in-process worker)")
+            for one in self.worker_urls():
+                try:
+                    url = urlsplit(one)
+                    ok = url.scheme in ("http", "https") and bool(url.hostname) and (url.port is None or url.port > 0)
+                except ValueError:  # a port that is not a number, or out of range
+                    ok = False
+                if not ok:
+                    raise ConfigError(f"WORKER_URL must be the worker's http:// address, like http://worker:8500 "
+                                      f"(or several, comma-separated), not {self.worker_url!r} "
+                                      f"(unset it for the in-process worker)")
         if not self.prefix.strip():
             raise ConfigError("POEMBOT_PREFIX must not be empty or blank (the default is !)")
         return self
+
+    def worker_urls(self) -> list[str]:
+        """The HTTP workers WORKER_URL names (comma-separated); an empty entry counts as a bad one."""
+        return [u.strip() for u in (self.worker_url or "").split(",")] if self.worker_url else []
 
     def database_path(self) -> Path | None:
         """The SQLite file (None for PostgreSQL), after checking the URL can work:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -94,14 +96,47 @@ class InProcessWorker:
         await self.engine.close()
 
 
-class HttpWorker:
-    """The worker service over HTTP, with timeouts and retries on connection errors."""
+POEM_PATHS = ("/v1/sample", "/v1/blend", "/v1/vary", "/v1/rewrite")  # answers that must hold poems
 
-    def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 2, backoff_s: float = 0.2):
-        self.url = url.rstrip("/")
+
+class _WrongService(Exception):
+    """A 2xx answer that is not the worker's (a WORKER_URL that reaches another service)."""
+
+
+def _has_poems(reply: dict) -> bool:
+    poems = reply.get("poems")
+    return (isinstance(poems, list) and bool(poems) and all(isinstance(p, dict) and isinstance(p.get("text"), str)
+                                                            for p in poems)
+            and isinstance(reply.get("options"), dict) and isinstance(reply.get("model"), str))
+
+
+@dataclass
+class _Endpoint:
+    """One worker replica as the client sees it."""
+
+    url: str
+    outstanding: int = 0  # requests sent and not yet answered
+    down_until: float = 0.0  # (monotonic) not chosen before this unless every replica is down
+    failures: int = 0  # consecutive failures
+
+
+class HttpWorker:
+    """The worker service over HTTP: one URL or several replicas. Each request goes to the
+    replica with the fewest requests outstanding (ties in turn); a replica that cannot be
+    reached, times out or answers 5xx is marked down for a while and the request is sent to
+    another (every request is idempotent: a seed gives the same poem anywhere, and saving
+    happens in the bot). A replica marked down is tried again once its pause is over."""
+
+    def __init__(self, url: str | list[str], timeout_s: float = 10.0, retries: int = 2, backoff_s: float = 0.2,
+                 down_s: float = 2.0):
+        urls = [u.strip().rstrip("/") for u in (url.split(",") if isinstance(url, str) else url)]
+        self.endpoints = [_Endpoint(u) for u in urls if u]
+        self.url = self.endpoints[0].url  # (the first, for messages)
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(2.0, timeout_s))
         self.retries = retries
         self.backoff_s = backoff_s
+        self.down_s = down_s
+        self._turn = 0
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -109,29 +144,65 @@ class HttpWorker:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         return self._session
 
+    def _choose(self, tried: set[str]) -> _Endpoint:
+        """The least busy replica that is up and not yet tried for this request (else the one
+        back soonest)."""
+        now = time.monotonic()
+        fresh = [e for e in self.endpoints if e.url not in tried] or self.endpoints
+        up = [e for e in fresh if e.down_until <= now]
+        if not up:
+            return min(fresh, key=lambda e: e.down_until)
+        self._turn += 1
+        return min(up, key=lambda e: (e.outstanding, (self.endpoints.index(e) - self._turn) % len(self.endpoints)))
+
+    def _failed(self, e: _Endpoint, why: str) -> None:
+        e.failures += 1
+        e.down_until = time.monotonic() + min(30.0, self.down_s * e.failures)
+        log.warning("worker at %s failed (%s); marked down for %.0fs", e.url, why, e.down_until - time.monotonic())
+
     async def _request(self, method: str, path: str, body: dict | None = None) -> dict:
-        delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+        delay, tried, last = self.backoff_s, set(), ""
+        attempts = self.retries + len(self.endpoints)
+        for attempt in range(attempts):
+            e = self._choose(tried)
+            tried.add(e.url)
+            e.outstanding += 1
             try:
-                async with self._client().request(method, self.url + path, json=body) as resp:
+                async with self._client().request(method, e.url + path, json=body) as resp:
                     if resp.status < 400:
-                        return await resp.json()
+                        try:
+                            reply = await resp.json()
+                        except (aiohttp.ContentTypeError, ValueError):
+                            reply = None
+                        if not isinstance(reply, dict) or (path in POEM_PATHS and not _has_poems(reply)):
+                            raise _WrongService(f"{e.url}{path} answered {resp.status} with no poem worker's "
+                                                "reply: is WORKER_URL the worker's address?")
+                        e.failures, e.down_until = 0, 0.0
+                        return reply
                     try:
                         message = (await resp.json()).get("message", resp.reason)
-                    except (aiohttp.ContentTypeError, ValueError):
+                    except (aiohttp.ContentTypeError, ValueError, AttributeError):
                         message = resp.reason or "error"
-                    if 400 <= resp.status < 500:
+                    if 400 <= resp.status < 500 and resp.status not in (404, 405, 429):
                         raise WorkerBadRequest(message)
-                    raise WorkerUnavailable(f"{resp.status}: {message}")
-            except (aiohttp.ClientConnectionError, ConnectionError) as e:
-                if attempt == self.retries:
-                    raise WorkerUnavailable(str(e)) from None
-                log.warning("worker at %s unreachable (%s); retrying in %.1fs", self.url, e, delay)
+                    last = f"{resp.status}: {message}"
+                    self._failed(e, last)
+            except (aiohttp.ClientConnectionError, ConnectionError, aiohttp.ClientPayloadError) as err:
+                last = str(err) or err.__class__.__name__
+                self._failed(e, last)
+            except asyncio.TimeoutError:
+                last = "timed out"
+                self._failed(e, last)
+            except _WrongService as err:
+                last = str(err)
+                self._failed(e, last)
+            finally:
+                e.outstanding -= 1
+            if attempt + 1 < attempts and len(tried) >= len(self.endpoints):  # every replica tried: wait a little
                 await asyncio.sleep(delay)
                 delay *= 2
-            except asyncio.TimeoutError:
-                raise WorkerUnavailable("timed out") from None
-        raise AssertionError("unreachable")
+                tried.clear()
+        raise WorkerUnavailable(last)
 
     async def sample(self, body: dict) -> dict:
         return await self._request("POST", "/v1/sample", body)

@@ -35,6 +35,8 @@ def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:1/db"}, "DATABASE_URL: cannot open the database"),
     ({"WORKER_URL": "not a url"}, "WORKER_URL must be the worker's http:// address"),
     ({"WORKER_URL": "ftp://worker"}, "WORKER_URL must be the worker's http:// address"),
+    ({"WORKER_URL": "http://worker:0"}, "WORKER_URL must be the worker's http:// address"),
+    ({"WORKER_URL": "http://a:8500,,http://b:8500"}, "WORKER_URL must be the worker's http:// address"),
     ({"POEMBOT_DATA_DIR": "/proc/poembot"}, "cannot create the directory '/proc/poembot'"),
 ])
 def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path, env, names):

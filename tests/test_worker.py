@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 import pytest
@@ -378,3 +379,64 @@ async def test_a_poem_between_two_poems_is_seeded_and_between_a_poem_and_itself_
     alone = await engine.vary({"text": a, "seed": 9})
     assert await engine.vary({"text": a, "towards": a, "t": 0.3, "seed": 9}) == alone
     assert (await engine.vary({"text": a, "towards": b, "t": 0.0, "seed": 9}))["poems"] == alone["poems"]
+
+
+async def test_several_workers_share_requests_and_one_that_dies_is_retried_elsewhere(worker_settings):
+    """Two real HTTP workers behind one client: requests spread over both; when one stops,
+    every request is answered by the other; when it comes back, it is used again."""
+    ports = [free_port(), free_port()]
+    runners = [await serve(worker_settings, p) for p in ports]
+    client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=5, down_s=0.2)
+    try:
+        alone = (await client.sample({"seed": 5}))["poems"][0]["text"]
+        replies = await asyncio.gather(*(client.sample({"seed": 5}) for _ in range(16)))
+        assert all(r["poems"][0]["text"] == alone for r in replies)
+        served = [_sampled(await _metrics(p)) for p in ports]
+        assert all(n > 0 for n in served), served
+        await runners[0].cleanup()  # one replica dies
+        for seed in range(8):
+            assert (await client.sample({"seed": seed}))["poems"]
+        runners[0] = await serve(worker_settings, ports[0])  # and comes back
+        await asyncio.sleep(0.5)
+        before = _sampled(await _metrics(ports[0]))
+        await asyncio.gather(*(client.sample({"seed": s}) for s in range(16)))
+        assert _sampled(await _metrics(ports[0])) > before, "the replica that came back is used again"
+        with pytest.raises(WorkerBadRequest):  # a user's mistake is not retried elsewhere
+            await client.sample({"n": 0})
+    finally:
+        await client.close()
+        for r in runners:
+            await r.cleanup()
+
+
+def _sampled(metrics: str) -> int:
+    found = re.search(r'poembot_requests_total\{endpoint="sample"\} (\S+)', metrics)
+    return int(float(found.group(1))) if found else 0
+
+
+async def _metrics(port: int) -> str:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        return await r.text()
+
+
+@pytest.mark.parametrize("status, body, kind", [(404, "<html>Not Found</html>", "text/html"),
+                                               (200, "<html>hello</html>", "text/html"),
+                                               (200, "{}", "application/json")])
+async def test_a_url_that_reaches_the_wrong_service_is_the_worker_not_answering_not_the_users_mistake(
+        status, body, kind):
+    async def not_found(request):
+        return web.Response(status=status, text=body, content_type=kind)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    client = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=5, retries=0)
+    try:
+        with pytest.raises(WorkerUnavailable, match="not answering"):
+            await client.sample({"seed": 1})
+    finally:
+        await client.close()
+        await runner.cleanup()
