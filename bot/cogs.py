@@ -89,6 +89,8 @@ def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
 
 
 def rated_text(poem_id: int, stars: int, summary) -> str:
+    if not summary.count:  # (its ratings went with it, a moment after: the poem was deleted)
+        return f"Poem #{poem_id} was deleted by its owner just now."
     return (f"You gave poem #{poem_id} {stars}★. It now has {plural(summary.count, 'rating')}, "
             f"{summary.mean:.2f}★ on average.")
 

@@ -191,6 +191,24 @@ async def test_a_poem_whose_parent_vanished_meanwhile_is_saved_without_the_link(
         assert (saved.parent_a_id, saved.parent_b_id) == (None, other)
 
 
+async def test_rating_or_keeping_a_poem_deleted_meanwhile_says_it_is_gone(db, db_url):
+    """PostgreSQL lets !forgetme commit between a rating's check and its insert (SQLite's
+    writers take turns, so the race cannot happen there)."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers: no such race")
+    _, sm = db
+    pid = await make_poem(sm, user_id=1)
+    for act in (lambda s: repo.rate(s, pid, 2, 5), lambda s: repo.add_favourite(s, 2, pid)):
+        async with sm() as s:
+            async with s.begin():
+                await repo.get_poem(s, pid)  # the check passes...
+                async with sm.begin() as other:  # ...the owner's !forgetme commits...
+                    await repo.forget_user(other, 1)
+                with pytest.raises(repo.UnknownPoem):  # ...and the insert is told the poem is gone
+                    await act(s)
+        pid = await make_poem(sm, user_id=1)
+
+
 async def test_the_leaderboard_in_direct_messages_shows_only_your_own_poems(db):
     _, sm = db
     mine = await make_poem(sm, user_id=1, guild_id=None)

@@ -98,7 +98,7 @@ async def create_poem(session: AsyncSession, *, form: int, text: str, latent: li
             raise
     # a parent was deleted while this poem was being written (its owner's !forgetme): the poem
     # the user asked for is saved without the link, rather than lost
-    alive = [p if p is not None and await session.get(Poem, p) is not None else None
+    alive = [p if p is not None and await session.get(Poem, p, populate_existing=True) is not None else None
              for p in (parent_a_id, parent_b_id)]
     poem = new(*alive)
     session.add(poem)
@@ -134,7 +134,11 @@ async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) ->
                                            created_at=now, updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["poem_id", "user_id"],
                                       set_={"stars": stars, "updated_at": now})
-    await session.execute(stmt)
+    try:
+        async with session.begin_nested():
+            await session.execute(stmt)
+    except IntegrityError:  # the poem was deleted meanwhile (its owner's !forgetme)
+        raise UnknownPoem(poem_id) from None
 
 
 @dataclass
@@ -199,7 +203,9 @@ async def add_favourite(session: AsyncSession, user_id: int, poem_id: int) -> Fa
     try:
         async with session.begin_nested():
             session.add(fav)
-    except IntegrityError:
+    except IntegrityError:  # already a favourite, or the poem was deleted meanwhile
+        if await session.get(Poem, poem_id, populate_existing=True) is None:
+            raise UnknownPoem(poem_id) from None
         raise AlreadyFavourite(poem_id) from None
     return fav
 
