@@ -647,7 +647,7 @@ class PoemGenerator:
         if isinstance(line, bool) or not isinstance(line, int) or not 1 <= line <= lines:
             raise InputError(f"a quatrain's lines are numbered 1 to {lines}")
         parsed = self.parse(text)
-        form, T = self.form, self.T
+        form = self.form
         lo, hi = (line - 1) * form, line * form
         z = torch.tensor([self.latent_of(parsed)])
         ids = torch.tensor(self.vocab.ids(parsed))
