@@ -16,7 +16,7 @@ from discord.ext import commands
 from . import cards
 from .service import (LOCALE_SCRIPT, ShownPoem, check_request, parse_form, parse_poem_args, parse_poem_id,
                       parse_stars, script_for_locale)
-from .replies import APOLOGY, echo, fit, plural
+from .replies import APOLOGY, echo, fit, normalise, plural
 
 log = logging.getLogger("poembot.bot.cogs")
 
@@ -198,7 +198,8 @@ class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:r
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        line = int(self.item.values[0]) if self.item.values and self.item.values[0] in "1234" else 0
+        value = self.item.values[0] if self.item.values else ""
+        line = int(value) if value.isdigit() else 0  # (the service refuses a line outside 1-4)
         await _post_new_poem(interaction, lambda service, user, guild, channel:
                              service.rewrite(user, guild, channel, self.poem_id, line))
 
@@ -384,7 +385,7 @@ class Poems(commands.Cog):
             ask = parse_poem_args(*(seed or "").split())
             if form is not None:
                 ask.form = parse_form(form)
-            ask.subject += parse_poem_args(*(subject or "").split()).subject if subject else []
+            ask.subject += normalise(subject or "").split()  # (the model names what it cannot write)
             if acrostic:
                 ask.acrostic = "".join(acrostic.split())
             check_request(ask)

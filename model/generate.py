@@ -619,16 +619,18 @@ class PoemGenerator:
             raise InputError("t must be a number from 0 to 1")
         if opts is None:
             opts = self.vary_options if towards is None else self.favourite_options
-        z, keep, prefer = self.encode(text), None, []
+        parsed = self.parse(text)
+        z, keep, prefer = self.latent_of(parsed), None, []
         if towards is not None:
-            za, zb = torch.tensor(z), torch.tensor(self.encode(towards))
+            other = self.parse(towards)
+            za, zb = torch.tensor(z), torch.tensor(self.latent_of(other))
             if self.ckpt.cfg.latent_global:  # the blend's point at t, its detail read a share opts.detail
-                path, share = self.detail_path(za, zb, 3, "lerp", t=float(t))
-                z, keep = path[1].tolist(), (share[1:2] * opts.detail).round().long()
+                point, dims = self._path_point(za, zb, float(t), "lerp")
+                z, keep = point.tolist(), torch.tensor([round(dims * opts.detail)])
             else:
                 z = interpolate_latents(za, zb, float(t), "lerp").tolist()
             if opts.continuity:  # each favourite's characters in their places, the nearer one more
-                ends = self.vocab.encode_batch([self.parse(text), self.parse(towards)])  # (2, T)
+                ends = self.vocab.encode_batch([parsed, other])  # (2, T)
                 prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
         poem = self.decode_latents([z], seed=check_seed(seed), opts=opts, keep=keep, prefer=prefer)[0]
         poem.seed = seed
@@ -697,11 +699,11 @@ class PoemGenerator:
             raise InputError(f"steps must be between 2 and {MAX_STEPS}")
         if method not in ("slerp", "lerp"):
             raise InputError("method is slerp or lerp")
-        za, zb = (torch.tensor(self.encode(v)) if isinstance(v, str) else self._as_latents([v])[0]
-                  for v in (a, b))
+        ends = [self.parse(v) if isinstance(v, str) else None for v in (a, b)]  # an end given as text is itself
+        za, zb = (torch.tensor(self.latent_of(e)) if e is not None else self._as_latents([v])[0]
+                  for v, e in zip((a, b), ends))
         if not crossings and self.ckpt.cfg.latent_global:
             path, keep = self.detail_path(za, zb, steps, method)
-            ends = [self.parse(v) if isinstance(v, str) else None for v in (a, b)]
             if torch.equal(za, zb) and ends[0] == ends[1]:  # a poem with itself: the path is that poem
                 text = ends[0] or self.decode_latents([za.tolist()], seed=seed, opts=opts)[0].text
                 return self._poems([text] * steps, path, [None] * steps, opts)
@@ -709,9 +711,11 @@ class PoemGenerator:
         path = torch.stack([interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)])
         if not crossings:
             return self.decode_latents(path.tolist(), seed=seed, opts=opts)
-        decoded = self.decode_latents([path[0].tolist(), path[-1].tolist()], seed=seed, opts=opts)
-        # an end given as text is itself; a latent's end is what it decodes to
-        ends = [self.parse(v) if isinstance(v, str) else p.text for v, p in zip((a, b), decoded)]
+        missing = [i for i, e in enumerate(ends) if e is None]  # a latent's end is what it decodes to
+        if missing:
+            decoded = self.decode_latents([(path[0], path[-1])[i].tolist() for i in missing], seed=seed, opts=opts)
+            for i, p in zip(missing, decoded):
+                ends[i] = p.text
         texts = self._crossing_path(ends[0], ends[1], path, opts)
         return self._poems(texts, path, [None] * steps, opts)
 
@@ -728,8 +732,11 @@ class PoemGenerator:
             return self.decode(path[rows].float(), us.expand(len(rows), -1), opts, keep[rows], prefer)
 
         texts: list[str | None] = [None] * S
-        first, last = run([0, S - 1])
-        texts[0], texts[-1] = ends[0] or first, ends[1] or last
+        texts[0], texts[-1] = ends
+        missing = [r for r, e in ((0, ends[0]), (S - 1, ends[1])) if e is None]  # latents given: decoded
+        if missing:
+            for r, text in zip(missing, run(missing)):
+                texts[r] = text
         c = opts.continuity
         for i in range(1, (S - 1) // 2 + (S % 2 == 0)):  # i from a's side, S - 1 - i from b's
             j = S - 1 - i
@@ -742,20 +749,21 @@ class PoemGenerator:
             texts[m] = run([m], prefer if c else [])[0]
         return texts
 
-    def detail_path(self, za: torch.Tensor, zb: torch.Tensor, steps: int, method: str,
-                    t: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """A two-level code's path: (latents (steps, D), detail dimensions read (steps,)).
-        Step i at t = i / (steps - 1) has z_g a share t of the way from a's to b's; up to the
-        middle it reads a share (1 - 2t)^2 of a's detail code, after it (2t - 1)^2 of b's: the
-        detail fades fast near the ends, where it changes a poem least. (With `t`, the path a,
-        the point at t, b.)"""
+    def detail_path(self, za: torch.Tensor, zb: torch.Tensor, steps: int,
+                    method: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A two-level code's path: (latents (steps, D), detail dimensions read (steps,)), step i
+        the point at t = i / (steps - 1) (see `_path_point`)."""
+        points = [self._path_point(za, zb, i / (steps - 1), method) for i in range(steps)]
+        return torch.stack([z for z, _ in points]), torch.tensor([dims for _, dims in points])
+
+    def _path_point(self, za: torch.Tensor, zb: torch.Tensor, t: float, method: str) -> tuple[torch.Tensor, int]:
+        """The point a share t of the way from a to b on a two-level path, and the detail
+        dimensions it reads: z_g a share t of the way from a's to b's; up to the middle a share
+        (1 - 2t)^2 of a's detail code, after it (2t - 1)^2 of b's (the detail fades fast near
+        the ends, where it changes a poem least)."""
         G, Dd = self.ckpt.cfg.latent_global, self.ckpt.cfg.latent_detail
-        zs, keep = [], []
-        for t in [0.0, t, 1.0] if t is not None else [i / (steps - 1) for i in range(steps)]:
-            near, share = (za, 1 - 2 * t) if t <= 0.5 else (zb, 2 * t - 1)
-            zs.append(torch.cat([interpolate_latents(za[:G], zb[:G], t, method), near[G:]]))
-            keep.append(round(share**2 * Dd))
-        return torch.stack(zs), torch.tensor(keep)
+        near, share = (za, 1 - 2 * t) if t <= 0.5 else (zb, 2 * t - 1)
+        return torch.cat([interpolate_latents(za[:G], zb[:G], t, method), near[G:]]), round(share**2 * Dd)
 
     def _half_lines(self) -> list[tuple[int, int]]:
         """Each line's two halves, split at the caesura (2 + 3 characters, 4 + 3): (start, end)."""
