@@ -17,11 +17,12 @@ import discord
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import cards
 from .app import PoemBot
 from .local import LocalDiscord
 from .service import PoemService
 from .settings import ConfigError, Settings, environment
-from .storage.db import create_engine, session_maker, upgrade
+from .storage.db import create_engine, revisions, schema_revision, session_maker, upgrade
 from .worker_client import connect
 
 log = logging.getLogger("poembot.bot")
@@ -29,26 +30,47 @@ CONSOLE_USER = 1
 
 
 async def open_database(settings: Settings, migrate: bool):
-    """The engine, after a first connection (and the migrations, if asked): a database
-    that cannot be reached or written is a ConfigError naming DATABASE_URL."""
+    """The engine, after a first connection, the schema checked and (if `migrate`) brought
+    to the newest: a database that cannot be reached or written, one at a schema revision
+    this code does not know, or (without `migrate`) one not at the newest is a ConfigError."""
+    path = settings.database_path()
+    if not migrate and path is not None and not path.exists():
+        raise ConfigError(_unmigrated(None))
     engine = create_engine(settings.database_url)
     try:
+        current = await schema_revision(engine)
+        known, head = revisions()
+        if current is not None and current not in known:
+            raise ConfigError(f"DATABASE_URL: the database is at schema revision {current!r}, which this "
+                              f"poembot does not know (a newer poembot migrated it): run that version, "
+                              f"or restore a backup taken before the upgrade")
         if migrate:
             await upgrade(engine)
-        else:
-            async with engine.connect() as conn:
-                await conn.exec_driver_sql("SELECT 1")
+        elif current != head:
+            raise ConfigError(_unmigrated(current))
     except (OSError, SQLAlchemyError) as e:
         await engine.dispose()
         reason = getattr(e, "orig", None) or e
         raise ConfigError(f"DATABASE_URL: cannot open the database "
                           f"{make_url(settings.database_url).render_as_string(hide_password=True)!r}: "
                           f"{str(reason).splitlines()[0][:200]}") from None
+    except ConfigError:
+        await engine.dispose()
+        raise
     return engine
+
+
+def _unmigrated(current: str | None) -> str:
+    what = "has no poembot schema yet" if current is None else f"is at an older schema ({current})"
+    return (f"POEMBOT_MIGRATE_ON_START=0 but the database {what}: run `python -m bot migrate` "
+            f"(the compose file's migrate service) first, or set POEMBOT_MIGRATE_ON_START=1")
 
 
 async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, object, object]:
     """The database (migrated), the worker client and the bot, wired together."""
+    if settings.cards and settings.card_font is not None and (why := cards.unusable(settings.card_font)):
+        raise ConfigError(f"POEMBOT_CARD_FONT: {str(settings.card_font)!r} is {why}; point it at a CJK "
+                          "serif font (.ttc/.otf), unset it for Noto Serif CJK, or set POEMBOT_CARDS=0")
     engine = await open_database(settings, settings.migrate_on_start)
     worker = await connect(settings.worker_url, settings.worker_timeout_s)
     service = PoemService(session_maker(engine), worker, settings)

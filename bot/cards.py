@@ -45,6 +45,20 @@ def font(configured: str | None = None) -> Path | None:
     return found
 
 
+def unusable(path: Path) -> str | None:
+    """Why the font file at `path` cannot set a poem (None: it can): missing, not a font
+    Pillow reads, or a font without Chinese characters (月 drawn as the missing-glyph box)."""
+    if not path.is_file():
+        return "missing"
+    try:
+        face = ImageFont.truetype(str(path), 32)
+    except (OSError, ValueError) as e:
+        return f"not a font Pillow can read ({str(e)[:80]})"
+    if bytes(face.getmask("月")) == bytes(face.getmask("\ue000")):  # a private-use point: the missing glyph
+        return "a font without Chinese characters"
+    return None
+
+
 @functools.cache
 def _face(path: Path, script: str, size: int) -> ImageFont.FreeTypeFont:
     want = FACES.get(script, "TC")

@@ -173,7 +173,7 @@ class Settings:
         and a directory and file this process may write."""
         try:
             url: URL = make_url(self.database_url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise ConfigError(f"DATABASE_URL is not a database URL: {_hide_password(self.database_url)!r}; "
                               "for example sqlite+aiosqlite:///data/poembot.sqlite3") from None
         backend, driver = url.get_backend_name(), url.get_driver_name()
@@ -181,6 +181,9 @@ class Settings:
             raise ConfigError(f"DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, "
                               f"not {backend}+{driver}://")
         if backend != "sqlite":
+            if url.port is not None and not 1 <= url.port <= 65535:
+                raise ConfigError(f"DATABASE_URL: the port must be 1 to 65535 (PostgreSQL's is 5432), "
+                                  f"not {url.port}")
             return None
         if not url.database:
             raise ConfigError("DATABASE_URL names no file (sqlite+aiosqlite:///), which would keep everything in "
@@ -205,5 +208,5 @@ class Settings:
 def _hide_password(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return url.split("@")[-1] if "@" in url else url

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from pydantic import Field, ValidationError, field_validator
@@ -473,7 +474,7 @@ ENGINE = web.AppKey("engine", Engine)
 
 def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Application:
     """The HTTP service. The engine (and its models) is built once when the app starts."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors], handler_args={"logger": http_log()})
 
     async def lifecycle(app: web.Application):
         eng = engine or await asyncio.get_running_loop().run_in_executor(None, Engine.from_settings, settings)
@@ -489,6 +490,28 @@ def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Ap
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
     return app
+
+
+class _OneLine(logging.Filter):
+    """Malformed HTTP (a bad chunk size, two Content-Lengths, a NUL in a header) is the
+    sender's fault: one WARNING line naming it, not an ERROR with aiohttp's traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            reason = (error.message or type(error).__name__).strip().splitlines()[0].rstrip(":")
+            record.msg, record.args = "%s (malformed HTTP: %d %s)", (record.getMessage(), error.code, reason)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def http_log() -> logging.Logger:
+    """The logger of the HTTP server (aiohttp's protocol errors), with `_OneLine` on it."""
+    logger = logging.getLogger("poembot.model.worker.http")
+    if not any(isinstance(f, _OneLine) for f in logger.filters):
+        logger.addFilter(_OneLine())
+    return logger
 
 
 class _Refused(Exception):
@@ -507,6 +530,8 @@ async def _json_body(request: web.Request):
     """The body as JSON (UTF-8, as RFC 8259 says, whatever charset is claimed)."""
     if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
         raise _Refused(415, "unsupported_encoding", "send the request body uncompressed (no Content-Encoding)")
+    if (request.content_length or 0) > MAX_BODY:  # refused at once, not after waiting for the body
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
     try:
         async with asyncio.timeout(BODY_TIMEOUT_S):
             raw = await request.read()

@@ -38,6 +38,12 @@ def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     ({"WORKER_URL": "http://worker:0"}, "WORKER_URL must be the worker's http:// address"),
     ({"WORKER_URL": "http://a:8500,,http://b:8500"}, "WORKER_URL must be the worker's http:// address"),
     ({"POEMBOT_DATA_DIR": "/proc/poembot"}, "cannot create the directory '/proc/poembot'"),
+    ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:99999/db"}, "the port must be 1 to 65535"),
+    ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:abc/db"}, "DATABASE_URL is not a database URL"),
+    ({"POEMBOT_CARD_FONT": str(ROOT / "README.md")}, "POEMBOT_CARD_FONT: '" + str(ROOT / "README.md")
+     + "' is not a font"),
+    ({"POEMBOT_CARD_FONT": "/nonexistent/font.ttc"}, "'/nonexistent/font.ttc' is missing"),
+    ({"POEMBOT_MIGRATE_ON_START": "0"}, "POEMBOT_MIGRATE_ON_START=0 but the database has no poembot schema"),
 ])
 def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path, env, names):
     run = start(tmp_path, **env)
@@ -72,6 +78,33 @@ def test_migrate_says_what_it_did(tmp_path):
     run = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=ROOT, text=True, capture_output=True,
                          timeout=120, env={**clean, "DATABASE_URL": f"sqlite+aiosqlite:///{db}"})
     assert run.returncode == 0 and "is at the newest schema" in run.stderr and db.exists()
+
+
+def test_a_database_at_a_schema_this_code_does_not_know_is_refused_and_left_as_it_was(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "data" / "poembot.sqlite3"
+    assert start(tmp_path).returncode == 0  # created and migrated
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    for env in ({}, {"POEMBOT_MIGRATE_ON_START": "0"}):
+        run = start(tmp_path, **env)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+        assert "schema revision '9999_from_the_future', which this poembot does not know" in run.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999_from_the_future",)]
+
+
+def test_without_migrations_at_start_an_older_schema_is_refused_and_a_migrated_one_starts(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "data" / "poembot.sqlite3"
+    assert start(tmp_path).returncode == 0
+    assert start(tmp_path, POEMBOT_MIGRATE_ON_START="0").returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    run = start(tmp_path, POEMBOT_MIGRATE_ON_START="0")
+    assert run.returncode == 2 and "is at an older schema (0001)" in run.stderr, run.stderr[-2000:]
 
 
 def test_an_in_memory_database_is_allowed_when_asked_for_by_name():

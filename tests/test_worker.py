@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 import aiohttp
@@ -280,6 +281,30 @@ async def test_a_client_hanging_up_mid_body_is_no_error_and_the_worker_carries_o
     status, reply = _status_and_json(await _raw(http_worker, _post("/v1/sample", b'{"seed": 3}')))
     assert status == 200 and reply["poems"][0]["seed"] == 3
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_body_declared_too_large_is_refused_at_once_not_after_waiting_for_it(http_worker):
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    status, reply = _status_and_json(await _raw(http_worker, _post("/v1/sample", b"{}", length=10_000_000), wait_s=5))
+    assert (status, reply["error"]) == (413, "too_large")
+    assert loop.time() - t0 < 2, "the worker should not wait for a body it will refuse"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nab\r\n",
+    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\n" + b"".join(b"X%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+])
+async def test_malformed_http_is_a_400_and_one_warning_line_not_an_error_traceback(http_worker, request_bytes,
+                                                                                   caplog):
+    caplog.set_level(logging.INFO)
+    reply = await _raw(http_worker, request_bytes, wait_s=5)
+    assert reply.split()[1] == b"400"
+    server = [r for r in caplog.records if not r.name.endswith("access") and r.name != "poembot.model.worker"]
+    assert [(r.levelname, r.exc_info) for r in server] == [("WARNING", None)], [r.getMessage() for r in server]
+    assert "malformed HTTP: 400" in server[0].getMessage() and "\n" not in server[0].getMessage()
 
 
 async def test_idle_and_slow_connections_are_closed(worker_settings, monkeypatch):

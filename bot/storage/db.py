@@ -12,6 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -112,6 +114,18 @@ def _alembic(action: Callable, revision: str) -> Callable[[Connection], None]:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to call at every start."""
     await run_migration(engine, _alembic(command.upgrade, revision))
+
+
+def revisions() -> tuple[set[str], str]:
+    """Every schema revision this code knows, and the newest (head)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return {r.revision for r in scripts.walk_revisions()}, scripts.get_current_head()
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The database's schema revision (None: no schema at all, an empty database)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
