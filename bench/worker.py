@@ -31,9 +31,11 @@ from pathlib import Path
 import aiohttp
 import torch
 
+from model.contract import SampleRequest
 from model.checkpoint import load, shipped
 from model.generate import PoemGenerator
-from model.worker import SERVER_OPTIONS, Engine
+from model.worker.engine import Engine
+from model.worker.http import SERVER_OPTIONS
 
 
 def decoder_flops_per_poem(cfg) -> float:
@@ -159,7 +161,7 @@ async def engine_run(gen: PoemGenerator, max_batch: int, threads: int, concurren
     engine = Engine({5: gen}, max_batch=max_batch, threads=threads)
     await engine.start()
     try:
-        await asyncio.gather(*(engine.sample({"seed": i}) for i in range(max_batch)))  # warm-up
+        await asyncio.gather(*(engine.sample(SampleRequest(seed=i)) for i in range(max_batch)))  # warm-up
         queue = list(range(requests))
         latencies: list[float] = []
 
@@ -167,7 +169,7 @@ async def engine_run(gen: PoemGenerator, max_batch: int, threads: int, concurren
             while queue:
                 seed = 10_000 + queue.pop()
                 t0 = time.perf_counter()
-                await engine.sample({"seed": seed})
+                await engine.sample(SampleRequest(seed=seed))
                 latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()

@@ -17,7 +17,7 @@ import discord
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import cards
+from . import cards, logs
 from .app import PoemBot
 from .local import LocalDiscord
 from .service import PoemService
@@ -290,8 +290,8 @@ def _run(args) -> int:
     settings = Settings.from_env(env)
     chat = args.console or not settings.discord_token
     level = env.log_level or ("WARNING" if chat else "INFO")
-    discord.utils.setup_logging(level=getattr(logging, level), root=True,  # discord.py's handler, plain text
-                                formatter=logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    discord.utils.setup_logging(level=getattr(logging, level), root=True,  # discord.py's handler
+                                formatter=logs.formatter(env.log_format))
     if chat and not env.log_level:
         logging.getLogger("discord").setLevel(logging.ERROR)  # no voice-support chatter in a chat
     if args.command == "migrate":

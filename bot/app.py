@@ -12,6 +12,7 @@ from .cogs import (ARGUMENTS, FavouriteButton, ForgetButton, Poems, RateButton, 
                    StepSelect, VaryButton, private_error, use_locale)
 from .locales import Translator
 from .service import PoemService, UserError
+from .logs import command_done
 from .replies import APOLOGY, echo, fit, normalise, storage_reply
 from .storage.repo import StorageError
 from .worker_client import WorkerUnavailable
@@ -69,8 +70,10 @@ def _count(ctx: commands.Context, outcome: str) -> None:
     metrics = ctx.bot.service.metrics
     name = ctx.command.qualified_name if ctx.command else "unknown"
     metrics.handled.labels(name, outcome).inc()
+    seconds = time.perf_counter() - ctx.started if hasattr(ctx, "started") else 0.0
     if hasattr(ctx, "started"):
-        metrics.seconds.labels(name).observe(time.perf_counter() - ctx.started)
+        metrics.seconds.labels(name).observe(seconds)
+    command_done(name, ctx.author.id if ctx.author else None, outcome, seconds)
 
 
 class PoemBot(commands.Bot):
@@ -89,10 +92,21 @@ class PoemBot(commands.Bot):
         self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect,
                                ForgetButton)
 
-    def describe_error(self, error: BaseException, parameter: str | None = None) -> str:
-        """The reply a user gets for an error: specific for their mistakes, an apology otherwise."""
+    def describe(self, error: BaseException, parameter: str | None = None) -> tuple[str, str]:
+        """The reply a user gets for an error, and the outcome counted in the metrics and the
+        log: "refused" for their mistakes (and busy, or no worker), each with its own words;
+        "error", with an apology and the traceback logged, for anything else. Every handler
+        (commands, slash commands, buttons, menus) answers errors through this."""
         while getattr(error, "original", None) is not None:  # CommandInvokeError, HybridCommandError, ...
             error = error.original
+        text = self._user_text(error, parameter)
+        if text is None:
+            log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
+            return APOLOGY, "error"
+        return text, "refused"
+
+    @staticmethod
+    def _user_text(error: BaseException, parameter: str | None) -> str | None:
         if isinstance(error, StorageError):
             return storage_reply(error)
         if isinstance(error, (UserError, WorkerUnavailable)):
@@ -108,8 +122,7 @@ class PoemBot(commands.Bot):
             return "I could not read that: numbers must be whole numbers. See `!help`."
         if isinstance(error, commands.UserInputError):
             return "I could not read that command. See `!help`."
-        log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
-        return APOLOGY
+        return None
 
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: discord.app_commands.AppCommandError) -> None:
@@ -121,7 +134,7 @@ class PoemBot(commands.Bot):
             reply = "That slash command is out of date: the bot's owner can refresh them with `!sync`. " \
                     "Typed commands work meanwhile: see `!help`."
         else:
-            reply = self.describe_error(error)
+            reply, _ = self.describe(error)
         try:
             await private_error(interaction, reply)
         except discord.HTTPException:
@@ -133,8 +146,8 @@ class PoemBot(commands.Bot):
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound):
             return
-        reply = self.describe_error(error, ctx.current_parameter.name if ctx.current_parameter else None)
-        _count(ctx, "error" if reply == APOLOGY else "refused")  # refused: the user's mistake, or busy
+        reply, outcome = self.describe(error, ctx.current_parameter.name if ctx.current_parameter else None)
+        _count(ctx, outcome)
         try:
             if ctx.interaction is not None:
                 await private_error(ctx.interaction, reply)

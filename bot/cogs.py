@@ -14,9 +14,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .service import (LOCALE_SCRIPT, ShownPoem, check_request, parse_form, parse_poem_args, parse_poem_id,
+from .service import (LOCALE_SCRIPT, MAX_STEPS, MAX_TOP, MIN_STEPS, ShownPoem, check_request, parse_form, parse_poem_args, parse_poem_id,
                       parse_stars, script_for_locale)
-from .replies import APOLOGY, echo, fit, normalise, plural
+from .logs import command_done
+from .replies import echo, fit, normalise, plural
 
 log = logging.getLogger("poembot.bot.cogs")
 
@@ -37,9 +38,9 @@ ARGUMENTS = {
     "poem_id": "a poem's id: 12 or #12",
     "a": "the first poem: an id (12 or #12) or a poem's text in quotes",
     "b": "the last poem: an id or a poem's text in quotes",
-    "steps": "poems on the way, both ends included: 3 to 10",
+    "steps": f"poems on the way, both ends included: {MIN_STEPS} to {MAX_STEPS}",
     "stars": "1 to 5 stars",
-    "n": "how many poems: 1 to 25",
+    "n": f"how many poems: 1 to {MAX_TOP}",
     "script": "simplified or traditional characters",
     "setting": "on or off",
     "confirm": "type confirm to delete everything; without it, you are asked first",
@@ -51,8 +52,14 @@ SCRIPTS = [app_commands.Choice(name=f"{name} ({sample})", value=name)
            for name, sample in (("traditional", "詩"), ("simplified", "诗"))]
 
 
+LIMITS = {"{MIN_STEPS}": MIN_STEPS, "{MAX_STEPS}": MAX_STEPS, "{MAX_TOP}": MAX_TOP}  # in help texts
+
+
 def described(func):
-    """Describe a command's parameters for the slash client from ARGUMENTS."""
+    """Describe a command's parameters for the slash client from ARGUMENTS, and write the
+    limits (`{MAX_STEPS}`, ...) into its help text: one source for every limit."""
+    for token, value in LIMITS.items():
+        func.__doc__ = func.__doc__.replace(token, str(value))
     names = [name for name in inspect.signature(func).parameters if name in ARGUMENTS]
     return app_commands.describe(**{name: ARGUMENTS[name] for name in names})(func)
 
@@ -246,19 +253,21 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
-        reply = bot.describe_error(e)
-        outcome = "error" if reply == APOLOGY else "refused"
+        reply, outcome = bot.describe(e)
         await private_error(interaction, reply)
     _count_press(interaction, outcome, t0)
 
 
 def _count_press(interaction: discord.Interaction, outcome: str, t0: float) -> None:
-    """A button or menu press in the metrics, named by its custom id's kind (button:rate, ...)."""
-    parts = (interaction.data or {}).get("custom_id", "").split(":")  # poem:rate:12:5 -> button:rate
-    kind = f"button:{parts[1] if len(parts) > 1 else '?'}"
-    metrics = interaction.client.service.metrics
+    """A button or menu press in the metrics, named by its custom id's kind (button:rate,
+    menu:steps, ...)."""
+    data = interaction.data or {}
+    parts = data.get("custom_id", "").split(":")  # poem:rate:12:5 -> button:rate
+    kind = f"{'menu' if data.get('component_type') == 3 else 'button'}:{parts[1] if len(parts) > 1 else '?'}"
+    metrics, seconds = interaction.client.service.metrics, time.perf_counter() - t0
     metrics.handled.labels(kind, outcome).inc()
-    metrics.seconds.labels(kind).observe(time.perf_counter() - t0)
+    metrics.seconds.labels(kind).observe(seconds)
+    command_done(kind, interaction.user.id, outcome, seconds)
 
 
 async def _answer_button(interaction: discord.Interaction, act) -> None:
@@ -267,8 +276,7 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
     try:
         text = await act()
     except Exception as e:
-        text = interaction.client.describe_error(e)
-        outcome = "error" if text == APOLOGY else "refused"
+        text, outcome = interaction.client.describe(e)
     await interaction.response.send_message(text, ephemeral=True)
     _count_press(interaction, outcome, t0)
 
@@ -316,13 +324,17 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
 
     async def callback(self, interaction: discord.Interaction) -> None:
         use_locale(interaction)
+        t0, outcome = time.perf_counter(), "ok"
         try:
             poem_id = parse_poem_id(self.item.values[0])
             p, _ = await interaction.client.service.get(interaction.user.id, poem_id)
         except Exception as e:
-            await interaction.response.send_message(interaction.client.describe_error(e), ephemeral=True)
-            return
-        await interaction.response.send_message(embed=poem_embed(p), view=poem_view(p, reroll=False), ephemeral=True)
+            text, outcome = interaction.client.describe(e)
+            await interaction.response.send_message(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(embed=poem_embed(p), view=poem_view(p, reroll=False),
+                                                    ephemeral=True)
+        _count_press(interaction, outcome, t0)
 
 
 def blend_view(path: list[ShownPoem]) -> discord.ui.View:
@@ -429,14 +441,14 @@ class Poems(commands.Cog):
     @app_commands.autocomplete(a=poem_ids, b=poem_ids)
     @described
     async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None,
-                    steps: commands.Range[int, 3, 10] = 5):
+                    steps: commands.Range[int, MIN_STEPS, MAX_STEPS] = 5):
         """Walk from poem a to poem b through the model's latent space, writing each step.
 
         a and b are poem ids (12 or #12) or quoted poem texts; with nothing
         given, blends your two newest favourites. Each step is its point on the
         path between the two poems' latents, written by the model: near a it
         keeps most of a, in the middle it writes new lines, near b it becomes b.
-        Steps: 3 to 10. Example: `!blend 12 15 5`.
+        Steps: {MIN_STEPS} to {MAX_STEPS}. Example: `!blend 12 15 5`.
         """
         self.service.admit(ctx.author.id, blend=True)
         await ctx.defer()
@@ -497,8 +509,8 @@ class Poems(commands.Cog):
 
     @commands.hybrid_command(name="top")
     @described
-    async def top(self, ctx: commands.Context, n: commands.Range[int, 1, 25] = 5):
-        """This server's best poems by Bayesian average rating (1 to 25 of them); in a direct
+    async def top(self, ctx: commands.Context, n: commands.Range[int, 1, MAX_TOP] = 5):
+        """This server's best poems by Bayesian average rating (1 to {MAX_TOP} of them); in a direct
         message, your own best poems written there."""
         ranked = await self.service.top(ctx.author.id, ctx.guild.id if ctx.guild else None, n)
         if not ranked:

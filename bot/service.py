@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import opencc
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from model.contract import BlendRequest, PoemsReply, RewriteRequest, SampleRequest, VaryRequest  # torch-free
 from model.text import FORMS, HAN, MAX_SEED, form_of, punctuated, split_lines  # torch-free: a poem's text rules
 
 from .metrics import Metrics
@@ -77,9 +78,6 @@ class ShownPoem:
     lines: list[str]  # in the reader's script, with punctuation
     seed: int | None
     model_version: str
-    blend_position: float | None = None
-    parent_a_id: int | None = None
-    parent_b_id: int | None = None
     origin: str = ""  # where it came from, for its footer
     script: str = "traditional"  # the reader's script, which `lines` are in
     cards: bool = True  # whether the reader takes poem cards with new poems
@@ -112,8 +110,7 @@ def show(poem: Poem, script: str = "traditional", cards: bool = True) -> ShownPo
     f = poem.form
     lines = punctuated(split_lines(text, f))
     return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
-                     model_version=poem.model_version, blend_position=poem.blend_position,
-                     parent_a_id=poem.parent_a_id, parent_b_id=poem.parent_b_id, origin=_origin(poem),
+                     model_version=poem.model_version, origin=_origin(poem),
                      script=script, cards=cards)
 
 
@@ -305,12 +302,12 @@ class PoemService:
             self.metrics.in_flight.dec()
             self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
 
-    async def _ask(self, cooldown: Cooldowns, user_id: int, call, body: dict, refused: str = "") -> dict:
+    async def _ask(self, cooldown: Cooldowns, user_id: int, call, req, refused: str = ""):
         """One model job on the worker, bounded and on `cooldown`; a request the worker
         refuses is the user's error, worded after `refused`."""
         async with self._job(cooldown, user_id):
             try:
-                return await call(body)
+                return await call(req)
             except WorkerBadRequest as e:
                 raise UserError(refused + echo(e, 300)) from None
 
@@ -318,16 +315,16 @@ class PoemService:
         """The reader's script: their choice, else what their client's language suggests."""
         return await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
 
-    async def _save_written(self, reply: dict, user_id: int, guild_id: int | None, channel_id: int | None,
+    async def _save_written(self, reply: PoemsReply, user_id: int, guild_id: int | None, channel_id: int | None,
                             form: int, seed: int | None = None, noted: dict | None = None, **parents) -> ShownPoem:
         """Save the one poem the worker wrote (its options, and `noted` beside them) and show
         it to the user who asked, with their script and card setting."""
-        p = reply["poems"][0]
+        p = reply.poems[0]
         async with self.sessions.begin() as s:
             poem = await repo.create_poem(
-                s, form=form, text=p["text"], latent=p["latent"], seed=seed,
-                temperature=reply["options"]["temperature"], options={**reply["options"], **(noted or {})},
-                model_version=reply["model"], user_id=user_id, guild_id=guild_id, channel_id=channel_id, **parents)
+                s, form=form, text=p.text, latent=p.latent, seed=seed,
+                temperature=reply.options["temperature"], options={**reply.options, **(noted or {})},
+                model_version=reply.model, user_id=user_id, guild_id=guild_id, channel_id=channel_id, **parents)
             return show(poem, await self._script(s, user_id), await repo.wants_cards(s, user_id))
 
     async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
@@ -335,11 +332,10 @@ class PoemService:
                     acrostic: str | None = None) -> ShownPoem:
         """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
         form and request always give the same poem."""
-        body: dict = {"seed": seed, "form": form}
         request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
-        reply = await self._ask(self.poem_cooldown, user_id, self.worker.sample, {**body, **request},
-                                "I cannot write that poem: ")
-        return await self._save_written(reply, user_id, guild_id, channel_id, form, seed=reply["poems"][0]["seed"],
+        reply = await self._ask(self.poem_cooldown, user_id, self.worker.sample,
+                                SampleRequest(seed=seed, form=form, **request), "I cannot write that poem: ")
+        return await self._save_written(reply, user_id, guild_id, channel_id, form, seed=reply.poems[0].seed,
                                         noted=request)
 
     async def rewrite(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int,
@@ -350,10 +346,10 @@ class PoemService:
         async with self.sessions() as s:
             parent = await repo.get_poem(s, poem_id)
         reply = await self._ask(self.poem_cooldown, user_id, self.worker.rewrite,
-                                {"text": parent.text, "form": parent.form, "line": line},
+                                RewriteRequest(text=parent.text, form=parent.form, line=line),
                                 f"Line {line} of poem #{parent.id} cannot be rewritten: ")
         return await self._save_written(reply, user_id, guild_id, channel_id, parent.form,
-                                        noted={"rewritten_line": line, "rewrite_seed": reply["seed"]},
+                                        noted={"rewritten_line": line, "rewrite_seed": reply.seed},
                                         parent_a_id=parent.id)
 
     async def from_favourites(self, user_id: int, guild_id: int | None, channel_id: int | None,
@@ -374,7 +370,7 @@ class PoemService:
         b = rng.choice(others) if others else a
         t = round(rng.random(), 4) if b is not a else 0.0
         reply = await self._ask(self.poem_cooldown, user_id, self.worker.vary,
-                                {"text": a.text, "towards": b.text, "t": t, "form": a.form, "seed": seed},
+                                VaryRequest(text=a.text, towards=b.text, t=t, form=a.form, seed=seed),
                                 f"Your favourites #{a.id} and #{b.id} cannot be blended: ")
         return await self._save_written(reply, user_id, guild_id, channel_id, a.form,
                                         noted={"favourites_seed": seed, "t": t}, parent_a_id=a.id,
@@ -385,9 +381,9 @@ class PoemService:
         async with self.sessions() as s:
             parent = await repo.get_poem(s, poem_id)
         reply = await self._ask(self.poem_cooldown, user_id, self.worker.vary,
-                                {"text": parent.text, "form": parent.form}, f"Poem #{parent.id} cannot be varied: ")
+                                VaryRequest(text=parent.text, form=parent.form), f"Poem #{parent.id} cannot be varied: ")
         return await self._save_written(reply, user_id, guild_id, channel_id, parent.form,
-                                        noted={"vary_seed": reply["seed"]}, parent_a_id=parent.id)
+                                        noted={"vary_seed": reply.seed}, parent_a_id=parent.id)
 
     async def _blend_end(self, s, ref: str) -> tuple[object, int | None, int]:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
@@ -419,23 +415,23 @@ class PoemService:
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
         reply = await self._ask(self.blend_cooldown, user_id, self.worker.blend,
-                                {"a": end_a, "b": end_b, "steps": steps, "form": form_a},
+                                BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a),
                                 "That is not a poem I can blend: ")
         path, created = [], []
         async with self.sessions.begin() as s:
-            for i, p in enumerate(reply["poems"]):
+            for i, p in enumerate(reply.poems):
                 end_id = id_a if i == 0 else id_b if i == steps - 1 else None
                 if end_id is not None:
                     path.append(await repo.get_poem(s, end_id))
                     continue
-                if path and p["text"] == path[-1].text:  # a step that repeats the one before is that poem
+                if path and p.text == path[-1].text:  # a step that repeats the one before is that poem
                     path.append(path[-1])
                     continue
                 poem = await repo.create_poem(
-                    s, form=form_a, text=p["text"], latent=p["latent"], seed=None,
-                    temperature=reply["options"]["temperature"],
-                    options={**reply["options"], "blend_seed": reply["seed"], "method": reply["method"]},
-                    model_version=reply["model"], user_id=user_id,
+                    s, form=form_a, text=p.text, latent=p.latent, seed=None,
+                    temperature=reply.options["temperature"],
+                    options={**reply.options, "blend_seed": reply.seed, "method": reply.method},
+                    model_version=reply.model, user_id=user_id,
                     guild_id=guild_id, channel_id=channel_id, parent_a_id=id_a, parent_b_id=id_b,
                     blend_position=i / (steps - 1))
                 path.append(poem)

@@ -57,6 +57,9 @@ class Environment(BaseSettings):
         "run migrations at start (0 when a separate `poembot migrate` step does it)"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(None, alias="LOG_LEVEL", description=(
         "DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"))
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT", description=(
+        "text, or json: one JSON object a line (time, level, logger, message; a command's line adds command, "
+        "user (hashed), outcome, ms)"))
     metrics_port: int = Field(0, alias="POEMBOT_METRICS_PORT", ge=0, le=65535, description=(
         "serve the bot's Prometheus metrics on this port (`/metrics`); 0: off"))
     cards: bool = Field(True, alias="POEMBOT_CARDS", description=(

@@ -2,9 +2,11 @@
 and the HTTP service. Nothing here imports torch; the in-process engine is
 imported only when that mode is chosen.
 
-Replies are the worker's JSON dicts (see model/worker.py). Errors come as
-`WorkerBadRequest` (the user asked for something impossible; the message
-says what) or `WorkerUnavailable` (the worker cannot be reached now).
+Requests and replies are the contract's types (model/contract.py). Both
+transports check a request with the same `from_json` (the HTTP worker on arrival,
+the in-process one before the engine sees it), so one bad request fails the same
+way in both: `WorkerBadRequest` with the contract's message (the user asked for
+something impossible). `WorkerUnavailable`: the worker cannot be reached now.
 """
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+
+from model.contract import (BlendRequest, EncodeReply, EncodeRequest, InputError, PoemsReply, ReplyError,
+                            RewriteRequest, SampleRequest, VaryRequest)  # torch-free
 
 log = logging.getLogger("poembot.bot.worker")
 
@@ -34,11 +39,11 @@ class WorkerUnavailable(WorkerError):
 
 
 class WorkerClient(Protocol):
-    async def sample(self, body: dict) -> dict: ...
-    async def blend(self, body: dict) -> dict: ...
-    async def encode(self, body: dict) -> dict: ...
-    async def vary(self, body: dict) -> dict: ...
-    async def rewrite(self, body: dict) -> dict: ...
+    async def sample(self, req: SampleRequest) -> PoemsReply: ...
+    async def blend(self, req: BlendRequest) -> PoemsReply: ...
+    async def encode(self, req: EncodeRequest) -> EncodeReply: ...
+    async def vary(self, req: VaryRequest) -> PoemsReply: ...
+    async def rewrite(self, req: RewriteRequest) -> PoemsReply: ...
     async def health(self) -> dict: ...
     async def close(self) -> None: ...
 
@@ -51,7 +56,8 @@ class InProcessWorker:
 
     @classmethod
     async def start(cls) -> InProcessWorker:
-        from model.worker import Engine, SettingsError, WorkerSettings  # torch is loaded only here
+        from model.worker.engine import Engine  # torch is loaded only here
+        from model.worker.settings import SettingsError, WorkerSettings
 
         from .settings import ConfigError
 
@@ -68,26 +74,27 @@ class InProcessWorker:
         await engine.start()
         return cls(engine)
 
-    async def _call(self, name: str, body: dict) -> dict:
+    async def _call(self, name: str, req):
         try:
-            return await getattr(self.engine, name)(body)
-        except ValueError as e:  # the model's InputError
+            checked = type(req).from_json(req.to_json())  # the check the HTTP worker makes on arrival
+            return await getattr(self.engine, name)(checked)
+        except InputError as e:
             raise WorkerBadRequest(str(e)) from None
 
-    async def sample(self, body: dict) -> dict:
-        return await self._call("sample", body)
+    async def sample(self, req: SampleRequest) -> PoemsReply:
+        return await self._call("sample", req)
 
-    async def blend(self, body: dict) -> dict:
-        return await self._call("blend", body)
+    async def blend(self, req: BlendRequest) -> PoemsReply:
+        return await self._call("blend", req)
 
-    async def encode(self, body: dict) -> dict:
-        return await self._call("encode", body)
+    async def encode(self, req: EncodeRequest) -> EncodeReply:
+        return await self._call("encode", req)
 
-    async def vary(self, body: dict) -> dict:
-        return await self._call("vary", body)
+    async def vary(self, req: VaryRequest) -> PoemsReply:
+        return await self._call("vary", req)
 
-    async def rewrite(self, body: dict) -> dict:
-        return await self._call("rewrite", body)
+    async def rewrite(self, req: RewriteRequest) -> PoemsReply:
+        return await self._call("rewrite", req)
 
     async def health(self) -> dict:
         return self.engine.health()
@@ -96,18 +103,8 @@ class InProcessWorker:
         await self.engine.close()
 
 
-POEM_PATHS = ("/v1/sample", "/v1/blend", "/v1/vary", "/v1/rewrite")  # answers that must hold poems
-
-
 class _WrongService(Exception):
     """A 2xx answer that is not the worker's (a WORKER_URL that reaches another service)."""
-
-
-def _has_poems(reply: dict) -> bool:
-    poems = reply.get("poems")
-    return (isinstance(poems, list) and bool(poems) and all(isinstance(p, dict) and isinstance(p.get("text"), str)
-                                                            for p in poems)
-            and isinstance(reply.get("options"), dict) and isinstance(reply.get("model"), str))
 
 
 @dataclass
@@ -160,7 +157,8 @@ class HttpWorker:
         e.down_until = time.monotonic() + min(30.0, self.down_s * e.failures)
         log.warning("worker at %s failed (%s); marked down for %.0fs", e.url, why, e.down_until - time.monotonic())
 
-    async def _request(self, method: str, path: str, body: dict | None = None) -> dict:
+    async def _request(self, method: str, path: str, body: dict | None = None, reply_type=None):
+        """The reply to one request (as `reply_type`, else a dict), from whichever replica answers."""
         delay, tried, last = self.backoff_s, set(), ""
         attempts = self.retries + len(self.endpoints)
         for attempt in range(attempts):
@@ -174,9 +172,13 @@ class HttpWorker:
                             reply = await resp.json()
                         except (aiohttp.ContentTypeError, ValueError):
                             reply = None
-                        if not isinstance(reply, dict) or (path in POEM_PATHS and not _has_poems(reply)):
+                        try:
+                            if not isinstance(reply, dict):
+                                raise ReplyError("not a JSON object")
+                            reply = reply_type.from_json(reply) if reply_type else reply
+                        except ReplyError as why:
                             raise _WrongService(f"{e.url}{path} answered {resp.status} with no poem worker's "
-                                                "reply: is WORKER_URL the worker's address?")
+                                                f"reply ({why}): is WORKER_URL the worker's address?") from None
                         e.failures, e.down_until = 0, 0.0
                         return reply
                     try:
@@ -204,20 +206,23 @@ class HttpWorker:
                 tried.clear()
         raise WorkerUnavailable(last)
 
-    async def sample(self, body: dict) -> dict:
-        return await self._request("POST", "/v1/sample", body)
+    async def _post(self, req, reply_type):
+        return await self._request("POST", req.PATH, req.to_json(), reply_type)
 
-    async def blend(self, body: dict) -> dict:
-        return await self._request("POST", "/v1/blend", body)
+    async def sample(self, req: SampleRequest) -> PoemsReply:
+        return await self._post(req, PoemsReply)
 
-    async def encode(self, body: dict) -> dict:
-        return await self._request("POST", "/v1/encode", body)
+    async def blend(self, req: BlendRequest) -> PoemsReply:
+        return await self._post(req, PoemsReply)
 
-    async def vary(self, body: dict) -> dict:
-        return await self._request("POST", "/v1/vary", body)
+    async def encode(self, req: EncodeRequest) -> EncodeReply:
+        return await self._post(req, EncodeReply)
 
-    async def rewrite(self, body: dict) -> dict:
-        return await self._request("POST", "/v1/rewrite", body)
+    async def vary(self, req: VaryRequest) -> PoemsReply:
+        return await self._post(req, PoemsReply)
+
+    async def rewrite(self, req: RewriteRequest) -> PoemsReply:
+        return await self._post(req, PoemsReply)
 
     async def health(self) -> dict:
         return await self._request("GET", "/healthz")

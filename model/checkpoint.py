@@ -82,11 +82,6 @@ def weights_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def weights_hash(path: Path) -> str:
-    """The short hash in a version string."""
-    return weights_sha256(path)[:12]
-
-
 def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     """Write `path` (.safetensors) and its card `path.with_suffix('.json')`.
 

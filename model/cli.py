@@ -177,7 +177,7 @@ def _train(args, argv) -> None:
         overrides[key] = json.loads(value)
     given.update(overrides=overrides, out=args.out or Path(f"runs/quatrain{args.form}"))
     if args.device == "cpu":  # the one place settings are read (the GPU machine has no pydantic)
-        from .worker import worker_environment
+        from .worker.settings import worker_environment
 
         given["progress"] = worker_environment().progress
     train(TrainArgs(**given), argv)
@@ -244,7 +244,7 @@ def _ship(args, argv) -> None:
 
 def _print(poems, as_json: bool) -> None:
     if as_json:
-        print(json.dumps([p.to_dict() for p in poems], ensure_ascii=False))
+        print(json.dumps([p.to_json() for p in poems], ensure_ascii=False))
         return
     for i, p in enumerate(poems):
         if i:
@@ -303,7 +303,8 @@ def _evaluate_requests(args, argv) -> None:
 def _serve(args, argv) -> None:
     from aiohttp import web
 
-    from .worker import SERVER_OPTIONS, WorkerSettings, create_app, worker_environment
+    from .worker.http import SERVER_OPTIONS, create_app
+    from .worker.settings import WorkerSettings, worker_environment
 
     env = worker_environment()
     settings = WorkerSettings.from_env(env)

@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import opencc
 import torch
 
 from .checkpoint import Checkpoint, CheckpointError, load, shipped
+from .contract import (MAX_LATENT, MAX_N, MAX_STEPS, MAX_SUBJECT_WORDS, MAX_WORD, InputError, Options, WrittenPoem,
+                       check_seed)
 from .prosody import Prosody, key_pattern, key_positions
-from .text import HAN_LINE, MAX_SEED, PUNCTUATION, punctuated, split_lines
+from .text import HAN_LINE, MAX_SEED, PUNCTUATION
 
-MAX_N = 64
-MAX_STEPS = 32
-MAX_LATENT = 100.0  # a latent's largest value (poems' codes and the prior's draws stay within about 10)
-MAX_SUBJECT_WORDS = 3  # words in a subject
-MAX_WORD = 4  # characters in a subject word
 REWRITE_CANDIDATES = 8  # lines drawn for a rewrite, the one that fits the whole poem best kept
 # poems an acrostic draws, the likeliest kept: four heads forced at random break a poem's flow (measured,
 # 5-character, 100 acrostics: bigram perplexity 1.29x plain samples' with one draw, 0.89x with two, 0.78x with four)
@@ -41,88 +38,6 @@ MIDDLE_LEAN = 1.0
 NUCLEUS_PREFIX = 1024  # characters looked at first for nucleus sampling (see PoemGenerator._choose)
 
 
-class InputError(ValueError):
-    """Text or options that cannot be turned into a poem; the message says why."""
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to decode. Every constraint can be turned off."""
-
-    # the one-level sampler measured best (docs/figures-one-level.md, "Choosing the sampler");
-    # a checkpoint's card holds its own (`calibrate`), which is what it samples with
-    temperature: float = 0.9  # 0 = argmax
-    top_k: int = 0  # sample among the k likeliest allowed characters (0 = all)
-    top_p: float = 0.9  # and among the likeliest that hold this share of the probability (1 = all)
-    min_p: float = 0.0  # and among those at least this share as likely as the likeliest (0 = all; Nguyen et al. 2024)
-    calibration: float = 0.0  # how much of the checkpoint's unigram calibration to add (0 = none; see `calibrate`)
-    no_repeat: bool = True  # no character twice in a poem
-    rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
-    rhyme_first: bool = False  # line 1 rhymes with them too
-    tone: bool = True  # prefer the regulated level/oblique pattern at key positions
-    tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
-    parallel: bool = False  # read every character off the latent at once (the parallel head), not in order
-    candidates: int = 1  # poems drawn per seed; the one the model's own language model finds likeliest is kept
-    guidance: float = 0.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
-    # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
-    topic: float = 1.5  # a subject poem: nats per unit of association added to the characters poems on the
-    # subject use more than others (the subject index's PMI; 0 = the subject's latent and words alone)
-    continuity: float = 0.0  # blends: nats added to the character a neighbouring step has at the same place,
-    # so a step changes where its latent wants a change, not everywhere (0 = each step on its own);
-    # a poem between favourites: to each favourite's character, times its nearness
-    detail: float = 1.0  # a two-level code: the share of a given latent's detail code z_d read (0 = its
-    # low-rate z_g alone, the poem's drift; 1 = all, the poem itself). A drawn latent has no detail.
-    simplified: bool = False  # print in simplified characters
-
-    def check(self) -> Options:
-        if not (self.temperature == 0.0 or 0.01 <= self.temperature <= 5.0):  # (NaN fails both)
-            raise InputError("temperature must be 0 (the likeliest character) or between 0.01 and 5")
-        if not (0 <= self.top_k <= 10000):
-            raise InputError("top_k must be between 0 and 10000")
-        if not (0.0 < self.top_p <= 1.0):
-            raise InputError("top_p must be above 0 and at most 1")
-        if not (0.0 <= self.min_p < 1.0):
-            raise InputError("min_p must be at least 0 and below 1")
-        if not (0.0 <= self.calibration <= 2.0):
-            raise InputError("calibration must be between 0 and 2")
-        if not (0.0 <= self.tone_penalty <= 100.0):
-            raise InputError("tone_penalty must be between 0 and 100")
-        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
-            raise InputError("candidates must be a whole number from 1 to 16")
-        if not (0.0 <= self.guidance <= 4.0):
-            raise InputError("guidance must be between 0 and 4")
-        if not (0.0 <= self.topic <= 10.0) or math.isnan(self.topic):
-            raise InputError("topic must be between 0 and 10")
-        if not (0.0 <= self.continuity <= 20.0) or math.isnan(self.continuity):
-            raise InputError("continuity must be between 0 and 20")
-        if not (0.0 <= self.detail <= 1.0) or math.isnan(self.detail):
-            raise InputError("detail must be between 0 and 1")
-        return self
-
-
-@dataclass
-class WrittenPoem:
-    """A poem as the model writes it (the bot stores it as `bot.storage.models.Poem` and shows
-    it as `bot.service.ShownPoem`)."""
-
-    text: str  # unpunctuated, traditional (as the model writes it)
-    form: int  # characters a line
-    seed: int | None  # what reproduces it (None for a decoded latent)
-    latent: list[float] = field(repr=False)
-    display: str = ""  # the text as shown: simplified if asked for
-
-    @property
-    def lines(self) -> list[str]:
-        return split_lines(self.display or self.text, self.form)
-
-    def punctuated_lines(self) -> list[str]:
-        return punctuated(self.lines)
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "form": self.form, "seed": self.seed, "latent": self.latent,
-                "display": self.display, "lines": self.lines}
-
-
 # how a blend is decoded: deterministically (argmax under the same constraints), so a
 # small move in the latent is a small change in the poem and a poem's own latent gives it back
 BLEND = Options(temperature=0.0, guidance=1.0)
@@ -130,12 +45,6 @@ BLEND = Options(temperature=0.0, guidance=1.0)
 # the language model mixed in (measured: 5-character poems keep about 3 characters in 4,
 # 7-character ones about half, and almost every variation differs from its poem)
 VARY = Options(temperature=1.0, top_k=40, top_p=1.0, guidance=0.75)
-
-
-def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not (0 <= seed <= MAX_SEED):
-        raise InputError(f"a seed is a whole number from 0 to {MAX_SEED}")
-    return seed
 
 
 def new_seed() -> int:
@@ -226,12 +135,6 @@ class PoemGenerator:
         if self.model.autoregressive and self.model.can_guide:
             return self._log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1)).mean(1)
         return self._log_probs(texts, self.model.decode_parallel(z.float())).mean(1)
-
-    @torch.no_grad()
-    def log_likelihood(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
-        """log p(text | z) under the writing head, summed over positions: (N,) for texts and
-        latents (N, D)."""
-        return self._log_probs(texts, self.model.decode_parallel(z.float())).sum(1)
 
     def _log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor:
         """Each character's log-probability under the writing head given the parallel

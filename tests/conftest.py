@@ -42,14 +42,14 @@ def generator(tiny_checkpoints):
 
 @pytest.fixture(scope="session")
 def worker_settings(tiny_checkpoints):
-    from model.worker import WorkerSettings
+    from model.worker.settings import WorkerSettings
 
     return WorkerSettings(checkpoints=dict(tiny_checkpoints), max_batch=64, max_wait_ms=5, threads=1)
 
 
 @pytest.fixture
 async def engine(worker_settings):
-    from model.worker import Engine
+    from model.worker.engine import Engine
 
     eng = Engine.from_settings(worker_settings)
     await eng.start()

@@ -572,3 +572,15 @@ async def test_forgetme_is_confirmed_with_a_button_only_its_asker_can_press(loca
     assert "deleted 1 poem" in done.content
     gone, = await local.say("!show 1")
     assert "There is no poem #1" in gone.content
+
+
+async def test_each_limit_reads_the_same_in_help_slash_options_and_the_service(local):
+    from bot.service import MAX_STEPS, MAX_TOP, MIN_STEPS
+
+    steps = {p.name: p for p in local.bot.tree.get_command("blend").parameters}["steps"]
+    n = {p.name: p for p in local.bot.tree.get_command("top").parameters}["n"]
+    assert (steps.min_value, steps.max_value, n.max_value) == (MIN_STEPS, MAX_STEPS, MAX_TOP)
+    help_blend, = await local.say("!help blend")
+    assert f"Steps: {MIN_STEPS} to {MAX_STEPS}." in help_blend.text() and "{" not in help_blend.text()
+    too_many, = await local.say(f"!blend 1 2 {MAX_STEPS + 1}")
+    assert f"from {MIN_STEPS} to {MAX_STEPS}" in too_many.text()

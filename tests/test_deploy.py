@@ -24,7 +24,7 @@ def compose() -> dict:
 def env_vars_read_by_code() -> set[str]:
     """The variables the settings classes declare (the code reads no other)."""
     from bot.settings import Environment
-    from model.worker import WorkerEnvironment
+    from model.worker.settings import WorkerEnvironment
 
     return {info.alias for cls in (Environment, WorkerEnvironment) for info in cls.model_fields.values()}
 

@@ -66,8 +66,9 @@ def _modules_after(statement: str) -> set[str]:
 def test_the_bot_imports_no_torch_and_the_model_no_discord():
     bot = _modules_after("import bot.__main__, bot.app, bot.cogs, bot.service, bot.local, bot.storage.repo, "
                          "bot.storage.db, bot.worker_client, bot.settings, bot.replies")
+    assert "model.contract" in bot, "the bot speaks to the worker through the contract"
     assert "torch" not in bot, "only starting the in-process worker may load torch"
-    model = _modules_after("import model.cli, model.generate, model.evaluate, model.worker, model.train")
+    model = _modules_after("import model.cli, model.generate, model.evaluate, model.worker.http, model.train")
     assert "discord" not in model
     generate = _modules_after("import model.generate")
-    assert not {"model.evaluate", "model.worker", "model.train", "model.cli"} & generate
+    assert not {"model.evaluate", "model.worker.engine", "model.worker.http", "model.train", "model.cli"} & generate

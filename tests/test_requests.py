@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bot.worker_client import HttpWorker, InProcessWorker
+from model.contract import RewriteRequest, SampleRequest
 from model import corpus
 from model.checkpoint import load
 from model.generate import InputError, PoemGenerator
@@ -115,17 +116,17 @@ async def test_subject_acrostic_and_rewrite_over_http(http_worker, generator):  
     heads = "".join(common(generator, 4))
     client = HttpWorker(http_worker)
     try:
-        on = await client.sample({"seed": 4, "subject": [a]})
-        assert a in on["poems"][0]["text"] and on["request"]["subject"] == [a]
-        assert on["poems"][0]["text"] == generator.sample_seeds([4], subject=[a])[0].text
-        acro = await client.sample({"seed": 4, "acrostic": heads})
-        assert "".join(line[0] for line in acro["poems"][0]["lines"]) == heads
-        text = on["poems"][0]["text"]
-        new = await client.rewrite({"text": text, "line": 3, "seed": 1})
-        assert new["poems"][0]["text"][:10] == text[:10] and new["poems"][0]["text"][15:] == text[15:]
+        on = await client.sample(SampleRequest(seed=4, subject=[a]))
+        assert a in on.poems[0].text and on.request["subject"] == [a]
+        assert on.poems[0].text == generator.sample_seeds([4], subject=[a])[0].text
+        acro = await client.sample(SampleRequest(seed=4, acrostic=heads))
+        assert "".join(line[0] for line in acro.poems[0].lines) == heads
+        text = on.poems[0].text
+        new = await client.rewrite(RewriteRequest(text=text, line=3, seed=1))
+        assert new.poems[0].text[:10] == text[:10] and new.poems[0].text[15:] == text[15:]
     finally:
         await client.close()
-    for body, message in (({"subject": "月"}, "list of words"), ({"acrostic": 5}, "acrostic is"),
+    for body, message in (({"subject": "月"}, "list of words"), ({"acrostic": 5}, "acrostic must be"),
                           ({"subject": ["龘"]}, "龘"), ({"subject": [a], "acrostic": heads}, "not both")):
         async with aiohttp.ClientSession() as s, s.post(http_worker + "/v1/sample", json=body) as r:
             assert r.status == 400 and message in (await r.json())["message"], body

@@ -198,7 +198,7 @@ async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
 
 def test_the_readme_lists_every_setting_as_the_code_declares_it():
     from bot.settings import Environment, markdown_rows
-    from model.worker import WorkerEnvironment
+    from model.worker.settings import WorkerEnvironment
 
     readme = (ROOT / "README.md").read_text("utf-8")
     for row in markdown_rows(Environment) + markdown_rows(WorkerEnvironment):
@@ -228,3 +228,20 @@ def test_the_console_chat_has_no_cooldowns_unless_the_environment_sets_them():
     asked = for_console(settings, {"blend_cooldown_s"})
     assert (asked.poem_cooldown_s, asked.blend_cooldown_s) == (0.0, 15.0)
     assert settings.poem_cooldown_s == 5.0  # the operator's settings are not changed
+
+
+def test_json_logs_have_one_line_per_command_with_its_outcome_and_no_user_id(tmp_path):
+    import json
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
+                                                                       "DISCORD_TOKEN", "LOG_"))}
+    run = subprocess.run([sys.executable, "-m", "bot", "--console"], cwd=ROOT, text=True, capture_output=True,
+                         input="!poem 42\n!rate 99 5\n", timeout=180,
+                         env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data"), "LOG_FORMAT": "json",
+                              "LOG_LEVEL": "INFO"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    assert records and len(records) == len([line for line in run.stderr.splitlines() if line.strip()]), run.stderr
+    commands = [r for r in records if "command" in r]
+    assert [(r["command"], r["outcome"]) for r in commands] == [("poem", "ok"), ("rate", "refused")]
+    assert all(isinstance(r["ms"], int) and len(r["user"]) == 12 and r["user"] != "1" for r in commands)

@@ -11,7 +11,9 @@ from aiohttp import web
 
 from bot.worker_client import HttpWorker, InProcessWorker, WorkerBadRequest, WorkerUnavailable
 from model.generate import InputError
-from model.worker import SERVER_OPTIONS, Engine, create_app, parse_options
+from model.contract import BlendRequest, EncodeRequest, PoemsReply, RewriteRequest, SampleRequest, VaryRequest, parse_options
+from model.worker.engine import Engine
+from model.worker.http import SERVER_OPTIONS, create_app
 from tests.helpers import free_port
 
 
@@ -31,9 +33,9 @@ async def http_worker(worker_settings):
 
 
 async def test_batched_poems_equal_the_ones_written_alone(engine, generator):
-    alone = [(await engine.sample({"seed": s}))["poems"][0]["text"] for s in (3, 77, 1000)]
-    together = await asyncio.gather(*(engine.sample({"seed": s}) for s in (3, 77, 1000)))
-    assert [r["poems"][0]["text"] for r in together] == alone
+    alone = [(await engine.sample(SampleRequest(seed=s))).poems[0].text for s in (3, 77, 1000)]
+    together = await asyncio.gather(*(engine.sample(SampleRequest(seed=s)) for s in (3, 77, 1000)))
+    assert [r.poems[0].text for r in together] == alone
     assert engine.metrics.batches.max >= 2, "concurrent requests should share a forward pass"
     direct = generator.sample_seeds([77])[0].text
     assert alone[1] == direct
@@ -41,10 +43,10 @@ async def test_batched_poems_equal_the_ones_written_alone(engine, generator):
 
 async def test_concurrent_clients_each_get_their_own_poems(engine):
     requests = [{"seed": 100 + i, "n": 1 + i % 3, "form": 5 if i % 2 else 7} for i in range(24)]
-    replies = await asyncio.gather(*(engine.sample(r) for r in requests))
+    replies = await asyncio.gather(*(engine.sample(SampleRequest(**r)) for r in requests))
     for req, reply in zip(requests, replies):
-        assert [p["seed"] for p in reply["poems"]] == [req["seed"] + i for i in range(req["n"])]
-        assert all(len(p["text"]) == 4 * req["form"] for p in reply["poems"])
+        assert [p.seed for p in reply.poems] == [req["seed"] + i for i in range(req["n"])]
+        assert all(len(p.text) == 4 * req["form"] for p in reply.poems)
 
 
 async def test_a_lone_request_is_not_held_back_and_a_steady_crowd_shares_batches(worker_settings):
@@ -55,12 +57,12 @@ async def test_a_lone_request_is_not_held_back_and_a_steady_crowd_shares_batches
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         for seed in range(3):
-            await slow.sample({"seed": seed})
+            await slow.sample(SampleRequest(seed=seed))
         assert loop.time() - t0 < 2.0, "one user at a time waited for company that never came"
 
         async def user(u: int) -> None:  # each user asks again as soon as answered
             for i in range(4):
-                await slow.sample({"seed": 100 * u + i})
+                await slow.sample(SampleRequest(seed=100 * u + i))
 
         await asyncio.gather(*(user(u) for u in range(8)))
         assert slow.metrics.batches.max == 8
@@ -73,8 +75,8 @@ async def test_a_batch_never_holds_more_than_max_batch_poems(worker_settings):
     small = Engine(Engine.from_settings(worker_settings).generators, max_batch=4, max_wait_ms=50, threads=1)
     await small.start()
     try:
-        replies = await asyncio.gather(*(small.sample({"seed": 10 * i, "n": 3}) for i in range(4)))
-        assert [[p["seed"] for p in r["poems"]] for r in replies] == [[10 * i + j for j in range(3)] for i in range(4)]
+        replies = await asyncio.gather(*(small.sample(SampleRequest(seed=10 * i, n=3)) for i in range(4)))
+        assert [[p.seed for p in r.poems] for r in replies] == [[10 * i + j for j in range(3)] for i in range(4)]
         assert small.metrics.batches.max == 3 and small.metrics.batches.count == 4  # 3 + 3 > 4: never together
     finally:
         await small.close()
@@ -85,8 +87,8 @@ async def test_users_of_two_forms_each_get_whole_batches(worker_settings):
     eng = Engine(Engine.from_settings(worker_settings).generators, max_batch=8, max_wait_ms=50, threads=1)
     await eng.start()
     try:
-        replies = await asyncio.gather(*(eng.sample({"seed": i, "form": (5, 7)[i % 2]}) for i in range(16)))
-        assert [len(r["poems"][0]["text"]) for r in replies] == [20, 28] * 8
+        replies = await asyncio.gather(*(eng.sample(SampleRequest(seed=i, form=(5, 7)[i % 2])) for i in range(16)))
+        assert [len(r.poems[0].text) for r in replies] == [20, 28] * 8
         assert (eng.metrics.batches.count, eng.metrics.batches.max) == (2, 8)
     finally:
         await eng.close()
@@ -95,15 +97,15 @@ async def test_users_of_two_forms_each_get_whole_batches(worker_settings):
 async def test_closing_the_engine_answers_every_waiting_request(worker_settings):
     eng = Engine(Engine.from_settings(worker_settings).generators, max_batch=2, max_wait_ms=5, threads=1)
     await eng.start()
-    waiting = [asyncio.create_task(eng.sample({"seed": i})) for i in range(6)]
+    waiting = [asyncio.create_task(eng.sample(SampleRequest(seed=i))) for i in range(6)]
     await asyncio.sleep(0)  # queued; the first batch may be under way
     await asyncio.wait_for(eng.close(), 10)
     results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
     for r in results:  # written, or told why not: nothing is left hanging
-        assert isinstance(r, dict) or "shut down" in str(r)
-    assert any(not isinstance(r, dict) for r in results)
+        assert isinstance(r, PoemsReply) or "shut down" in str(r)
+    assert any(not isinstance(r, PoemsReply) for r in results)
     with pytest.raises(RuntimeError, match="not started"):
-        await eng.sample({"seed": 1})
+        await eng.sample(SampleRequest(seed=1))
 
 
 def test_every_option_takes_its_own_kind_of_value():
@@ -128,21 +130,21 @@ def test_every_option_takes_its_own_kind_of_value():
 async def test_http_sample_blend_encode_health_and_metrics(http_worker, generator):
     client = HttpWorker(http_worker)
     try:
-        poem = (await client.sample({"seed": 42}))["poems"][0]
-        assert poem["text"] == generator.sample_seeds([42])[0].text
-        assert len(poem["lines"]) == 4 and poem["seed"] == 42
-        encoded = await client.encode({"text": poem["text"]})
-        assert len(encoded["latent"]) == generator.ckpt.cfg.latent and encoded["form"] == 5
-        other = (await client.sample({"seed": 43}))["poems"][0]["text"]
-        path = (await client.blend({"a": poem["text"], "b": other, "steps": 4}))["poems"]
-        assert [p["text"] for p in path] == [p.text for p in generator.interpolate(poem["text"], other, 4)]
-        alone = await client.blend({"a": poem["text"], "b": other, "steps": 4, "crossings": False})
-        assert alone["crossings"] is False
-        assert [p["text"] for p in alone["poems"]] == [
-            p.text for p in generator.interpolate(poem["text"], other, 4, crossings=False)]
-        varied = await client.vary({"text": poem["text"], "seed": 7})
-        assert varied["seed"] == 7 and varied["poems"][0]["text"] == generator.vary(poem["text"], 7).text
-        assert (await client.vary({"text": poem["text"], "seed": 7}))["poems"] == varied["poems"]  # seeded
+        poem = (await client.sample(SampleRequest(seed=42))).poems[0]
+        assert poem.text == generator.sample_seeds([42])[0].text
+        assert len(poem.lines) == 4 and poem.seed == 42
+        encoded = await client.encode(EncodeRequest(text=poem.text))
+        assert len(encoded.latent) == generator.ckpt.cfg.latent and encoded.form == 5
+        other = (await client.sample(SampleRequest(seed=43))).poems[0].text
+        path = (await client.blend(BlendRequest(a=poem.text, b=other, steps=4))).poems
+        assert [p.text for p in path] == [p.text for p in generator.interpolate(poem.text, other, 4)]
+        alone = await client.blend(BlendRequest(a=poem.text, b=other, steps=4, crossings=False))
+        assert alone.crossings is False
+        assert [p.text for p in alone.poems] == [
+            p.text for p in generator.interpolate(poem.text, other, 4, crossings=False)]
+        varied = await client.vary(VaryRequest(text=poem.text, seed=7))
+        assert varied.seed == 7 and varied.poems[0].text == generator.vary(poem.text, 7).text
+        assert (await client.vary(VaryRequest(text=poem.text, seed=7))).poems == varied.poems  # seeded
         health = await client.health()
         assert health["status"] == "ok" and set(health["models"]) == {"5", "7"}
         async with aiohttp.ClientSession() as s, s.get(http_worker + "/metrics") as r:
@@ -202,14 +204,14 @@ async def test_the_client_reports_a_stopped_worker_and_recovers_when_it_returns(
     client = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=5, retries=1, backoff_s=0.01)
     try:
         with pytest.raises(WorkerUnavailable, match="not answering"):
-            await client.sample({"seed": 1})
+            await client.sample(SampleRequest(seed=1))
         runner = await serve(worker_settings, port, engine)
-        first = await client.sample({"seed": 1})
+        first = await client.sample(SampleRequest(seed=1))
         await runner.cleanup()
         with pytest.raises(WorkerUnavailable):
-            await client.sample({"seed": 1})
+            await client.sample(SampleRequest(seed=1))
         runner = await serve(worker_settings, port, Engine.from_settings(worker_settings))
-        assert await client.sample({"seed": 1}) == first
+        assert await client.sample(SampleRequest(seed=1)) == first
         await runner.cleanup()
     finally:
         await client.close()
@@ -218,8 +220,8 @@ async def test_the_client_reports_a_stopped_worker_and_recovers_when_it_returns(
 async def test_in_process_client_turns_model_errors_into_bad_requests(engine):
     client = InProcessWorker(engine)
     with pytest.raises(WorkerBadRequest, match="Chinese characters"):
-        await client.encode({"text": "hello"})
-    assert len((await client.sample({"seed": 5, "n": 2}))["poems"]) == 2
+        await client.encode(EncodeRequest(text="hello"))
+    assert len((await client.sample(SampleRequest(seed=5, n=2))).poems) == 2
 
 
 # -- hostile HTTP: every answer a 4xx in JSON (or a clean close), never a 500 ------------------
@@ -308,9 +310,9 @@ async def test_malformed_http_is_a_400_and_one_warning_line_not_an_error_traceba
 
 
 async def test_idle_and_slow_connections_are_closed(worker_settings, monkeypatch):
-    import model.worker
+    import model.worker.http
 
-    monkeypatch.setattr(model.worker, "BODY_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(model.worker.http, "BODY_TIMEOUT_S", 0.5)
     runner = web.AppRunner(create_app(worker_settings), **{**SERVER_OPTIONS, "keepalive_timeout": 0.5})
     await runner.setup()
     port = free_port()
@@ -398,12 +400,12 @@ async def test_a_thousand_malformed_requests_get_no_5xx_and_leak_no_memory(http_
 
 
 async def test_a_poem_between_two_poems_is_seeded_and_between_a_poem_and_itself_is_its_variation(engine):
-    a, b = [(await engine.sample({"seed": s}))["poems"][0]["text"] for s in (1, 2)]  # words it knows
-    between = await engine.vary({"text": a, "towards": b, "t": 0.5, "seed": 9})
-    assert between == await engine.vary({"text": a, "towards": b, "t": 0.5, "seed": 9})
-    alone = await engine.vary({"text": a, "seed": 9})
-    assert await engine.vary({"text": a, "towards": a, "t": 0.3, "seed": 9}) == alone
-    assert (await engine.vary({"text": a, "towards": b, "t": 0.0, "seed": 9}))["poems"] == alone["poems"]
+    a, b = [(await engine.sample(SampleRequest(seed=s))).poems[0].text for s in (1, 2)]  # words it knows
+    between = await engine.vary(VaryRequest(text=a, towards=b, t=0.5, seed=9))
+    assert between == await engine.vary(VaryRequest(text=a, towards=b, t=0.5, seed=9))
+    alone = await engine.vary(VaryRequest(text=a, seed=9))
+    assert await engine.vary(VaryRequest(text=a, towards=a, t=0.3, seed=9)) == alone
+    assert (await engine.vary(VaryRequest(text=a, towards=b, t=0.0, seed=9))).poems == alone.poems
 
 
 async def test_several_workers_share_requests_and_one_that_dies_is_retried_elsewhere(worker_settings):
@@ -413,21 +415,21 @@ async def test_several_workers_share_requests_and_one_that_dies_is_retried_elsew
     runners = [await serve(worker_settings, p) for p in ports]
     client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=5, down_s=0.2)
     try:
-        alone = (await client.sample({"seed": 5}))["poems"][0]["text"]
-        replies = await asyncio.gather(*(client.sample({"seed": 5}) for _ in range(16)))
-        assert all(r["poems"][0]["text"] == alone for r in replies)
+        alone = (await client.sample(SampleRequest(seed=5))).poems[0].text
+        replies = await asyncio.gather(*(client.sample(SampleRequest(seed=5)) for _ in range(16)))
+        assert all(r.poems[0].text == alone for r in replies)
         served = [_sampled(await _metrics(p)) for p in ports]
         assert all(n > 0 for n in served), served
         await runners[0].cleanup()  # one replica dies
         for seed in range(8):
-            assert (await client.sample({"seed": seed}))["poems"]
+            assert (await client.sample(SampleRequest(seed=seed))).poems
         runners[0] = await serve(worker_settings, ports[0])  # and comes back
         await asyncio.sleep(0.5)
         before = _sampled(await _metrics(ports[0]))
-        await asyncio.gather(*(client.sample({"seed": s}) for s in range(16)))
+        await asyncio.gather(*(client.sample(SampleRequest(seed=s)) for s in range(16)))
         assert _sampled(await _metrics(ports[0])) > before, "the replica that came back is used again"
         with pytest.raises(WorkerBadRequest):  # a user's mistake is not retried elsewhere
-            await client.sample({"n": 0})
+            await client.sample(SampleRequest(n=0))
     finally:
         await client.close()
         for r in runners:
@@ -461,7 +463,27 @@ async def test_a_url_that_reaches_the_wrong_service_is_the_worker_not_answering_
     client = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=5, retries=0)
     try:
         with pytest.raises(WorkerUnavailable, match="not answering"):
-            await client.sample({"seed": 1})
+            await client.sample(SampleRequest(seed=1))
     finally:
         await client.close()
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("request_", [
+    SampleRequest(n=0), SampleRequest(seed=-1), SampleRequest(form=6), SampleRequest(options={"temperature": 9}),
+    SampleRequest(options={"loud": True}), SampleRequest(subject=["龘"]), SampleRequest(acrostic="春花"),
+    BlendRequest(a="床前明月光", b="x", steps=1), BlendRequest(a=[1e30] * 3, b="x"), VaryRequest(text="hello"),
+    VaryRequest(text="床前明月光", t=2.0), RewriteRequest(text="床前明月光疑是地上霜舉頭望明月低頭思故鄉", line=5),
+    EncodeRequest(text="x" * 500),
+], ids=lambda r: f"{type(r).__name__}{r.to_json()}"[:60])
+async def test_both_transports_refuse_one_bad_request_with_the_same_message(engine, http_worker, request_):
+    name = type(request_).__name__.removesuffix("Request").lower()
+    http = HttpWorker(http_worker, retries=0)
+    try:
+        with pytest.raises(WorkerBadRequest) as over_http:
+            await getattr(http, name)(request_)
+    finally:
+        await http.close()
+    with pytest.raises(WorkerBadRequest) as in_process:
+        await getattr(InProcessWorker(engine), name)(request_)
+    assert str(in_process.value) == str(over_http.value)

@@ -1,0 +1,395 @@
+"""The contract between the bot and the inference worker, in one torch-free module both
+sides import: the decoding options, the limits, every request and reply with its JSON
+form, and `InputError`, the one way a request is refused.
+
+A request's `from_json` is its only validation of shape, types and ranges; the worker
+runs it on what arrives (over HTTP, or in the same process), so both transports refuse
+one bad request with the same message. What only the loaded model can judge (a character
+it does not know, a form it has not loaded) is refused by the engine, also as InputError.
+
+    POST /v1/sample   SampleRequest  -> PoemsReply
+    POST /v1/blend    BlendRequest   -> PoemsReply (seed, method, crossings)
+    POST /v1/vary     VaryRequest    -> PoemsReply (seed)
+    POST /v1/rewrite  RewriteRequest -> PoemsReply (seed, line)
+    POST /v1/encode   EncodeRequest  -> EncodeReply
+    GET  /healthz                    -> {"status": "ok", "models": {form: version}}
+A refusal is HTTP 400 {"error": "bad_request", "message": ...}.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+from .text import MAX_SEED, punctuated, split_lines
+
+# -- limits -----------------------------------------------------------------------------------
+MAX_N = 64  # poems in one sample request
+MAX_STEPS = 32  # poems on one blend's path, both ends included
+MAX_LATENT = 100.0  # a latent's largest value (poems' codes and the prior's draws stay within about 10)
+MAX_SUBJECT_WORDS = 3  # words in a subject
+MAX_WORD = 4  # characters in a subject word
+MAX_TEXT = 200  # characters of a poem's text in a request
+MAX_BODY = 16 * 1024  # bytes of JSON a request may send
+
+
+class InputError(ValueError):
+    """A request that cannot be turned into a poem; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to decode. Every constraint can be turned off."""
+
+    # the one-level sampler measured best (docs/figures-one-level.md, "Choosing the sampler");
+    # a checkpoint's card holds its own (`calibrate`), which is what it samples with
+    temperature: float = 0.9  # 0 = argmax
+    top_k: int = 0  # sample among the k likeliest allowed characters (0 = all)
+    top_p: float = 0.9  # and among the likeliest that hold this share of the probability (1 = all)
+    min_p: float = 0.0  # and among those at least this share as likely as the likeliest (0 = all; Nguyen et al. 2024)
+    calibration: float = 0.0  # how much of the checkpoint's unigram calibration to add (0 = none; see `calibrate`)
+    no_repeat: bool = True  # no character twice in a poem
+    rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
+    rhyme_first: bool = False  # line 1 rhymes with them too
+    tone: bool = True  # prefer the regulated level/oblique pattern at key positions
+    tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
+    parallel: bool = False  # read every character off the latent at once (the parallel head), not in order
+    candidates: int = 1  # poems drawn per seed; the one the model's own language model finds likeliest is kept
+    guidance: float = 0.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
+    # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
+    topic: float = 1.5  # a subject poem: nats per unit of association added to the characters poems on the
+    # subject use more than others (the subject index's PMI; 0 = the subject's latent and words alone)
+    continuity: float = 0.0  # blends: nats added to the character a neighbouring step has at the same place,
+    # so a step changes where its latent wants a change, not everywhere (0 = each step on its own);
+    # a poem between favourites: to each favourite's character, times its nearness
+    detail: float = 1.0  # a two-level code: the share of a given latent's detail code z_d read (0 = its
+    # low-rate z_g alone, the poem's drift; 1 = all, the poem itself). A drawn latent has no detail.
+    simplified: bool = False  # print in simplified characters
+
+    def check(self) -> Options:
+        if not (self.temperature == 0.0 or 0.01 <= self.temperature <= 5.0):  # (NaN fails both)
+            raise InputError("temperature must be 0 (the likeliest character) or between 0.01 and 5")
+        if not (0 <= self.top_k <= 10000):
+            raise InputError("top_k must be between 0 and 10000")
+        if not (0.0 < self.top_p <= 1.0):
+            raise InputError("top_p must be above 0 and at most 1")
+        if not (0.0 <= self.min_p < 1.0):
+            raise InputError("min_p must be at least 0 and below 1")
+        if not (0.0 <= self.calibration <= 2.0):
+            raise InputError("calibration must be between 0 and 2")
+        if not (0.0 <= self.tone_penalty <= 100.0):
+            raise InputError("tone_penalty must be between 0 and 100")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
+            raise InputError("candidates must be a whole number from 1 to 16")
+        if not (0.0 <= self.guidance <= 4.0):
+            raise InputError("guidance must be between 0 and 4")
+        if not (0.0 <= self.topic <= 10.0) or math.isnan(self.topic):
+            raise InputError("topic must be between 0 and 10")
+        if not (0.0 <= self.continuity <= 20.0) or math.isnan(self.continuity):
+            raise InputError("continuity must be between 0 and 20")
+        if not (0.0 <= self.detail <= 1.0) or math.isnan(self.detail):
+            raise InputError("detail must be between 0 and 1")
+        return self
+
+
+def parse_options(raw, base: Options = Options()) -> Options:
+    """Decoding options from a request: `base` with the given fields changed, checked."""
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise InputError("options must be an object")
+    unknown = sorted(set(raw) - {f.name for f in fields(Options)})
+    if unknown:
+        raise InputError(f"unknown options: {', '.join(unknown)}"[:200])
+    for key, value in raw.items():
+        want_bool = type(Options.__dataclass_fields__[key].default) is bool  # not `in (True, False)`: 0.0 == False
+        if want_bool and not isinstance(value, bool):
+            raise InputError(f"option {key} must be true or false")
+        if not want_bool and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InputError(f"option {key} must be a number")
+    opts = replace(base, **raw)
+    if not isinstance(opts.top_k, int):
+        raise InputError("option top_k must be a whole number")
+    return opts.check()
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not (0 <= seed <= MAX_SEED):
+        raise InputError(f"a seed is a whole number from 0 to {MAX_SEED}")
+    return seed
+
+
+# -- reading a JSON body ----------------------------------------------------------------------
+def _whole(body: dict, key: str, lo: int, hi: int, default: Any = None) -> Any:
+    value = body.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InputError(f"{key} must be a whole number from {lo} to {hi}")
+    return value
+
+
+def _text(body: dict, key: str, what: str, required: bool = True) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise InputError(f"{key} must be {what}")
+    return value
+
+
+def _end(body: dict, key: str) -> str | list[float]:
+    """A blend end: a poem's text, or its latent (a list of numbers, checked by the model)."""
+    value = body.get(key)
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        return value
+    if isinstance(value, list) and len(value) <= 4096:
+        return value
+    raise InputError(f"{key} must be a poem's text or its latent")
+
+
+def _seed(body: dict) -> int | None:
+    seed = body.get("seed")
+    return None if seed is None else check_seed(seed)
+
+
+def _form(body: dict, default: int | None = 5) -> int | None:
+    form = body.get("form", default)
+    if form is None:
+        return None
+    if isinstance(form, bool) or not isinstance(form, int):
+        raise InputError("form must be 5 or 7")
+    return form
+
+
+def _options(body: dict) -> dict | None:
+    raw = body.get("options")
+    parse_options(raw)  # shape and ranges; the engine applies them to the model's own defaults
+    return raw
+
+
+class _Request:
+    """A request: `from_json` (the one check of what arrives), `to_json` (what is sent)."""
+
+    KEYS: ClassVar[frozenset[str]]
+    PATH: ClassVar[str]
+
+    @classmethod
+    def _body(cls, body) -> dict:
+        if not isinstance(body, dict):
+            raise InputError("the request body must be a JSON object")
+        unknown = sorted(str(k) for k in set(body) - cls.KEYS)
+        if unknown:
+            raise InputError(f"unknown fields: {', '.join(unknown)}"[:200])
+        return body
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SampleRequest(_Request):
+    """Poems drawn from the prior: `n` consecutive seeds from `seed` (None: a fresh one);
+    on a subject (1-3 words written into the poem) or as an acrostic (4 line heads)."""
+
+    KEYS = frozenset({"n", "seed", "form", "options", "subject", "acrostic"})
+    PATH = "/v1/sample"
+    n: int = 1
+    seed: int | None = None
+    form: int = 5
+    options: dict | None = None
+    subject: list[str] | None = None
+    acrostic: str | None = None
+
+    @classmethod
+    def from_json(cls, body) -> SampleRequest:
+        body = cls._body(body)
+        n, seed = _whole(body, "n", 1, MAX_N, 1), _seed(body)
+        if seed is not None and seed + n - 1 > MAX_SEED:
+            raise InputError("seed + n is too large")
+        subject = body.get("subject")
+        if subject is not None and (not isinstance(subject, list) or not all(isinstance(w, str) for w in subject)
+                                    or not 1 <= len(subject) <= MAX_SUBJECT_WORDS):
+            raise InputError(f"subject is a list of words (1 to {MAX_SUBJECT_WORDS})")
+        acrostic = _text(body, "acrostic", "a string of characters", required=False)
+        return cls(n=n, seed=seed, form=_form(body), options=_options(body), subject=subject, acrostic=acrostic)
+
+
+@dataclass(frozen=True)
+class BlendRequest(_Request):
+    """The poems on the path from a to b (texts or latents), both ends included."""
+
+    KEYS = frozenset({"a", "b", "steps", "method", "form", "seed", "options", "crossings"})
+    PATH = "/v1/blend"
+    a: str | list[float]
+    b: str | list[float]
+    steps: int = 5
+    method: str = "lerp"
+    form: int = 5
+    seed: int = 0
+    options: dict | None = None
+    crossings: bool | None = None  # None: the model's way
+
+    @classmethod
+    def from_json(cls, body) -> BlendRequest:
+        body = cls._body(body)
+        method = body.get("method", "lerp")
+        if method not in ("lerp", "slerp"):
+            raise InputError("method is slerp or lerp")
+        crossings = body.get("crossings")
+        if crossings is not None and not isinstance(crossings, bool):
+            raise InputError("crossings is true (steps between the ends cross their half-lines) or false")
+        return cls(a=_end(body, "a"), b=_end(body, "b"), steps=_whole(body, "steps", 2, MAX_STEPS, 5),
+                   method=method, form=_form(body), seed=check_seed(body.get("seed", 0)), options=_options(body),
+                   crossings=crossings)
+
+
+@dataclass(frozen=True)
+class VaryRequest(_Request):
+    """A poem near `text` (its latent, a few characters changed); with `towards`, near the
+    point a share `t` of the way from `text` to that poem."""
+
+    KEYS = frozenset({"text", "form", "seed", "options", "towards", "t"})
+    PATH = "/v1/vary"
+    text: str
+    form: int | None = None  # None: the text's own
+    seed: int | None = None
+    options: dict | None = None
+    towards: str | None = None
+    t: float = 0.5
+
+    @classmethod
+    def from_json(cls, body) -> VaryRequest:
+        body = cls._body(body)
+        t = body.get("t", 0.5)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+            raise InputError("t must be a number from 0 to 1")
+        return cls(text=_text(body, "text", "a poem"), form=_form(body, None), seed=_seed(body),
+                   options=_options(body), towards=_text(body, "towards", "a poem's text", required=False),
+                   t=float(t))
+
+
+@dataclass(frozen=True)
+class RewriteRequest(_Request):
+    """`text` with line `line` (1-4) written anew, the other lines kept."""
+
+    KEYS = frozenset({"text", "form", "line", "seed", "options"})
+    PATH = "/v1/rewrite"
+    text: str
+    line: int
+    form: int | None = None
+    seed: int | None = None
+    options: dict | None = None
+
+    @classmethod
+    def from_json(cls, body) -> RewriteRequest:
+        body = cls._body(body)
+        return cls(text=_text(body, "text", "a poem"), line=_whole(body, "line", 1, 4, 0), form=_form(body, None),
+                   seed=_seed(body), options=_options(body))
+
+
+@dataclass(frozen=True)
+class EncodeRequest(_Request):
+    """A poem's latent (the mean of its code)."""
+
+    KEYS = frozenset({"text", "form"})
+    PATH = "/v1/encode"
+    text: str
+    form: int | None = None
+
+    @classmethod
+    def from_json(cls, body) -> EncodeRequest:
+        body = cls._body(body)
+        return cls(text=_text(body, "text", "a poem"), form=_form(body, None))
+
+
+# -- replies ----------------------------------------------------------------------------------
+class ReplyError(ValueError):
+    """A reply that is not the worker's (a WORKER_URL that reaches some other service)."""
+
+
+@dataclass
+class WrittenPoem:
+    """A poem as the model writes it (the bot stores it as `bot.storage.models.Poem` and shows
+    it as `bot.service.ShownPoem`)."""
+
+    text: str  # unpunctuated, traditional (as the model writes it)
+    form: int  # characters a line
+    seed: int | None  # what reproduces it (None for a decoded latent)
+    latent: list[float] = field(repr=False)
+    display: str = ""  # the text as shown: simplified if asked for
+
+    @property
+    def lines(self) -> list[str]:
+        return split_lines(self.display or self.text, self.form)
+
+    def punctuated_lines(self) -> list[str]:
+        return punctuated(self.lines)
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "form": self.form, "seed": self.seed, "latent": self.latent,
+                "display": self.display, "lines": self.lines}
+
+    @classmethod
+    def from_json(cls, data) -> WrittenPoem:
+        if not (isinstance(data, dict) and isinstance(data.get("text"), str) and data["text"]
+                and isinstance(data.get("form"), int) and isinstance(data.get("latent"), list)):
+            raise ReplyError("a poem without its text, form or latent")
+        seed = data.get("seed")
+        return cls(text=data["text"], form=data["form"], seed=seed if isinstance(seed, int) else None,
+                   latent=data["latent"], display=data.get("display") or "")
+
+
+@dataclass
+class PoemsReply:
+    """Poems the worker wrote, the model and the options that wrote them, and what the
+    request left to the worker (a seed drawn for it, the blend's method, ...)."""
+
+    poems: list[WrittenPoem]
+    model: str
+    options: dict
+    seed: int | None = None  # vary, rewrite, blend: the seed used
+    method: str | None = None  # blend
+    crossings: bool | None = None  # blend
+    line: int | None = None  # rewrite
+    request: dict | None = None  # sample on a subject or acrostic: what was asked
+
+    def to_json(self) -> dict:
+        out = {"poems": [p.to_json() for p in self.poems], "model": self.model, "options": self.options}
+        for key in ("seed", "method", "crossings", "line", "request"):
+            if (value := getattr(self, key)) is not None:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data) -> PoemsReply:
+        if not (isinstance(data, dict) and isinstance(data.get("poems"), list) and data["poems"]
+                and isinstance(data.get("model"), str) and isinstance(data.get("options"), dict)):
+            raise ReplyError("no poems, model and options in the reply")
+        return cls(poems=[WrittenPoem.from_json(p) for p in data["poems"]], model=data["model"],
+                   options=data["options"], **{k: data.get(k) for k in ("seed", "method", "crossings", "line",
+                                                                       "request")})
+
+
+@dataclass
+class EncodeReply:
+    latent: list[float]
+    text: str  # as the model reads it
+    form: int
+    model: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data) -> EncodeReply:
+        if not (isinstance(data, dict) and isinstance(data.get("latent"), list) and isinstance(data.get("text"), str)
+                and isinstance(data.get("form"), int) and isinstance(data.get("model"), str)):
+            raise ReplyError("no latent, text, form and model in the reply")
+        return cls(latent=data["latent"], text=data["text"], form=data["form"], model=data["model"])
+
+
+ENDPOINTS: dict[str, tuple[type[_Request], type]] = {  # name -> (request, reply)
+    "sample": (SampleRequest, PoemsReply), "blend": (BlendRequest, PoemsReply), "vary": (VaryRequest, PoemsReply),
+    "rewrite": (RewriteRequest, PoemsReply), "encode": (EncodeRequest, EncodeReply),
+}
