@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench evaluate
+.PHONY: run test lint format bench evaluate
 
 # A .venv that cannot run (half made, or from a Python this project does not support)
 # is made again rather than reused.
@@ -20,6 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
 
 bench: $(STAMP)
 	$(PY) bench/train_speed.py

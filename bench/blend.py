@@ -3,6 +3,7 @@
 
     python bench/blend.py            # needs `python -m model prepare`
 """
+
 from __future__ import annotations
 
 import statistics

@@ -11,6 +11,7 @@ message's dispatch to the bot's reply in that channel.
 Cooldowns are off (each simulated user would otherwise be told to wait) and
 the in-flight bound is the default, so "busy" replies count as errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ def free_port() -> int:
 
 async def start_worker(port: int) -> subprocess.Popen:
     env = dict(os.environ, POEMBOT_FORMS="5")
-    proc = subprocess.Popen([sys.executable, "-m", "model", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "model", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     async with aiohttp.ClientSession() as s:
         for _ in range(1200):
             try:
@@ -67,8 +73,7 @@ async def run(rate: float, seconds: float, users: int, seed: int) -> None:
     worker_proc = await start_worker(port)
     db_dir = tempfile.mkdtemp(prefix="poembot-load-")
     url = f"sqlite+aiosqlite:///{db_dir}/poembot.sqlite3"
-    settings = Settings(database_url=url, worker_url=f"http://127.0.0.1:{port}", poem_cooldown_s=0,
-                        blend_cooldown_s=0)
+    settings = Settings(database_url=url, worker_url=f"http://127.0.0.1:{port}", poem_cooldown_s=0, blend_cooldown_s=0)
     engine = create_engine(url)
     await upgrade(engine)
     worker = HttpWorker(settings.worker_url, timeout_s=settings.worker_timeout_s)
@@ -105,9 +110,11 @@ async def run(rate: float, seconds: float, users: int, seed: int) -> None:
         finally:
             free.append(user)
         latencies[kind].append(time.perf_counter() - t0)
-        ok = {"poem": bool(sent.embeds) and sent.embeds[0]["title"].startswith("Poem #"),
-              "blend": bool(sent.embeds) and sent.embeds[0]["title"].startswith("Blend"),
-              "rate": sent.content.startswith("You gave")}[kind]
+        ok = {
+            "poem": bool(sent.embeds) and sent.embeds[0]["title"].startswith("Poem #"),
+            "blend": bool(sent.embeds) and sent.embeds[0]["title"].startswith("Blend"),
+            "rate": sent.content.startswith("You gave"),
+        }[kind]
         if not ok:
             errors.append(f"{text} -> {sent.content[:80]}")
         elif kind == "rate":
@@ -138,12 +145,19 @@ async def run(rate: float, seconds: float, users: int, seed: int) -> None:
     worker_proc.terminate()
     worker_proc.wait(timeout=30)
 
-    report(f"{n} commands at {rate:.0f}/s for {seconds:.0f} s, {users} users; wall {wall:.1f} s", wall,
-           latencies, errors, len(expected), lost)
+    report(
+        f"{n} commands at {rate:.0f}/s for {seconds:.0f} s, {users} users; wall {wall:.1f} s",
+        wall,
+        latencies,
+        errors,
+        len(expected),
+        lost,
+    )
 
 
-def report(title: str, wall: float, latencies: dict[str, list[float]], errors: list[str], confirmed: int,
-           lost: int) -> None:
+def report(
+    title: str, wall: float, latencies: dict[str, list[float]], errors: list[str], confirmed: int, lost: int
+) -> None:
     every = sorted(x for v in latencies.values() for x in v)
 
     def pct(values: list[float], q: float) -> float:
@@ -155,8 +169,10 @@ def report(title: str, wall: float, latencies: dict[str, list[float]], errors: l
     print("|---|---|---|---|")
     for kind, values in [("all", every)] + list(latencies.items()):
         print(f"| {kind} | {len(values)} | {pct(values, 0.5):.0f} | {pct(values, 0.99):.0f} |")
-    print(f"throughput {len(every) / wall:.1f} replies/s; errors {len(errors)}; "
-          f"ratings confirmed {confirmed}, lost {lost}")
+    print(
+        f"throughput {len(every) / wall:.1f} replies/s; errors {len(errors)}; "
+        f"ratings confirmed {confirmed}, lost {lost}"
+    )
     for e in errors[:5]:
         print("  error:", e)
     if every:

@@ -1,7 +1,8 @@
 """Poem card rendering time on this machine: median and worst of 50 cards per form.
 
-    python bench/cards.py
+python bench/cards.py
 """
+
 from __future__ import annotations
 
 import statistics
@@ -9,8 +10,10 @@ import time
 
 from bot import cards
 
-POEMS = {5: ["物外清泉下", "人間玉雨過", "殷勤今不處", "相對漫輕痾"],
-         7: ["身成辛苦一編茆", "客去仍聞底事難", "未見靈凡不救錄", "誰教白髮願升盤"]}
+POEMS = {
+    5: ["物外清泉下", "人間玉雨過", "殷勤今不處", "相對漫輕痾"],
+    7: ["身成辛苦一編茆", "客去仍聞底事難", "未見靈凡不救錄", "誰教白髮願升盤"],
+}
 
 
 def main() -> None:

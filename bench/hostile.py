@@ -12,6 +12,7 @@ often the answer was an apology, a traceback, a 5xx or a broken poem (each shoul
    bodies and options that once broke poems; no 5xx, no ERROR line, every poem with its
    characters unrepeated and of its form.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,18 +70,32 @@ async def races(url: str, rounds: int, seed: int) -> dict:
             owner = 1_000 + r
             ids = []
             for k in range(3):
-                sent, = await local.say(f"!poem {rng.randrange(10**6)}", user_id=owner)
+                (sent,) = await local.say(f"!poem {rng.randrange(10**6)}", user_id=owner)
                 ids.append(int(sent.embeds[0]["title"].split("#")[1].split()[0]))
             others = [2_000 + 10 * r + i for i in range(6)]
             for u in others[:2]:
                 await local.say(f"!fav {ids[0]}", user_id=u)
             asked = (await local.say("!forgetme", user_id=owner))[0]
-            texts = [f"!vary {ids[0]}", f"!rate {ids[1]} 4", f"!fav {ids[2]}", f"!rewrite {ids[0]} 2",
-                     f"!blend {ids[0]} {ids[1]} 3", "!poem fav", f"!rate {ids[0]} 5", f"!unfav {ids[0]}"]
-            jobs = [local.first_reply(t, user_id=others[i % len(others)], channel_id=CHANNEL_ID + 1 + i, timeout=60)
-                    for i, t in enumerate(rng.sample(texts, len(texts)))]
-            confirm = next(c["custom_id"] for row in asked.components for c in row["components"]
-                           if c.get("custom_id", "").startswith("forget:confirm"))
+            texts = [
+                f"!vary {ids[0]}",
+                f"!rate {ids[1]} 4",
+                f"!fav {ids[2]}",
+                f"!rewrite {ids[0]} 2",
+                f"!blend {ids[0]} {ids[1]} 3",
+                "!poem fav",
+                f"!rate {ids[0]} 5",
+                f"!unfav {ids[0]}",
+            ]
+            jobs = [
+                local.first_reply(t, user_id=others[i % len(others)], channel_id=CHANNEL_ID + 1 + i, timeout=60)
+                for i, t in enumerate(rng.sample(texts, len(texts)))
+            ]
+            confirm = next(
+                c["custom_id"]
+                for row in asked.components
+                for c in row["components"]
+                if c.get("custom_id", "").startswith("forget:confirm")
+            )
             press = local.click(asked.message, confirm, user_id=owner)
             at = rng.randrange(len(jobs) + 1)
             jobs.insert(at, press)
@@ -139,36 +154,61 @@ def bad_checkpoints(tmp: Path) -> list[dict]:
 
 
 BAD_SETTINGS = [
-    {"POEMBOT_POEM_COOLDOWN_S": "5s"}, {"POEMBOT_BLEND_COOLDOWN_S": "inf"}, {"POEMBOT_MAX_IN_FLIGHT": "0"},
-    {"POEMBOT_PREFIX": " "}, {"POEMBOT_METRICS_PORT": "70000"}, {"LOG_LEVEL": "LOUD"},
-    {"DATABASE_URL": "nonsense"}, {"DATABASE_URL": "sqlite+aiosqlite:///"}, {"DATABASE_URL": "sqlite:///x.db"},
+    {"POEMBOT_POEM_COOLDOWN_S": "5s"},
+    {"POEMBOT_BLEND_COOLDOWN_S": "inf"},
+    {"POEMBOT_MAX_IN_FLIGHT": "0"},
+    {"POEMBOT_PREFIX": " "},
+    {"POEMBOT_METRICS_PORT": "70000"},
+    {"LOG_LEVEL": "LOUD"},
+    {"DATABASE_URL": "nonsense"},
+    {"DATABASE_URL": "sqlite+aiosqlite:///"},
+    {"DATABASE_URL": "sqlite:///x.db"},
     {"DATABASE_URL": "postgresql+asyncpg://u:pw@127.0.0.1:99999/db"},
     {"DATABASE_URL": "postgresql+asyncpg://u:pw@127.0.0.1:abc/db"},
     {"DATABASE_URL": "postgresql+asyncpg://u:pw@127.0.0.1:1/db"},
-    {"WORKER_URL": "not a url"}, {"WORKER_URL": "http://worker:0"}, {"WORKER_URL": "http://a:1,,http://b:2"},
-    {"POEMBOT_DATA_DIR": "/proc/poembot"}, {"POEMBOT_CARD_FONT": str(ROOT / "README.md")},
+    {"WORKER_URL": "not a url"},
+    {"WORKER_URL": "http://worker:0"},
+    {"WORKER_URL": "http://a:1,,http://b:2"},
+    {"POEMBOT_DATA_DIR": "/proc/poembot"},
+    {"POEMBOT_CARD_FONT": str(ROOT / "README.md")},
     {"POEMBOT_CARD_FONT": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"},
-    {"POEMBOT_CARD_FONT": "/nonexistent.ttc"}, {"POEMBOT_MIGRATE_ON_START": "0"},
+    {"POEMBOT_CARD_FONT": "/nonexistent.ttc"},
+    {"POEMBOT_MIGRATE_ON_START": "0"},
 ]
 
 
 def startups(tmp: Path) -> dict:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL", "DISCORD_TOKEN", "LOG_LEVEL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL", "DISCORD_TOKEN", "LOG_LEVEL"))
+    }
     future = tmp / "future"
     cases = [dict(c) for c in BAD_SETTINGS] + bad_checkpoints(tmp) + [{"POEMBOT_DATA_DIR": str(future)}]
     counts = {"start-ups": 0, "status 2 with one line": 0, "tracebacks": 0, "other": []}
     # a database migrated by "a newer poembot": made here, then marked with an unknown revision
-    subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=ROOT, capture_output=True, timeout=120,
-                   env={**clean, "POEMBOT_DATA_DIR": str(future)})
+    subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        env={**clean, "POEMBOT_DATA_DIR": str(future)},
+    )
     import sqlite3
 
     with sqlite3.connect(future / "poembot.sqlite3") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     for i, env in enumerate(cases):
         env = {"POEMBOT_DATA_DIR": str(tmp / f"data{i}"), **env}
-        run = subprocess.run([sys.executable, "-m", "bot", "--console"], cwd=ROOT, input="", text=True,
-                             capture_output=True, timeout=180, env={**clean, **env})
+        run = subprocess.run(
+            [sys.executable, "-m", "bot", "--console"],
+            cwd=ROOT,
+            input="",
+            text=True,
+            capture_output=True,
+            timeout=180,
+            env={**clean, **env},
+        )
         lines = [line for line in run.stderr.splitlines() if line.startswith("poembot:")]
         counts["start-ups"] += 1
         counts["tracebacks"] += "Traceback" in run.stderr
@@ -203,8 +243,9 @@ async def raw(port: int, data: bytes, wait_s: float = 10.0) -> bytes:
 
 def post(path: str, body: bytes, headers: str = "Content-Type: application/json\r\n", length: int | None = None):
     length = len(body) if length is None else length
-    return (f"POST {path} HTTP/1.1\r\nHost: w\r\n{headers}Content-Length: {length}\r\nConnection: close\r\n\r\n"
-            ).encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: w\r\n{headers}Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
 
 
 MALFORMED = [
@@ -212,7 +253,9 @@ MALFORMED = [
     b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
     b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
     b"POST /v1/sample HTTP/1.1\r\nHost: w\r\n" + b"".join(b"X%d: 1\r\n" % i for i in range(200)) + b"\r\n",
-    b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
 ]
 
 
@@ -221,8 +264,10 @@ def hostile_body(rng: random.Random) -> tuple[str, bytes]:
     path = rng.choice(["/v1/sample", "/v1/blend", "/v1/encode", "/v1/vary", "/v1/rewrite"])
     kind = rng.randrange(4)
     if kind == 0:
-        opts = {rng.choice(["temperature", "top_k", "top_p", "min_p", "guidance", "detail", "continuity"]):
-                rng.choice(junk) for _ in range(2)}
+        opts = {
+            rng.choice(["temperature", "top_k", "top_p", "min_p", "guidance", "detail", "continuity"]): rng.choice(junk)
+            for _ in range(2)
+        }
         return "/v1/sample", json.dumps({"seed": rng.randrange(1000), "options": opts}).encode()
     if kind == 1:
         big = rng.choice([3e38, -3e38, 1e30, 0.0, 5e-324])
@@ -242,13 +287,15 @@ def poem_ok(text: str) -> bool:
 async def worker(n: int, seed: int) -> dict:
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="poembot-worker-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "model", "serve", "--port", str(port)], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "model", "serve", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
     counts = {"requests": 0, "5xx": 0, "2xx poems": 0, "broken poems": 0, "413 within 2 s": 0}
     try:
         for _ in range(600):
             if (await raw(port, b"GET /healthz HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n", 1)).startswith(
-                    b"HTTP/1.1 200"):
+                b"HTTP/1.1 200"
+            ):
                 break
             await asyncio.sleep(0.2)
         rng = random.Random(seed)
@@ -300,15 +347,21 @@ def main() -> None:
             urls = [f"sqlite+aiosqlite:///{tmp}/races.sqlite3"] + ([args.postgres] if args.postgres else [])
             for url in urls:
                 t0 = time.perf_counter()
-                print(url.split(":")[0], "races:", asyncio.run(races(url, args.rounds, args.seed)),
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    url.split(":")[0],
+                    "races:",
+                    asyncio.run(races(url, args.rounds, args.seed)),
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
         if "startups" not in args.skip:
             t0 = time.perf_counter()
             print("start-ups:", startups(Path(tmp)), f"({time.perf_counter() - t0:.0f} s)", flush=True)
         if "worker" not in args.skip:
             t0 = time.perf_counter()
-            print("worker:", asyncio.run(worker(args.fuzz, args.seed)), f"({time.perf_counter() - t0:.0f} s)",
-                  flush=True)
+            print(
+                "worker:", asyncio.run(worker(args.fuzz, args.seed)), f"({time.perf_counter() - t0:.0f} s)", flush=True
+            )
 
 
 if __name__ == "__main__":

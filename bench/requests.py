@@ -3,6 +3,7 @@ on one thread (a form's model thread). Prints the median and p90 of 50 requests 
 
     python bench/requests.py [--form 5]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -12,6 +12,7 @@ default: the shipped default configuration as trained, and at batch 256.
 Uses the prepared corpus when present (Zipf-distributed real targets), else
 the fixture corpus under tests/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,7 @@ def samples_per_s(model: PoemVAE, x: torch.Tensor, batch: int, steps: int) -> fl
     for i in range(steps + 3):
         if i == 3:  # warm-up steps are not timed
             t0, done = time.perf_counter(), 0
-        xb = x[(i * batch) % (len(x) - batch):][:batch]
+        xb = x[(i * batch) % (len(x) - batch) :][:batch]
         parts = loss(model.cfg, *model(xb))
         opt.zero_grad(set_to_none=True)
         parts.total.backward()
@@ -83,11 +84,27 @@ def main() -> None:
     su = baseline(5, V)
     rows = [
         ("naive: Su's config, full softmax, Conv1d, batch 64", naive_model(su), 64),
-        ("ours: Su's config, adaptive softmax, batch 256",
-         PoemVAE(Config.from_dict({**su.to_dict(), "cutoffs": [200, 1000, 3000]})), 256),
-        ("previous default: hybrid, latent 64, batch 128", PoemVAE(Config(
-            form=5, vocab_size=V, latent=64, enc_pos=False, free_bits=0.25, aux_weight=0.3, dropout=0.3,
-            null_rate=0.0)), 128),
+        (
+            "ours: Su's config, adaptive softmax, batch 256",
+            PoemVAE(Config.from_dict({**su.to_dict(), "cutoffs": [200, 1000, 3000]})),
+            256,
+        ),
+        (
+            "previous default: hybrid, latent 64, batch 128",
+            PoemVAE(
+                Config(
+                    form=5,
+                    vocab_size=V,
+                    latent=64,
+                    enc_pos=False,
+                    free_bits=0.25,
+                    aux_weight=0.3,
+                    dropout=0.3,
+                    null_rate=0.0,
+                )
+            ),
+            128,
+        ),
         ("default: hybrid, latent 128, null rows, batch 128", PoemVAE(Config(form=5, vocab_size=V)), 128),
         ("default at batch 256", PoemVAE(Config(form=5, vocab_size=V)), 256),
     ]

@@ -15,6 +15,7 @@ model work) and the ceiling it leaves on this machine.
 
     python bench/worker.py [--requests 512] [--concurrency 1,8,64,256] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def decoder_flops_per_poem(cfg) -> float:
     if len(cutoffs) > 1:  # adaptive softmax: head, then each tail's projection and output
         per_position += C * (cutoffs[0] + len(cutoffs) - 1)
         for i in range(1, len(cutoffs)):
-            width = int(C // (cfg.div_value ** i))
+            width = int(C // (cfg.div_value**i))
             per_position += C * width + width * (cutoffs[i] - cutoffs[i - 1])
     else:
         per_position += C * V
@@ -122,8 +123,12 @@ async def load_run(url: str, concurrency: int, requests: int, forms: tuple[int, 
 
 def summary(latencies: list[float], wall: float, errors: int = 0) -> dict:
     latencies = sorted(latencies)
-    return {"poems_per_s": len(latencies) / wall, "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": errors}
+    return {
+        "poems_per_s": len(latencies) / wall,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "errors": errors,
+    }
 
 
 async def batch_totals(url: str) -> tuple[float, float]:
@@ -134,12 +139,22 @@ async def batch_totals(url: str) -> tuple[float, float]:
     return float(values["poembot_batch_size_sum"]), float(values["poembot_batch_size_count"])
 
 
-async def measure(max_batch: int, runs: list[tuple[int, int]], threads: int, forms: tuple[int, ...] = (5,)) -> list[dict]:
+async def measure(
+    max_batch: int, runs: list[tuple[int, int]], threads: int, forms: tuple[int, ...] = (5,)
+) -> list[dict]:
     port = free_port()
-    env = dict(os.environ, POEMBOT_FORMS=",".join(map(str, forms)), POEMBOT_MAX_BATCH=str(max_batch),
-               POEMBOT_THREADS=str(threads))
-    proc = subprocess.Popen([sys.executable, "-m", "model", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        POEMBOT_FORMS=",".join(map(str, forms)),
+        POEMBOT_MAX_BATCH=str(max_batch),
+        POEMBOT_THREADS=str(threads),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "model", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(url, proc)
@@ -189,8 +204,13 @@ def batches_per_s(work, batch: int, seconds: float = 3.0) -> dict:
         work()
         n += 1
     wall = (time.perf_counter() - t0) / n
-    return {"poems_per_s": batch / wall, "p50_ms": 1000 * wall, "p99_ms": float("nan"), "errors": 0,
-            "mean_batch": batch}
+    return {
+        "poems_per_s": batch / wall,
+        "p50_ms": 1000 * wall,
+        "p99_ms": float("nan"),
+        "errors": 0,
+        "mean_batch": batch,
+    }
 
 
 def decoder_run(gen: PoemGenerator, batch: int) -> dict:
@@ -204,13 +224,21 @@ def canned_server(port: int) -> None:
     no model work: what HTTP and JSON cost by themselves."""
     from aiohttp import web
 
-    poem = {"text": "白日依山盡黃河入海流欲窮千里目更上一層樓", "form": 5, "seed": 1, "latent": [0.123456] * 64,
-            "display": "", "lines": ["白日依山盡", "黃河入海流", "欲窮千里目", "更上一層樓"]}
+    poem = {
+        "text": "白日依山盡黃河入海流欲窮千里目更上一層樓",
+        "form": 5,
+        "seed": 1,
+        "latent": [0.123456] * 64,
+        "display": "",
+        "lines": ["白日依山盡", "黃河入海流", "欲窮千里目", "更上一層樓"],
+    }
 
     async def sample(request: web.Request) -> web.Response:
         body = await request.json()
-        return web.json_response({"poems": [dict(poem, seed=body.get("seed"))], "model": "canned", "options": {}},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return web.json_response(
+            {"poems": [dict(poem, seed=body.get("seed"))], "model": "canned", "options": {}},
+            dumps=lambda o: json.dumps(o, ensure_ascii=False),
+        )
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -231,16 +259,20 @@ async def http_alone(concurrency: int = 64, requests: int = 4096) -> dict:
     """Requests/s and CPU per request, in the server and in this load generator,
     against the canned server."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--canned-server", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--canned-server", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(url, proc)
         await load_run(url, 4, 64)
         server0, client0 = cpu_seconds(proc.pid), time.process_time()
         result = await load_run(url, concurrency, requests)
-        return dict(result, server_ms=1000 * (cpu_seconds(proc.pid) - server0) / requests,
-                    client_ms=1000 * (time.process_time() - client0) / requests)
+        return dict(
+            result,
+            server_ms=1000 * (cpu_seconds(proc.pid) - server0) / requests,
+            client_ms=1000 * (time.process_time() - client0) / requests,
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -298,12 +330,14 @@ def main() -> None:
         for r in asyncio.run(measure(args.max_batch, runs, args.threads, forms=(5, 7))):
             rows.setdefault(f"HTTP, batched, forms 5 and 7 alternating | {r['concurrency']}", []).append(r)
         rows.setdefault("HTTP, one at a time (batch 1) | 1", []).append(
-            asyncio.run(measure(1, [(1, args.requests // 8)], args.threads))[0])
+            asyncio.run(measure(1, [(1, args.requests // 8)], args.threads))[0]
+        )
     torch.set_num_threads(args.threads)
     gen = PoemGenerator.from_path(shipped(5))
     for _ in range(args.repeat):
         rows.setdefault("in-process engine, no HTTP | 256", []).append(
-            asyncio.run(engine_run(gen, args.max_batch, args.threads, 256, args.requests)))
+            asyncio.run(engine_run(gen, args.max_batch, args.threads, 256, args.requests))
+        )
         for batch in (64, 256):
             rows.setdefault(f"decoder alone, batches of {batch} | -", []).append(decoder_run(gen, batch))
             rows.setdefault(f"its matrix products alone, batches of {batch} | -", []).append(matmuls_alone(gen, batch))
@@ -312,26 +346,37 @@ def main() -> None:
     bound = rate / flops
     table = {name: median_rows(rs) for name, rs in rows.items()}
     single = table["HTTP, one at a time (batch 1) | 1"]["poems_per_s"]
-    print(f"decoder: {flops / 1e6:.1f} MFLOP per poem; matmul rate {rate / 1e9:.1f} GFLOP/s on {args.threads} threads;"
-          f" compute bound {bound:.0f} poems/s; medians of {args.repeat} runs; max batch {args.max_batch}")
-    print("| mode | concurrency | poems/s | p50 ms | p99 ms | errors | mean batch | vs one-at-a-time | of compute bound |")
+    print(
+        f"decoder: {flops / 1e6:.1f} MFLOP per poem; matmul rate {rate / 1e9:.1f} GFLOP/s on {args.threads} threads;"
+        f" compute bound {bound:.0f} poems/s; medians of {args.repeat} runs; max batch {args.max_batch}"
+    )
+    print(
+        "| mode | concurrency | poems/s | p50 ms | p99 ms | errors | mean batch | vs one-at-a-time | of compute bound |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    order = ["HTTP, one at a time (batch 1) | 1"] + [f"HTTP, batched | {c}" for c in levels] + [
-        f"HTTP, batched, forms 5 and 7 alternating | {c}" for c in levels] + [
-        "in-process engine, no HTTP | 256"] + [f"{what}, batches of {b} | -" for what in (
-            "decoder alone", "its matrix products alone") for b in (64, 256)]
+    order = (
+        ["HTTP, one at a time (batch 1) | 1"]
+        + [f"HTTP, batched | {c}" for c in levels]
+        + [f"HTTP, batched, forms 5 and 7 alternating | {c}" for c in levels]
+        + ["in-process engine, no HTTP | 256"]
+        + [f"{what}, batches of {b} | -" for what in ("decoder alone", "its matrix products alone") for b in (64, 256)]
+    )
     for name in order:
         r = table[name]
         p99 = "-" if r["p99_ms"] != r["p99_ms"] else f"{r['p99_ms']:.0f}"
-        print(f"| {name} | {r['poems_per_s']:.0f} | {r['p50_ms']:.0f} | {p99} | {r['errors']:.0f} |"
-              f" {r['mean_batch']:.1f} | {r['poems_per_s'] / single:.1f}x | {r['poems_per_s'] / bound:.0%} |")
+        print(
+            f"| {name} | {r['poems_per_s']:.0f} | {r['p50_ms']:.0f} | {p99} | {r['errors']:.0f} |"
+            f" {r['mean_batch']:.1f} | {r['poems_per_s'] / single:.1f}x | {r['poems_per_s'] / bound:.0%} |"
+        )
     http_ms = floor["server_ms"] + floor["client_ms"]
     poem_ms = 1000 * args.threads / bound  # core-milliseconds of one poem at the bound
     ceiling = 1000 * args.threads / (http_ms + poem_ms)
-    print(f"HTTP alone (a server that does no model work, concurrency 64): {floor['poems_per_s']:.0f} requests/s;"
-          f" CPU per request {floor['server_ms']:.3f} ms in the server + {floor['client_ms']:.3f} ms in the load"
-          f" generator. With a decoder at the bound ({poem_ms:.2f} core-ms a poem) this machine could serve"
-          f" at most {ceiling:.0f} poems/s over HTTP ({ceiling / bound:.0%} of the bound).")
+    print(
+        f"HTTP alone (a server that does no model work, concurrency 64): {floor['poems_per_s']:.0f} requests/s;"
+        f" CPU per request {floor['server_ms']:.3f} ms in the server + {floor['client_ms']:.3f} ms in the load"
+        f" generator. With a decoder at the bound ({poem_ms:.2f} core-ms a poem) this machine could serve"
+        f" at most {ceiling:.0f} poems/s over HTTP ({ceiling / bound:.0%} of the bound)."
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Run the bot: `python -m bot` (Discord when DISCORD_TOKEN is set, else the
 local console chat), `python -m bot --console`, or `python -m bot migrate`."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,11 @@ async def open_database(settings: Settings, migrate: bool):
         current = await schema_revision(engine)
         known, head = revisions()
         if current is not None and current not in known:
-            raise ConfigError(f"DATABASE_URL: the database is at schema revision {current!r}, which this "
-                              f"poembot does not know (a newer poembot migrated it): run that version, "
-                              f"or restore a backup taken before the upgrade")
+            raise ConfigError(
+                f"DATABASE_URL: the database is at schema revision {current!r}, which this "
+                f"poembot does not know (a newer poembot migrated it): run that version, "
+                f"or restore a backup taken before the upgrade"
+            )
         if migrate:
             await upgrade(engine)
         elif current != head:
@@ -51,9 +54,11 @@ async def open_database(settings: Settings, migrate: bool):
     except (OSError, SQLAlchemyError) as e:
         await engine.dispose()
         reason = getattr(e, "orig", None) or e
-        raise ConfigError(f"DATABASE_URL: cannot open the database "
-                          f"{make_url(settings.database_url).render_as_string(hide_password=True)!r}: "
-                          f"{str(reason).splitlines()[0][:200]}") from None
+        raise ConfigError(
+            f"DATABASE_URL: cannot open the database "
+            f"{make_url(settings.database_url).render_as_string(hide_password=True)!r}: "
+            f"{str(reason).splitlines()[0][:200]}"
+        ) from None
     except ConfigError:
         await engine.dispose()
         raise
@@ -62,15 +67,19 @@ async def open_database(settings: Settings, migrate: bool):
 
 def _unmigrated(current: str | None) -> str:
     what = "has no poembot schema yet" if current is None else f"is at an older schema ({current})"
-    return (f"POEMBOT_MIGRATE_ON_START=0 but the database {what}: run `python -m bot migrate` "
-            f"(the compose file's migrate service) first, or set POEMBOT_MIGRATE_ON_START=1")
+    return (
+        f"POEMBOT_MIGRATE_ON_START=0 but the database {what}: run `python -m bot migrate` "
+        f"(the compose file's migrate service) first, or set POEMBOT_MIGRATE_ON_START=1"
+    )
 
 
 async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, object, object]:
     """The database (migrated), the worker client and the bot, wired together."""
     if settings.cards and settings.card_font is not None and (why := cards.unusable(settings.card_font)):
-        raise ConfigError(f"POEMBOT_CARD_FONT: {str(settings.card_font)!r} is {why}; point it at a CJK "
-                          "serif font (.ttc/.otf), unset it for Noto Serif CJK, or set POEMBOT_CARDS=0")
+        raise ConfigError(
+            f"POEMBOT_CARD_FONT: {str(settings.card_font)!r} is {why}; point it at a CJK "
+            "serif font (.ttc/.otf), unset it for Noto Serif CJK, or set POEMBOT_CARDS=0"
+        )
     engine = await open_database(settings, settings.migrate_on_start)
     worker = await connect(settings.worker_url, settings.worker_timeout_s)
     service = PoemService(session_maker(engine), worker, settings)
@@ -78,7 +87,9 @@ async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, obj
         try:
             service.metrics.serve(settings.metrics_port)
         except OSError as e:
-            raise ConfigError(f"POEMBOT_METRICS_PORT: cannot listen on {settings.metrics_port} ({e.strerror})") from None
+            raise ConfigError(
+                f"POEMBOT_METRICS_PORT: cannot listen on {settings.metrics_port} ({e.strerror})"
+            ) from None
         log.info("metrics on :%d/metrics", settings.metrics_port)
     owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
     bot = PoemBot(service=service, prefix=settings.prefix, owner_ids=frozenset(owners))
@@ -92,14 +103,20 @@ async def run_discord(settings: Settings) -> None:
             # discord.py installs no SIGTERM handler: without one `docker stop` waits, then kills
             await until_stopped(bot.start(settings.discord_token), bot.close)  # the token is never logged
     except discord.LoginFailure:
-        raise ConfigError("DISCORD_TOKEN was refused by Discord: copy the bot token again from the "
-                          "Developer Portal (Bot → Reset Token)") from None
+        raise ConfigError(
+            "DISCORD_TOKEN was refused by Discord: copy the bot token again from the "
+            "Developer Portal (Bot → Reset Token)"
+        ) from None
     except discord.PrivilegedIntentsRequired:
-        raise ConfigError("Discord refused the Message Content intent: turn it on in the Developer Portal "
-                          "(Bot → Privileged Gateway Intents)") from None
+        raise ConfigError(
+            "Discord refused the Message Content intent: turn it on in the Developer Portal "
+            "(Bot → Privileged Gateway Intents)"
+        ) from None
     except (OSError, aiohttp.ClientError) as e:  # DNS, refused, TLS: no way to Discord
-        raise ConfigError(f"cannot reach Discord ({e.__class__.__name__}: {str(e)[:160]}); check the network "
-                          "or proxy, or unset DISCORD_TOKEN to chat in the console") from None
+        raise ConfigError(
+            f"cannot reach Discord ({e.__class__.__name__}: {str(e)[:160]}); check the network "
+            "or proxy, or unset DISCORD_TOKEN to chat in the console"
+        ) from None
     finally:
         await worker.close()
         await engine.dispose()
@@ -212,8 +229,11 @@ async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout, stopped: asyn
                 print(prefix + sent.text(), file=stdout, flush=True)
                 if found := _controls_of(sent):
                     controls = found
-                    print(" ".join(f"[{i} {c.label}]" for i, c in enumerate(controls, 1))
-                          + "  (type a number to press)", file=stdout, flush=True)
+                    print(
+                        " ".join(f"[{i} {c.label}]" for i, c in enumerate(controls, 1)) + "  (type a number to press)",
+                        file=stdout,
+                        flush=True,
+                    )
         print(file=stdout, flush=True)
 
 
@@ -290,8 +310,11 @@ def _run(args) -> int:
     settings = Settings.from_env(env)
     chat = args.console or not settings.discord_token
     level = env.log_level or ("WARNING" if chat else "INFO")
-    discord.utils.setup_logging(level=getattr(logging, level), root=True,  # discord.py's handler
-                                formatter=logs.formatter(env.log_format))
+    discord.utils.setup_logging(
+        level=getattr(logging, level),
+        root=True,  # discord.py's handler
+        formatter=logs.formatter(env.log_format),
+    )
     if chat and not env.log_level:
         logging.getLogger("discord").setLevel(logging.ERROR)  # no voice-support chatter in a chat
     if args.command == "migrate":
@@ -301,9 +324,11 @@ def _run(args) -> int:
     else:
         if not args.console:
             if not sys.stdin.isatty():  # a container with no token would otherwise restart forever
-                raise ConfigError("DISCORD_TOKEN is not set and there is no terminal to chat in: set "
-                                  "DISCORD_TOKEN (in the environment or .env), or run `python -m bot --console` "
-                                  "to chat with commands on stdin")
+                raise ConfigError(
+                    "DISCORD_TOKEN is not set and there is no terminal to chat in: set "
+                    "DISCORD_TOKEN (in the environment or .env), or run `python -m bot --console` "
+                    "to chat with commands on stdin"
+                )
             print("No DISCORD_TOKEN set: starting the local console chat.", file=sys.stderr)
         asyncio.run(run_console(for_console(settings, env.model_fields_set)))
     return 0
@@ -312,8 +337,11 @@ def _run(args) -> int:
 def for_console(settings: Settings, asked: set[str]) -> Settings:
     """One local user: cooldowns guard shared servers, not a private chat (unless `asked`
     for: the environment's fields that were set)."""
-    return replace(settings, poem_cooldown_s=settings.poem_cooldown_s if "poem_cooldown_s" in asked else 0.0,
-                   blend_cooldown_s=settings.blend_cooldown_s if "blend_cooldown_s" in asked else 0.0)
+    return replace(
+        settings,
+        poem_cooldown_s=settings.poem_cooldown_s if "poem_cooldown_s" in asked else 0.0,
+        blend_cooldown_s=settings.blend_cooldown_s if "blend_cooldown_s" in asked else 0.0,
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The bot: a `commands.Bot` that receives its dependencies, one error handler
 for prefix and slash commands, and `main()` that wires everything."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,19 @@ import time
 import discord
 from discord.ext import commands
 
-from .cogs import (ARGUMENTS, FavouriteButton, ForgetButton, Poems, RateButton, RerollButton, RewriteSelect,
-                   StepSelect, VaryButton, private_error, use_locale)
+from .cogs import (
+    ARGUMENTS,
+    FavouriteButton,
+    ForgetButton,
+    Poems,
+    RateButton,
+    RerollButton,
+    RewriteSelect,
+    StepSelect,
+    VaryButton,
+    private_error,
+    use_locale,
+)
 from .locales import Translator
 from .service import PoemService, UserError
 from .logs import command_done
@@ -77,11 +89,15 @@ def _count(ctx: commands.Context, outcome: str) -> None:
 
 
 class PoemBot(commands.Bot):
-    def __init__(self, *, service: PoemService, prefix: str = "!", owner_ids: frozenset[int] = frozenset(),
-                 **kwargs):
-        super().__init__(command_prefix=commands.when_mentioned_or(prefix), intents=intents(),
-                         allowed_mentions=discord.AllowedMentions.none(), owner_ids=set(owner_ids) or None,
-                         help_command=HelpCommand(), **kwargs)
+    def __init__(self, *, service: PoemService, prefix: str = "!", owner_ids: frozenset[int] = frozenset(), **kwargs):
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(prefix),
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            owner_ids=set(owner_ids) or None,
+            help_command=HelpCommand(),
+            **kwargs,
+        )
         self.service = service
 
     async def setup_hook(self) -> None:
@@ -89,8 +105,9 @@ class PoemBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
         await self.tree.set_translator(Translator())
         await self.add_cog(Poems(self))
-        self.add_dynamic_items(RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect,
-                               ForgetButton)
+        self.add_dynamic_items(
+            RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect, ForgetButton
+        )
 
     def describe(self, error: BaseException, parameter: str | None = None) -> tuple[str, str]:
         """The reply a user gets for an error, and the outcome counted in the metrics and the
@@ -124,15 +141,21 @@ class PoemBot(commands.Bot):
             return "I could not read that command. See `!help`."
         return None
 
-    async def on_app_command_error(self, interaction: discord.Interaction,
-                                   error: discord.app_commands.AppCommandError) -> None:
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
+    ) -> None:
         """A slash command the tree cannot run: unknown or stale (synced from an older
         version), or failing before a command's own handler: a clear answer, one log line."""
         if isinstance(error, (discord.app_commands.CommandNotFound, discord.app_commands.CommandSignatureMismatch)):
-            log.warning("slash command %r is not this version's (%s); run !sync", interaction.data.get("name"),
-                        error.__class__.__name__)
-            reply = "That slash command is out of date: the bot's owner can refresh them with `!sync`. " \
-                    "Typed commands work meanwhile: see `!help`."
+            log.warning(
+                "slash command %r is not this version's (%s); run !sync",
+                interaction.data.get("name"),
+                error.__class__.__name__,
+            )
+            reply = (
+                "That slash command is out of date: the bot's owner can refresh them with `!sync`. "
+                "Typed commands work meanwhile: see `!help`."
+            )
         else:
             reply, _ = self.describe(error)
         try:

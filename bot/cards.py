@@ -1,6 +1,7 @@
 """Poem cards: a quatrain as a picture, set vertically and read right to left, in a
 CJK serif face (Noto Serif CJK, from Debian's `fonts-noto-cjk`), with its id, form
 and seed in small print. Pure Pillow; the bot renders off its event loop."""
+
 from __future__ import annotations
 
 import functools
@@ -13,9 +14,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 log = logging.getLogger("poembot.bot.cards")
 
-FONT_GLOBS = ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-              "/usr/share/fonts/**/NotoSerifCJK-Regular.ttc", "/usr/share/fonts/**/NotoSerifCJK*.ttc",
-              "/usr/local/share/fonts/**/NotoSerifCJK*.ttc", "/System/Library/Fonts/**/*Song*.ttc")
+FONT_GLOBS = (
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+    "/usr/share/fonts/**/NotoSerifCJK-Regular.ttc",
+    "/usr/share/fonts/**/NotoSerifCJK*.ttc",
+    "/usr/local/share/fonts/**/NotoSerifCJK*.ttc",
+    "/System/Library/Fonts/**/*Song*.ttc",
+)
 FACES = {"traditional": "TC", "simplified": "SC"}  # faces in the .ttc: JP, KR, SC, TC, HK
 CELL = 64  # pixels a character
 GAP = 28  # between columns
@@ -40,8 +45,9 @@ def font(configured: str | None = None) -> Path | None:
     """`find_font`, saying once in the log when there is none."""
     found = find_font(configured)
     if found is None:
-        log.warning("no CJK serif font found (install fonts-noto-cjk, or set POEMBOT_CARD_FONT): "
-                    "poems are sent as text alone")
+        log.warning(
+            "no CJK serif font found (install fonts-noto-cjk, or set POEMBOT_CARD_FONT): poems are sent as text alone"
+        )
     return found
 
 

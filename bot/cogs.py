@@ -1,5 +1,6 @@
 """The commands people type and the buttons they press. Thin: parse, call the
 service, format the reply."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .service import (LOCALE_SCRIPT, MAX_STEPS, MAX_TOP, MIN_STEPS, ShownPoem, check_request, parse_form, parse_poem_args, parse_poem_id,
-                      parse_stars, script_for_locale)
+from .service import (
+    LOCALE_SCRIPT,
+    MAX_STEPS,
+    MAX_TOP,
+    MIN_STEPS,
+    ShownPoem,
+    check_request,
+    parse_form,
+    parse_poem_args,
+    parse_poem_id,
+    parse_stars,
+    script_for_locale,
+)
 from .logs import command_done
 from .replies import echo, fit, normalise, plural
 
@@ -45,11 +57,15 @@ ARGUMENTS = {
     "setting": "on or off",
     "confirm": "type confirm to delete everything; without it, you are asked first",
 }
-FORMS = [app_commands.Choice(name="5 characters a line (五言)", value="5"),
-         app_commands.Choice(name="7 characters a line (七言)", value="7")]
+FORMS = [
+    app_commands.Choice(name="5 characters a line (五言)", value="5"),
+    app_commands.Choice(name="7 characters a line (七言)", value="7"),
+]
 STARS = [app_commands.Choice(name="★" * n, value=str(n)) for n in range(1, 6)]
-SCRIPTS = [app_commands.Choice(name=f"{name} ({sample})", value=name)
-           for name, sample in (("traditional", "詩"), ("simplified", "诗"))]
+SCRIPTS = [
+    app_commands.Choice(name=f"{name} ({sample})", value=name)
+    for name, sample in (("traditional", "詩"), ("simplified", "诗"))
+]
 
 
 LIMITS = {"{MIN_STEPS}": MIN_STEPS, "{MAX_STEPS}": MAX_STEPS, "{MAX_TOP}": MAX_TOP}  # in help texts
@@ -81,7 +97,9 @@ async def poem_message(bot: PoemBot, p: ShownPoem) -> dict:
     font = cards.font(str(settings.card_font) if settings.card_font else None)
     if font is None:
         return message
-    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · " + (f"seed {p.seed}" if p.seed is not None else p.origin)
+    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · " + (
+        f"seed {p.seed}" if p.seed is not None else p.origin
+    )
     png = await asyncio.to_thread(cards.render, [line[:-1] for line in p.lines], caption, p.script, font)
     name = f"poem-{p.id}.png"
     message["embed"].set_image(url=f"attachment://{name}")
@@ -98,8 +116,10 @@ def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
 def rated_text(poem_id: int, stars: int, summary) -> str:
     if not summary.count:  # (its ratings went with it, a moment after: the poem was deleted)
         return f"Poem #{poem_id} was deleted by its owner just now."
-    return (f"You gave poem #{poem_id} {stars}★. It now has {plural(summary.count, 'rating')}, "
-            f"{summary.mean:.2f}★ on average.")
+    return (
+        f"You gave poem #{poem_id} {stars}★. It now has {plural(summary.count, 'rating')}, "
+        f"{summary.mean:.2f}★ on average."
+    )
 
 
 def marked_lines(lines: list[str], before: list[str] | None) -> list[str]:
@@ -127,8 +147,11 @@ class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:rate
     so the button works on messages from before a restart."""
 
     def __init__(self, poem_id: int, stars: int):
-        super().__init__(discord.ui.Button(label="★" * stars, style=discord.ButtonStyle.secondary,
-                                           custom_id=f"poem:rate:{poem_id}:{stars}", row=0))
+        super().__init__(
+            discord.ui.Button(
+                label="★" * stars, style=discord.ButtonStyle.secondary, custom_id=f"poem:rate:{poem_id}:{stars}", row=0
+            )
+        )
         self.poem_id, self.stars = poem_id, stars
 
     @classmethod
@@ -139,13 +162,17 @@ class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:rate
         async def act():
             summary = await interaction.client.service.rate(interaction.user.id, self.poem_id, self.stars)
             return rated_text(self.poem_id, self.stars, summary)
+
         await _answer_button(interaction, act)
 
 
 class FavouriteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:fav:(?P<id>[0-9]{1,19})"):
     def __init__(self, poem_id: int):
-        super().__init__(discord.ui.Button(label="♥ favourite", style=discord.ButtonStyle.primary,
-                                           custom_id=f"poem:fav:{poem_id}", row=1))
+        super().__init__(
+            discord.ui.Button(
+                label="♥ favourite", style=discord.ButtonStyle.primary, custom_id=f"poem:fav:{poem_id}", row=1
+            )
+        )
         self.poem_id = poem_id
 
     @classmethod
@@ -156,13 +183,17 @@ class FavouriteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem
         async def act():
             await interaction.client.service.favourite(interaction.user.id, self.poem_id)
             return f"Poem #{self.poem_id} is now one of your favourites."
+
         await _answer_button(interaction, act)
 
 
 class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:reroll:(?P<form>[57])"):
     def __init__(self, form: int):
-        super().__init__(discord.ui.Button(label="↻ another", style=discord.ButtonStyle.success,
-                                           custom_id=f"poem:reroll:{form}", row=1))
+        super().__init__(
+            discord.ui.Button(
+                label="↻ another", style=discord.ButtonStyle.success, custom_id=f"poem:reroll:{form}", row=1
+            )
+        )
         self.form = form
 
     @classmethod
@@ -170,16 +201,20 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:re
         return cls(int(match["form"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _post_new_poem(interaction, lambda service, user, guild, channel:
-                             service.write(user, guild, channel, None, self.form))
+        await _post_new_poem(
+            interaction, lambda service, user, guild, channel: service.write(user, guild, channel, None, self.form)
+        )
 
 
 class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary:(?P<id>[0-9]{1,19})"):
     """A new poem near this one: same latent, a few characters changed."""
 
     def __init__(self, poem_id: int):
-        super().__init__(discord.ui.Button(label="✎ variation", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"poem:vary:{poem_id}", row=1))
+        super().__init__(
+            discord.ui.Button(
+                label="✎ variation", style=discord.ButtonStyle.secondary, custom_id=f"poem:vary:{poem_id}", row=1
+            )
+        )
         self.poem_id = poem_id
 
     @classmethod
@@ -187,8 +222,9 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _post_new_poem(interaction, lambda service, user, guild, channel:
-                             service.vary(user, guild, channel, self.poem_id))
+        await _post_new_poem(
+            interaction, lambda service, user, guild, channel: service.vary(user, guild, channel, self.poem_id)
+        )
 
 
 class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:rewrite:(?P<id>[0-9]{1,19})"):
@@ -196,8 +232,11 @@ class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:r
 
     def __init__(self, poem_id: int):
         options = [discord.SelectOption(label=f"↺ rewrite line {n}", value=str(n)) for n in range(1, 5)]
-        super().__init__(discord.ui.Select(custom_id=f"poem:rewrite:{poem_id}", placeholder="↺ rewrite a line…",
-                                           options=options, row=2))
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"poem:rewrite:{poem_id}", placeholder="↺ rewrite a line…", options=options, row=2
+            )
+        )
         self.poem_id = poem_id
 
     @classmethod
@@ -207,8 +246,9 @@ class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:r
     async def callback(self, interaction: discord.Interaction) -> None:
         value = self.item.values[0] if self.item.values else ""
         line = int(value) if value.isdigit() else 0  # (the service refuses a line outside 1-4)
-        await _post_new_poem(interaction, lambda service, user, guild, channel:
-                             service.rewrite(user, guild, channel, self.poem_id, line))
+        await _post_new_poem(
+            interaction, lambda service, user, guild, channel: service.rewrite(user, guild, channel, self.poem_id, line)
+        )
 
 
 def use_locale(interaction: discord.Interaction | None, guild: discord.Guild | None = None) -> None:
@@ -282,16 +322,21 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
 
 
 def forgotten_text(gone) -> str:
-    return (f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
-            f"{plural(gone.favourites, 'favourite')}.")
+    return (
+        f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
+        f"{plural(gone.favourites, 'favourite')}."
+    )
 
 
 class ForgetButton(discord.ui.DynamicItem[discord.ui.Button], template=r"forget:confirm:(?P<user>[0-9]{1,20})"):
     """Under `!forgetme`'s question: the user who asked confirms with a press."""
 
     def __init__(self, user_id: int):
-        super().__init__(discord.ui.Button(label="Delete all of it", style=discord.ButtonStyle.danger,
-                                           custom_id=f"forget:confirm:{user_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label="Delete all of it", style=discord.ButtonStyle.danger, custom_id=f"forget:confirm:{user_id}"
+            )
+        )
         self.user_id = user_id
 
     @classmethod
@@ -303,6 +348,7 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button], template=r"forget:
             if interaction.user.id != self.user_id:
                 return "Only the person who asked can confirm this."
             return forgotten_text(await interaction.client.service.forget(interaction.user.id))
+
         await _answer_button(interaction, act)
 
 
@@ -312,11 +358,21 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
 
     def __init__(self, path: list[ShownPoem] | None = None):
         seen: set[int] = set()  # a poem on the path twice (`!blend 1 1`) is one option: Discord refuses repeats
-        options = [discord.SelectOption(label=f"#{p.id} · step {i + 1}/{len(path)}", value=str(p.id),
-                                        description=p.lines[0][:100])
-                   for i, p in enumerate(path or []) if not (p.id in seen or seen.add(p.id))]
-        super().__init__(discord.ui.Select(custom_id="poem:steps", placeholder="Rate or keep one of these poems…",
-                                           options=options or [discord.SelectOption(label="-")], row=0))
+        options = [
+            discord.SelectOption(
+                label=f"#{p.id} · step {i + 1}/{len(path)}", value=str(p.id), description=p.lines[0][:100]
+            )
+            for i, p in enumerate(path or [])
+            if not (p.id in seen or seen.add(p.id))
+        ]
+        super().__init__(
+            discord.ui.Select(
+                custom_id="poem:steps",
+                placeholder="Rate or keep one of these poems…",
+                options=options or [discord.SelectOption(label="-")],
+                row=0,
+            )
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction, item, match):
@@ -332,8 +388,9 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
             text, outcome = interaction.client.describe(e)
             await interaction.response.send_message(text, ephemeral=True)
         else:
-            await interaction.response.send_message(embed=poem_embed(p), view=poem_view(p, reroll=False),
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                embed=poem_embed(p), view=poem_view(p, reroll=False), ephemeral=True
+            )
         _count_press(interaction, outcome, t0)
 
 
@@ -368,8 +425,9 @@ class Poems(commands.Cog):
         except discord.Forbidden:  # no Attach Files here: Discord refuses the whole message, so send the text
             if "file" not in kwargs:
                 raise
-            log.warning("could not attach a poem card in channel %s (no Attach Files?); sent the text alone",
-                        ctx.channel.id)
+            log.warning(
+                "could not attach a poem card in channel %s (no Attach Files?); sent the text alone", ctx.channel.id
+            )
             kwargs.pop("file")
             kwargs["embed"].set_image(url=None)
             msg = await ctx.send(**kwargs)
@@ -380,8 +438,15 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="poem")
     @app_commands.choices(form=FORMS)
     @described
-    async def poem(self, ctx: commands.Context, seed: str | None = None, form: str | None = None,
-                   subject: str | None = None, *, acrostic: str | None = None):
+    async def poem(
+        self,
+        ctx: commands.Context,
+        seed: str | None = None,
+        form: str | None = None,
+        subject: str | None = None,
+        *,
+        acrostic: str | None = None,
+    ):
         """Write a quatrain from a latent the seed draws; on a subject, or as an acrostic (藏頭).
 
         Examples: `!poem` (a 5-character poem), `!poem 7言` (7 characters a line),
@@ -407,8 +472,9 @@ class Poems(commands.Cog):
         if ask.favourites:
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
         else:
-            p = await self.service.write(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form, ask.subject,
-                                         ask.acrostic)
+            p = await self.service.write(
+                ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form, ask.subject, ask.acrostic
+            )
         await self._post(ctx, [p], **await poem_message(self.bot, p))
 
     @commands.hybrid_command(name="rewrite")
@@ -440,8 +506,13 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="blend")
     @app_commands.autocomplete(a=poem_ids, b=poem_ids)
     @described
-    async def blend(self, ctx: commands.Context, a: str | None = None, b: str | None = None,
-                    steps: commands.Range[int, MIN_STEPS, MAX_STEPS] = 5):
+    async def blend(
+        self,
+        ctx: commands.Context,
+        a: str | None = None,
+        b: str | None = None,
+        steps: commands.Range[int, MIN_STEPS, MAX_STEPS] = 5,
+    ):
         """Walk from poem a to poem b through the model's latent space, writing each step.
 
         a and b are poem ids (12 or #12) or quoted poem texts; with nothing
@@ -452,11 +523,11 @@ class Poems(commands.Cog):
         """
         self.service.admit(ctx.author.id, blend=True)
         await ctx.defer()
-        blend = await self.service.blend(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id,
-                                         a, b, steps)
+        blend = await self.service.blend(
+            ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, a, b, steps
+        )
         path = blend.path
-        embed = discord.Embed(title=f"Blend: {len(path)} steps from #{path[0].id} to #{path[-1].id}",
-                              colour=COLOUR)
+        embed = discord.Embed(title=f"Blend: {len(path)} steps from #{path[0].id} to #{path[-1].id}", colour=COLOUR)
         for i, p in enumerate(path):
             changed = marked_lines(p.lines, path[i - 1].lines if i else None)
             embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(changed), inline=False)
@@ -516,11 +587,15 @@ class Poems(commands.Cog):
         if not ranked:
             await ctx.send("No poem here has a rating yet. Rate one with the stars under it or `!rate <id> <1-5>`.")
             return
-        embed = discord.Embed(title="Best poems here" if ctx.guild else "Your best poems in direct messages",
-                              colour=COLOUR)
+        embed = discord.Embed(
+            title="Best poems here" if ctx.guild else "Your best poems in direct messages", colour=COLOUR
+        )
         for place, (p, r) in enumerate(ranked, 1):
-            embed.add_field(name=f"{place}. #{p.id} · {r.mean:.2f}★ from {plural(r.count, 'rating')} · score {r.score:.2f}",
-                            value="\n".join(p.lines), inline=False)
+            embed.add_field(
+                name=f"{place}. #{p.id} · {r.mean:.2f}★ from {plural(r.count, 'rating')} · score {r.score:.2f}",
+                value="\n".join(p.lines),
+                inline=False,
+            )
         await ctx.send(embed=embed)
 
     @commands.hybrid_command(name="show")
@@ -548,8 +623,9 @@ class Poems(commands.Cog):
     async def cards(self, ctx: commands.Context, setting: str):
         """Turn the picture (card) under the poems you ask for on or off. Example: `!cards off`."""
         on = await self.service.set_cards(ctx.author.id, setting)
-        await ctx.send("Your poems will come with a card." if on else "Your poems will come as text alone.",
-                       ephemeral=True)
+        await ctx.send(
+            "Your poems will come with a card." if on else "Your poems will come as text alone.", ephemeral=True
+        )
 
     @commands.hybrid_command(name="forgetme")
     @described
@@ -557,13 +633,21 @@ class Poems(commands.Cog):
         """Delete your poems, ratings and favourites. Asks first: press the button, or `!forgetme confirm`."""
         if confirm != "confirm":
             ratings, favourites = await self.service.others_on_my_poems(ctx.author.id)
-            others = (f" Your poems also carry {plural(ratings, 'rating')} and {plural(favourites, 'favourite')} "
-                      "from other people; they go with the poems." if ratings or favourites else "")
+            others = (
+                f" Your poems also carry {plural(ratings, 'rating')} and {plural(favourites, 'favourite')} "
+                "from other people; they go with the poems."
+                if ratings or favourites
+                else ""
+            )
             view = discord.ui.View(timeout=None)
             view.add_item(ForgetButton(ctx.author.id))
-            await ctx.send("This deletes every poem you asked for, every rating and favourite you gave, "
-                           f"and your settings.{others} It cannot be undone. To go ahead, press the button "
-                           "(or type `!forgetme confirm`).", view=view, ephemeral=True)
+            await ctx.send(
+                "This deletes every poem you asked for, every rating and favourite you gave, "
+                f"and your settings.{others} It cannot be undone. To go ahead, press the button "
+                "(or type `!forgetme confirm`).",
+                view=view,
+                ephemeral=True,
+            )
             return
         gone = await self.service.forget(ctx.author.id)
         await ctx.send(forgotten_text(gone), ephemeral=True)
@@ -587,8 +671,11 @@ class Poems(commands.Cog):
 
     @slash_help.autocomplete("command")
     async def _help_names(self, interaction: discord.Interaction, current: str):
-        return [app_commands.Choice(name=c.name, value=c.name) for c in self.get_commands()
-                if not c.hidden and c.name.startswith(current.strip().lstrip("/!").lower())][:25]
+        return [
+            app_commands.Choice(name=c.name, value=c.name)
+            for c in self.get_commands()
+            if not c.hidden and c.name.startswith(current.strip().lstrip("/!").lower())
+        ][:25]
 
     @commands.command(name="sync", hidden=True)
     @commands.is_owner()

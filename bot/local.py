@@ -8,6 +8,7 @@ API would. The console chat, the tests and the load benchmark all use it, so
 they exercise the same cogs, checks, converters, views and error handler as
 a connected bot.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -77,9 +78,25 @@ class Sent:
 
 
 # Discord's limits on what a bot sends (https://discord.com/developers/docs/resources/message)
-LIMITS = {"content": 2000, "embeds": 10, "embed_total": 6000, "title": 256, "description": 4096, "fields": 25,
-          "field_name": 256, "field_value": 1024, "footer": 2048, "author": 256, "rows": 5, "row_items": 5,
-          "custom_id": 100, "label": 80, "options": 25, "option_label": 100, "option_description": 100}
+LIMITS = {
+    "content": 2000,
+    "embeds": 10,
+    "embed_total": 6000,
+    "title": 256,
+    "description": 4096,
+    "fields": 25,
+    "field_name": 256,
+    "field_value": 1024,
+    "footer": 2048,
+    "author": 256,
+    "rows": 5,
+    "row_items": 5,
+    "custom_id": 100,
+    "label": 80,
+    "options": 25,
+    "option_label": 100,
+    "option_description": 100,
+}
 
 
 def check_limits(payload: dict) -> None:
@@ -93,8 +110,12 @@ def check_limits(payload: dict) -> None:
     total = 0
     for e in embeds:
         fields = e.get("fields") or []
-        parts = {"title": e.get("title") or "", "description": e.get("description") or "",
-                 "footer": (e.get("footer") or {}).get("text") or "", "author": (e.get("author") or {}).get("name") or ""}
+        parts = {
+            "title": e.get("title") or "",
+            "description": e.get("description") or "",
+            "footer": (e.get("footer") or {}).get("text") or "",
+            "author": (e.get("author") or {}).get("name") or "",
+        }
         problems += [f"embed {k} is {len(v)} characters" for k, v in parts.items() if len(v) > LIMITS[k]]
         if len(fields) > LIMITS["fields"]:
             problems.append(f"{len(fields)} embed fields")
@@ -122,12 +143,16 @@ def check_limits(payload: dict) -> None:
             if len(set(values)) < len(values):  # Discord: SELECT_COMPONENT_OPTION_VALUE_DUPLICATED
                 problems.append("a select menu's option values repeat")
             for o in options:
-                if len(o.get("label") or "") > LIMITS["option_label"] or \
-                        len(o.get("description") or "") > LIMITS["option_description"]:
+                if (
+                    len(o.get("label") or "") > LIMITS["option_label"]
+                    or len(o.get("description") or "") > LIMITS["option_description"]
+                ):
                     problems.append("a select option's label or description is too long")
     if problems:
-        raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"),
-                                    {"code": 50035, "message": "Invalid Form Body: " + "; ".join(problems)})
+        raise discord.HTTPException(
+            SimpleNamespace(status=400, reason="Bad Request"),
+            {"code": 50035, "message": "Invalid Form Body: " + "; ".join(problems)},
+        )
 
 
 def _from_multipart(form: list[dict] | None) -> tuple[dict, dict[str, bytes]]:
@@ -145,8 +170,7 @@ def _from_multipart(form: list[dict] | None) -> tuple[dict, dict[str, bytes]]:
 
 
 def _user(user_id: int, name: str, bot: bool = False) -> dict:
-    return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0",
-            "avatar": None, "bot": bot}
+    return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0", "avatar": None, "bot": bot}
 
 
 @dataclass
@@ -197,35 +221,102 @@ class LocalDiscord:
 
     def _guild_payload(self) -> dict:
         return {
-            "id": str(self.guild_id), "name": "poembot local", "owner_id": "1", "unavailable": False,
-            "member_count": 1, "large": False, "features": [], "emojis": [], "stickers": [],
-            "roles": [{"id": str(self.guild_id), "name": "@everyone", "permissions": "2248473465835073",
-                       "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False}],
-            "channels": [{"id": str(self.channel_id + i), "type": 0, "name": f"poems-{i}", "position": i,
-                          "permission_overwrites": [], "guild_id": str(self.guild_id)}
-                         for i in range(1 + self.extra_channels)],
-            "members": [{"user": _user(BOT_USER_ID, "poembot", True), "roles": [], "joined_at": utcnow().isoformat(),
-                         "deaf": False, "mute": False, "flags": 0}],
-            "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
-            "guild_scheduled_events": [], "soundboard_sounds": [],
+            "id": str(self.guild_id),
+            "name": "poembot local",
+            "owner_id": "1",
+            "unavailable": False,
+            "member_count": 1,
+            "large": False,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "roles": [
+                {
+                    "id": str(self.guild_id),
+                    "name": "@everyone",
+                    "permissions": "2248473465835073",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                }
+            ],
+            "channels": [
+                {
+                    "id": str(self.channel_id + i),
+                    "type": 0,
+                    "name": f"poems-{i}",
+                    "position": i,
+                    "permission_overwrites": [],
+                    "guild_id": str(self.guild_id),
+                }
+                for i in range(1 + self.extra_channels)
+            ],
+            "members": [
+                {
+                    "user": _user(BOT_USER_ID, "poembot", True),
+                    "roles": [],
+                    "joined_at": utcnow().isoformat(),
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                }
+            ],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
         }
 
     def _member(self, user_id: int, name: str) -> dict:
-        return {"user": _user(user_id, name), "roles": [], "joined_at": utcnow().isoformat(), "deaf": False,
-                "mute": False, "permissions": "2248473465835073", "flags": 0}
+        return {
+            "user": _user(user_id, name),
+            "roles": [],
+            "joined_at": utcnow().isoformat(),
+            "deaf": False,
+            "mute": False,
+            "permissions": "2248473465835073",
+            "flags": 0,
+        }
 
-    def _message(self, channel_id: int | None, payload: dict, author: dict | None = None,
-                  message_id: int | None = None, files: dict[str, bytes] | None = None) -> dict:
+    def _message(
+        self,
+        channel_id: int | None,
+        payload: dict,
+        author: dict | None = None,
+        message_id: int | None = None,
+        files: dict[str, bytes] | None = None,
+    ) -> dict:
         mid = message_id or self.snowflake()
         msg = {
-            "id": str(mid), "channel_id": str(channel_id or self.channel_id), "guild_id": str(self.guild_id),
-            "author": author or _user(BOT_USER_ID, "poembot", bot=True), "content": payload.get("content") or "",
-            "timestamp": utcnow().isoformat(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
-            "mentions": [], "mention_roles": [], "embeds": payload.get("embeds") or [],
-            "attachments": [{"id": str(self.snowflake()), "filename": name, "size": len(data),
-                             "url": f"https://cdn.discordapp.test/{name}", "proxy_url": f"https://cdn.discordapp.test/{name}"}
-                            for name, data in (files or {}).items()],
-            "components": payload.get("components") or [], "pinned": False, "type": 0,
+            "id": str(mid),
+            "channel_id": str(channel_id or self.channel_id),
+            "guild_id": str(self.guild_id),
+            "author": author or _user(BOT_USER_ID, "poembot", bot=True),
+            "content": payload.get("content") or "",
+            "timestamp": utcnow().isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "embeds": payload.get("embeds") or [],
+            "attachments": [
+                {
+                    "id": str(self.snowflake()),
+                    "filename": name,
+                    "size": len(data),
+                    "url": f"https://cdn.discordapp.test/{name}",
+                    "proxy_url": f"https://cdn.discordapp.test/{name}",
+                }
+                for name, data in (files or {}).items()
+            ],
+            "components": payload.get("components") or [],
+            "pinned": False,
+            "type": 0,
             "flags": payload.get("flags", 0),
         }
         self._messages[mid] = msg
@@ -240,8 +331,9 @@ class LocalDiscord:
             check_limits(payload)
         if method == "POST" and path == "/channels/{channel_id}/messages":
             if attached and not self.attach_files:
-                raise discord.Forbidden(SimpleNamespace(status=403, reason="Forbidden"),
-                                        {"code": 50013, "message": "Missing Permissions"})
+                raise discord.Forbidden(
+                    SimpleNamespace(status=403, reason="Forbidden"), {"code": 50013, "message": "Missing Permissions"}
+                )
             msg = self._message(channel_id, payload, files=attached)
             sent = Sent("message", channel_id, payload, msg, files=attached)
             self.sent.append(sent)
@@ -258,8 +350,7 @@ class LocalDiscord:
             return None
         if method == "PUT" and "/commands" in path:  # tree.sync()
             self.commands = payload
-            return [dict(c, id=str(self.snowflake()), application_id=str(APPLICATION_ID), version="1")
-                    for c in payload]
+            return [dict(c, id=str(self.snowflake()), application_id=str(APPLICATION_ID), version="1") for c in payload]
         log.debug("local discord ignores %s %s", method, path)
         return None
 
@@ -285,8 +376,15 @@ class LocalDiscord:
                 if kind == 5:
                     self._deferred[token] = ephemeral
                 self.sent.append(Sent("defer", self.channel_id, payload, ephemeral=ephemeral))
-            return {"interaction": {"id": str(route.webhook_id), "type": 2, "response_message_loading": kind == 5,
-                                    "response_message_ephemeral": ephemeral}, "resource": resource}
+            return {
+                "interaction": {
+                    "id": str(route.webhook_id),
+                    "type": 2,
+                    "response_message_loading": kind == 5,
+                    "response_message_ephemeral": ephemeral,
+                },
+                "resource": resource,
+            }
         if method in ("POST", "PATCH"):
             check_limits(payload)
         if method == "POST" and path == "/webhooks/{webhook_id}/{webhook_token}":
@@ -325,8 +423,14 @@ class LocalDiscord:
         view's timeout timer: discord.py gives an ephemeral message's view one of 15 minutes)."""
         me = asyncio.current_task()
         while True:
-            new = [t for t in asyncio.all_tasks() if t not in before and t is not me and not t.done()
-                   and not t.get_coro().__qualname__.endswith("__timeout_task_impl")]
+            new = [
+                t
+                for t in asyncio.all_tasks()
+                if t not in before
+                and t is not me
+                and not t.done()
+                and not t.get_coro().__qualname__.endswith("__timeout_task_impl")
+            ]
             if not new:
                 return
             await asyncio.wait(new)
@@ -362,12 +466,22 @@ class LocalDiscord:
 
     def _interaction(self, kind: int, data: dict, user_id: int, name: str, message: dict | None = None) -> dict:
         payload = {
-            "id": str(self.snowflake()), "application_id": str(APPLICATION_ID), "type": kind, "data": data,
-            "guild_id": str(self.guild_id), "channel_id": str(self.channel_id),
+            "id": str(self.snowflake()),
+            "application_id": str(APPLICATION_ID),
+            "type": kind,
+            "data": data,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id),
             "channel": {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "poems"},
-            "member": self._member(user_id, name), "token": f"tok{self.snowflake()}", "version": 1,
-            "locale": "en-US", "guild_locale": "en-US", "app_permissions": "2248473465835073",
-            "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0,
+            "member": self._member(user_id, name),
+            "token": f"tok{self.snowflake()}",
+            "version": 1,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "app_permissions": "2248473465835073",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
             "attachment_size_limit": 8388608,
         }
         if message is not None:
@@ -382,8 +496,14 @@ class LocalDiscord:
         await self._settle(before)
         return self.sent[mark:]
 
-    async def slash(self, name: str, options: dict[str, Any] | None = None, user_id: int = 1,
-                    name_of_user: str = "poet", locale: str = "en-US") -> list[Sent]:
+    async def slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        user_id: int = 1,
+        name_of_user: str = "poet",
+        locale: str = "en-US",
+    ) -> list[Sent]:
         """A user (whose client is set to `locale`) runs a slash command."""
         types = {bool: 5, int: 4, float: 10, str: 3}
         opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()]
@@ -397,8 +517,9 @@ class LocalDiscord:
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
 
-    async def choose(self, message: dict, custom_id: str, values: list[str], user_id: int = 1,
-                     name: str = "poet") -> list[Sent]:
+    async def choose(
+        self, message: dict, custom_id: str, values: list[str], user_id: int = 1, name: str = "poet"
+    ) -> list[Sent]:
         """A user picks from a select menu on a message."""
         data = {"custom_id": custom_id, "component_type": 3, "values": values}
         return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))

@@ -1,5 +1,6 @@
 """Chinese descriptions of the slash commands, for clients set to Chinese (Discord shows
 a command's description in the client's language when it has one)."""
+
 from __future__ import annotations
 
 import functools
@@ -33,8 +34,9 @@ def _simplified(text: str) -> str:
 
 
 class Translator(app_commands.Translator):
-    async def translate(self, string: app_commands.locale_str, locale: discord.Locale,
-                        context: app_commands.TranslationContext) -> str | None:
+    async def translate(
+        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContext
+    ) -> str | None:
         if context.location is not app_commands.TranslationContextLocation.command_description:
             return None
         text = DESCRIPTIONS.get(getattr(context.data, "name", ""))

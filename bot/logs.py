@@ -2,6 +2,7 @@
 for log collectors), and one line per command, button press or menu choice: what it was,
 whose (the user id hashed: a log shows who came back, not who they are), the outcome and
 the time it took."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,12 @@ class JsonFormatter(logging.Formatter):
     the traceback (as one string) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-               "message": record.getMessage()}
+        out = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         out.update({k: getattr(record, k) for k in FIELDS if hasattr(record, k)})
         if record.exc_info:
             out["traceback"] = self.formatException(record.exc_info)
@@ -39,5 +44,11 @@ def command_done(command: str, user_id: int | None, outcome: str, seconds: float
     """The one log line of a command (or press): `poem ok 183 ms user 3f2a...`."""
     user = user_hash(user_id) if user_id is not None else "-"
     ms = round(seconds * 1000)
-    log.info("%s %s %d ms user %s", command, outcome, ms, user,
-             extra={"command": command, "user": user, "outcome": outcome, "ms": ms})
+    log.info(
+        "%s %s %d ms user %s",
+        command,
+        outcome,
+        ms,
+        user,
+        extra={"command": command, "user": user, "outcome": outcome, "ms": ms},
+    )

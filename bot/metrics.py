@@ -1,6 +1,7 @@
 """The bot's Prometheus metrics: commands and presses by outcome, their latency, model
 jobs in flight, and the process (CPU, memory, open files). Served on an opt-in port
 (`POEMBOT_METRICS_PORT`); the HTTP worker serves its own at `/metrics`."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -15,10 +16,19 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
-        self.handled = Counter("poembot_commands", "Commands and button presses handled, by outcome",
-                               ["command", "outcome"], registry=self.registry)
-        self.seconds = Histogram("poembot_command_seconds", "From a command's start to its reply",
-                                 ["command"], buckets=BUCKETS, registry=self.registry)
+        self.handled = Counter(
+            "poembot_commands",
+            "Commands and button presses handled, by outcome",
+            ["command", "outcome"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "poembot_command_seconds",
+            "From a command's start to its reply",
+            ["command"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
         self.in_flight = Gauge("poembot_jobs_in_flight", "Model jobs running now", registry=self.registry)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:

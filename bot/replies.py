@@ -4,6 +4,7 @@ Anything a user typed that a reply repeats goes through `echo`: normalised,
 invisible characters named, cut short, markdown and mentions escaped, so a
 reply can neither grow past Discord's limits nor post a user's masked link.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,7 @@ def normalise(text: str) -> str:
 
 def invisible(text: str) -> list[str]:
     """The code points in `text` a reader cannot see, as U+XXXX."""
-    return [f"U+{ord(ch):04X}" for ch in text
-            if unicodedata.category(ch) in INVISIBLE or (ch.isspace() and ch != " ")]
+    return [f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in INVISIBLE or (ch.isspace() and ch != " ")]
 
 
 def echo(value: object, limit: int = ECHO_CHARS) -> str:
@@ -59,8 +59,10 @@ def storage_reply(error: Exception) -> str:
         case repo.NotFavourite():
             return f"Poem #{error.poem_id} is not one of your favourites."
         case repo.NotEnoughFavourites():
-            return (f"You need {plural(error.need, 'favourite')} for that and have {error.have}. "
-                    "Press ♥ under a poem or type `!fav <id>` to add one.")
+            return (
+                f"You need {plural(error.need, 'favourite')} for that and have {error.have}. "
+                "Press ♥ under a poem or type `!fav <id>` to add one."
+            )
         case repo.InvalidStars():
             return "A rating is 1 to 5 stars."
         case repo.InvalidScript():

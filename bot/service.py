@@ -4,6 +4,7 @@ The cogs parse a command, call this service and format its reply; this
 module holds the rules (cooldowns, the bound on work in flight, parsing of
 poem references) and talks to the worker and storage.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -109,9 +110,17 @@ def show(poem: Poem, script: str = "traditional", cards: bool = True) -> ShownPo
     text = _to_simplified().convert(poem.text) if script == "simplified" else poem.text
     f = poem.form
     lines = punctuated(split_lines(text, f))
-    return ShownPoem(id=poem.id, form=f, text=poem.text, lines=lines, seed=poem.seed,
-                     model_version=poem.model_version, origin=_origin(poem),
-                     script=script, cards=cards)
+    return ShownPoem(
+        id=poem.id,
+        form=f,
+        text=poem.text,
+        lines=lines,
+        seed=poem.seed,
+        model_version=poem.model_version,
+        origin=_origin(poem),
+        script=script,
+        cards=cards,
+    )
 
 
 def _what_is_wrong(raw: str) -> str:
@@ -213,8 +222,10 @@ def check_request(request: PoemRequest) -> PoemRequest:
     if request.favourites and (request.subject or request.acrostic):
         raise UserError("`!poem fav` writes between your favourites; it takes no subject or acrostic.")
     if request.acrostic is not None and (len(request.acrostic) != 4 or not _SUBJECT_WORD.match(request.acrostic)):
-        raise UserError(f"An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; "
-                        f"you wrote {echo(request.acrostic, 40)}.")
+        raise UserError(
+            f"An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; "
+            f"you wrote {echo(request.acrostic, 40)}."
+        )
     return request
 
 
@@ -267,8 +278,9 @@ class Cooldowns:
 
 
 class PoemService:
-    def __init__(self, sessions: async_sessionmaker, worker: WorkerClient, settings: Settings,
-                 metrics: Metrics | None = None):
+    def __init__(
+        self, sessions: async_sessionmaker, worker: WorkerClient, settings: Settings, metrics: Metrics | None = None
+    ):
         self.metrics = metrics or Metrics()
         self.sessions = sessions
         self.worker = worker
@@ -315,45 +327,89 @@ class PoemService:
         """The reader's script: their choice, else what their client's language suggests."""
         return await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
 
-    async def _save_written(self, reply: PoemsReply, user_id: int, guild_id: int | None, channel_id: int | None,
-                            form: int, seed: int | None = None, noted: dict | None = None, **parents) -> ShownPoem:
+    async def _save_written(
+        self,
+        reply: PoemsReply,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        form: int,
+        seed: int | None = None,
+        noted: dict | None = None,
+        **parents,
+    ) -> ShownPoem:
         """Save the one poem the worker wrote (its options, and `noted` beside them) and show
         it to the user who asked, with their script and card setting."""
         p = reply.poems[0]
         async with self.sessions.begin() as s:
             poem = await repo.create_poem(
-                s, form=form, text=p.text, latent=p.latent, seed=seed,
-                temperature=reply.options["temperature"], options={**reply.options, **(noted or {})},
-                model_version=reply.model, user_id=user_id, guild_id=guild_id, channel_id=channel_id, **parents)
+                s,
+                form=form,
+                text=p.text,
+                latent=p.latent,
+                seed=seed,
+                temperature=reply.options["temperature"],
+                options={**reply.options, **(noted or {})},
+                model_version=reply.model,
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                **parents,
+            )
             return show(poem, await self._script(s, user_id), await repo.wants_cards(s, user_id))
 
-    async def write(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                    seed: int | None = None, form: int = 5, subject: list[str] | None = None,
-                    acrostic: str | None = None) -> ShownPoem:
+    async def write(
+        self,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        seed: int | None = None,
+        form: int = 5,
+        subject: list[str] | None = None,
+        acrostic: str | None = None,
+    ) -> ShownPoem:
         """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
         form and request always give the same poem."""
         request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
-        reply = await self._ask(self.poem_cooldown, user_id, self.worker.sample,
-                                SampleRequest(seed=seed, form=form, **request), "I cannot write that poem: ")
-        return await self._save_written(reply, user_id, guild_id, channel_id, form, seed=reply.poems[0].seed,
-                                        noted=request)
+        reply = await self._ask(
+            self.poem_cooldown,
+            user_id,
+            self.worker.sample,
+            SampleRequest(seed=seed, form=form, **request),
+            "I cannot write that poem: ",
+        )
+        return await self._save_written(
+            reply, user_id, guild_id, channel_id, form, seed=reply.poems[0].seed, noted=request
+        )
 
-    async def rewrite(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int,
-                      line: int) -> ShownPoem:
+    async def rewrite(
+        self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int, line: int
+    ) -> ShownPoem:
         """Write (and save) a saved poem again with one line new, the other three kept."""
         if not 1 <= line <= 4:
             raise UserError("A quatrain's lines are numbered 1 to 4.")
         async with self.sessions() as s:
             parent = await repo.get_poem(s, poem_id)
-        reply = await self._ask(self.poem_cooldown, user_id, self.worker.rewrite,
-                                RewriteRequest(text=parent.text, form=parent.form, line=line),
-                                f"Line {line} of poem #{parent.id} cannot be rewritten: ")
-        return await self._save_written(reply, user_id, guild_id, channel_id, parent.form,
-                                        noted={"rewritten_line": line, "rewrite_seed": reply.seed},
-                                        parent_a_id=parent.id)
+        reply = await self._ask(
+            self.poem_cooldown,
+            user_id,
+            self.worker.rewrite,
+            RewriteRequest(text=parent.text, form=parent.form, line=line),
+            f"Line {line} of poem #{parent.id} cannot be rewritten: ",
+        )
+        return await self._save_written(
+            reply,
+            user_id,
+            guild_id,
+            channel_id,
+            parent.form,
+            noted={"rewritten_line": line, "rewrite_seed": reply.seed},
+            parent_a_id=parent.id,
+        )
 
-    async def from_favourites(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                              seed: int | None = None) -> ShownPoem:
+    async def from_favourites(
+        self, user_id: int, guild_id: int | None, channel_id: int | None, seed: int | None = None
+    ) -> ShownPoem:
         """Write (and save) a poem between two of the user's favourites: a seeded choice
         of two (of one form) and of a point on the path between them, then a poem near
         that point. With one favourite, a poem near it. The same seed and the same
@@ -362,28 +418,48 @@ class PoemService:
         async with self.sessions() as s:
             favourites = sorted(await repo.list_favourites(s, user_id, FAVOURITES_USED), key=lambda p: p.id)
         if not favourites:
-            raise UserError("You have no favourites yet. Press ♥ under a poem you like (or type `!fav <id>`), "
-                            "then `!poem fav` writes new poems between your favourites.")
+            raise UserError(
+                "You have no favourites yet. Press ♥ under a poem you like (or type `!fav <id>`), "
+                "then `!poem fav` writes new poems between your favourites."
+            )
         rng = random.Random(seed)
         a = rng.choice(favourites)
         others = [p for p in favourites if p.form == a.form and p.id != a.id]
         b = rng.choice(others) if others else a
         t = round(rng.random(), 4) if b is not a else 0.0
-        reply = await self._ask(self.poem_cooldown, user_id, self.worker.vary,
-                                VaryRequest(text=a.text, towards=b.text, t=t, form=a.form, seed=seed),
-                                f"Your favourites #{a.id} and #{b.id} cannot be blended: ")
-        return await self._save_written(reply, user_id, guild_id, channel_id, a.form,
-                                        noted={"favourites_seed": seed, "t": t}, parent_a_id=a.id,
-                                        parent_b_id=b.id if b is not a else None, blend_position=t)
+        reply = await self._ask(
+            self.poem_cooldown,
+            user_id,
+            self.worker.vary,
+            VaryRequest(text=a.text, towards=b.text, t=t, form=a.form, seed=seed),
+            f"Your favourites #{a.id} and #{b.id} cannot be blended: ",
+        )
+        return await self._save_written(
+            reply,
+            user_id,
+            guild_id,
+            channel_id,
+            a.form,
+            noted={"favourites_seed": seed, "t": t},
+            parent_a_id=a.id,
+            parent_b_id=b.id if b is not a else None,
+            blend_position=t,
+        )
 
     async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.sessions() as s:
             parent = await repo.get_poem(s, poem_id)
-        reply = await self._ask(self.poem_cooldown, user_id, self.worker.vary,
-                                VaryRequest(text=parent.text, form=parent.form), f"Poem #{parent.id} cannot be varied: ")
-        return await self._save_written(reply, user_id, guild_id, channel_id, parent.form,
-                                        noted={"vary_seed": reply.seed}, parent_a_id=parent.id)
+        reply = await self._ask(
+            self.poem_cooldown,
+            user_id,
+            self.worker.vary,
+            VaryRequest(text=parent.text, form=parent.form),
+            f"Poem #{parent.id} cannot be varied: ",
+        )
+        return await self._save_written(
+            reply, user_id, guild_id, channel_id, parent.form, noted={"vary_seed": reply.seed}, parent_a_id=parent.id
+        )
 
     async def _blend_end(self, s, ref: str) -> tuple[object, int | None, int]:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
@@ -395,8 +471,9 @@ class PoemService:
             return poem.text, poem.id, poem.form
         return ref, None, form_of(ref)
 
-    async def blend(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                    a: str | None, b: str | None, steps: int = 5) -> Blend:
+    async def blend(
+        self, user_id: int, guild_id: int | None, channel_id: int | None, a: str | None, b: str | None, steps: int = 5
+    ) -> Blend:
         """The poems on the way from a to b (ids or texts; none: your two newest favourites).
 
         A saved poem at an end is shown as itself; every step written on the way
@@ -414,9 +491,13 @@ class PoemService:
             end_b, id_b, form_b = await self._blend_end(s, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
-        reply = await self._ask(self.blend_cooldown, user_id, self.worker.blend,
-                                BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a),
-                                "That is not a poem I can blend: ")
+        reply = await self._ask(
+            self.blend_cooldown,
+            user_id,
+            self.worker.blend,
+            BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a),
+            "That is not a poem I can blend: ",
+        )
         path, created = [], []
         async with self.sessions.begin() as s:
             for i, p in enumerate(reply.poems):
@@ -428,12 +509,21 @@ class PoemService:
                     path.append(path[-1])
                     continue
                 poem = await repo.create_poem(
-                    s, form=form_a, text=p.text, latent=p.latent, seed=None,
+                    s,
+                    form=form_a,
+                    text=p.text,
+                    latent=p.latent,
+                    seed=None,
                     temperature=reply.options["temperature"],
                     options={**reply.options, "blend_seed": reply.seed, "method": reply.method},
-                    model_version=reply.model, user_id=user_id,
-                    guild_id=guild_id, channel_id=channel_id, parent_a_id=id_a, parent_b_id=id_b,
-                    blend_position=i / (steps - 1))
+                    model_version=reply.model,
+                    user_id=user_id,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    parent_a_id=id_a,
+                    parent_b_id=id_b,
+                    blend_position=i / (steps - 1),
+                )
                 path.append(poem)
                 created.append(poem.id)
             script = await self._script(s, user_id)

@@ -4,6 +4,7 @@ read here and nowhere else, and is never logged (it is kept out of every repr).
 A bad value is a `ConfigError` whose message names the variable and the fix;
 `python -m bot` prints it as one line and exits with status 2.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,41 +32,89 @@ class Environment(BaseSettings):
     """Every setting the bot reads: its variable, type, default and meaning, in one
     place. Read from the environment and `.env`; the README's table lists the same."""
 
-    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
-    discord_token: str | None = Field(None, alias="DISCORD_TOKEN", repr=False,
-                                      description="connect to Discord; unset: the console chat")
-    database_url: str | None = Field(None, alias="DATABASE_URL", description=(
-        "an async SQLAlchemy URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pw@host/db`; "
-        "default: `poembot.sqlite3` in `POEMBOT_DATA_DIR`"))
-    worker_url: str | None = Field(None, alias="WORKER_URL", description=(
-        "the HTTP worker (`poembot-model serve`), like `http://worker:8500`, or several, comma-separated "
-        "(requests go to the least busy; a failing one is retried elsewhere); unset: the in-process worker"))
+    discord_token: str | None = Field(
+        None, alias="DISCORD_TOKEN", repr=False, description="connect to Discord; unset: the console chat"
+    )
+    database_url: str | None = Field(
+        None,
+        alias="DATABASE_URL",
+        description=(
+            "an async SQLAlchemy URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pw@host/db`; "
+            "default: `poembot.sqlite3` in `POEMBOT_DATA_DIR`"
+        ),
+    )
+    worker_url: str | None = Field(
+        None,
+        alias="WORKER_URL",
+        description=(
+            "the HTTP worker (`poembot-model serve`), like `http://worker:8500`, or several, comma-separated "
+            "(requests go to the least busy; a failing one is retried elsewhere); unset: the in-process worker"
+        ),
+    )
     data_dir: Path = Field(Path("data"), alias="POEMBOT_DATA_DIR", description="where the SQLite file lives")
     owner_ids: str = Field("", alias="POEMBOT_OWNER_IDS", description="user ids allowed to `!sync`, comma-separated")
     prefix: str = Field("!", alias="POEMBOT_PREFIX", min_length=1, description="the prefix of typed commands")
-    poem_cooldown_s: float = Field(5.0, alias="POEMBOT_POEM_COOLDOWN_S", ge=0, allow_inf_nan=False,
-                                   description="seconds between one user's poems (0 in the console chat)")
-    blend_cooldown_s: float = Field(15.0, alias="POEMBOT_BLEND_COOLDOWN_S", ge=0, allow_inf_nan=False,
-                                    description="seconds between one user's blends (0 in the console chat)")
-    max_in_flight: int = Field(32, alias="POEMBOT_MAX_IN_FLIGHT", ge=1,
-                               description="poem jobs at once before users are told the bot is busy")
-    worker_timeout_s: float = Field(10.0, alias="POEMBOT_WORKER_TIMEOUT_S", gt=0, allow_inf_nan=False,
-                                    description="seconds to wait for the HTTP worker")
-    migrate_on_start: bool = Field(True, alias="POEMBOT_MIGRATE_ON_START", description=(
-        "run migrations at start (0 when a separate `poembot migrate` step does it)"))
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(None, alias="LOG_LEVEL", description=(
-        "DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"))
-    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT", description=(
-        "text, or json: one JSON object a line (time, level, logger, message; a command's line adds command, "
-        "user (hashed), outcome, ms)"))
-    metrics_port: int = Field(0, alias="POEMBOT_METRICS_PORT", ge=0, le=65535, description=(
-        "serve the bot's Prometheus metrics on this port (`/metrics`); 0: off"))
-    cards: bool = Field(True, alias="POEMBOT_CARDS", description=(
-        "attach a picture of the poem (a card) to new poems; 0: text only"))
-    card_font: Path | None = Field(None, alias="POEMBOT_CARD_FONT", description=(
-        "the CJK serif font for cards; default: Noto Serif CJK from `fonts-noto-cjk`"))
+    poem_cooldown_s: float = Field(
+        5.0,
+        alias="POEMBOT_POEM_COOLDOWN_S",
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds between one user's poems (0 in the console chat)",
+    )
+    blend_cooldown_s: float = Field(
+        15.0,
+        alias="POEMBOT_BLEND_COOLDOWN_S",
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds between one user's blends (0 in the console chat)",
+    )
+    max_in_flight: int = Field(
+        32, alias="POEMBOT_MAX_IN_FLIGHT", ge=1, description="poem jobs at once before users are told the bot is busy"
+    )
+    worker_timeout_s: float = Field(
+        10.0,
+        alias="POEMBOT_WORKER_TIMEOUT_S",
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds to wait for the HTTP worker",
+    )
+    migrate_on_start: bool = Field(
+        True,
+        alias="POEMBOT_MIGRATE_ON_START",
+        description=("run migrations at start (0 when a separate `poembot migrate` step does it)"),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        None,
+        alias="LOG_LEVEL",
+        description=("DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"),
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="LOG_FORMAT",
+        description=(
+            "text, or json: one JSON object a line (time, level, logger, message; a command's line adds command, "
+            "user (hashed), outcome, ms)"
+        ),
+    )
+    metrics_port: int = Field(
+        0,
+        alias="POEMBOT_METRICS_PORT",
+        ge=0,
+        le=65535,
+        description=("serve the bot's Prometheus metrics on this port (`/metrics`); 0: off"),
+    )
+    cards: bool = Field(
+        True, alias="POEMBOT_CARDS", description=("attach a picture of the poem (a card) to new poems; 0: text only")
+    )
+    card_font: Path | None = Field(
+        None,
+        alias="POEMBOT_CARD_FONT",
+        description=("the CJK serif font for cards; default: Noto Serif CJK from `fonts-noto-cjk`"),
+    )
 
 
 def markdown_rows(environment_class: type[BaseSettings]) -> list[str]:
@@ -73,8 +122,9 @@ def markdown_rows(environment_class: type[BaseSettings]) -> list[str]:
     rows = []
     for info in environment_class.model_fields.values():
         default = info.default
-        default = "unset" if default in (None, "") else f"`{int(default)}`" if isinstance(default, bool) \
-            else f"`{default}`"
+        default = (
+            "unset" if default in (None, "") else f"`{int(default)}`" if isinstance(default, bool) else f"`{default}`"
+        )
         rows.append(f"| `{info.alias}` | {default} | {info.description} |")
     return rows
 
@@ -85,8 +135,11 @@ def config_error(error: ValidationError, model: type[BaseModel]) -> ConfigError:
     name = str(first["loc"][0]) if first["loc"] else "a setting"
     field_name = next((f for f, info in model.model_fields.items() if info.alias == name), None)
     kind = model.model_fields[field_name].annotation if field_name else None
-    what = {float: "a number of seconds" if name.endswith("_S") else "a number", int: "a whole number",
-            bool: "0 or 1"}.get(kind, "valid")
+    what = {
+        float: "a number of seconds" if name.endswith("_S") else "a number",
+        int: "a whole number",
+        bool: "0 or 1",
+    }.get(kind, "valid")
     detail = first["msg"][:1].lower() + first["msg"][1:]
     return ConfigError(f"{name} must be {what} ({detail}), not {first.get('input')!r}")
 
@@ -159,9 +212,11 @@ class Settings:
                 except ValueError:  # a port that is not a number, or out of range
                     ok = False
                 if not ok:
-                    raise ConfigError(f"WORKER_URL must be the worker's http:// address, like http://worker:8500 "
-                                      f"(or several, comma-separated), not {self.worker_url!r} "
-                                      f"(unset it for the in-process worker)")
+                    raise ConfigError(
+                        f"WORKER_URL must be the worker's http:// address, like http://worker:8500 "
+                        f"(or several, comma-separated), not {self.worker_url!r} "
+                        f"(unset it for the in-process worker)"
+                    )
         if not self.prefix.strip():
             raise ConfigError("POEMBOT_PREFIX must not be empty or blank (the default is !)")
         return self
@@ -177,34 +232,44 @@ class Settings:
         try:
             url: URL = make_url(self.database_url)
         except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-            raise ConfigError(f"DATABASE_URL is not a database URL: {_hide_password(self.database_url)!r}; "
-                              "for example sqlite+aiosqlite:///data/poembot.sqlite3") from None
+            raise ConfigError(
+                f"DATABASE_URL is not a database URL: {_hide_password(self.database_url)!r}; "
+                "for example sqlite+aiosqlite:///data/poembot.sqlite3"
+            ) from None
         backend, driver = url.get_backend_name(), url.get_driver_name()
         if ASYNC_DRIVERS.get(backend) != driver:
-            raise ConfigError(f"DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, "
-                              f"not {backend}+{driver}://")
+            raise ConfigError(
+                f"DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, not {backend}+{driver}://"
+            )
         if backend != "sqlite":
             if url.port is not None and not 1 <= url.port <= 65535:
-                raise ConfigError(f"DATABASE_URL: the port must be 1 to 65535 (PostgreSQL's is 5432), "
-                                  f"not {url.port}")
+                raise ConfigError(f"DATABASE_URL: the port must be 1 to 65535 (PostgreSQL's is 5432), not {url.port}")
             return None
         if not url.database:
-            raise ConfigError("DATABASE_URL names no file (sqlite+aiosqlite:///), which would keep everything in "
-                              "memory and lose it at exit; name a file, or write :memory: if that is what you want")
+            raise ConfigError(
+                "DATABASE_URL names no file (sqlite+aiosqlite:///), which would keep everything in "
+                "memory and lose it at exit; name a file, or write :memory: if that is what you want"
+            )
         if url.database == ":memory:":
             return None
         path = Path(url.database)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise ConfigError(f"DATABASE_URL: cannot create the directory {str(path.parent)!r} "
-                              f"({e.strerror}); set POEMBOT_DATA_DIR or DATABASE_URL to a writable place") from None
+            raise ConfigError(
+                f"DATABASE_URL: cannot create the directory {str(path.parent)!r} "
+                f"({e.strerror}); set POEMBOT_DATA_DIR or DATABASE_URL to a writable place"
+            ) from None
         if not os.access(path.parent, os.W_OK | os.X_OK):
-            raise ConfigError(f"DATABASE_URL: the directory {str(path.parent)!r} is not writable by this user; "
-                              "SQLite needs to write its journal there")
+            raise ConfigError(
+                f"DATABASE_URL: the directory {str(path.parent)!r} is not writable by this user; "
+                "SQLite needs to write its journal there"
+            )
         if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-            raise ConfigError(f"DATABASE_URL: the database file {str(path)!r} is read-only for this user; "
-                              "make it writable (chmod u+w, or chown it to the user running the bot)")
+            raise ConfigError(
+                f"DATABASE_URL: the database file {str(path)!r} is read-only for this user; "
+                "make it writable (chmod u+w, or chown it to the user running the bot)"
+            )
         return path
 
 

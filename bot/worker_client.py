@@ -8,6 +8,7 @@ the in-process one before the engine sees it), so one bad request fails the same
 way in both: `WorkerBadRequest` with the contract's message (the user asked for
 something impossible). `WorkerUnavailable`: the worker cannot be reached now.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,17 @@ from typing import Protocol
 
 import aiohttp
 
-from model.contract import (BlendRequest, EncodeReply, EncodeRequest, InputError, PoemsReply, ReplyError,
-                            RewriteRequest, SampleRequest, VaryRequest)  # torch-free
+from model.contract import (
+    BlendRequest,
+    EncodeReply,
+    EncodeRequest,
+    InputError,
+    PoemsReply,
+    ReplyError,
+    RewriteRequest,
+    SampleRequest,
+    VaryRequest,
+)  # torch-free
 
 log = logging.getLogger("poembot.bot.worker")
 
@@ -124,8 +134,14 @@ class HttpWorker:
     another (every request is idempotent: a seed gives the same poem anywhere, and saving
     happens in the bot). A replica marked down is tried again once its pause is over."""
 
-    def __init__(self, url: str | list[str], timeout_s: float = 10.0, retries: int = 2, backoff_s: float = 0.2,
-                 down_s: float = 2.0):
+    def __init__(
+        self,
+        url: str | list[str],
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        backoff_s: float = 0.2,
+        down_s: float = 2.0,
+    ):
         urls = [u.strip().rstrip("/") for u in (url.split(",") if isinstance(url, str) else url)]
         self.endpoints = [_Endpoint(u) for u in urls if u]
         self.url = self.endpoints[0].url  # (the first, for messages)
@@ -177,8 +193,10 @@ class HttpWorker:
                                 raise ReplyError("not a JSON object")
                             reply = reply_type.from_json(reply) if reply_type else reply
                         except ReplyError as why:
-                            raise _WrongService(f"{e.url}{path} answered {resp.status} with no poem worker's "
-                                                f"reply ({why}): is WORKER_URL the worker's address?") from None
+                            raise _WrongService(
+                                f"{e.url}{path} answered {resp.status} with no poem worker's "
+                                f"reply ({why}): is WORKER_URL the worker's address?"
+                            ) from None
                         e.failures, e.down_until = 0, 0.0
                         return reply
                     try:

@@ -6,6 +6,7 @@ bot migrate`), which hands over a live connection in
 command line (`alembic ...` from the repository root, with alembic.ini), which
 opens its own async engine on DATABASE_URL.
 """
+
 import asyncio
 
 from alembic import context
@@ -45,8 +46,9 @@ async def _run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=_url().startswith("sqlite"))
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=_url().startswith("sqlite")
+    )
     with context.begin_transaction():
         context.run_migrations()
 elif (connection := config.attributes.get("connection")) is not None:

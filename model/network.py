@@ -16,6 +16,7 @@ poems come without their latent (`null_rate`), so the same head is also a
 plain language model: sampling mixes the two (classifier-free guidance, Ho
 and Salimans 2022), reconstruction and blends use the latent alone.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -86,16 +87,33 @@ def baseline(form: int = 5, vocab_size: int = 0) -> Config:
     """Su Jianlin's configuration, faithfully: emb 64, two GCNNs, latent 64,
     one decoder GCNN, a full softmax shared by all positions, plain KL."""
     return Config(
-        form=form, vocab_size=vocab_size, emb=64, enc_dilations=[1, 1], latent=64,
-        dec_dilations=[1], ar_dilations=[], cutoffs=[], free_bits=0.0, dropout=0.0, enc_pos=False, null_rate=0.0,
+        form=form,
+        vocab_size=vocab_size,
+        emb=64,
+        enc_dilations=[1, 1],
+        latent=64,
+        dec_dilations=[1],
+        ar_dilations=[],
+        cutoffs=[],
+        free_bits=0.0,
+        dropout=0.0,
+        enc_pos=False,
+        null_rate=0.0,
     )
 
 
 def tiny(form: int = 5, vocab_size: int = 0) -> Config:
     """A config small enough to train in seconds on a CPU (tests)."""
     return Config(
-        form=form, vocab_size=vocab_size, emb=16, enc_dilations=[1, 2], latent=8,
-        dec_dilations=[1], ar_dilations=[1, 2], cutoffs=[], dropout=0.0,
+        form=form,
+        vocab_size=vocab_size,
+        emb=16,
+        enc_dilations=[1, 2],
+        latent=8,
+        dec_dilations=[1],
+        ar_dilations=[1, 2],
+        cutoffs=[],
+        dropout=0.0,
     )
 
 
@@ -148,9 +166,7 @@ class OutputLayer(nn.Module):
         cutoffs = [c for c in cfg.cutoffs if c < cfg.vocab_size - 1]  # a small vocabulary drops some
         self.adaptive = bool(cutoffs)
         if self.adaptive:
-            self.out = nn.AdaptiveLogSoftmaxWithLoss(
-                cfg.emb, cfg.vocab_size, cutoffs=cutoffs, div_value=cfg.div_value
-            )
+            self.out = nn.AdaptiveLogSoftmaxWithLoss(cfg.emb, cfg.vocab_size, cutoffs=cutoffs, div_value=cfg.div_value)
         else:
             self.out = nn.Linear(cfg.emb, cfg.vocab_size)
 
@@ -257,8 +273,9 @@ class PoemVAE(nn.Module):
         u = torch.rand(B, device=device)
         cut = torch.randint(1, max(Dd, 2), (B,), device=device)
         full = torch.full((B,), Dd, device=device)
-        return torch.where(u < self.cfg.detail_drop, 0,
-                           torch.where(u < self.cfg.detail_drop + self.cfg.detail_nest, cut, full))
+        return torch.where(
+            u < self.cfg.detail_drop, 0, torch.where(u < self.cfg.detail_drop + self.cfg.detail_nest, cut, full)
+        )
 
     def decode_ar(self, hp: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """The causal head. hp: (B, T, C) parallel states; prev: (B, T') previous
@@ -334,8 +351,9 @@ class LossParts:
     kl_global: torch.Tensor | None = None  # the part of `kl` in z_g (two-level codes)
 
 
-def loss(cfg: Config, nll_p, nll_ar, mu, logvar, kl_scale: float = 1.0,
-         beta_global: torch.Tensor | float | None = None) -> LossParts:
+def loss(
+    cfg: Config, nll_p, nll_ar, mu, logvar, kl_scale: float = 1.0, beta_global: torch.Tensor | float | None = None
+) -> LossParts:
     """Reconstruction + KL, returned in parts so they can be logged and annealed.
 
     With free bits (Kingma et al. 2016), each latent dimension's batch-mean KL
@@ -398,7 +416,8 @@ def validate(model: PoemVAE, data: torch.Tensor, batch_size: int = 512) -> dict:
         mus.append(mu)
     n = len(data)
     two_level = {"kl_global": kl_g_sum / n} if model.cfg.latent_global else {}
-    return {**two_level,
+    return {
+        **two_level,
         "nll_char": nll_sum / data.numel(),
         "kl": kl_sum / n,
         "elbo_char": (nll_sum + kl_sum) / data.numel(),  # negative ELBO per character: the bound to compare

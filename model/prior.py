@@ -8,6 +8,7 @@ places real poems encode to; a latent drawn from N(0, I) lands in them and
 decodes to noise. The mixture is fitted by EM after training and stored in
 the checkpoint's safetensors beside the weights (`prior.*` tensors).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,9 @@ class GaussianMixture:
     def __init__(self, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor):
         K, D = means.shape
         if weights.shape != (K,) or scale_tril.shape != (K, D, D):
-            raise ValueError(f"a mixture of {K} components in {D} dimensions needs weights ({K},) "
-                             f"and scale_tril ({K}, {D}, {D})")
+            raise ValueError(
+                f"a mixture of {K} components in {D} dimensions needs weights ({K},) and scale_tril ({K}, {D}, {D})"
+            )
         if not (torch.isfinite(weights).all() and torch.isfinite(means).all() and torch.isfinite(scale_tril).all()):
             raise ValueError("the mixture holds non-finite numbers")
         self.weights = weights.double() / weights.double().sum()
@@ -69,8 +71,15 @@ class GaussianMixture:
         return torch.logsumexp(self.log_prob_components(x), dim=1).mean()
 
     @classmethod
-    def fit(cls, x: torch.Tensor, components: int = 64, iterations: int = 60, seed: int = 0,
-            reg: float = 1e-3, tol: float = 1e-4) -> GaussianMixture:
+    def fit(
+        cls,
+        x: torch.Tensor,
+        components: int = 64,
+        iterations: int = 60,
+        seed: int = 0,
+        reg: float = 1e-3,
+        tol: float = 1e-4,
+    ) -> GaussianMixture:
         """EM from k-means++ seeds. `reg` is added to every covariance's diagonal
         (a floor that keeps thin components invertible)."""
         x = x.double()
@@ -108,14 +117,20 @@ class GaussianMixture:
 
     # -- storage ------------------------------------------------------------------------------------
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"{PREFIX}weights": self.weights.float(), f"{PREFIX}means": self.means,
-                f"{PREFIX}scale_tril": self.scale_tril}
+        return {
+            f"{PREFIX}weights": self.weights.float(),
+            f"{PREFIX}means": self.means,
+            f"{PREFIX}scale_tril": self.scale_tril,
+        }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> GaussianMixture:
         try:
-            return cls(tensors[f"{PREFIX}weights"].float(), tensors[f"{PREFIX}means"].float(),
-                       tensors[f"{PREFIX}scale_tril"].float())
+            return cls(
+                tensors[f"{PREFIX}weights"].float(),
+                tensors[f"{PREFIX}means"].float(),
+                tensors[f"{PREFIX}scale_tril"].float(),
+            )
         except KeyError as e:
             raise ValueError(f"the prior is missing {e.args[0]}") from None
 

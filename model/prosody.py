@@ -6,6 +6,7 @@ they misjudge the old entering tone (白, 出, 十, 國 are oblique here).
 Corpus glyph variants are folded (NFKC, then OpenCC's t2s map, then a few
 pairs OpenCC leaves alone) before a character is looked up.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,10 +20,34 @@ import opencc
 
 PING, ZE = "ping", "ze"
 # variants that neither NFKC nor OpenCC fold onto the tables' glyphs
-MANUAL_VARIANTS = {"靑": "青", "眞": "真", "説": "說", "絶": "絕", "敎": "教", "淸": "清", "隠": "隱",
-                   "疎": "疏", "跡": "迹", "簷": "檐", "沉": "沈", "鬰": "鬱", "鶑": "鶯", "猨": "猿",
-                   "浄": "淨", "怱": "匆", "髪": "髮", "棃": "梨", "樽": "罇", "啼": "嗁", "懶": "嬾",
-                   "爐": "鑪", "慚": "慙", "塢": "隖", "掃": "埽", "珮": "佩"}
+MANUAL_VARIANTS = {
+    "靑": "青",
+    "眞": "真",
+    "説": "說",
+    "絶": "絕",
+    "敎": "教",
+    "淸": "清",
+    "隠": "隱",
+    "疎": "疏",
+    "跡": "迹",
+    "簷": "檐",
+    "沉": "沈",
+    "鬰": "鬱",
+    "鶑": "鶯",
+    "猨": "猿",
+    "浄": "淨",
+    "怱": "匆",
+    "髪": "髮",
+    "棃": "梨",
+    "樽": "罇",
+    "啼": "嗁",
+    "懶": "嬾",
+    "爐": "鑪",
+    "慚": "慙",
+    "塢": "隖",
+    "掃": "埽",
+    "珮": "佩",
+}
 
 
 def _table_path() -> Path:

@@ -9,6 +9,7 @@ Built once (`python -m model index-subjects <checkpoint>`) and shipped beside th
 checkpoint as `<name>.subjects.safetensors`, so the checkpoint's version (the hash
 of its weights) stays what it was.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,9 @@ class SubjectIndex:
 
     @classmethod
     @torch.no_grad()
-    def build(cls, model, x: torch.Tensor, dims: int, min_poems: int = 5, batch: int = 1024,
-              associates: int = 64) -> SubjectIndex:
+    def build(
+        cls, model, x: torch.Tensor, dims: int, min_poems: int = 5, batch: int = 1024, associates: int = 64
+    ) -> SubjectIndex:
         """From the training poems x (N, T) as character ids: the first `dims` latent
         dimensions' mean and spread per character, and its positions."""
         model.eval()
@@ -64,13 +66,21 @@ class SubjectIndex:
         positions = torch.zeros(V, T)
         positions.index_put_((x.reshape(-1), torch.arange(T).repeat(len(x))), torch.ones(x.numel()), accumulate=True)
         assoc_ids, assoc = cls._associations(present, keep, counts, len(x), associates)
-        return cls(chars=keep, means=means, stds=var.clamp_min(1e-6).sqrt(), positions=positions[keep],
-                   poems=counts[keep], info={"poems": len(x), "dims": dims, "min_poems": min_poems},
-                   assoc_ids=assoc_ids, assoc=assoc)
+        return cls(
+            chars=keep,
+            means=means,
+            stds=var.clamp_min(1e-6).sqrt(),
+            positions=positions[keep],
+            poems=counts[keep],
+            info={"poems": len(x), "dims": dims, "min_poems": min_poems},
+            assoc_ids=assoc_ids,
+            assoc=assoc,
+        )
 
     @staticmethod
-    def _associations(present: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, N: int,
-                      A: int, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    def _associations(
+        present: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, N: int, A: int, chunk: int = 8192
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """For each kept character, the A characters with the highest count x PMI among the
         poems holding it (each seen with it in 3+ poems), and their PMI."""
         V, K = present.shape[1], len(keep)
@@ -95,9 +105,13 @@ class SubjectIndex:
         return ids, pmi.gather(1, ids)
 
     def save(self, path: Path) -> None:
-        tensors = {"chars": self.chars.contiguous(), "means": self.means.float().contiguous(),
-                   "stds": self.stds.float().contiguous(), "positions": self.positions.float().contiguous(),
-                   "poems": self.poems.contiguous()}
+        tensors = {
+            "chars": self.chars.contiguous(),
+            "means": self.means.float().contiguous(),
+            "stds": self.stds.float().contiguous(),
+            "positions": self.positions.float().contiguous(),
+            "poems": self.poems.contiguous(),
+        }
         if self.assoc is not None:
             tensors.update(assoc_ids=self.assoc_ids.contiguous(), assoc=self.assoc.half().contiguous())
         save_file(tensors, str(path), metadata={"info": json.dumps(self.info)})

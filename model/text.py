@@ -1,6 +1,7 @@
 """The rules of a poem's text, in one torch-free module that the bot and the model
 both import: which characters are Chinese, how a quatrain is punctuated and split
 into lines, its form, and the range of a seed."""
+
 from __future__ import annotations
 
 import re

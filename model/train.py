@@ -4,6 +4,7 @@ Deterministic under a seed (the batch order of epoch e comes from seed and e
 alone), resumable at epoch boundaries, validated every epoch, and the curves
 drawn to a PNG beside the checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,7 @@ def learning_rate(args: TrainArgs, progress: float) -> float:
 
 
 @torch.no_grad()
-def fit_prior(ckpt: Checkpoint, poems: list[str], components: int = 64, points: int = 40000,
-              seed: int = 0) -> dict:
+def fit_prior(ckpt: Checkpoint, poems: list[str], components: int = 64, points: int = 40000, seed: int = 0) -> dict:
     """Fit a Gaussian mixture to the posterior means of (up to `points` of) `poems`
     and attach it to the checkpoint: `sample` then draws latents where poems encode to."""
     t0 = time.perf_counter()
@@ -75,9 +75,13 @@ def fit_prior(ckpt: Checkpoint, poems: list[str], components: int = 64, points: 
     ckpt.model.eval()
     mu = torch.cat([ckpt.model.encode(x[i : i + 1024])[0] for i in range(0, len(x), 1024)])  # (N, D)
     ckpt.prior = GaussianMixture.fit(mu, components=components, seed=seed)
-    info = {"components": components, "points": len(mu), "seed": seed,
-            "log_likelihood": round(float(ckpt.prior.log_prob(mu)), 3),
-            "seconds": round(time.perf_counter() - t0, 1)}
+    info = {
+        "components": components,
+        "points": len(mu),
+        "seed": seed,
+        "log_likelihood": round(float(ckpt.prior.log_prob(mu)), 3),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     ckpt.card["prior"] = info
     return info
 
@@ -159,23 +163,39 @@ def _card(args: TrainArgs, model: PoemVAE, train_poems: list[str], valid_poems: 
     return {
         "form": args.form,
         "config_name": args.config,
-        "corpus": {"package": manifest.get("package", corpus.PACKAGE), "integrity": manifest.get("integrity"),
-                   "train_poems": len(train_poems), "valid_poems": len(valid_poems)},
-        "training": {"command": "python -m model " + shlex.join(argv if argv is not None else sys.argv[1:]),
-                     "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "lr_min": args.lr_min,
-                     "kl_anneal_steps": args.kl_anneal_steps, "threads": torch.get_num_threads(),
-                     "parameters": parameter_count(model)},
+        "corpus": {
+            "package": manifest.get("package", corpus.PACKAGE),
+            "integrity": manifest.get("integrity"),
+            "train_poems": len(train_poems),
+            "valid_poems": len(valid_poems),
+        },
+        "training": {
+            "command": "python -m model " + shlex.join(argv if argv is not None else sys.argv[1:]),
+            "seed": args.seed,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "lr_min": args.lr_min,
+            "kl_anneal_steps": args.kl_anneal_steps,
+            "threads": torch.get_num_threads(),
+            "parameters": parameter_count(model),
+        },
     }
 
 
-def _train_epoch(args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, epoch: int,
-                 step: int, seconds_before: float = 0.0) -> tuple[dict, int, float]:
+def _train_epoch(
+    args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, epoch: int, step: int, seconds_before: float = 0.0
+) -> tuple[dict, int, float]:
     """One pass over the training poems: (mean train metrics, steps so far, seconds it took)."""
     model.train()
     order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
     batches = math.ceil(len(x_train) / args.batch_size)
-    bar = tqdm(range(batches), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr,
-               disable=not sys.stderr.isatty() and not args.progress, mininterval=2.0)
+    bar = tqdm(
+        range(batches),
+        desc=f"epoch {epoch + 1}/{args.epochs}",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty() and not args.progress,
+        mininterval=2.0,
+    )
     sums = {"nll_char": 0.0, "kl": 0.0}
     two_level = model.cfg.latent_global > 0
     if two_level:
@@ -190,8 +210,7 @@ def _train_epoch(args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, ep
             group["lr"] = learning_rate(args, progress)
         x = x_train[order[b * args.batch_size : (b + 1) * args.batch_size].to(x_train.device)]  # (B, T)
         kl_scale = min(1.0, step / args.kl_anneal_steps) if args.kl_anneal_steps else 1.0
-        parts = loss(model.cfg, *model(x), kl_scale=kl_scale,
-                     beta_global=model.beta_global if two_level else None)
+        parts = loss(model.cfg, *model(x), kl_scale=kl_scale, beta_global=model.beta_global if two_level else None)
         opt.zero_grad(set_to_none=True)
         parts.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -207,19 +226,29 @@ def _train_epoch(args: TrainArgs, model: PoemVAE, opt, x_train: torch.Tensor, ep
                 steer_rate(model, kl_g)
         if b % 20 == 0:
             sps = (b + 1) * args.batch_size / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{parts.total.item():.1f}", nll=f"{parts.nll_char.item():.2f}",
-                            kl=f"{parts.kl.item():.1f}", sps=f"{sps:.0f}")
+            bar.set_postfix(
+                loss=f"{parts.total.item():.1f}",
+                nll=f"{parts.nll_char.item():.2f}",
+                kl=f"{parts.kl.item():.1f}",
+                sps=f"{sps:.0f}",
+            )
     return {k: v / batches for k, v in sums.items()}, step, time.perf_counter() - t0
 
 
-def _finish_epoch(args: TrainArgs, ckpt: Checkpoint, opt, history: list, entry: dict, step: int,
-                  poems: int) -> None:
+def _finish_epoch(args: TrainArgs, ckpt: Checkpoint, opt, history: list, entry: dict, step: int, poems: int) -> None:
     """Log an epoch and save everything a later `--resume` needs: checkpoint, card, curves."""
     valid = entry["valid"]
     history.append(entry)
-    log.info("epoch %d: valid nll/char %.3f, KL %.2f (z_g %.2f), recon acc %.3f, active units %d, %.0f samples/s",
-             entry["epoch"], valid["nll_char"], valid["kl"], valid.get("kl_global", 0.0), valid["recon_acc"],
-             valid["active_units"], entry["samples_per_s"])
+    log.info(
+        "epoch %d: valid nll/char %.3f, KL %.2f (z_g %.2f), recon acc %.3f, active units %d, %.0f samples/s",
+        entry["epoch"],
+        valid["nll_char"],
+        valid["kl"],
+        valid.get("kl_global", 0.0),
+        valid["recon_acc"],
+        valid["active_units"],
+        entry["samples_per_s"],
+    )
     ckpt.card["training"].update(epochs=entry["epoch"], steps=step, seconds=entry["seconds"])
     ckpt.card["metrics"] = valid
     ckpt.card["history"] = history
@@ -261,8 +290,13 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
     for epoch in range(start_epoch, args.epochs):
         train_metrics, step, elapsed = _train_epoch(args, model, opt, x_train, epoch, step, seconds)
         seconds += elapsed
-        entry = {"epoch": epoch + 1, "train": train_metrics, "valid": validate(model, x_valid),
-                 "samples_per_s": len(x_train) / elapsed, "seconds": round(seconds, 1)}
+        entry = {
+            "epoch": epoch + 1,
+            "train": train_metrics,
+            "valid": validate(model, x_valid),
+            "samples_per_s": len(x_train) / elapsed,
+            "seconds": round(seconds, 1),
+        }
         _finish_epoch(args, ckpt, opt, history, entry, step, len(x_train))
         if args.max_minutes and seconds >= 60 * args.max_minutes:
             log.info("stopping after epoch %d: %.1f minutes of training", epoch + 1, seconds / 60)

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny trained checkpoint, real SQLite files, a real PostgreSQL
 server when one can be started (from Debian's packages), and worker engines."""
+
 from __future__ import annotations
 
 import glob
@@ -27,8 +28,20 @@ def tiny_checkpoints(tmp_path_factory) -> dict[int, Path]:
     paths = {}
     for form in (5, 7):
         path = out / f"tiny{form}"
-        train(TrainArgs(form=form, config="tiny", data_dir=CORPUS, out=path, epochs=2, batch_size=32,
-                        seed=0, threads=1, kl_anneal_steps=10), argv=["train", "--config", "tiny"])
+        train(
+            TrainArgs(
+                form=form,
+                config="tiny",
+                data_dir=CORPUS,
+                out=path,
+                epochs=2,
+                batch_size=32,
+                seed=0,
+                threads=1,
+                kl_anneal_steps=10,
+            ),
+            argv=["train", "--config", "tiny"],
+        )
         paths[form] = path
     return paths
 
@@ -77,16 +90,31 @@ def postgres_url():
         run_as = ["runuser", "-u", "postgres", "--"]
     data, port = root / "data", free_port()
     try:
-        subprocess.run(run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                       check=True, capture_output=True)
-        subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                                 f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            run_as + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            run_as
+            + [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
     except subprocess.CalledProcessError as e:
         pytest.skip(f"PostgreSQL could not be started: {e.stderr.decode()[-300:]}")
     yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                   capture_output=True)
+    subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
 
 

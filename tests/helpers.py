@@ -1,4 +1,5 @@
 """Helpers the test modules share (fixtures live in conftest.py)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,6 @@
 """The bot through discord.py's own dispatch: messages and interactions fed as
 gateway payloads, replies captured where they would leave for Discord."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,20 +18,24 @@ async def local(sqlite_url, engine):
 
 
 async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(local):
-    first, = await local.say("!poem 42")
-    second, = await local.say("!poem 42")
+    (first,) = await local.say("!poem 42")
+    (second,) = await local.say("!poem 42")
     assert poem_of(first) == poem_of(second)
     assert len(poem_of(first)) == 4 and all(len(line) == 6 for line in poem_of(first))
     assert first.embeds[0]["title"] == "Poem #1" and second.embeds[0]["title"] == "Poem #2"
     assert "seed 42" in first.embeds[0]["footer"]["text"]
-    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + ["poem:fav:1", "poem:vary:1", "poem:reroll:5",
-                                                                                  "poem:rewrite:1"]
-    seven, = await local.say("!poem 42 7")
+    assert first.custom_ids == [f"poem:rate:1:{s}" for s in range(1, 6)] + [
+        "poem:fav:1",
+        "poem:vary:1",
+        "poem:reroll:5",
+        "poem:rewrite:1",
+    ]
+    (seven,) = await local.say("!poem 42 7")
     assert all(len(line) == 8 for line in poem_of(seven))
 
 
 async def test_slash_poem_gives_the_prefix_poem(local):
-    prefix, = await local.say("!poem 7")
+    (prefix,) = await local.say("!poem 7")
     replies = await local.slash("poem", {"seed": "7"})
     shown = [s for s in replies if s.embeds]
     assert shown and poem_of(shown[-1]) == poem_of(prefix)
@@ -39,66 +44,69 @@ async def test_slash_poem_gives_the_prefix_poem(local):
 async def test_slash_options_keep_their_own_meaning(local):
     seven = [s for s in await local.slash("poem", {"form": "7"}) if s.embeds][-1]
     assert all(len(line) == 8 for line in poem_of(seven)), "form:7 is the form, never seed 7"
-    prefix, = await local.say("!poem 42 7言")
+    (prefix,) = await local.say("!poem 42 7言")
     both = [s for s in await local.slash("poem", {"seed": "42", "form": "7"}) if s.embeds][-1]
     assert poem_of(both) == poem_of(prefix)
 
 
-@pytest.mark.parametrize("command,reply", [
-    ("!poem abc", "A seed is a whole number"),
-    ("!poem 99999999999999999999999", "A seed is a whole number"),
-    ("!poem -5", "A seed is a whole number"),
-    ("!poem 42 6", "The form is 5 or 7"),
-    ("!rate 99 3", "There is no poem #99"),
-    ("!rate 1 9", "1 to 5 stars"),
-    ("!rate abc 3", "A poem id looks like"),
-    ("!rate 1 lots", "1 to 5 stars"),
-    ("!rate", "Something is missing"),
-    ("!fav 5", "There is no poem #5"),
-    ("!unfav 5", "not one of your favourites"),
-    ("!show 0", "A poem id looks like"),
-    ("!vary 7", "There is no poem #7"),
-    ("!vary x", "A poem id looks like"),
-    ("!blend", "You need 2 favourites"),
-    ("!blend 1", "Blend two poems"),
-    ("!blend 1 2 50", "`steps` must be from 3 to 10 (not 50)"),
-    ("!blend hello world", "not a poem I can blend"),
-    ("!top 0", "`n` must be from 1 to 25"),
-    ("!script klingon", "simplified or traditional"),
-    ("!sync", "Only the bot's owner"),
-])
+@pytest.mark.parametrize(
+    "command,reply",
+    [
+        ("!poem abc", "A seed is a whole number"),
+        ("!poem 99999999999999999999999", "A seed is a whole number"),
+        ("!poem -5", "A seed is a whole number"),
+        ("!poem 42 6", "The form is 5 or 7"),
+        ("!rate 99 3", "There is no poem #99"),
+        ("!rate 1 9", "1 to 5 stars"),
+        ("!rate abc 3", "A poem id looks like"),
+        ("!rate 1 lots", "1 to 5 stars"),
+        ("!rate", "Something is missing"),
+        ("!fav 5", "There is no poem #5"),
+        ("!unfav 5", "not one of your favourites"),
+        ("!show 0", "A poem id looks like"),
+        ("!vary 7", "There is no poem #7"),
+        ("!vary x", "A poem id looks like"),
+        ("!blend", "You need 2 favourites"),
+        ("!blend 1", "Blend two poems"),
+        ("!blend 1 2 50", "`steps` must be from 3 to 10 (not 50)"),
+        ("!blend hello world", "not a poem I can blend"),
+        ("!top 0", "`n` must be from 1 to 25"),
+        ("!script klingon", "simplified or traditional"),
+        ("!sync", "Only the bot's owner"),
+    ],
+)
 async def test_every_user_mistake_gets_a_short_clear_reply_and_saves_nothing(local, command, reply):
     user = 2 if command == "!sync" else 1
     sent = await local.say(command, user_id=user)
     assert len(sent) == 1 and reply in sent[0].content, [s.content for s in sent]
-    ok, = await local.say("!poem 1")
+    (ok,) = await local.say("!poem 1")
     assert ok.embeds[0]["title"] == "Poem #1", "a failed command must not have saved a poem"
 
 
 async def test_rating_favourites_leaderboard_and_show(local):
     await local.say("!poem 1")
     await local.say("!poem 2")
-    rated, = await local.say("!rate 1 4")
+    (rated,) = await local.say("!rate 1 4")
     assert "You gave poem #1 4★" in rated.content
     await local.say("!rate 1 5")  # rating again updates
     await local.say("!rate 2 2", user_id=3)
     assert "1 rating, 5.00★" in (await local.say("!rate 1 5"))[0].content
-    top, = await local.say("!top")
+    (top,) = await local.say("!top")
     names = [f["name"] for f in top.embeds[0]["fields"]]
     assert names[0].startswith("1. #1") and names[1].startswith("2. #2")
     assert (await local.say("!fav 2"))[0].content == "Poem #2 is now one of your favourites."
-    favs, = await local.say("!favs")
+    (favs,) = await local.say("!favs")
     assert [f["name"] for f in favs.embeds[0]["fields"]] == ["#2"]
     assert "no longer" in (await local.say("!unfav 2"))[0].content
     assert "no favourites yet" in (await local.say("!favs"))[0].content
-    shown, = await local.say("!show 1")
+    (shown,) = await local.say("!show 1")
     assert shown.embeds[0]["title"] == "Poem #1" and "5.00★ from 1" in shown.text()
 
 
 async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local):
-    first, = await local.say("!poem 10")
-    second, = await local.say("!poem 11")
-    path, = await local.say("!blend 1 #2 4")
+    (first,) = await local.say("!poem 10")
+    (second,) = await local.say("!poem 11")
+    (path,) = await local.say("!blend 1 #2 4")
     assert path.embeds[0]["title"] == "Blend: 4 steps from #1 to #2"
     fields = path.embeds[0]["fields"]
     assert [f["name"].split(" ")[0] for f in fields] == ["#1", "#3", "#4", "#2"]
@@ -109,36 +117,36 @@ async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local
         bold = [ch for part in field["value"].split("**")[1::2] for ch in part if ch != "\n"]
         assert bold == [b for x, y in zip(before, after) for a, b in zip(x, y) if a != b]
     assert "You gave poem #4" in (await local.say("!rate 4 3"))[0].content
-    shown, = await local.say("!show 3")
+    (shown,) = await local.say("!show 3")
     assert "blend of #1 and #2" in shown.text()
     await local.say("!fav 2")
     await local.say("!fav 1")
-    again, = await local.say("!blend 3")  # no second poem: a friendly hint, nothing written
+    (again,) = await local.say("!blend 3")  # no second poem: a friendly hint, nothing written
     assert "Blend two poems" in again.content
-    again, = await local.say("!blend")  # the two newest favourites, older first
+    (again,) = await local.say("!blend")  # the two newest favourites, older first
     assert again.embeds[0]["title"] == "Blend: 5 steps from #2 to #1"
     assert [f["name"].split(" ")[0] for f in again.embeds[0]["fields"]] == ["#2", "#5", "#6", "#7", "#1"]
 
 
 async def test_a_variation_keeps_its_poem_as_parent_and_changes_it(local):
-    first, = await local.say("!poem 21")
-    varied, = await local.say("!vary #1", user_id=5)
+    (first,) = await local.say("!poem 21")
+    (varied,) = await local.say("!vary #1", user_id=5)
     assert varied.embeds[0]["title"] == "Poem #2"
     assert "variation of #1" in varied.embeds[0]["footer"]["text"]
     assert any(b["custom_id"] == "poem:vary:2" for row in varied.components for b in row["components"])
     poems = [poem_of(first)] + [poem_of((await local.say("!vary 1", user_id=5))[0]) for _ in range(4)]
     assert any(p != poems[0] for p in poems[1:])  # variations are new poems
     assert len(set(map(tuple, poems[1:]))) > 1  # and differ from each other
-    shown, = await local.say("!show 2")
+    (shown,) = await local.say("!show 2")
     assert "variation of #1" in shown.text()
-    rated, = await local.say("!rate 2 4", user_id=9)
+    (rated,) = await local.say("!rate 2 4", user_id=9)
     assert "You gave poem #2 4★" in rated.content
 
 
 async def test_script_shows_simplified_characters(local):
-    traditional, = await local.say("!poem 3")
+    (traditional,) = await local.say("!poem 3")
     await local.say("!script simplified")
-    simplified, = await local.say("!show 1")
+    (simplified,) = await local.say("!show 1")
     import opencc
 
     assert poem_of(simplified) == [opencc.OpenCC("t2s").convert(x) for x in poem_of(traditional)]
@@ -149,30 +157,43 @@ async def test_forgetme_asks_first_says_what_others_lose_then_deletes(local):
     await local.say("!rate 1 5")
     await local.say("!rate 1 4", user_id=2)  # someone else's rating and favourite of poem 1
     await local.say("!fav 1", user_id=2)
-    asked, = await local.say("!forgetme")
+    (asked,) = await local.say("!forgetme")
     assert "!forgetme confirm" in asked.content
     assert "1 rating and 1 favourite from other people" in asked.content
     assert "Poem #1" in (await local.say("!show 1"))[0].text()
-    done, = await local.say("!forgetme confirm")
+    (done,) = await local.say("!forgetme confirm")
     assert "deleted 1 poem, 1 rating and 0 favourites" in done.content
     assert "There is no poem #1" in (await local.say("!show 1"))[0].content
     assert "no favourites yet" in (await local.say("!favs", user_id=2))[0].content
 
 
 async def test_help_lists_every_command_from_its_docstring(local):
-    helped, = await local.say("!help")
-    for name in ("poem", "vary", "rewrite", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "cards",
-                 "forgetme"):
+    (helped,) = await local.say("!help")
+    for name in (
+        "poem",
+        "vary",
+        "rewrite",
+        "blend",
+        "rate",
+        "fav",
+        "unfav",
+        "favs",
+        "top",
+        "show",
+        "script",
+        "cards",
+        "forgetme",
+    ):
         assert f"  {name} " in helped.content
-    detail, = await local.say("!help poem")
+    (detail,) = await local.say("!help poem")
     assert "藏頭 春花秋月" in detail.content
     for name in ("poem", "vary", "blend", "rate", "fav", "top", "script", "forgetme"):  # every parameter
-        detail, = await local.say(f"!help {name}")
+        (detail,) = await local.say(f"!help {name}")
         assert "No description given" not in detail.content, name
 
 
 async def test_owner_can_sync_slash_commands(local):
-    synced, = await local.say("!sync", user_id=1)
+    (synced,) = await local.say("!sync", user_id=1)
     assert "Synced 14 slash commands" in synced.content
 
 
@@ -206,21 +227,30 @@ async def test_poem_id_autocomplete_offers_the_users_favourites_and_newest_poems
     assert await local.bot.service.suggestions(5, "") == []  # only one's own
 
 
-@pytest.mark.parametrize("command, form, seed", [
-    ("!poem 7言", 7, None), ("!poem 七言", 7, None), ("!poem form:7", 7, None), ("!poem #7", 5, 7),
-    ("!poem 42 7言", 7, 42), ("!poem 7言 #42", 7, 42), ("!poem 7", 5, 7), ("!poem seed:9 5言", 5, 9),
-])
+@pytest.mark.parametrize(
+    "command, form, seed",
+    [
+        ("!poem 7言", 7, None),
+        ("!poem 七言", 7, None),
+        ("!poem form:7", 7, None),
+        ("!poem #7", 5, 7),
+        ("!poem 42 7言", 7, 42),
+        ("!poem 7言 #42", 7, 42),
+        ("!poem 7", 5, 7),
+        ("!poem seed:9 5言", 5, 9),
+    ],
+)
 async def test_the_common_ways_of_asking_for_a_form_or_a_seed(local, command, form, seed):
-    reply, = await local.say(command)
+    (reply,) = await local.say(command)
     assert all(len(line) == form + 1 for line in poem_of(reply)), reply.text()
     footer = reply.embeds[0]["footer"]["text"]
     assert footer.startswith(f"seed {seed} ·") if seed is not None else "seed" in footer
 
 
 async def test_slash_help_lists_the_commands_and_explains_one(local):
-    listed, = await local.slash("help")
+    (listed,) = await local.slash("help")
     assert listed.ephemeral and "`/poem`" in listed.content and "`/blend`" in listed.content
-    one, = await local.slash("help", {"command": "blend"})
+    (one,) = await local.slash("help", {"command": "blend"})
     assert "steps" in one.content and "3 to 10" in one.content
 
 
@@ -235,21 +265,21 @@ async def test_slash_commands_rate_and_report_errors_privately(local):
 async def test_cooldown_on_poem_says_when_to_come_back(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
         await local.say("!poem 1")
-        again, = await local.say("!poem 2")
+        (again,) = await local.say("!poem 2")
         assert "again in 60 s" in again.content or "again in 59 s" in again.content
-        other, = await local.say("!poem 2", user_id=5)  # cooldowns are per user
+        (other,) = await local.say("!poem 2", user_id=5)  # cooldowns are per user
         assert other.embeds
 
 
 async def test_too_much_work_in_flight_gets_a_busy_reply(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine), max_in_flight=0) as local:
-        busy, = await local.say("!poem 1")
+        (busy,) = await local.say("!poem 1")
         assert "busy" in busy.content and "try again in" in busy.content
 
 
 async def test_rating_buttons_work_on_a_message_from_before_a_restart(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
-        posted, = await local.say("!poem 42")
+        (posted,) = await local.say("!poem 42")
     message = posted.message  # the message stays in the channel; the bot process is gone
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
         replies = await local.click(message, "poem:rate:1:4", user_id=7)
@@ -259,9 +289,11 @@ async def test_rating_buttons_work_on_a_message_from_before_a_restart(sqlite_url
         rerolled = await local.click(message, "poem:reroll:5", user_id=7)
         assert any(s.embeds and s.embeds[0]["title"] == "Poem #2" for s in rerolled)
         varied = await local.click(message, "poem:vary:1", user_id=7)
-        assert any(s.embeds and s.embeds[0]["title"] == "Poem #3"
-                   and "variation of #1" in s.embeds[0]["footer"]["text"] for s in varied)
-        shown, = await local.say("!show 1")
+        assert any(
+            s.embeds and s.embeds[0]["title"] == "Poem #3" and "variation of #1" in s.embeds[0]["footer"]["text"]
+            for s in varied
+        )
+        (shown,) = await local.say("!show 1")
         assert "4.00★ from 1" in shown.text()
 
 
@@ -280,7 +312,7 @@ async def test_an_unexpected_failure_is_logged_and_the_user_gets_an_apology(sqli
             pass
 
     async with running_bot(sqlite_url, Broken()) as local:
-        sent, = await local.say("!poem 1")
+        (sent,) = await local.say("!poem 1")
     assert sent.content == APOLOGY
     assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records if r.levelname == "ERROR")
 
@@ -288,7 +320,7 @@ async def test_an_unexpected_failure_is_logged_and_the_user_gets_an_apology(sqli
 async def test_a_stopped_worker_gets_a_friendly_reply(sqlite_url):
     worker = HttpWorker(f"http://127.0.0.1:{free_port()}", timeout_s=2, retries=1, backoff_s=0.01)
     async with running_bot(sqlite_url, worker) as local:
-        sent, = await local.say("!poem 1")
+        (sent,) = await local.say("!poem 1")
     await worker.close()
     assert "not answering right now" in sent.content
 
@@ -299,13 +331,20 @@ def test_the_console_chat_works_from_a_pipe(tmp_path, tiny_checkpoints):
     import sys
     from pathlib import Path
 
-    env = dict(os.environ, POEMBOT_DATA_DIR=str(tmp_path), POEMBOT_FORMS="5",
-               POEMBOT_CHECKPOINT_5=str(tiny_checkpoints[5]))
+    env = dict(
+        os.environ, POEMBOT_DATA_DIR=str(tmp_path), POEMBOT_FORMS="5", POEMBOT_CHECKPOINT_5=str(tiny_checkpoints[5])
+    )
     env.pop("DISCORD_TOKEN", None)
     env.pop("DATABASE_URL", None)
-    out = subprocess.run([sys.executable, "-m", "bot", "--console"], input="!poem 42\n!poem 42\n!rate 1 5\n!top\n",
-                         capture_output=True, text=True, timeout=120, env=env,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "--console"],
+        input="!poem 42\n!poem 42\n!rate 1 5\n!top\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.returncode == 0, out.stderr
     blocks = out.stdout.strip().split("\n\n")
     assert blocks[0].startswith("Poem #1") and blocks[1].startswith("Poem #2")
@@ -316,9 +355,15 @@ def test_the_console_chat_works_from_a_pipe(tmp_path, tiny_checkpoints):
     assert (tmp_path / "poembot.sqlite3").exists()
 
     # buttons pressed by number, menu options too, and slash commands typed as such
-    out = subprocess.run([sys.executable, "-m", "bot", "--console"], capture_output=True, text=True, timeout=120,
-                         input="!poem 7\n6\n/poem seed:7\n!blend 1 3 3\n2\n5\n99\n", env=env,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "--console"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input="!poem 7\n6\n/poem seed:7\n!blend 1 3 3\n2\n5\n99\n",
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.returncode == 0, out.stderr
     blocks = out.stdout.strip().split("\n\n")
     assert "[6 ♥ favourite]" in blocks[0] and "Poem #3 is now one of your favourites" in blocks[1]
@@ -331,7 +376,10 @@ def test_the_console_chat_works_from_a_pipe(tmp_path, tiny_checkpoints):
 def test_a_blend_step_shows_what_it_changed_in_bold():
     from bot.cogs import marked_lines
 
-    assert marked_lines(["白日依山盡", "黃河入海流"], ["白月依水盡", "黃河入海流"]) == ["白**日**依**山**盡", "黃河入海流"]
+    assert marked_lines(["白日依山盡", "黃河入海流"], ["白月依水盡", "黃河入海流"]) == [
+        "白**日**依**山**盡",
+        "黃河入海流",
+    ]
     assert marked_lines(["明月出天山"], ["白日依山盡"]) == ["**明月出天山**"]
     assert marked_lines(["明月出天山"], None) == ["明月出天山"]
 
@@ -349,7 +397,7 @@ async def _parents(sqlite_url: str, poem_id: int) -> tuple:
 
 
 async def test_poem_fav_with_no_favourites_says_how_to_add_one(local):
-    reply, = await local.say("!poem fav")
+    (reply,) = await local.say("!poem fav")
     assert "no favourites yet" in reply.content and "!fav <id>" in reply.content and "♥" in reply.content
     assert (await local.say("!poem 1"))[0].embeds[0]["title"] == "Poem #1", "nothing was saved"
 
@@ -357,7 +405,7 @@ async def test_poem_fav_with_no_favourites_says_how_to_add_one(local):
 async def test_poem_fav_with_one_favourite_writes_near_it_and_keeps_the_parent(local, sqlite_url):
     await local.say("!poem 3")
     await local.say("!fav 1")
-    made, = await local.say("!poem fav 7")
+    (made,) = await local.say("!poem fav 7")
     footer = made.embeds[0]["footer"]["text"]
     assert made.embeds[0]["title"] == "Poem #2" and "from favourites #1, seed 7" in footer
     assert await _parents(sqlite_url, 2) == (1, None, 0.0)
@@ -369,8 +417,8 @@ async def test_poem_fav_between_several_repeats_under_its_seed_and_names_its_par
         await local.say(f"!poem {seed}")
     for pid in (1, 2, 3):
         await local.say(f"!fav {pid}")
-    first, = await local.say("!poem fav 42")
-    again, = await local.say("!poem ＦＡＶ 42")
+    (first,) = await local.say("!poem fav 42")
+    (again,) = await local.say("!poem ＦＡＶ 42")
     assert poem_of(first) == poem_of(again)
     a, b, t = await _parents(sqlite_url, 4)
     assert {a, b} <= {1, 2, 3} and a != b and 0 <= t <= 1
@@ -385,7 +433,7 @@ async def test_a_blend_of_a_poem_with_itself_is_one_poem_at_every_step(local):
     # every step decodes the poem's own latent: one poem (how close it is to poem 1 is the
     # model's reconstruction, measured by `python -m model evaluate`: 0.90 of characters)
     await local.say("!poem 8")
-    path, = await local.say("!blend 1 1 4")
+    (path,) = await local.say("!blend 1 1 4")
     lines = [f["value"].replace("**", "").split("\n") for f in path.embeds[0]["fields"]]
     assert len(lines) == 4 and lines[0] == lines[-1] and lines[1] == lines[2]
     assert "**" not in path.embeds[0]["fields"][2]["value"], "nothing changes between the middle steps"
@@ -394,25 +442,25 @@ async def test_a_blend_of_a_poem_with_itself_is_one_poem_at_every_step(local):
 async def test_every_blend_step_can_be_picked_rated_and_kept(local):
     await local.say("!poem 10")
     await local.say("!poem 11")
-    path, = await local.say("!blend 1 2 5")
+    (path,) = await local.say("!blend 1 2 5")
     select = path.components[0]["components"][0]
     assert select["custom_id"] == "poem:steps"
     assert [o["value"] for o in select["options"]] == ["1", "3", "4", "5", "2"]
     assert select["options"][1]["label"] == "#3 · step 2/5"
-    picked, = await local.choose(path.message, "poem:steps", ["4"], user_id=6)
+    (picked,) = await local.choose(path.message, "poem:steps", ["4"], user_id=6)
     assert picked.ephemeral and picked.embeds[0]["title"] == "Poem #4"
     assert "poem:rate:4:5" in picked.custom_ids and "poem:fav:4" in picked.custom_ids
     rated = await local.click(picked.message, "poem:rate:4:5", user_id=6)
     assert any("You gave poem #4 5★" in s.content for s in rated)
     await local.say("!forgetme confirm", user_id=1)  # the poems are gone: the menu says so
-    gone, = await local.choose(path.message, "poem:steps", ["4"], user_id=6)
+    (gone,) = await local.choose(path.message, "poem:steps", ["4"], user_id=6)
     assert gone.ephemeral and "There is no poem #4" in gone.content
 
 
 async def test_varying_a_forgotten_poem_gets_a_clear_reply(local):
     await local.say("!poem 12", user_id=4)
     await local.say("!forgetme confirm", user_id=4)
-    reply, = await local.say("!vary 1", user_id=5)
+    (reply,) = await local.say("!vary 1", user_id=5)
     assert "There is no poem #1" in reply.content
 
 
@@ -444,22 +492,25 @@ async def test_the_local_discord_makes_the_first_follow_up_public_after_a_public
     def route(method: str, path: str) -> Route:
         return Route(method, path, webhook_id=1, webhook_token="tok")
 
-    await local._webhook_request(route("POST", "/interactions/{webhook_id}/{webhook_token}/callback"),
-                                 payload={"type": 5, "data": {"flags": 0}})  # a public "thinking…"
-    await local._webhook_request(route("POST", "/webhooks/{webhook_id}/{webhook_token}"),
-                                 payload={"content": "first", "flags": 64})
-    await local._webhook_request(route("POST", "/webhooks/{webhook_id}/{webhook_token}"),
-                                 payload={"content": "second", "flags": 64})
+    await local._webhook_request(
+        route("POST", "/interactions/{webhook_id}/{webhook_token}/callback"), payload={"type": 5, "data": {"flags": 0}}
+    )  # a public "thinking…"
+    await local._webhook_request(
+        route("POST", "/webhooks/{webhook_id}/{webhook_token}"), payload={"content": "first", "flags": 64}
+    )
+    await local._webhook_request(
+        route("POST", "/webhooks/{webhook_id}/{webhook_token}"), payload={"content": "second", "flags": 64}
+    )
     first, second = local.sent[-2:]
     assert (first.content, first.ephemeral, second.content, second.ephemeral) == ("first", False, "second", True)
 
 
 async def test_busy_leaves_the_cooldown_unspent(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60, max_in_flight=0) as local:
-        busy, = await local.say("!poem 1")
+        (busy,) = await local.say("!poem 1")
         assert "busy" in busy.content
         local.bot.service.settings.max_in_flight = 32
-        written, = await local.say("!poem 1")
+        (written,) = await local.say("!poem 1")
         assert written.embeds, written.content
 
 
@@ -507,9 +558,15 @@ def test_the_metrics_port_serves_prometheus_text(tmp_path):
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DISCORD_TOKEN", "DATABASE_URL"))}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--console"], stdin=subprocess.PIPE, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
-                            env={**env, "POEMBOT_DATA_DIR": str(tmp_path), "POEMBOT_METRICS_PORT": str(port)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--console"],
+        stdin=subprocess.PIPE,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**env, "POEMBOT_DATA_DIR": str(tmp_path), "POEMBOT_METRICS_PORT": str(port)},
+    )
     try:
         proc.stdin.write("!poem 1\n")
         proc.stdin.flush()
@@ -538,8 +595,12 @@ async def test_personal_replies_are_shown_only_to_the_user_and_favs_say_how_many
     for i in range(12):
         await local.say(f"!poem {i}")
         await local.say(f"!fav {i + 1}")
-    for name, options in (("script", {"script": "simplified"}), ("cards", {"setting": "off"}), ("favs", {}),
-                          ("forgetme", {})):
+    for name, options in (
+        ("script", {"script": "simplified"}),
+        ("cards", {"setting": "off"}),
+        ("favs", {}),
+        ("forgetme", {}),
+    ):
         replies = [s for s in await local.slash(name, options) if s.content or s.embeds]
         assert replies and all(s.ephemeral for s in replies), name
     shown = [s for s in await local.slash("favs") if s.embeds][-1]
@@ -548,29 +609,29 @@ async def test_personal_replies_are_shown_only_to_the_user_and_favs_say_how_many
 
 async def test_help_for_a_category_in_any_case(local):
     for word in ("Poems", "poems"):
-        helped, = await local.say(f"!help {word}")
+        (helped,) = await local.say(f"!help {word}")
         assert "poem" in helped.content and "rewrite" in helped.content and "There is no command" not in helped.content
 
 
 async def test_a_blend_saves_no_step_twice(local):
     await local.say("!poem 8")
-    path, = await local.say("!blend 1 1 10")
+    (path,) = await local.say("!blend 1 1 10")
     ids = [f["name"].split(" ")[0] for f in path.embeds[0]["fields"]]
-    shown, = await local.say("!show 3")
+    (shown,) = await local.say("!show 3")
     assert len(set(ids)) <= 2 and "There is no poem #3" in shown.content, ids
 
 
 async def test_forgetme_is_confirmed_with_a_button_only_its_asker_can_press(local):
     await local.say("!poem 1", user_id=7)
-    asked, = await local.say("!forgetme", user_id=7)
+    (asked,) = await local.say("!forgetme", user_id=7)
     assert asked.custom_ids == ["forget:confirm:7"]
-    other, = await local.click(asked.message, "forget:confirm:7", user_id=8)
+    (other,) = await local.click(asked.message, "forget:confirm:7", user_id=8)
     assert "Only the person who asked" in other.content and other.ephemeral
-    kept, = await local.say("!show 1")
+    (kept,) = await local.say("!show 1")
     assert kept.embeds
-    done, = await local.click(asked.message, "forget:confirm:7", user_id=7)
+    (done,) = await local.click(asked.message, "forget:confirm:7", user_id=7)
     assert "deleted 1 poem" in done.content
-    gone, = await local.say("!show 1")
+    (gone,) = await local.say("!show 1")
     assert "There is no poem #1" in gone.content
 
 
@@ -580,7 +641,7 @@ async def test_each_limit_reads_the_same_in_help_slash_options_and_the_service(l
     steps = {p.name: p for p in local.bot.tree.get_command("blend").parameters}["steps"]
     n = {p.name: p for p in local.bot.tree.get_command("top").parameters}["n"]
     assert (steps.min_value, steps.max_value, n.max_value) == (MIN_STEPS, MAX_STEPS, MAX_TOP)
-    help_blend, = await local.say("!help blend")
+    (help_blend,) = await local.say("!help blend")
     assert f"Steps: {MIN_STEPS} to {MAX_STEPS}." in help_blend.text() and "{" not in help_blend.text()
-    too_many, = await local.say(f"!blend 1 2 {MAX_STEPS + 1}")
+    (too_many,) = await local.say(f"!blend 1 2 {MAX_STEPS + 1}")
     assert f"from {MIN_STEPS} to {MAX_STEPS}" in too_many.text()

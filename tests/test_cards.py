@@ -1,4 +1,5 @@
 """Poem cards: the picture attached to a new poem."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,9 @@ from bot import cards
 from bot.worker_client import InProcessWorker
 from tests.helpers import poem_of, running_bot
 
-needs_font = pytest.mark.skipif(cards.find_font() is None,
-                                reason="no CJK serif font here (apt-get install fonts-noto-cjk; CI installs it)")
+needs_font = pytest.mark.skipif(
+    cards.find_font() is None, reason="no CJK serif font here (apt-get install fonts-noto-cjk; CI installs it)"
+)
 
 
 def ink_columns(png: bytes, form: int) -> list[tuple[int, int]]:
@@ -33,11 +35,11 @@ def ink_columns(png: bytes, form: int) -> list[tuple[int, int]]:
 @needs_font
 async def test_a_new_poem_comes_with_a_card_whose_ink_lies_in_four_columns(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
-        five, = await local.say("!poem 42")
-        seven, = await local.say("!poem 42 7言")
+        (five,) = await local.say("!poem 42")
+        (seven,) = await local.say("!poem 42 7言")
         rerolled = [s for s in await local.click(five.message, "poem:reroll:5") if s.files]
     for sent, form in ((five, 5), (seven, 7)):
-        (name, png), = sent.files.items()
+        ((name, png),) = sent.files.items()
         assert sent.embeds[0]["image"]["url"] == f"attachment://{name}" and png.startswith(b"\x89PNG")
         assert Image.open(io.BytesIO(png)).size == cards.card_size(form)
         columns = ink_columns(png, form)
@@ -54,8 +56,8 @@ async def test_without_attach_files_a_new_poem_is_posted_as_text(sqlite_url, eng
     caplog.set_level(logging.WARNING, "poembot")
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
         local.attach_files = False
-        sent, = await local.say("!poem 42")
-        shown, = await local.say("!show 1")
+        (sent,) = await local.say("!poem 42")
+        (shown,) = await local.say("!show 1")
     assert not sent.files and "image" not in sent.embeds[0] and len(poem_of(sent)) == 4
     assert poem_of(shown) == poem_of(sent), "the poem was saved and shown"
     assert "Attach Files" in caplog.text
@@ -63,19 +65,18 @@ async def test_without_attach_files_a_new_poem_is_posted_as_text(sqlite_url, eng
 
 async def test_cards_off_sends_no_attachment(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine), cards=False) as local:
-        sent, = await local.say("!poem 42")
+        (sent,) = await local.say("!poem 42")
     assert not sent.files and "image" not in sent.embeds[0] and poem_of(sent)
 
 
-async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqlite_url, engine, monkeypatch,
-                                                                            caplog):
+async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqlite_url, engine, monkeypatch, caplog):
     monkeypatch.setattr(cards, "FONT_GLOBS", ())
     cards.find_font.cache_clear()
     cards.font.cache_clear()
     try:
         async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
-            first, = await local.say("!poem 1")
-            second, = await local.say("!poem 2")
+            (first,) = await local.say("!poem 1")
+            (second,) = await local.say("!poem 2")
     finally:
         cards.find_font.cache_clear()
         cards.font.cache_clear()
@@ -88,9 +89,9 @@ async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqli
 async def test_a_user_can_turn_their_cards_off_and_on(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
         assert "text alone" in (await local.say("!cards off", user_id=5))[0].content
-        plain, = await local.say("!poem 3", user_id=5)
-        other, = await local.say("!poem 3", user_id=6)  # someone else's setting is their own
+        (plain,) = await local.say("!poem 3", user_id=5)
+        (other,) = await local.say("!poem 3", user_id=6)  # someone else's setting is their own
         assert "on or off" in (await local.say("!cards maybe", user_id=5))[0].content
         assert "with a card" in (await local.say("!cards ON", user_id=5))[0].content
-        again, = await local.say("!poem 3", user_id=5)
+        (again,) = await local.say("!poem 3", user_id=5)
     assert not plain.files and other.files and again.files

@@ -1,6 +1,7 @@
 """The compose file against the code: no Docker engine runs here, so this checks
 that the services, their commands, environment and volumes match what the
 programs read."""
+
 from __future__ import annotations
 
 import re
@@ -49,7 +50,8 @@ def test_the_bot_reaches_the_worker_where_it_listens_and_waits_for_it(compose):
     url = urlparse(s["bot"]["environment"]["WORKER_URL"])
     assert (url.hostname, url.port) == ("worker", worker_port)
     assert "/healthz" in " ".join(s["worker"]["healthcheck"]["test"]) and str(worker_port) in " ".join(
-        s["worker"]["healthcheck"]["test"])
+        s["worker"]["healthcheck"]["test"]
+    )
     assert s["bot"]["depends_on"]["worker"]["condition"] == "service_healthy"
     assert s["bot"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert s["bot"]["environment"]["POEMBOT_MIGRATE_ON_START"] == "0"

@@ -1,4 +1,5 @@
 """The generation API and the shipped checkpoint, as the worker and the CLI use them."""
+
 from __future__ import annotations
 
 import json
@@ -77,16 +78,19 @@ def test_encode_accepts_text_with_or_without_punctuation_and_simplified(shipped5
     assert parsed[4] == "盡" and parsed[11] == "窮" and set(parsed) <= set(shipped5.vocab.index)
 
 
-@pytest.mark.parametrize("text,message", [
-    ("", "empty"),
-    ("   ", "empty"),
-    ("hello world", "Chinese characters only"),
-    ("白日依山盡，黃河入海流。", "has 20 characters"),
-    ("白日依山盡黃，河入海流。欲窮千里目，更上一層樓。", "4 lines of 5"),
-    ("白日依山盡，黃河入海流。欲窮千里目，更上一層🙂。", "Chinese characters only"),
-    ("白日依山盡，黃河入海流。欲窮千里目，更上一層" + "\U0002A6A5" + "。", "does not know"),
-    ("白" * 5000, "too long"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("hello world", "Chinese characters only"),
+        ("白日依山盡，黃河入海流。", "has 20 characters"),
+        ("白日依山盡黃，河入海流。欲窮千里目，更上一層樓。", "4 lines of 5"),
+        ("白日依山盡，黃河入海流。欲窮千里目，更上一層🙂。", "Chinese characters only"),
+        ("白日依山盡，黃河入海流。欲窮千里目，更上一層" + "\U0002a6a5" + "。", "does not know"),
+        ("白" * 5000, "too long"),
+    ],
+)
 def test_every_bad_poem_text_gets_a_clear_error(shipped5, text, message):
     with pytest.raises(InputError, match=message):
         shipped5.encode(text)
@@ -94,10 +98,16 @@ def test_every_bad_poem_text_gets_a_clear_error(shipped5, text, message):
         shipped5.interpolate(text, POEM_B)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"steps": 1}, "steps"), ({"steps": 100}, "steps"), ({"method": "cubic"}, "slerp or lerp"),
-    ({"opts": Options(temperature=-1)}, "temperature"), ({"seed": -4}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"steps": 1}, "steps"),
+        ({"steps": 100}, "steps"),
+        ({"method": "cubic"}, "slerp or lerp"),
+        ({"opts": Options(temperature=-1)}, "temperature"),
+        ({"seed": -4}, "seed"),
+    ],
+)
 def test_bad_blend_options_get_clear_errors(shipped5, kwargs, message):
     with pytest.raises(InputError, match=message):
         shipped5.interpolate(POEM_A, POEM_B, **kwargs)
@@ -168,8 +178,11 @@ def test_a_long_blend_repeats_a_step_only_when_no_crossing_is_left(shipped5):
 
 
 def test_the_shipped_model_decodes_a_poems_latent_back_towards_that_poem(shipped5):
-    poems = [p for p in (ROOT / "tests/fixtures/corpus/5/train.txt").read_text().split()[:40]
-             if set(p) <= set(shipped5.vocab.index)][:20]
+    poems = [
+        p
+        for p in (ROOT / "tests/fixtures/corpus/5/train.txt").read_text().split()[:40]
+        if set(p) <= set(shipped5.vocab.index)
+    ][:20]
     plain = Options(temperature=0, guidance=1.0, no_repeat=False, rhyme=False, tone=False)
     decoded = [d.text for d in shipped5.decode_latents([shipped5.encode(p) for p in poems], opts=plain)]
 
@@ -185,13 +198,19 @@ def test_the_shipped_model_decodes_a_poems_latent_back_towards_that_poem(shipped
 
 
 def test_the_cli_prints_a_valid_poem_from_the_shipped_checkpoint():
-    out = subprocess.run([sys.executable, "-m", "model", "sample", "--seed", "42", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "model", "sample", "--seed", "42", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    poem, = json.loads(out.stdout)
+    (poem,) = json.loads(out.stdout)
     assert poem["seed"] == 42 and len(poem["lines"]) == 4 and all(len(line) == 5 for line in poem["lines"])
-    again = subprocess.run([sys.executable, "-m", "model", "sample", "--seed", "42"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "model", "sample", "--seed", "42"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert again.stdout.splitlines()[1:5] == [line + p for line, p in zip(poem["lines"], "，。，。")]
 
 

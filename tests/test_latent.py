@@ -1,4 +1,5 @@
 """The fitted prior (where `sample` draws latents) and what a latent carries."""
+
 from __future__ import annotations
 
 import json
@@ -130,8 +131,20 @@ def guided(tmp_path_factory):
     from model.train import TrainArgs, train
 
     path = tmp_path_factory.mktemp("guided") / "tiny5"
-    train(TrainArgs(form=5, config="tiny", data_dir=CORPUS, out=path, epochs=2, batch_size=32, threads=1,
-                    kl_anneal_steps=10, overrides={"null_rate": 0.5}), argv=[])
+    train(
+        TrainArgs(
+            form=5,
+            config="tiny",
+            data_dir=CORPUS,
+            out=path,
+            epochs=2,
+            batch_size=32,
+            threads=1,
+            kl_anneal_steps=10,
+            overrides={"null_rate": 0.5},
+        ),
+        argv=[],
+    )
     return PoemGenerator(load(path))
 
 

@@ -1,4 +1,5 @@
 """The corpus, the network, training and checkpoints."""
+
 from __future__ import annotations
 
 import io
@@ -46,11 +47,14 @@ def test_quatrains_are_extracted_by_form_and_eight_line_poems_give_two():
 
 def test_prepare_reads_the_npm_layout_and_splits_deterministically(tmp_path):
     raw = RAW.read_bytes()
-    tarball = make_tarball(tmp_path / "c.tgz", {
-        "package/dist/quantangshi/poet.tang.0.json": raw,
-        "package/dist/quantangshi/poet.song.3.json": raw,  # duplicates are dropped
-        "package/dist/quantangshi/error/poet.tang.0.json": b"not json at all",  # not a source file
-    })
+    tarball = make_tarball(
+        tmp_path / "c.tgz",
+        {
+            "package/dist/quantangshi/poet.tang.0.json": raw,
+            "package/dist/quantangshi/poet.song.3.json": raw,  # duplicates are dropped
+            "package/dist/quantangshi/error/poet.tang.0.json": b"not json at all",  # not a source file
+        },
+    )
     out = tmp_path / "data"
     prepared = {p.form: p for p in corpus.prepare(tarball, out)}
     assert sum(prepared[5].counts.values()) == 3 and sum(prepared[7].counts.values()) == 3
@@ -63,10 +67,15 @@ def test_prepare_reads_the_npm_layout_and_splits_deterministically(tmp_path):
 def test_a_poems_split_depends_on_its_text_alone():
     poems = (CORPUS / "5" / "train.txt").read_text().split()
     # the same in another process with another hash seed: a hash of the text, not Python's hash()
-    code = ("import sys; from model import corpus; "
-            "print(' '.join(corpus.split_of(p) for p in sys.stdin.read().split()))")
-    other = subprocess.run([sys.executable, "-c", code], input="\n".join(poems[:200]), capture_output=True, text=True,
-                           env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True).stdout.split()
+    code = "import sys; from model import corpus; print(' '.join(corpus.split_of(p) for p in sys.stdin.read().split()))"
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        input="\n".join(poems[:200]),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        check=True,
+    ).stdout.split()
     assert other == [corpus.split_of(p) for p in poems[:200]]
     shares = [corpus.split_of(p) for p in poems * 1]
     assert shares.count("train") == len(shares)  # the fixture's train split holds train poems only

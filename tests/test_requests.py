@@ -1,5 +1,6 @@
 """Poems on request: a subject, an acrostic (藏頭), a line rewritten; through the generator,
 the worker over real HTTP, and the bot through discord.py's dispatch."""
+
 from __future__ import annotations
 
 import aiohttp
@@ -84,13 +85,16 @@ def test_an_acrostic_starts_each_line_with_its_character(indexed):
         assert indexed.prosody.rhymes(p.text[9], p.text[19])
 
 
-@pytest.mark.parametrize("request_, message", [
-    ({"subject": ["月亮太陽星"]}, "1 to 4"),
-    ({"subject": ["a"]}, "Chinese characters"),
-    ({"subject": ["一", "二", "三", "四"]}, "1 to 3 words"),
-    ({"acrostic": "春花"}, "4 characters"),
-    ({"subject": ["龘"]}, "does not know the character 龘"),
-])
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        ({"subject": ["月亮太陽星"]}, "1 to 4"),
+        ({"subject": ["a"]}, "Chinese characters"),
+        ({"subject": ["一", "二", "三", "四"]}, "1 to 3 words"),
+        ({"acrostic": "春花"}, "4 characters"),
+        ({"subject": ["龘"]}, "does not know the character 龘"),
+    ],
+)
 def test_impossible_requests_get_a_clear_error(indexed, request_, message):
     with pytest.raises(InputError, match=message):
         indexed.sample_seeds([1], **request_)
@@ -126,8 +130,12 @@ async def test_subject_acrostic_and_rewrite_over_http(http_worker, generator):  
         assert new.poems[0].text[:10] == text[:10] and new.poems[0].text[15:] == text[15:]
     finally:
         await client.close()
-    for body, message in (({"subject": "月"}, "list of words"), ({"acrostic": 5}, "acrostic must be"),
-                          ({"subject": ["龘"]}, "龘"), ({"subject": [a], "acrostic": heads}, "not both")):
+    for body, message in (
+        ({"subject": "月"}, "list of words"),
+        ({"acrostic": 5}, "acrostic must be"),
+        ({"subject": ["龘"]}, "龘"),
+        ({"subject": [a], "acrostic": heads}, "not both"),
+    ):
         async with aiohttp.ClientSession() as s, s.post(http_worker + "/v1/sample", json=body) as r:
             assert r.status == 400 and message in (await r.json())["message"], body
     async with aiohttp.ClientSession() as s, s.post(http_worker + "/v1/rewrite", json={"text": text, "line": 9}) as r:
@@ -138,27 +146,27 @@ async def test_the_bot_writes_subjects_acrostics_and_rewrites(sqlite_url, engine
     a = common(generator, 1)[0]
     heads = "".join(common(generator, 4))
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
-        on, = await local.say(f"!poem {a} #42")
+        (on,) = await local.say(f"!poem {a} #42")
         assert a in "".join(poem_of(on)) and f"on {a}, seed 42" in on.embeds[0]["footer"]["text"]
-        again, = await local.say(f"!poem #42 {a}")  # words in any order
+        (again,) = await local.say(f"!poem #42 {a}")  # words in any order
         assert poem_of(again) == poem_of(on)
         slash = [s for s in await local.slash("poem", {"subject": a, "seed": "42"}) if s.embeds][-1]
         assert poem_of(slash) == poem_of(on)
-        acro, = await local.say(f"!poem 藏頭 {heads} 7言")
+        (acro,) = await local.say(f"!poem 藏頭 {heads} 7言")
         assert [line[0] for line in poem_of(acro)] == list(heads) and len(poem_of(acro)[0]) == 8
-        plain, = await local.say("!poem 42")  # a bare number stays a seed
+        (plain,) = await local.say("!poem 42")  # a bare number stays a seed
         assert "seed 42" in plain.embeds[0]["footer"]["text"] and "on " not in plain.embeds[0]["footer"]["text"]
-        new, = await local.say("!rewrite 1 2")
+        (new,) = await local.say("!rewrite 1 2")
         assert poem_of(new)[0] == poem_of(on)[0] and poem_of(new)[2:] == poem_of(on)[2:]
         assert poem_of(new)[1] != poem_of(on)[1]
         assert "line 2 rewritten from #1" in new.embeds[0]["footer"]["text"]
         picked = [s for s in await local.choose(on.message, "poem:rewrite:1", ["4"]) if s.embeds][-1]
         assert poem_of(picked)[:3] == poem_of(on)[:3] and poem_of(picked)[3] != poem_of(on)[3]
-        bad, = await local.say("!poem 龘")
+        (bad,) = await local.say("!poem 龘")
         assert "does not know the character 龘" in bad.content
-        bad, = await local.say("!poem 藏頭 春花")
+        (bad,) = await local.say("!poem 藏頭 春花")
         assert "four Chinese characters" in bad.content
-        bad, = await local.say("!rewrite 1 5")
+        (bad,) = await local.say("!rewrite 1 5")
         assert "1" in bad.content and "4" in bad.content
-        count, = await local.say("!show 8")  # seven poems written, nothing for the refused requests
+        (count,) = await local.say("!show 8")  # seven poems written, nothing for the refused requests
         assert "There is no poem #8" in count.content

@@ -1,4 +1,5 @@
 """Faults: a worker process killed mid-load, a bot restart, and hostile input."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,13 @@ FRIENDLY_DOWN = "not answering right now"
 async def start_worker(port: int, checkpoint: Path) -> subprocess.Popen:
     """`python -m model serve` as its own process, returned once /healthz answers."""
     env = dict(os.environ, POEMBOT_FORMS="5", POEMBOT_CHECKPOINT_5=str(checkpoint), POEMBOT_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "model", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "model", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     async with aiohttp.ClientSession() as s:
         for _ in range(600):
             if proc.poll() is not None:
@@ -42,8 +48,7 @@ async def start_worker(port: int, checkpoint: Path) -> subprocess.Popen:
     raise RuntimeError("the worker never became healthy")
 
 
-async def test_users_get_a_friendly_reply_when_the_worker_dies_and_the_bot_recovers(
-        sqlite_url, tiny_checkpoints):
+async def test_users_get_a_friendly_reply_when_the_worker_dies_and_the_bot_recovers(sqlite_url, tiny_checkpoints):
     port = free_port()
     proc = await start_worker(port, tiny_checkpoints[5])
     worker = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=3, retries=2, backoff_s=0.05)
@@ -87,14 +92,14 @@ async def test_users_get_a_friendly_reply_when_the_worker_dies_and_the_bot_recov
 
 async def test_ratings_favourites_and_buttons_survive_a_bot_restart(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
-        posted, = await local.say("!poem 5")
+        (posted,) = await local.say("!poem 5")
         await local.say("!rate 1 4", user_id=2)
         await local.say("!fav 1", user_id=2)
         await local.say("!script simplified", user_id=2)
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
-        shown, = await local.say("!show 1", user_id=3)
+        (shown,) = await local.say("!show 1", user_id=3)
         assert "4.00★ from 1" in shown.text()
-        favs, = await local.say("!favs", user_id=2)
+        (favs,) = await local.say("!favs", user_id=2)
         assert [f["name"] for f in favs.embeds[0]["fields"]] == ["#1"]
         clicked = await local.click(posted.message, "poem:rate:1:2", user_id=3)
         assert any("2 ratings, 3.00★" in s.content for s in clicked)
@@ -102,13 +107,65 @@ async def test_ratings_favourites_and_buttons_survive_a_bot_restart(sqlite_url, 
 
 def hostile_commands(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    names = ["poem", "blend", "rate", "fav", "unfav", "favs", "top", "show", "script", "forgetme", "help", "sync",
-             "nosuch", ""]
-    atoms = ["@everyone", "@here", "<@123456789012345678>", "<@&1>", "<#1>", "9" * 30, "-1", "0", "1", "2", "7",
-             "5", "1e9", "NaN", "inf", "#1", "##", '"', "'", "`", "\\", "\u202e", "\u0000", "🙂" * 3, "﷽",
-             "白日依山盡，黃河入海流。欲窮千里目，更上一層樓。", '"白日依山盡黃河入海流欲窮千里目更上一層樓"',
-             "床前明月光", "simplified", "traditional", "confirm", "x" * 300, " ", "\n", "-" * 5, "0x10",
-             "18446744073709551616", "9223372036854775807", "9223372036854775808", "１２", "٣"]
+    names = [
+        "poem",
+        "blend",
+        "rate",
+        "fav",
+        "unfav",
+        "favs",
+        "top",
+        "show",
+        "script",
+        "forgetme",
+        "help",
+        "sync",
+        "nosuch",
+        "",
+    ]
+    atoms = [
+        "@everyone",
+        "@here",
+        "<@123456789012345678>",
+        "<@&1>",
+        "<#1>",
+        "9" * 30,
+        "-1",
+        "0",
+        "1",
+        "2",
+        "7",
+        "5",
+        "1e9",
+        "NaN",
+        "inf",
+        "#1",
+        "##",
+        '"',
+        "'",
+        "`",
+        "\\",
+        "\u202e",
+        "\u0000",
+        "🙂" * 3,
+        "﷽",
+        "白日依山盡，黃河入海流。欲窮千里目，更上一層樓。",
+        '"白日依山盡黃河入海流欲窮千里目更上一層樓"',
+        "床前明月光",
+        "simplified",
+        "traditional",
+        "confirm",
+        "x" * 300,
+        " ",
+        "\n",
+        "-" * 5,
+        "0x10",
+        "18446744073709551616",
+        "9223372036854775807",
+        "9223372036854775808",
+        "１２",
+        "٣",
+    ]
     out = []
     for _ in range(n):
         kind = rng.random()

@@ -1,4 +1,5 @@
 """The sampler's settings: min-p, the unigram calibration, and the checkpoint's own defaults."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,29 @@ def calibrated(tiny_checkpoints, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("calibrated") / "tiny5"
     for suffix in (".json", ".safetensors"):
         shutil.copy(tiny_checkpoints[5].with_suffix(suffix), path.with_suffix(suffix))
-    done = subprocess.run([sys.executable, "-m", "model", "calibrate", str(path), "--data", str(CORPUS),
-                           "--temperature", "1.0", "--min-p", "0.01", "--weight", "0.5", "--samples", "300"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model",
+            "calibrate",
+            str(path),
+            "--data",
+            str(CORPUS),
+            "--temperature",
+            "1.0",
+            "--min-p",
+            "0.01",
+            "--weight",
+            "0.5",
+            "--samples",
+            "300",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "calibrated" in done.stdout
     return path
@@ -52,7 +73,13 @@ def test_the_calibration_and_its_settings_travel_in_the_checkpoint(calibrated, t
     ckpt = load(calibrated)
     assert ckpt.calibration is not None and ckpt.calibration.shape == (len(ckpt.vocab),)
     assert float(ckpt.calibration.abs().max()) <= 2.0  # clipped
-    assert ckpt.card["sampler"] == {"temperature": 1.0, "top_p": 1.0, "min_p": 0.01, "guidance": 0.0, "calibration": 0.5}
+    assert ckpt.card["sampler"] == {
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "min_p": 0.01,
+        "guidance": 0.0,
+        "calibration": 0.5,
+    }
     assert ckpt.version != load(tiny_checkpoints[5]).version  # other poems for the same seeds: a new version
     gen = PoemGenerator(ckpt)
     assert gen.default_options == Options(temperature=1.0, top_p=1.0, min_p=0.01, calibration=0.5)
@@ -62,8 +89,13 @@ def test_the_calibration_and_its_settings_travel_in_the_checkpoint(calibrated, t
     assert default != [p.text for p in gen.sample_seeds(seeds, Options(temperature=1.0, top_p=1.0, min_p=0.01))]
     # seeded and batch-independent, calibrated as uncalibrated
     assert [p.text for p in gen.sample_seeds([7, 3])] == [default[7], default[3]]
-    out = subprocess.run([sys.executable, "-m", "model", "sample", "--checkpoint", str(calibrated), "--seed", "3",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "model", "sample", "--checkpoint", str(calibrated), "--seed", "3", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert json.loads(out.stdout)[0]["text"] == default[3]  # the command line samples as the card says
 
 
@@ -110,15 +142,39 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
     train = (CORPUS / "5" / "train.txt").read_text("utf-8").split()
     (data / "5" / "test.txt").write_text("\n".join(train[:40]) + "\n", "utf-8")  # poems the tiny model knows
     (data / "5" / "valid.txt").write_text("\n".join(train[40:80]) + "\n", "utf-8")
-    out = subprocess.run([sys.executable, "-m", "model", "evaluate", "--checkpoint", str(calibrated),
-                          "--data", str(data), "--n", "40", "--repeats", "2", "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model",
+            "evaluate",
+            "--checkpoint",
+            str(calibrated),
+            "--data",
+            str(data),
+            "--n",
+            "40",
+            "--repeats",
+            "2",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["options"]["calibration"] == 0.5 and result["options"]["min_p"] == 0.01
     latent = result["latent"]
-    for key in ("blend_neighbours_equal", "blend_steps_bigram_ppl", "latent_path_neighbours_equal",
-                "latent_path_steps_bigram_ppl", "reconstruction", "vary_kept"):
+    for key in (
+        "blend_neighbours_equal",
+        "blend_steps_bigram_ppl",
+        "latent_path_neighbours_equal",
+        "latent_path_steps_bigram_ppl",
+        "reconstruction",
+        "vary_kept",
+    ):
         assert key in latent, key
     # a crossed blend changes half-lines, so its neighbouring steps share more than the latent path's
     assert latent["blend_neighbours_equal"] > latent["latent_path_neighbours_equal"]
@@ -127,9 +183,27 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
         assert len(figures["values"]) == 2 and figures["values"][0] == result["model"][key]
         assert figures["mean"] == pytest.approx(sum(figures["values"]) / 2)
     # settings are chosen against the validation split, reported against the test split
-    valid = subprocess.run([sys.executable, "-m", "model", "evaluate", "--checkpoint", str(calibrated),
-                            "--data", str(data), "--n", "40", "--split", "valid", "--json"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    valid = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model",
+            "evaluate",
+            "--checkpoint",
+            str(calibrated),
+            "--data",
+            str(data),
+            "--n",
+            "40",
+            "--split",
+            "valid",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert valid.returncode == 0, valid.stderr
     other = json.loads(valid.stdout)
     assert (result["split"], other["split"]) == ("test", "valid")

@@ -1,5 +1,6 @@
 """Start-up with settings that cannot work: one clear line naming the setting, exit status 2,
 and nothing written. Run as a user would: `python -m bot` in a fresh process."""
+
 from __future__ import annotations
 
 import os
@@ -18,33 +19,47 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
-                                                                       "DISCORD_TOKEN"))}
-    return subprocess.run([sys.executable, "-m", "bot", "--console"], cwd=ROOT, input="", text=True,
-                          capture_output=True, timeout=120,
-                          env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data"), **env})
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL", "DISCORD_TOKEN"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--console"],
+        cwd=ROOT,
+        input="",
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data"), **env},
+    )
 
 
-@pytest.mark.parametrize("env, names", [
-    ({"POEMBOT_POEM_COOLDOWN_S": "5s"}, "POEMBOT_POEM_COOLDOWN_S must be a number of seconds"),
-    ({"POEMBOT_BLEND_COOLDOWN_S": "inf"}, "POEMBOT_BLEND_COOLDOWN_S"),
-    ({"POEMBOT_MAX_IN_FLIGHT": "0"}, "POEMBOT_MAX_IN_FLIGHT must be a whole number"),
-    ({"DATABASE_URL": "nonsense"}, "DATABASE_URL is not a database URL"),
-    ({"DATABASE_URL": "sqlite+aiosqlite:///"}, "DATABASE_URL names no file"),
-    ({"DATABASE_URL": "sqlite:///data/x.sqlite3"}, "must use sqlite+aiosqlite://"),
-    ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:1/db"}, "DATABASE_URL: cannot open the database"),
-    ({"WORKER_URL": "not a url"}, "WORKER_URL must be the worker's http:// address"),
-    ({"WORKER_URL": "ftp://worker"}, "WORKER_URL must be the worker's http:// address"),
-    ({"WORKER_URL": "http://worker:0"}, "WORKER_URL must be the worker's http:// address"),
-    ({"WORKER_URL": "http://a:8500,,http://b:8500"}, "WORKER_URL must be the worker's http:// address"),
-    ({"POEMBOT_DATA_DIR": "/proc/poembot"}, "cannot create the directory '/proc/poembot'"),
-    ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:99999/db"}, "the port must be 1 to 65535"),
-    ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:abc/db"}, "DATABASE_URL is not a database URL"),
-    ({"POEMBOT_CARD_FONT": str(ROOT / "README.md")}, "POEMBOT_CARD_FONT: '" + str(ROOT / "README.md")
-     + "' is not a font"),
-    ({"POEMBOT_CARD_FONT": "/nonexistent/font.ttc"}, "'/nonexistent/font.ttc' is missing"),
-    ({"POEMBOT_MIGRATE_ON_START": "0"}, "POEMBOT_MIGRATE_ON_START=0 but the database has no poembot schema"),
-])
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        ({"POEMBOT_POEM_COOLDOWN_S": "5s"}, "POEMBOT_POEM_COOLDOWN_S must be a number of seconds"),
+        ({"POEMBOT_BLEND_COOLDOWN_S": "inf"}, "POEMBOT_BLEND_COOLDOWN_S"),
+        ({"POEMBOT_MAX_IN_FLIGHT": "0"}, "POEMBOT_MAX_IN_FLIGHT must be a whole number"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL is not a database URL"),
+        ({"DATABASE_URL": "sqlite+aiosqlite:///"}, "DATABASE_URL names no file"),
+        ({"DATABASE_URL": "sqlite:///data/x.sqlite3"}, "must use sqlite+aiosqlite://"),
+        ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:1/db"}, "DATABASE_URL: cannot open the database"),
+        ({"WORKER_URL": "not a url"}, "WORKER_URL must be the worker's http:// address"),
+        ({"WORKER_URL": "ftp://worker"}, "WORKER_URL must be the worker's http:// address"),
+        ({"WORKER_URL": "http://worker:0"}, "WORKER_URL must be the worker's http:// address"),
+        ({"WORKER_URL": "http://a:8500,,http://b:8500"}, "WORKER_URL must be the worker's http:// address"),
+        ({"POEMBOT_DATA_DIR": "/proc/poembot"}, "cannot create the directory '/proc/poembot'"),
+        ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:99999/db"}, "the port must be 1 to 65535"),
+        ({"DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:abc/db"}, "DATABASE_URL is not a database URL"),
+        (
+            {"POEMBOT_CARD_FONT": str(ROOT / "README.md")},
+            "POEMBOT_CARD_FONT: '" + str(ROOT / "README.md") + "' is not a font",
+        ),
+        ({"POEMBOT_CARD_FONT": "/nonexistent/font.ttc"}, "'/nonexistent/font.ttc' is missing"),
+        ({"POEMBOT_MIGRATE_ON_START": "0"}, "POEMBOT_MIGRATE_ON_START=0 but the database has no poembot schema"),
+    ],
+)
 def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path, env, names):
     run = start(tmp_path, **env)
     assert run.returncode == 2, run.stderr[-2000:]
@@ -55,8 +70,10 @@ def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path,
 
 
 def test_a_checkpoint_that_cannot_be_used_is_one_line_and_status_2(tmp_path, tiny_checkpoints):
-    for env, says in (({"POEMBOT_CHECKPOINT_5": "/nonexistent/q5"}, "/nonexistent/q5"),
-                      ({"POEMBOT_CHECKPOINT_5": str(tiny_checkpoints[7])}, "writes 7-character lines, not 5")):
+    for env, says in (
+        ({"POEMBOT_CHECKPOINT_5": "/nonexistent/q5"}, "/nonexistent/q5"),
+        ({"POEMBOT_CHECKPOINT_5": str(tiny_checkpoints[7])}, "writes 7-character lines, not 5"),
+    ):
         run = start(tmp_path, **env)
         assert run.returncode == 2, run.stderr[-2000:]
         lines = [line for line in run.stderr.splitlines() if line.startswith("poembot:")]
@@ -64,10 +81,20 @@ def test_a_checkpoint_that_cannot_be_used_is_one_line_and_status_2(tmp_path, tin
 
 
 def test_no_token_and_no_terminal_is_status_2_not_a_restart_loop(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
-                                                                       "DISCORD_TOKEN"))}
-    run = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, input="", text=True, capture_output=True,
-                         timeout=120, env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data")})
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL", "DISCORD_TOKEN"))
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        input="",
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data")},
+    )
     assert run.returncode == 2
     assert "DISCORD_TOKEN is not set and there is no terminal" in run.stderr and "Traceback" not in run.stderr
 
@@ -75,8 +102,14 @@ def test_no_token_and_no_terminal_is_status_2_not_a_restart_loop(tmp_path):
 def test_migrate_says_what_it_did(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "DISCORD_TOKEN"))}
     db = tmp_path / "x.sqlite3"
-    run = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=ROOT, text=True, capture_output=True,
-                         timeout=120, env={**clean, "DATABASE_URL": f"sqlite+aiosqlite:///{db}"})
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env={**clean, "DATABASE_URL": f"sqlite+aiosqlite:///{db}"},
+    )
     assert run.returncode == 0 and "is at the newest schema" in run.stderr and db.exists()
 
 
@@ -157,9 +190,15 @@ def test_sigterm_ends_the_console_chat_at_once_with_status_0_and_the_database_cl
     import time
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "DISCORD_TOKEN"))}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--console"], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**clean, "POEMBOT_DATA_DIR": str(tmp_path)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--console"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean, "POEMBOT_DATA_DIR": str(tmp_path)},
+    )
     try:
         proc.stdin.write("!poem 1\n")
         proc.stdin.flush()
@@ -187,6 +226,7 @@ async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
     from tests.helpers import running_bot
 
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+
         async def session() -> None:  # what bot.start() does: hold the gateway until bot.close()
             while not local.bot.is_closed():
                 await asyncio.sleep(0.01)
@@ -233,12 +273,20 @@ def test_the_console_chat_has_no_cooldowns_unless_the_environment_sets_them():
 def test_json_logs_have_one_line_per_command_with_its_outcome_and_no_user_id(tmp_path):
     import json
 
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL",
-                                                                       "DISCORD_TOKEN", "LOG_"))}
-    run = subprocess.run([sys.executable, "-m", "bot", "--console"], cwd=ROOT, text=True, capture_output=True,
-                         input="!poem 42\n!rate 99 5\n", timeout=180,
-                         env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data"), "LOG_FORMAT": "json",
-                              "LOG_LEVEL": "INFO"})
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL", "DISCORD_TOKEN", "LOG_"))
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "--console"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        input="!poem 42\n!rate 99 5\n",
+        timeout=180,
+        env={**clean, "POEMBOT_DATA_DIR": str(tmp_path / "data"), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
     assert records and len(records) == len([line for line in run.stderr.splitlines() if line.strip()]), run.stderr

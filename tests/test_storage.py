@@ -1,4 +1,5 @@
 """Storage on a real SQLite file and a real PostgreSQL server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,9 +18,18 @@ LATENT = [0.5, -1.25, 3.0]
 
 async def make_poem(sm, user_id=1, guild_id=10, text="白日依山盡黃河入海流欲窮千里目更上一層樓", seed=42):
     async with sm.begin() as s:
-        poem = await repo.create_poem(s, form=5, text=text, latent=LATENT, seed=seed, temperature=0.8,
-                                      options={"rhyme": True}, model_version="test-1", user_id=user_id,
-                                      guild_id=guild_id)
+        poem = await repo.create_poem(
+            s,
+            form=5,
+            text=text,
+            latent=LATENT,
+            seed=seed,
+            temperature=0.8,
+            options={"rhyme": True},
+            model_version="test-1",
+            user_id=user_id,
+            guild_id=guild_id,
+        )
         return poem.id
 
 
@@ -43,9 +53,20 @@ async def test_a_poem_keeps_its_latent_seed_and_blend_parents(db):
     _, sm = db
     a, b = await make_poem(sm), await make_poem(sm, seed=2**63 - 1)
     async with sm.begin() as s:
-        child = await repo.create_poem(s, form=5, text="x" * 20, latent=LATENT, seed=None, temperature=0.8,
-                                       options={}, model_version="test-1", user_id=2, parent_a_id=a,
-                                       parent_b_id=b, blend_position=0.5)
+        child = await repo.create_poem(
+            s,
+            form=5,
+            text="x" * 20,
+            latent=LATENT,
+            seed=None,
+            temperature=0.8,
+            options={},
+            model_version="test-1",
+            user_id=2,
+            parent_a_id=a,
+            parent_b_id=b,
+            blend_position=0.5,
+        )
     async with sm() as s:
         got = await repo.get_poem(s, child.id)
         assert (got.parent_a_id, got.parent_b_id, got.blend_position) == (a, b, 0.5)
@@ -119,8 +140,12 @@ async def test_bad_stars_are_refused_and_change_nothing(db, stars):
 async def test_unknown_poems_and_favourites_raise_clear_errors_and_change_nothing(db):
     _, sm = db
     pid = await make_poem(sm)
-    for call in (lambda s: repo.rate(s, 999, 1, 3), lambda s: repo.add_favourite(s, 1, 999),
-                 lambda s: repo.get_poem(s, 999), lambda s: repo.rating_summary(s, 999)):
+    for call in (
+        lambda s: repo.rate(s, 999, 1, 3),
+        lambda s: repo.add_favourite(s, 1, 999),
+        lambda s: repo.get_poem(s, 999),
+        lambda s: repo.rating_summary(s, 999),
+    ):
         with pytest.raises(repo.UnknownPoem, match="no poem 999"):
             async with sm.begin() as s:
                 await call(s)
@@ -182,9 +207,19 @@ async def test_a_poem_whose_parent_vanished_meanwhile_is_saved_without_the_link(
     async with sm.begin() as s:
         await repo.forget_user(s, 1)
     async with sm.begin() as s:
-        child = await repo.create_poem(s, form=5, text="白日依山盡黃河入海流欲窮千里目更上一層樓", latent=LATENT,
-                                       seed=None, temperature=1.0, options={}, model_version="test-1", user_id=2,
-                                       parent_a_id=parent, parent_b_id=other)
+        child = await repo.create_poem(
+            s,
+            form=5,
+            text="白日依山盡黃河入海流欲窮千里目更上一層樓",
+            latent=LATENT,
+            seed=None,
+            temperature=1.0,
+            options={},
+            model_version="test-1",
+            user_id=2,
+            parent_a_id=parent,
+            parent_b_id=other,
+        )
         cid = child.id
     async with sm() as s:
         saved = await repo.get_poem(s, cid)
@@ -269,9 +304,20 @@ async def test_upgrading_a_database_from_the_first_schema_keeps_every_poem_ratin
     sm = session_maker(eng)
     ids = [await make_poem(sm, user_id=u, seed=u) for u in range(1, 6)]
     async with sm.begin() as s:
-        child = await repo.create_poem(s, form=5, text="x" * 20, latent=LATENT, seed=None, temperature=0.8,
-                                       options={}, model_version="test-1", user_id=9, parent_a_id=ids[0],
-                                       parent_b_id=ids[1], blend_position=0.25)
+        child = await repo.create_poem(
+            s,
+            form=5,
+            text="x" * 20,
+            latent=LATENT,
+            seed=None,
+            temperature=0.8,
+            options={},
+            model_version="test-1",
+            user_id=9,
+            parent_a_id=ids[0],
+            parent_b_id=ids[1],
+            blend_position=0.25,
+        )
         for u in range(1, 6):
             for pid in ids:
                 await repo.rate(s, pid, u, 1 + (u + pid) % 5)

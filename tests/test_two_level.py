@@ -1,5 +1,6 @@
 """The two-level latent: new poems written from a drawn z_g, blends decoded along the path,
 the detail code that gives a poem back."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,16 +16,35 @@ from model.train import TrainArgs, steer_rate, train
 
 from .conftest import CORPUS
 
-TWO_LEVEL = {"latent": 12, "latent_global": 4, "rate_target": 2.0, "detail_drop": 0.35, "detail_nest": 0.3,
-             "null_rate": 0.3}
+TWO_LEVEL = {
+    "latent": 12,
+    "latent_global": 4,
+    "rate_target": 2.0,
+    "detail_drop": 0.35,
+    "detail_nest": 0.3,
+    "null_rate": 0.3,
+}
 
 
 @pytest.fixture(scope="module")
 def two_level(tmp_path_factory):
     """A tiny two-level 5-character model, its card's sampler guided by z_g as a shipped one is."""
     path = tmp_path_factory.mktemp("two") / "tiny5"
-    train(TrainArgs(form=5, config="tiny", data_dir=CORPUS, out=path, epochs=2, batch_size=32, seed=0, threads=1,
-                    kl_anneal_steps=10, overrides=TWO_LEVEL), argv=["train"])
+    train(
+        TrainArgs(
+            form=5,
+            config="tiny",
+            data_dir=CORPUS,
+            out=path,
+            epochs=2,
+            batch_size=32,
+            seed=0,
+            threads=1,
+            kl_anneal_steps=10,
+            overrides=TWO_LEVEL,
+        ),
+        argv=["train"],
+    )
     ckpt = load(path)
     ckpt.card["sampler"] = {"temperature": 0.9, "top_p": 1.0, "min_p": 0.01, "guidance": 0.5, "detail": 0.0}
     ckpt.card["blend"] = {"continuity": 4.0}
@@ -88,8 +108,9 @@ def test_a_blend_is_its_latent_path_decoded_with_the_given_poems_at_its_ends(two
     decoded = gen.decode_latents(latents.tolist(), opts=replace(BLEND, continuity=0.0), keep=keep)
     assert [p.text for p in path[1:-1]] == [p.text for p in decoded[1:-1]]
     # no crossings by default for a two-level code
-    assert [p.text for p in gen.interpolate(a, b, steps=5, opts=replace(BLEND, continuity=0.0),
-                                            crossings=None)] == [p.text for p in path]
+    assert [p.text for p in gen.interpolate(a, b, steps=5, opts=replace(BLEND, continuity=0.0), crossings=None)] == [
+        p.text for p in path
+    ]
 
 
 def test_continuity_keeps_more_of_each_neighbour(two_level, poems):

@@ -1,4 +1,5 @@
 """The inference worker: batching, the HTTP service on a real loopback port, the bot's client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,15 @@ from aiohttp import web
 
 from bot.worker_client import HttpWorker, InProcessWorker, WorkerBadRequest, WorkerUnavailable
 from model.generate import InputError
-from model.contract import BlendRequest, EncodeRequest, PoemsReply, RewriteRequest, SampleRequest, VaryRequest, parse_options
+from model.contract import (
+    BlendRequest,
+    EncodeRequest,
+    PoemsReply,
+    RewriteRequest,
+    SampleRequest,
+    VaryRequest,
+    parse_options,
+)
 from model.worker.engine import Engine
 from model.worker.http import SERVER_OPTIONS, create_app
 from tests.helpers import free_port
@@ -111,12 +120,26 @@ async def test_closing_the_engine_answers_every_waiting_request(worker_settings)
 def test_every_option_takes_its_own_kind_of_value():
     """Numbers whose default is 0 (top_k, min_p, guidance, calibration) were once taken for
     switches and refused; each option takes a number or true/false as its default does."""
-    numbers = {"temperature": 1.1, "top_k": 40, "top_p": 0.8, "min_p": 0.05, "calibration": 0.3,
-               "tone_penalty": 2.0, "candidates": 2, "guidance": 0.5}
+    numbers = {
+        "temperature": 1.1,
+        "top_k": 40,
+        "top_p": 0.8,
+        "min_p": 0.05,
+        "calibration": 0.3,
+        "tone_penalty": 2.0,
+        "candidates": 2,
+        "guidance": 0.5,
+    }
     opts = parse_options(numbers)
     assert all(getattr(opts, k) == v for k, v in numbers.items())
-    switches = {"no_repeat": False, "rhyme": False, "rhyme_first": True, "tone": False, "parallel": True,
-                "simplified": True}
+    switches = {
+        "no_repeat": False,
+        "rhyme": False,
+        "rhyme_first": True,
+        "tone": False,
+        "parallel": True,
+        "simplified": True,
+    }
     opts = parse_options(switches)
     assert all(getattr(opts, k) == v for k, v in switches.items())
     for key in numbers:
@@ -141,7 +164,8 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
         alone = await client.blend(BlendRequest(a=poem.text, b=other, steps=4, crossings=False))
         assert alone.crossings is False
         assert [p.text for p in alone.poems] == [
-            p.text for p in generator.interpolate(poem.text, other, 4, crossings=False)]
+            p.text for p in generator.interpolate(poem.text, other, 4, crossings=False)
+        ]
         varied = await client.vary(VaryRequest(text=poem.text, seed=7))
         assert varied.seed == 7 and varied.poems[0].text == generator.vary(poem.text, 7).text
         assert (await client.vary(VaryRequest(text=poem.text, seed=7))).poems == varied.poems  # seeded
@@ -158,38 +182,57 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
         await client.close()
 
 
-@pytest.mark.parametrize("path,body,message", [
-    ("/v1/sample", b"not json", "not valid JSON"),
-    ("/v1/sample", b"[1, 2]", "JSON object"),
-    ("/v1/sample", b'{"n": 0}', "n must be"),
-    ("/v1/sample", b'{"n": 100000}', "n must be"),
-    ("/v1/sample", b'{"seed": -1}', "seed"),
-    ("/v1/sample", b'{"seed": 1e400}', "seed"),
-    ("/v1/sample", b'{"seed": "abc"}', "seed"),
-    ("/v1/sample", b'{"form": 6}', "form must be"),
-    ("/v1/sample", b'{"options": {"temperature": -3}}', "temperature"),
-    ("/v1/sample", b'{"options": {"rhyme": "yes"}}', "true or false"),
-    ("/v1/sample", b'{"seed": 7, "options": {"temperature": 5e-324}}', "temperature must be 0"),
-    ("/v1/blend", b'{"a": [' + b",".join([b"3e38"] * 8) + b'], "b": [' + b",".join([b"0"] * 8) + b']}', "lie between"),
-    ("/v1/sample", b'{"options": {"colour": 1}}', "unknown options"),
-    ("/v1/sample", b'{"surprise": 1}', "unknown fields"),
-    ("/v1/blend", b'{"a": "abc", "b": "def"}', "Chinese characters"),
-    ("/v1/blend", b'{"a": 1, "b": 2}', "a must be"),
-    ("/v1/blend", b'{"a": [1, 2], "b": [3, 4]}', "latent"),
-    ("/v1/blend", "{\"a\": \"床前明月光\", \"b\": \"床前明月光\"}".encode(), "20 characters"),
-    ("/v1/blend", b'{"a": "x", "b": "y", "steps": 1000}', "steps"),
-    ("/v1/blend", "{\"a\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"b\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"crossings\": 1}".encode(), "crossings is true"),
-    ("/v1/encode", b'{}', "text must be"),
-    ("/v1/vary", b'{}', "text must be"),
-    ("/v1/vary", b'{"text": "abc"}', "Chinese characters"),
-    ("/v1/vary", "{\"text\": \"床前明月光\", \"seed\": -2}".encode(), "seed"),
-    ("/v1/vary", "{\"text\": \"床前明月光\", \"options\": {\"top_p\": 0}}".encode(), "top_p"),
-    ("/v1/vary", "{\"text\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"towards\": 5}".encode(), "towards"),
-    ("/v1/vary", "{\"text\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"towards\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"t\": 2}".encode(), "t must be"),
-    ("/v1/vary", "{\"text\": \"白日依山盡黃河入海流欲窮千里目更上一層樓\", \"towards\": \"床前明月光\"}".encode(), "characters"),
-    ("/v1/encode", "{\"text\": \"\U0001F600\"}".encode(), "Chinese characters"),
-    ("/v1/sample", b'{"n": 1, "pad": "' + b"x" * 40000 + b'"}', "limited"),
-])
+@pytest.mark.parametrize(
+    "path,body,message",
+    [
+        ("/v1/sample", b"not json", "not valid JSON"),
+        ("/v1/sample", b"[1, 2]", "JSON object"),
+        ("/v1/sample", b'{"n": 0}', "n must be"),
+        ("/v1/sample", b'{"n": 100000}', "n must be"),
+        ("/v1/sample", b'{"seed": -1}', "seed"),
+        ("/v1/sample", b'{"seed": 1e400}', "seed"),
+        ("/v1/sample", b'{"seed": "abc"}', "seed"),
+        ("/v1/sample", b'{"form": 6}', "form must be"),
+        ("/v1/sample", b'{"options": {"temperature": -3}}', "temperature"),
+        ("/v1/sample", b'{"options": {"rhyme": "yes"}}', "true or false"),
+        ("/v1/sample", b'{"seed": 7, "options": {"temperature": 5e-324}}', "temperature must be 0"),
+        (
+            "/v1/blend",
+            b'{"a": [' + b",".join([b"3e38"] * 8) + b'], "b": [' + b",".join([b"0"] * 8) + b"]}",
+            "lie between",
+        ),
+        ("/v1/sample", b'{"options": {"colour": 1}}', "unknown options"),
+        ("/v1/sample", b'{"surprise": 1}', "unknown fields"),
+        ("/v1/blend", b'{"a": "abc", "b": "def"}', "Chinese characters"),
+        ("/v1/blend", b'{"a": 1, "b": 2}', "a must be"),
+        ("/v1/blend", b'{"a": [1, 2], "b": [3, 4]}', "latent"),
+        ("/v1/blend", '{"a": "床前明月光", "b": "床前明月光"}'.encode(), "20 characters"),
+        ("/v1/blend", b'{"a": "x", "b": "y", "steps": 1000}', "steps"),
+        (
+            "/v1/blend",
+            '{"a": "白日依山盡黃河入海流欲窮千里目更上一層樓", "b": "白日依山盡黃河入海流欲窮千里目更上一層樓", "crossings": 1}'.encode(),
+            "crossings is true",
+        ),
+        ("/v1/encode", b"{}", "text must be"),
+        ("/v1/vary", b"{}", "text must be"),
+        ("/v1/vary", b'{"text": "abc"}', "Chinese characters"),
+        ("/v1/vary", '{"text": "床前明月光", "seed": -2}'.encode(), "seed"),
+        ("/v1/vary", '{"text": "床前明月光", "options": {"top_p": 0}}'.encode(), "top_p"),
+        ("/v1/vary", '{"text": "白日依山盡黃河入海流欲窮千里目更上一層樓", "towards": 5}'.encode(), "towards"),
+        (
+            "/v1/vary",
+            '{"text": "白日依山盡黃河入海流欲窮千里目更上一層樓", "towards": "白日依山盡黃河入海流欲窮千里目更上一層樓", "t": 2}'.encode(),
+            "t must be",
+        ),
+        (
+            "/v1/vary",
+            '{"text": "白日依山盡黃河入海流欲窮千里目更上一層樓", "towards": "床前明月光"}'.encode(),
+            "characters",
+        ),
+        ("/v1/encode", '{"text": "\U0001f600"}'.encode(), "Chinese characters"),
+        ("/v1/sample", b'{"n": 1, "pad": "' + b"x" * 40000 + b'"}', "limited"),
+    ],
+)
 async def test_every_bad_request_gets_a_clear_4xx(http_worker, path, body, message):
     async with aiohttp.ClientSession() as s:
         async with s.post(http_worker + path, data=body, headers={"Content-Type": "application/json"}) as r:
@@ -237,11 +280,13 @@ async def _raw(url: str, data: bytes, wait_s: float = 10.0) -> bytes:
         writer.close()
 
 
-def _post(path: str, body: bytes, headers: str = "Content-Type: application/json\r\n",
-          length: int | None = None) -> bytes:
+def _post(
+    path: str, body: bytes, headers: str = "Content-Type: application/json\r\n", length: int | None = None
+) -> bytes:
     length = len(body) if length is None else length
-    return (f"POST {path} HTTP/1.1\r\nHost: worker\r\n{headers}Content-Length: {length}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: worker\r\n{headers}Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
 
 
 def _status_and_json(reply: bytes) -> tuple[int, dict]:
@@ -251,21 +296,33 @@ def _status_and_json(reply: bytes) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(body)
 
 
-@pytest.mark.parametrize("request_bytes, status, error", [
-    (_post("/v1/sample", b"[" * 1000 + b"]" * 1000), 400, "bad_request"),  # RecursionError in json
-    (_post("/v1/blend", b'{"a": ' + b"[" * 8000 + b"]" * 8000 + b', "b": "x"}'), 400, "bad_request"),
-    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json; charset=bogus\r\n"), 200, None),
-    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"),
-     415, "unsupported_encoding"),
-    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: deflate\r\n"),
-     415, "unsupported_encoding"),
-    (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: br\r\n"),
-     415, "unsupported_encoding"),
-    (_post("/v1/blend", b'{"a": [' + b"1" * 400 + b'], "b": "x"}'), 400, "bad_request"),  # 10**400: OverflowError
-    (_post("/v1/sample", b'{"seed": ' + b"9" * 5000 + b"}"), 400, "bad_request"),  # past int's digit limit
-    (_post("/v1/sample", b'{"options": {"temperature": NaN}}'), 400, "bad_request"),
-    (_post("/v1/sample", b'{"n": 1}\xff'), 400, "bad_request"),
-])
+@pytest.mark.parametrize(
+    "request_bytes, status, error",
+    [
+        (_post("/v1/sample", b"[" * 1000 + b"]" * 1000), 400, "bad_request"),  # RecursionError in json
+        (_post("/v1/blend", b'{"a": ' + b"[" * 8000 + b"]" * 8000 + b', "b": "x"}'), 400, "bad_request"),
+        (_post("/v1/sample", b'{"n": 1}', "Content-Type: application/json; charset=bogus\r\n"), 200, None),
+        (
+            _post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"),
+            415,
+            "unsupported_encoding",
+        ),
+        (
+            _post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: deflate\r\n"),
+            415,
+            "unsupported_encoding",
+        ),
+        (
+            _post("/v1/sample", b'{"n": 1}', "Content-Type: application/json\r\nContent-Encoding: br\r\n"),
+            415,
+            "unsupported_encoding",
+        ),
+        (_post("/v1/blend", b'{"a": [' + b"1" * 400 + b'], "b": "x"}'), 400, "bad_request"),  # 10**400: OverflowError
+        (_post("/v1/sample", b'{"seed": ' + b"9" * 5000 + b"}"), 400, "bad_request"),  # past int's digit limit
+        (_post("/v1/sample", b'{"options": {"temperature": NaN}}'), 400, "bad_request"),
+        (_post("/v1/sample", b'{"n": 1}\xff'), 400, "bad_request"),
+    ],
+)
 async def test_hostile_bodies_get_a_json_4xx_not_a_500(http_worker, request_bytes, status, error, caplog):
     got, reply = _status_and_json(await _raw(http_worker, request_bytes))
     assert got == status, reply
@@ -293,14 +350,16 @@ async def test_a_body_declared_too_large_is_refused_at_once_not_after_waiting_fo
     assert loop.time() - t0 < 2, "the worker should not wait for a body it will refuse"
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nab\r\n",
-    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
-    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
-    b"POST /v1/sample HTTP/1.1\r\nHost: w\r\n" + b"".join(b"X%d: 1\r\n" % i for i in range(200)) + b"\r\n",
-])
-async def test_malformed_http_is_a_400_and_one_warning_line_not_an_error_traceback(http_worker, request_bytes,
-                                                                                   caplog):
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nab\r\n",
+        b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+        b"POST /v1/sample HTTP/1.1\r\nHost: w\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /v1/sample HTTP/1.1\r\nHost: w\r\n" + b"".join(b"X%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+    ],
+)
+async def test_malformed_http_is_a_400_and_one_warning_line_not_an_error_traceback(http_worker, request_bytes, caplog):
     caplog.set_level(logging.INFO)
     reply = await _raw(http_worker, request_bytes, wait_s=5)
     assert reply.split()[1] == b"400"
@@ -322,8 +381,9 @@ async def test_idle_and_slow_connections_are_closed(worker_settings, monkeypatch
         t0 = loop.time()
         assert await _raw(f"http://127.0.0.1:{port}", b"", wait_s=5) == b""  # says nothing: closed
         assert await _raw(f"http://127.0.0.1:{port}", b"POST /v1/sample HTTP/1.1\r\nHo", wait_s=5) == b""
-        status, reply = _status_and_json(await _raw(f"http://127.0.0.1:{port}",
-                                                    _post("/v1/sample", b'{"n"', length=100), wait_s=5))
+        status, reply = _status_and_json(
+            await _raw(f"http://127.0.0.1:{port}", _post("/v1/sample", b'{"n"', length=100), wait_s=5)
+        )
         assert (status, reply["error"]) == (408, "timeout")
         assert loop.time() - t0 < 5, "each should be closed within about a second"
     finally:
@@ -356,25 +416,44 @@ def _fuzz_request(rng) -> bytes:
         keys = ["n", "seed", "form", "options", "a", "b", "steps", "method", "text", "latent", "zzz"]
         body = json.dumps({rng.choice(keys): rng.choice(junk) for _ in range(rng.randrange(1, 5))}).encode()
     elif kind == 4:
-        opts = {rng.choice(["temperature", "top_k", "top_p", "guidance", "candidates", "rhyme", "x"]):
-                rng.choice(junk) for _ in range(2)}
+        opts = {
+            rng.choice(["temperature", "top_k", "top_p", "guidance", "candidates", "rhyme", "x"]): rng.choice(junk)
+            for _ in range(2)
+        }
         body = json.dumps({"options": opts}).encode()
     elif kind == 5:
-        body = json.dumps({"a": [rng.choice([1e308, -1e308, 0.0, 1])] * rng.randrange(0, 300),
-                           "b": rng.choice(junk)}).encode()
+        body = json.dumps(
+            {"a": [rng.choice([1e308, -1e308, 0.0, 1])] * rng.randrange(0, 300), "b": rng.choice(junk)}
+        ).encode()
     elif kind == 6:
-        headers += rng.choice(["Content-Encoding: gzip\r\n", "Content-Encoding: deflate\r\n",
-                               "Content-Encoding: br\r\n", "Content-Type: text/plain; charset=bogus\r\n"])
+        headers += rng.choice(
+            [
+                "Content-Encoding: gzip\r\n",
+                "Content-Encoding: deflate\r\n",
+                "Content-Encoding: br\r\n",
+                "Content-Type: text/plain; charset=bogus\r\n",
+            ]
+        )
         body = b'{"n": 1}'
     elif kind == 7:
         body = b'{"n": 1, "pad": "' + b"y" * rng.choice([100, 20000]) + b'"}'
     elif kind == 8:
-        return rng.choice([b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /v1/sample HTTP/1.1\r\n"
-                           b"Content-Length: -5\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"])
+        return rng.choice(
+            [
+                b"GARBAGE\r\n\r\n",
+                b"GET / HTTP/9.9\r\n\r\n",
+                b"POST /v1/sample HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            ]
+        )
     else:
-        body = json.dumps({"text": "".join(chr(rng.randrange(0x20, 0x10FFFF)) for _ in range(rng.randrange(1, 40))),
-                           "form": rng.choice([5, 7, 6, None])}, ensure_ascii=rng.random() < 0.5).encode("utf-8",
-                                                                                                        "surrogatepass")
+        body = json.dumps(
+            {
+                "text": "".join(chr(rng.randrange(0x20, 0x10FFFF)) for _ in range(rng.randrange(1, 40))),
+                "form": rng.choice([5, 7, 6, None]),
+            },
+            ensure_ascii=rng.random() < 0.5,
+        ).encode("utf-8", "surrogatepass")
     method = rng.choice(["POST"] * 8 + ["GET", "PUT"])
     return _post(path, body, headers).replace(b"POST", method.encode(), 1)
 
@@ -446,11 +525,17 @@ async def _metrics(port: int) -> str:
         return await r.text()
 
 
-@pytest.mark.parametrize("status, body, kind", [(404, "<html>Not Found</html>", "text/html"),
-                                               (200, "<html>hello</html>", "text/html"),
-                                               (200, "{}", "application/json")])
+@pytest.mark.parametrize(
+    "status, body, kind",
+    [
+        (404, "<html>Not Found</html>", "text/html"),
+        (200, "<html>hello</html>", "text/html"),
+        (200, "{}", "application/json"),
+    ],
+)
 async def test_a_url_that_reaches_the_wrong_service_is_the_worker_not_answering_not_the_users_mistake(
-        status, body, kind):
+    status, body, kind
+):
     async def not_found(request):
         return web.Response(status=status, text=body, content_type=kind)
 
@@ -469,13 +554,25 @@ async def test_a_url_that_reaches_the_wrong_service_is_the_worker_not_answering_
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("request_", [
-    SampleRequest(n=0), SampleRequest(seed=-1), SampleRequest(form=6), SampleRequest(options={"temperature": 9}),
-    SampleRequest(options={"loud": True}), SampleRequest(subject=["龘"]), SampleRequest(acrostic="春花"),
-    BlendRequest(a="床前明月光", b="x", steps=1), BlendRequest(a=[1e30] * 3, b="x"), VaryRequest(text="hello"),
-    VaryRequest(text="床前明月光", t=2.0), RewriteRequest(text="床前明月光疑是地上霜舉頭望明月低頭思故鄉", line=5),
-    EncodeRequest(text="x" * 500),
-], ids=lambda r: f"{type(r).__name__}{r.to_json()}"[:60])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        SampleRequest(n=0),
+        SampleRequest(seed=-1),
+        SampleRequest(form=6),
+        SampleRequest(options={"temperature": 9}),
+        SampleRequest(options={"loud": True}),
+        SampleRequest(subject=["龘"]),
+        SampleRequest(acrostic="春花"),
+        BlendRequest(a="床前明月光", b="x", steps=1),
+        BlendRequest(a=[1e30] * 3, b="x"),
+        VaryRequest(text="hello"),
+        VaryRequest(text="床前明月光", t=2.0),
+        RewriteRequest(text="床前明月光疑是地上霜舉頭望明月低頭思故鄉", line=5),
+        EncodeRequest(text="x" * 500),
+    ],
+    ids=lambda r: f"{type(r).__name__}{r.to_json()}"[:60],
+)
 async def test_both_transports_refuse_one_bad_request_with_the_same_message(engine, http_worker, request_):
     name = type(request_).__name__.removesuffix("Request").lower()
     http = HttpWorker(http_worker, retries=0)

@@ -5,6 +5,7 @@ never fails half-way with "database is locked"); PostgreSQL needs nothing.
 Migrations run from inside the running loop by sharing one connection with
 Alembic (`run_sync`), never through a nested `asyncio.run`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+
 def migrations_dir() -> Path:
     """Where the Alembic scripts are: bot/migrations in an installed wheel, else the
     repository's migrations/ (their one source, which the wheel packages as bot.migrations)."""
@@ -26,6 +28,7 @@ def migrations_dir() -> Path:
         if (candidate / "env.py").exists():
             return candidate
     raise RuntimeError(f"no migrations next to {here}: reinstall poembot")
+
 
 BUSY_TIMEOUT_S = 30
 
@@ -108,6 +111,7 @@ def _alembic(action: Callable, revision: str) -> Callable[[Connection], None]:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         action(cfg, revision)
+
     return migrate
 
 

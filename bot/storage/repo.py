@@ -4,6 +4,7 @@ Every function takes the session; the caller owns the transaction. Bad input
 raises a `StorageError` subclass that carries the facts (the bot words them
 for users), and is raised before anything is written.
 """
+
 from __future__ import annotations
 
 import struct
@@ -76,16 +77,41 @@ def _check_id(value) -> int:
     return value
 
 
-async def create_poem(session: AsyncSession, *, form: int, text: str, latent: list[float], seed: int | None,
-                      temperature: float, options: dict, model_version: str, user_id: int,
-                      guild_id: int | None = None, channel_id: int | None = None, message_id: int | None = None,
-                      parent_a_id: int | None = None, parent_b_id: int | None = None,
-                      blend_position: float | None = None) -> Poem:
+async def create_poem(
+    session: AsyncSession,
+    *,
+    form: int,
+    text: str,
+    latent: list[float],
+    seed: int | None,
+    temperature: float,
+    options: dict,
+    model_version: str,
+    user_id: int,
+    guild_id: int | None = None,
+    channel_id: int | None = None,
+    message_id: int | None = None,
+    parent_a_id: int | None = None,
+    parent_b_id: int | None = None,
+    blend_position: float | None = None,
+) -> Poem:
     def new(a: int | None, b: int | None) -> Poem:
-        return Poem(form=form, text=text, latent=pack_latent(latent), seed=seed, temperature=temperature,
-                    options=options, model_version=model_version, user_id=user_id, guild_id=guild_id,
-                    channel_id=channel_id, message_id=message_id, parent_a_id=a, parent_b_id=b,
-                    blend_position=blend_position)
+        return Poem(
+            form=form,
+            text=text,
+            latent=pack_latent(latent),
+            seed=seed,
+            temperature=temperature,
+            options=options,
+            model_version=model_version,
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            parent_a_id=a,
+            parent_b_id=b,
+            blend_position=blend_position,
+        )
 
     try:
         async with session.begin_nested():
@@ -98,8 +124,10 @@ async def create_poem(session: AsyncSession, *, form: int, text: str, latent: li
             raise
     # a parent was deleted while this poem was being written (its owner's !forgetme): the poem
     # the user asked for is saved without the link, rather than lost
-    alive = [p if p is not None and await session.get(Poem, p, populate_existing=True) is not None else None
-             for p in (parent_a_id, parent_b_id)]
+    alive = [
+        p if p is not None and await session.get(Poem, p, populate_existing=True) is not None else None
+        for p in (parent_a_id, parent_b_id)
+    ]
     poem = new(*alive)
     session.add(poem)
     await session.flush()
@@ -113,11 +141,13 @@ async def get_poem(session: AsyncSession, poem_id: int) -> Poem:
     return poem
 
 
-async def set_message(session: AsyncSession, poem_ids: list[int], channel_id: int | None,
-                      message_id: int | None) -> None:
+async def set_message(
+    session: AsyncSession, poem_ids: list[int], channel_id: int | None, message_id: int | None
+) -> None:
     """Remember the message that shows these poems."""
-    await session.execute(update(Poem).where(Poem.id.in_(poem_ids))
-                          .values(channel_id=channel_id, message_id=message_id))
+    await session.execute(
+        update(Poem).where(Poem.id.in_(poem_ids)).values(channel_id=channel_id, message_id=message_id)
+    )
 
 
 def _insert(session: AsyncSession):
@@ -130,10 +160,10 @@ async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) ->
         raise InvalidStars(stars)
     await get_poem(session, poem_id)
     now = utcnow()
-    stmt = _insert(session)(Rating).values(poem_id=poem_id, user_id=user_id, stars=stars,
-                                           created_at=now, updated_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=["poem_id", "user_id"],
-                                      set_={"stars": stars, "updated_at": now})
+    stmt = _insert(session)(Rating).values(
+        poem_id=poem_id, user_id=user_id, stars=stars, created_at=now, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(index_elements=["poem_id", "user_id"], set_={"stars": stars, "updated_at": now})
     try:
         async with session.begin_nested():
             await session.execute(stmt)
@@ -170,9 +200,11 @@ def bayesian(count, total, prior_mean: float, prior_votes: int = PRIOR_VOTES):
 
 async def rating_summary(session: AsyncSession, poem_id: int) -> RatingSummary:
     poem = await get_poem(session, poem_id)
-    count, total = (await session.execute(
-        select(func.count(Rating.id), func.coalesce(func.sum(Rating.stars), 0))
-        .where(Rating.poem_id == poem_id))).one()
+    count, total = (
+        await session.execute(
+            select(func.count(Rating.id), func.coalesce(func.sum(Rating.stars), 0)).where(Rating.poem_id == poem_id)
+        )
+    ).one()
     prior = await _prior_mean(session, poem.guild_id, poem.user_id)
     return RatingSummary(count, (total / count) if count else None, bayesian(count, total, prior))
 
@@ -182,17 +214,23 @@ class Ranked(RatingSummary):
     poem: Poem
 
 
-async def top_poems(session: AsyncSession, guild_id: int | None, limit: int = 10,
-                    user_id: int | None = None) -> list[Ranked]:
+async def top_poems(
+    session: AsyncSession, guild_id: int | None, limit: int = 10, user_id: int | None = None
+) -> list[Ranked]:
     """The server's best rated poems by Bayesian average (ties: more votes, then older); outside
     a server, `user_id`'s own."""
     prior = await _prior_mean(session, guild_id, user_id)
     count = func.count(Rating.id)
     total = func.sum(Rating.stars)
     score = bayesian(count, total, prior)
-    stmt = (select(Poem, count, total, score).join(Rating, Rating.poem_id == Poem.id)
-            .where(_board(guild_id, user_id))
-            .group_by(Poem.id).order_by(score.desc(), count.desc(), Poem.id).limit(limit))
+    stmt = (
+        select(Poem, count, total, score)
+        .join(Rating, Rating.poem_id == Poem.id)
+        .where(_board(guild_id, user_id))
+        .group_by(Poem.id)
+        .order_by(score.desc(), count.desc(), Poem.id)
+        .limit(limit)
+    )
     rows = (await session.execute(stmt)).all()
     return [Ranked(count=n, mean=t / n, score=float(s), poem=p) for p, n, t, s in rows]
 
@@ -212,16 +250,20 @@ async def add_favourite(session: AsyncSession, user_id: int, poem_id: int) -> Fa
 
 async def remove_favourite(session: AsyncSession, user_id: int, poem_id: int) -> None:
     _check_id(poem_id)
-    result = await session.execute(delete(Favourite).where(Favourite.user_id == user_id,
-                                                           Favourite.poem_id == poem_id))
+    result = await session.execute(delete(Favourite).where(Favourite.user_id == user_id, Favourite.poem_id == poem_id))
     if result.rowcount == 0:
         raise NotFavourite(poem_id)
 
 
 async def list_favourites(session: AsyncSession, user_id: int, limit: int = 25) -> list[Poem]:
     """A user's favourites, newest first."""
-    stmt = (select(Poem).join(Favourite, Favourite.poem_id == Poem.id).where(Favourite.user_id == user_id)
-            .order_by(Favourite.created_at.desc(), Favourite.id.desc()).limit(limit))
+    stmt = (
+        select(Poem)
+        .join(Favourite, Favourite.poem_id == Poem.id)
+        .where(Favourite.user_id == user_id)
+        .order_by(Favourite.created_at.desc(), Favourite.id.desc())
+        .limit(limit)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
@@ -277,10 +319,15 @@ class Forgotten:
 
 async def others_on_poems_of(session: AsyncSession, user_id: int) -> tuple[int, int]:
     """(ratings, favourites) that other users gave this user's poems: they go with the poems."""
+
     async def count(model) -> int:
-        stmt = (select(func.count(model.id)).join(Poem, Poem.id == model.poem_id)
-                .where(Poem.user_id == user_id, model.user_id != user_id))
+        stmt = (
+            select(func.count(model.id))
+            .join(Poem, Poem.id == model.poem_id)
+            .where(Poem.user_id == user_id, model.user_id != user_id)
+        )
         return (await session.execute(stmt)).scalar_one()
+
     return await count(Rating), await count(Favourite)
 
 

@@ -7,6 +7,7 @@ the event loop (a thread per form). A subject or acrostic request runs on its ow
 Requests arrive checked by their `from_json` (model/contract.py); what only the
 model can judge is refused here, as InputError.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,18 @@ import torch
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 
 from ..checkpoint import CheckpointError
-from ..contract import (BlendRequest, EncodeReply, EncodeRequest, InputError, Options, PoemsReply, RewriteRequest,
-                        SampleRequest, VaryRequest, parse_options)
+from ..contract import (
+    BlendRequest,
+    EncodeReply,
+    EncodeRequest,
+    InputError,
+    Options,
+    PoemsReply,
+    RewriteRequest,
+    SampleRequest,
+    VaryRequest,
+    parse_options,
+)
 from ..generate import PoemGenerator, new_seed
 from ..text import form_of
 from .settings import WorkerSettings, available_cpus
@@ -62,12 +73,19 @@ class Metrics:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self.requests = Counter("poembot_requests", "Requests answered", ["endpoint"], registry=self.registry)
-        self.errors = Counter("poembot_errors", "Requests answered with an error", ["endpoint"],
-                              registry=self.registry)
-        self.latency = Histogram("poembot_request_seconds", "Time to answer a request", ["endpoint"],
-                                 buckets=self.LATENCY_BUCKETS, registry=self.registry)
-        self.batches = BatchSizes(Histogram("poembot_batch_size", "Poems per forward pass",
-                                            buckets=self.BATCH_BUCKETS, registry=self.registry))
+        self.errors = Counter("poembot_errors", "Requests answered with an error", ["endpoint"], registry=self.registry)
+        self.latency = Histogram(
+            "poembot_request_seconds",
+            "Time to answer a request",
+            ["endpoint"],
+            buckets=self.LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batches = BatchSizes(
+            Histogram(
+                "poembot_batch_size", "Poems per forward pass", buckets=self.BATCH_BUCKETS, registry=self.registry
+            )
+        )
 
     def observe(self, endpoint: str, seconds: float, error: bool) -> None:
         self.requests.labels(endpoint).inc()
@@ -82,8 +100,9 @@ class Metrics:
 class Engine:
     """Owns the loaded generators; the one place model work is scheduled."""
 
-    def __init__(self, generators: dict[int, PoemGenerator], max_batch: int = 64,
-                 max_wait_ms: float = 5.0, threads: int = 0):
+    def __init__(
+        self, generators: dict[int, PoemGenerator], max_batch: int = 64, max_wait_ms: float = 5.0, threads: int = 0
+    ):
         if not generators:
             raise ValueError("the engine needs at least one checkpoint")
         self.generators = generators
@@ -104,8 +123,10 @@ class Engine:
         gens = {form: PoemGenerator.from_path(path, form) for form, path in settings.checkpoints.items()}
         for form, gen in gens.items():
             if gen.form != form:
-                raise CheckpointError(f"POEMBOT_CHECKPOINT_{form}: {settings.checkpoints[form]} writes "
-                                      f"{gen.form}-character lines, not {form}")
+                raise CheckpointError(
+                    f"POEMBOT_CHECKPOINT_{form}: {settings.checkpoints[form]} writes "
+                    f"{gen.form}-character lines, not {form}"
+                )
         return cls(gens, settings.max_batch, settings.max_wait_ms, settings.threads)
 
     @property
@@ -121,8 +142,9 @@ class Engine:
 
         self._waiting = {}
         for form in self.generators:
-            self._pools[form] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"poembot-model-{form}",
-                                                   initializer=init)
+            self._pools[form] = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"poembot-model-{form}", initializer=init
+            )
             self._arrived[form] = asyncio.Event()
             self._batch[form] = []
             self._batchers[form] = asyncio.create_task(self._run_batches(form), name=f"poembot-batcher-{form}")
@@ -239,8 +261,9 @@ class Engine:
         if req.subject is not None or req.acrostic is not None:  # a request of its own, written on its own
             gen.request(req.subject, req.acrostic, opts)
             poems = await self._in_thread(gen.form, gen.sample_seeds, seeds, opts, req.subject, req.acrostic)
-            return PoemsReply(poems, gen.version, asdict(opts),
-                              request={"subject": req.subject, "acrostic": req.acrostic})
+            return PoemsReply(
+                poems, gen.version, asdict(opts), request={"subject": req.subject, "acrostic": req.acrostic}
+            )
         if gen.form not in self._batchers:
             raise RuntimeError("the engine is not started")
         future = asyncio.get_running_loop().create_future()
@@ -252,8 +275,9 @@ class Engine:
         gen = self._generator(req.form)
         opts = parse_options(req.options, gen.blend_options)
         crossings = not gen.ckpt.cfg.latent_global if req.crossings is None else req.crossings
-        poems = await self._in_thread(gen.form, gen.interpolate, req.a, req.b, req.steps, req.method, req.seed,
-                                      opts, crossings)
+        poems = await self._in_thread(
+            gen.form, gen.interpolate, req.a, req.b, req.steps, req.method, req.seed, opts, crossings
+        )
         return PoemsReply(poems, gen.version, asdict(opts), seed=req.seed, method=req.method, crossings=crossings)
 
     def _text_generator(self, text: str, form: int | None) -> PoemGenerator:

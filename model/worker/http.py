@@ -1,5 +1,6 @@
 """The worker over HTTP (aiohttp): `create_app(settings)`; each endpoint reads its
 request with the contract's `from_json` and answers its reply's `to_json`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -126,13 +127,13 @@ async def _errors(request: web.Request, handler):
     except _Refused as e:
         return web.json_response({"error": e.error, "message": str(e)}, status=e.status)
     except web.HTTPRequestEntityTooLarge:
-        return web.json_response({"error": "too_large", "message": f"request bodies are limited to {MAX_BODY} bytes"},
-                                 status=413)
+        return web.json_response(
+            {"error": "too_large", "message": f"request bodies are limited to {MAX_BODY} bytes"}, status=413
+        )
     except web.HTTPException as e:
         if e.status >= 500:
             raise
-        return web.json_response({"error": e.reason.lower().replace(" ", "_"), "message": e.reason},
-                                 status=e.status)
+        return web.json_response({"error": e.reason.lower().replace(" ", "_"), "message": e.reason}, status=e.status)
     except Exception:
         log.exception("unexpected error on %s", request.path)
         return web.json_response({"error": "internal", "message": "the worker failed; see its log"}, status=500)

@@ -1,5 +1,6 @@
 """The worker's settings, from the environment and `.env` (the bot's own are in
 bot/settings.py)."""
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,12 @@ class WorkerSettings:
         shipped_forms = ",".join(str(f) for f in corpus.FORMS if shipped(f).with_suffix(".json").exists())
         forms = sorted({int(f) for f in (env.forms or shipped_forms or "5").split(",") if f.strip()})
         paths = {5: env.checkpoint_5, 7: env.checkpoint_7}
-        return cls(checkpoints={f: paths[f] for f in forms}, max_batch=env.max_batch,
-                   max_wait_ms=env.max_wait_ms, threads=env.threads)
+        return cls(
+            checkpoints={f: paths[f] for f in forms},
+            max_batch=env.max_batch,
+            max_wait_ms=env.max_wait_ms,
+            threads=env.threads,
+        )
 
 
 class SettingsError(ValueError):
@@ -52,26 +57,40 @@ class WorkerEnvironment(BaseSettings):
     """Every setting the worker reads (the bot's own are in bot/settings.py), from the
     environment and `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
-    forms: str | None = Field(None, alias="POEMBOT_FORMS",
-                              description="the forms the worker loads: `5`, `7` or `5,7`; default: the shipped ones")
-    checkpoint_5: Path | None = Field(None, alias="POEMBOT_CHECKPOINT_5",
-                                      description="a checkpoint (path without suffix) for 5-character poems")
-    checkpoint_7: Path | None = Field(None, alias="POEMBOT_CHECKPOINT_7",
-                                      description="a checkpoint (path without suffix) for 7-character poems")
+    forms: str | None = Field(
+        None,
+        alias="POEMBOT_FORMS",
+        description="the forms the worker loads: `5`, `7` or `5,7`; default: the shipped ones",
+    )
+    checkpoint_5: Path | None = Field(
+        None, alias="POEMBOT_CHECKPOINT_5", description="a checkpoint (path without suffix) for 5-character poems"
+    )
+    checkpoint_7: Path | None = Field(
+        None, alias="POEMBOT_CHECKPOINT_7", description="a checkpoint (path without suffix) for 7-character poems"
+    )
     max_batch: int = Field(64, alias="POEMBOT_MAX_BATCH", ge=1, le=1024, description="poems in one forward pass")
-    max_wait_ms: float = Field(5.0, alias="POEMBOT_MAX_WAIT_MS", ge=0, le=1000, allow_inf_nan=False,
-                               description="how long a batch may wait for the poems likely to come soon")
-    threads: int = Field(0, alias="POEMBOT_THREADS", ge=0,
-                         description="torch threads; 0: the cores this process may use")
-    host: str = Field("127.0.0.1", alias="POEMBOT_WORKER_HOST",
-                      description="where `poembot-model serve` listens (`0.0.0.0` in a container)")
+    max_wait_ms: float = Field(
+        5.0,
+        alias="POEMBOT_MAX_WAIT_MS",
+        ge=0,
+        le=1000,
+        allow_inf_nan=False,
+        description="how long a batch may wait for the poems likely to come soon",
+    )
+    threads: int = Field(
+        0, alias="POEMBOT_THREADS", ge=0, description="torch threads; 0: the cores this process may use"
+    )
+    host: str = Field(
+        "127.0.0.1",
+        alias="POEMBOT_WORKER_HOST",
+        description="where `poembot-model serve` listens (`0.0.0.0` in a container)",
+    )
     port: int = Field(8500, alias="POEMBOT_WORKER_PORT", ge=1, le=65535, description="the port it listens on")
-    progress: bool = Field(False, alias="POEMBOT_PROGRESS",
-                           description="1: show training progress bars even when stderr is not a terminal")
-
+    progress: bool = Field(
+        False, alias="POEMBOT_PROGRESS", description="1: show training progress bars even when stderr is not a terminal"
+    )
 
     @field_validator("forms")
     @classmethod
