@@ -97,9 +97,7 @@ async def poem_message(bot: PoemBot, p: ShownPoem) -> dict:
     font = cards.font(str(settings.card_font) if settings.card_font else None)
     if font is None:
         return message
-    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · " + (
-        f"seed {p.seed}" if p.seed is not None else p.origin
-    )
+    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · {p.origin}"
     png = await asyncio.to_thread(cards.render, [line[:-1] for line in p.lines], caption, p.script, font)
     name = f"poem-{p.id}.png"
     message["embed"].set_image(url=f"attachment://{name}")

@@ -84,26 +84,32 @@ class ShownPoem:
     cards: bool = True  # whether the reader takes poem cards with new poems
 
 
-def _ref(poem_id: int | None) -> str:
-    return f"#{poem_id}" if poem_id else "a text"
+def _ref(poem_id: int | None, was: int | None = None) -> str:
+    """A poem on a footer: `#12`; a saved poem since deleted (`was` its id, or -1 when
+    not known); else a text typed in."""
+    if poem_id:
+        return f"#{poem_id}"
+    return "a text" if was is None else f"#{was} (deleted)" if was > 0 else "a deleted poem"
 
 
 def _origin(poem: Poem) -> str:
+    """Where a poem came from, for its footer: from its kind and that kind's inputs."""
     options = poem.options or {}
-    if "rewritten_line" in options:
-        return f"line {options['rewritten_line']} rewritten from {_ref(poem.parent_a_id)}"
-    if poem.seed is not None:
+    if poem.kind == "written":
         if options.get("subject"):
             return f"on {' '.join(options['subject'])}, seed {poem.seed}"
         if options.get("acrostic"):
             return f"藏頭 {options['acrostic']}, seed {poem.seed}"
         return f"seed {poem.seed}"
-    if "favourites_seed" in options:
+    if poem.kind == "rewrite":
+        return f"line {options.get('rewritten_line')} rewritten from {_ref(poem.parent_a_id, -1)}"
+    if poem.kind == "variation":
+        return f"variation of {_ref(poem.parent_a_id, -1)}"
+    if poem.kind == "favourites":
         between = " and ".join(_ref(p) for p in dict.fromkeys((poem.parent_a_id, poem.parent_b_id)) if p)
-        return f"from favourites {between or '(since deleted)'}, seed {options['favourites_seed']}"
-    if poem.blend_position is None and poem.parent_a_id is not None:
-        return f"variation of #{poem.parent_a_id}"
-    return f"blend of {_ref(poem.parent_a_id)} and {_ref(poem.parent_b_id)}"
+        return f"from favourites {between or '(since deleted)'}, seed {poem.seed}"
+    ends = options.get("ends") or [None, None]  # a blend: which ends were saved poems
+    return f"blend of {_ref(poem.parent_a_id, ends[0])} and {_ref(poem.parent_b_id, ends[1])}"
 
 
 def show(poem: Poem, script: str = "traditional", cards: bool = True) -> ShownPoem:
@@ -334,7 +340,8 @@ class PoemService:
         guild_id: int | None,
         channel_id: int | None,
         form: int,
-        seed: int | None = None,
+        kind: str,
+        seed: int | None,
         noted: dict | None = None,
         **parents,
     ) -> ShownPoem:
@@ -347,8 +354,8 @@ class PoemService:
                 form=form,
                 text=p.text,
                 latent=p.latent,
+                kind=kind,
                 seed=seed,
-                temperature=reply.options["temperature"],
                 options={**reply.options, **(noted or {})},
                 model_version=reply.model,
                 user_id=user_id,
@@ -379,7 +386,7 @@ class PoemService:
             "I cannot write that poem: ",
         )
         return await self._save_written(
-            reply, user_id, guild_id, channel_id, form, seed=reply.poems[0].seed, noted=request
+            reply, user_id, guild_id, channel_id, form, "written", reply.poems[0].seed, noted=request
         )
 
     async def rewrite(
@@ -403,7 +410,9 @@ class PoemService:
             guild_id,
             channel_id,
             parent.form,
-            noted={"rewritten_line": line, "rewrite_seed": reply.seed},
+            "rewrite",
+            reply.seed,
+            noted={"rewritten_line": line},
             parent_a_id=parent.id,
         )
 
@@ -440,7 +449,9 @@ class PoemService:
             guild_id,
             channel_id,
             a.form,
-            noted={"favourites_seed": seed, "t": t},
+            "favourites",
+            seed,
+            noted={"t": t},
             parent_a_id=a.id,
             parent_b_id=b.id if b is not a else None,
             blend_position=t,
@@ -458,7 +469,7 @@ class PoemService:
             f"Poem #{parent.id} cannot be varied: ",
         )
         return await self._save_written(
-            reply, user_id, guild_id, channel_id, parent.form, noted={"vary_seed": reply.seed}, parent_a_id=parent.id
+            reply, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
         )
 
     async def _blend_end(self, s, ref: str) -> tuple[object, int | None, int]:
@@ -513,9 +524,9 @@ class PoemService:
                     form=form_a,
                     text=p.text,
                     latent=p.latent,
-                    seed=None,
-                    temperature=reply.options["temperature"],
-                    options={**reply.options, "blend_seed": reply.seed, "method": reply.method},
+                    kind="blend",
+                    seed=reply.seed,
+                    options={**reply.options, "method": reply.method, "ends": [id_a, id_b]},
                     model_version=reply.model,
                     user_id=user_id,
                     guild_id=guild_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -23,8 +24,8 @@ async def make_poem(sm, user_id=1, guild_id=10, text="白日依山盡黃河入�
             form=5,
             text=text,
             latent=LATENT,
+            kind="written",
             seed=seed,
-            temperature=0.8,
             options={"rhyme": True},
             model_version="test-1",
             user_id=user_id,
@@ -58,8 +59,8 @@ async def test_a_poem_keeps_its_latent_seed_and_blend_parents(db):
             form=5,
             text="x" * 20,
             latent=LATENT,
-            seed=None,
-            temperature=0.8,
+            kind="blend",
+            seed=0,
             options={},
             model_version="test-1",
             user_id=2,
@@ -212,8 +213,8 @@ async def test_a_poem_whose_parent_vanished_meanwhile_is_saved_without_the_link(
             form=5,
             text="白日依山盡黃河入海流欲窮千里目更上一層樓",
             latent=LATENT,
-            seed=None,
-            temperature=1.0,
+            kind="variation",
+            seed=3,
             options={},
             model_version="test-1",
             user_id=2,
@@ -296,32 +297,67 @@ async def test_a_deleted_poems_id_is_never_given_to_a_new_poem(db):
         assert await repo.count_ratings(s) == 0
 
 
+OLD_POEM = sa.table(  # the poem table before revision 0005 (a temperature column; no kind)
+    "poem",
+    *(sa.column(c) for c in ("form", "text", "seed", "temperature", "model_version", "user_id", "guild_id")),
+    *(sa.column(c) for c in ("parent_a_id", "parent_b_id", "blend_position")),
+    sa.column("latent", sa.LargeBinary),
+    sa.column("options", sa.JSON),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+
+
+async def old_poem(
+    sm, user_id: int, seed=None, options=None, parent_a_id=None, parent_b_id=None, blend_position=None
+) -> int:
+    """A poem as the code before revision 0005 saved it."""
+    from bot.storage.models import utcnow
+
+    async with sm.begin() as s:
+        result = await s.execute(
+            sa.insert(OLD_POEM).values(
+                form=5,
+                text="白日依山盡黃河入海流欲窮千里目更上一層樓",
+                latent=repo.pack_latent(LATENT),
+                seed=seed,
+                temperature=0.8,
+                options=options or {},
+                model_version="test-1",
+                user_id=user_id,
+                guild_id=10,
+                parent_a_id=parent_a_id,
+                parent_b_id=parent_b_id,
+                blend_position=blend_position,
+                created_at=utcnow(),
+            )
+        )
+        return result.lastrowid
+
+
 async def test_upgrading_a_database_from_the_first_schema_keeps_every_poem_rating_and_favourite(tmp_path):
+    from types import SimpleNamespace
+
     from sqlalchemy import text
 
     eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
     await upgrade(eng, "0001")
     sm = session_maker(eng)
-    ids = [await make_poem(sm, user_id=u, seed=u) for u in range(1, 6)]
-    async with sm.begin() as s:
-        child = await repo.create_poem(
-            s,
-            form=5,
-            text="x" * 20,
-            latent=LATENT,
-            seed=None,
-            temperature=0.8,
-            options={},
-            model_version="test-1",
-            user_id=9,
-            parent_a_id=ids[0],
-            parent_b_id=ids[1],
-            blend_position=0.25,
-        )
+    ids = [await old_poem(sm, user_id=u, seed=u) for u in range(1, 6)]
+    child = SimpleNamespace(id=await old_poem(sm, 9, None, {"blend_seed": 0}, ids[0], ids[1], 0.25))
+    async with eng.begin() as conn:  # as the first schema's code saved them
         for u in range(1, 6):
             for pid in ids:
-                await repo.rate(s, pid, u, 1 + (u + pid) % 5)
-            await repo.add_favourite(s, u, ids[-1])
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO rating (poem_id, user_id, stars, created_at, updated_at) "
+                        "VALUES (:p, :u, :s, '2026-11-25', '2026-11-25')"
+                    ),
+                    {"p": pid, "u": u, "s": 1 + (u + pid) % 5},
+                )
+            await conn.execute(
+                sa.text("INSERT INTO favourite (user_id, poem_id, created_at) VALUES (:u, :p, '2026-11-25')"),
+                {"u": u, "p": ids[-1]},
+            )
     await eng.dispose()
 
     eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
@@ -340,4 +376,53 @@ async def test_upgrading_a_database_from_the_first_schema_keeps_every_poem_ratin
     async with sm() as s:
         assert await repo.count_ratings(s) == 16  # user 5's ratings and the ratings of poem ids[4]
     assert await make_poem(sm, user_id=7) == child.id + 1
+    await eng.dispose()
+
+
+async def test_old_poems_learn_what_they_are_and_a_variation_of_a_deleted_poem_says_so(tmp_path):
+    """Revision 0005: each poem saved before gets its kind and its kind's seed from what it
+    held; afterwards the footer of a variation whose parent was deleted reads as one (it read
+    "blend of a text and a text"), and no deleted poem's id comes back after the rebuild."""
+    from bot.service import show
+
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    await upgrade(eng, "0004")
+    sm = session_maker(eng)
+    parent = await old_poem(sm, 1, seed=5)
+    other = await old_poem(sm, 2, seed=6)
+    made = {
+        "variation": await old_poem(sm, 3, None, {"vary_seed": 7}, parent),
+        "legacy variation": await old_poem(sm, 3, None, {}, parent),
+        "rewrite": await old_poem(sm, 3, None, {"rewritten_line": 2, "rewrite_seed": 9}, parent),
+        "favourites": await old_poem(sm, 3, None, {"favourites_seed": 11, "t": 0.5}, parent, other, 0.5),
+        "blend": await old_poem(sm, 3, None, {"blend_seed": 0}, parent, other, 0.25),
+    }
+    top = await old_poem(sm, 4, seed=99)
+    async with eng.begin() as conn:  # the newest poem goes before the upgrade
+        await conn.execute(sa.text("DELETE FROM poem WHERE user_id = 4"))
+    await upgrade(eng)
+    async with sm() as s:
+        got = {name: await repo.get_poem(s, pid) for name, pid in made.items()}
+        first = await repo.get_poem(s, parent)
+    assert (first.kind, first.seed) == ("written", 5)
+    assert {n: (p.kind, p.seed) for n, p in got.items()} == {
+        "variation": ("variation", 7),
+        "legacy variation": ("variation", None),
+        "rewrite": ("rewrite", 9),
+        "favourites": ("favourites", 11),
+        "blend": ("blend", 0),
+    }
+    assert show(got["variation"]).origin == f"variation of #{parent}"
+    async with sm.begin() as s:
+        await repo.forget_user(s, 1)  # the parent's owner leaves
+    async with sm() as s:
+        origins = {n: show(await repo.get_poem(s, pid)).origin for n, pid in made.items()}
+    assert origins["variation"] == "variation of a deleted poem"
+    assert origins["rewrite"] == "line 2 rewritten from a deleted poem"
+    assert origins["favourites"] == f"from favourites #{other}, seed 11"
+    assert await make_poem(sm, user_id=7) > top, "a deleted poem's id is never handed out again"
+    await downgrade(eng, "0004")  # and back: the seeds go where the older code reads them
+    async with eng.connect() as conn:
+        rows = dict((await conn.execute(sa.text("SELECT id, options FROM poem"))).all())
+    assert '"vary_seed": 7' in rows[made["variation"]]
     await eng.dispose()

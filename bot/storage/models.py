@@ -42,6 +42,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+KINDS = ("written", "variation", "rewrite", "favourites", "blend")  # what a poem can be
+
+
 class Poem(Base):
     __tablename__ = "poem"
     # never hand a deleted poem's id to a new one (an old rating button would rate it)
@@ -50,10 +53,12 @@ class Poem(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     form: Mapped[int] = mapped_column(SmallInteger)  # characters a line
     text: Mapped[str] = mapped_column(String(64))  # unpunctuated, traditional
-    latent: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian
-    seed: Mapped[int | None] = mapped_column(BigInteger)
-    temperature: Mapped[float] = mapped_column(Float)
-    options: Mapped[dict] = mapped_column(JSON)  # the decoding options used
+    # float32 little-endian: the poem's code under its model version, kept for analysis and export
+    # (the bot blends and varies from the text, which any later model can encode)
+    latent: Mapped[bytes] = mapped_column(LargeBinary)
+    kind: Mapped[str] = mapped_column(String(16))  # what it is: one of KINDS
+    seed: Mapped[int | None] = mapped_column(BigInteger)  # with its kind's inputs, what reproduces it
+    options: Mapped[dict] = mapped_column(JSON)  # the decoding options used, and the kind's inputs
     model_version: Mapped[str] = mapped_column(String(80))
     parent_a_id: Mapped[int | None] = mapped_column(ForeignKey("poem.id", ondelete="SET NULL"))
     parent_b_id: Mapped[int | None] = mapped_column(ForeignKey("poem.id", ondelete="SET NULL"))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.text import MAX_SEED
 
-from .models import Favourite, Poem, Rating, UserPreference, utcnow
+from .models import KINDS, Favourite, Poem, Rating, UserPreference, utcnow
 
 PRIOR_VOTES = 5  # the Bayesian average acts as if every poem had this many votes ...
 DEFAULT_PRIOR_MEAN = 3.0  # ... at the server's mean rating (this one when it has none)
@@ -83,8 +83,8 @@ async def create_poem(
     form: int,
     text: str,
     latent: list[float],
+    kind: str,
     seed: int | None,
-    temperature: float,
     options: dict,
     model_version: str,
     user_id: int,
@@ -95,13 +95,16 @@ async def create_poem(
     parent_b_id: int | None = None,
     blend_position: float | None = None,
 ) -> Poem:
+    if kind not in KINDS:
+        raise ValueError(f"a poem's kind is one of {KINDS}, not {kind!r}")
+
     def new(a: int | None, b: int | None) -> Poem:
         return Poem(
             form=form,
             text=text,
             latent=pack_latent(latent),
+            kind=kind,
             seed=seed,
-            temperature=temperature,
             options=options,
             model_version=model_version,
             user_id=user_id,
