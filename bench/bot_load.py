@@ -17,67 +17,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 from sqlalchemy import select
 
-from bot.app import PoemBot
-from bot.local import CHANNEL_ID, LocalDiscord
-from bot.service import PoemService
-from bot.settings import Settings
-from bot.storage.db import create_engine, session_maker, upgrade
-from bot.storage.models import Rating
-from bot.worker_client import HttpWorker
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test helpers: one harness for the tests and the benchmarks
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def start_worker(port: int) -> subprocess.Popen:
-    env = dict(os.environ, POEMBOT_FORMS="5")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "model", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as s:
-        for _ in range(1200):
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
-    raise RuntimeError("worker did not start")
+from bot.__main__ import build  # noqa: E402
+from bot.local import CHANNEL_ID, LocalDiscord  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.storage.db import session_maker  # noqa: E402
+from bot.storage.models import Rating  # noqa: E402
+from tests.helpers import free_port, start_worker  # noqa: E402
 
 
 async def run(rate: float, seconds: float, users: int, seed: int) -> None:
     port = free_port()
-    worker_proc = await start_worker(port)
+    worker_proc = await start_worker(port, POEMBOT_FORMS="5")
     db_dir = tempfile.mkdtemp(prefix="poembot-load-")
     url = f"sqlite+aiosqlite:///{db_dir}/poembot.sqlite3"
     settings = Settings(database_url=url, worker_url=f"http://127.0.0.1:{port}", poem_cooldown_s=0, blend_cooldown_s=0)
-    engine = create_engine(url)
-    await upgrade(engine)
-    worker = HttpWorker(settings.worker_url, timeout_s=settings.worker_timeout_s)
-    bot = PoemBot(service=PoemService(session_maker(engine), worker, settings))
+    bot, engine, worker = await build(settings)  # as `python -m bot` wires it
     local = LocalDiscord(bot, extra_channels=users)
     await local.start()
     rng = random.Random(seed)

@@ -22,7 +22,6 @@ import logging
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from bot.service import PoemService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage.db import create_engine, session_maker, upgrade  # noqa: E402
 from bot.worker_client import connect  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 
 
 class Errors(logging.Handler):
@@ -220,12 +220,6 @@ def startups(tmp: Path) -> dict:
 
 
 # -- 3. the HTTP worker -----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def raw(port: int, data: bytes, wait_s: float = 10.0) -> bytes:
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

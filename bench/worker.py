@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,10 @@ from model.checkpoint import load, shipped
 from model.generate import PoemGenerator
 from model.worker.engine import Engine
 from model.worker.http import SERVER_OPTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test helpers: one harness for the tests and the benchmarks
+from tests.helpers import free_port  # noqa: E402
 
 
 def decoder_flops_per_poem(cfg) -> float:
@@ -68,12 +71,6 @@ def matmul_flops_per_s(threads: int, seconds: float = 2.0) -> float:
             a @ b
         n += 50
     return n * 2 * 256 * 384 * 256 / (time.perf_counter() - t0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:

@@ -24,7 +24,7 @@ from .local import LocalDiscord
 from .service import PoemService
 from .settings import ConfigError, Settings, environment
 from .storage.db import create_engine, revisions, schema_revision, session_maker, upgrade
-from .worker_client import connect
+from .worker_client import WorkerClient, connect
 
 log = logging.getLogger("poembot.bot")
 CONSOLE_USER = 1
@@ -73,15 +73,19 @@ def _unmigrated(current: str | None) -> str:
     )
 
 
-async def build(settings: Settings, console: bool = False) -> tuple[PoemBot, object, object]:
-    """The database (migrated), the worker client and the bot, wired together."""
+async def build(
+    settings: Settings, console: bool = False, worker: WorkerClient | None = None
+) -> tuple[PoemBot, object, WorkerClient]:
+    """The database (migrated), the worker client (`worker`, else the one the settings
+    name) and the bot, wired together: the one place they are (the tests and the
+    benchmarks build their bots here too)."""
     if settings.cards and settings.card_font is not None and (why := cards.unusable(settings.card_font)):
         raise ConfigError(
             f"POEMBOT_CARD_FONT: {str(settings.card_font)!r} is {why}; point it at a CJK "
             "serif font (.ttc/.otf), unset it for Noto Serif CJK, or set POEMBOT_CARDS=0"
         )
     engine = await open_database(settings, settings.migrate_on_start)
-    worker = await connect(settings.worker_url, settings.worker_timeout_s)
+    worker = worker or await connect(settings.worker_url, settings.worker_timeout_s)
     service = PoemService(session_maker(engine), worker, settings)
     if settings.metrics_port:
         try:

@@ -26,6 +26,7 @@ from .metrics import Metrics
 from .replies import echo, invisible, normalise
 from .settings import Settings
 from .storage import repo
+from .storage.db import read_sessions
 from .storage.models import Poem
 from .worker_client import WorkerBadRequest, WorkerClient
 
@@ -288,7 +289,8 @@ class PoemService:
         self, sessions: async_sessionmaker, worker: WorkerClient, settings: Settings, metrics: Metrics | None = None
     ):
         self.metrics = metrics or Metrics()
-        self.sessions = sessions
+        self.sessions = sessions  # transactions that write
+        self.reads = read_sessions(sessions)  # and those that only read
         self.worker = worker
         self.settings = settings
         self.poem_cooldown = Cooldowns(settings.poem_cooldown_s, "write a poem")
@@ -331,7 +333,7 @@ class PoemService:
 
     async def _script(self, s, user_id: int) -> str:
         """The reader's script: their choice, else what their client's language suggests."""
-        return await repo.get_script(s, user_id, LOCALE_SCRIPT.get())
+        return (await repo.preferences(s, user_id, LOCALE_SCRIPT.get()))[0]
 
     async def _save_written(
         self,
@@ -363,7 +365,7 @@ class PoemService:
                 channel_id=channel_id,
                 **parents,
             )
-            return show(poem, await self._script(s, user_id), await repo.wants_cards(s, user_id))
+            return show(poem, *await repo.preferences(s, user_id, LOCALE_SCRIPT.get()))
 
     async def write(
         self,
@@ -395,7 +397,7 @@ class PoemService:
         """Write (and save) a saved poem again with one line new, the other three kept."""
         if not 1 <= line <= 4:
             raise UserError("A quatrain's lines are numbered 1 to 4.")
-        async with self.sessions() as s:
+        async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id)
         reply = await self._ask(
             self.poem_cooldown,
@@ -424,7 +426,7 @@ class PoemService:
         that point. With one favourite, a poem near it. The same seed and the same
         favourites always give the same poem."""
         seed = secrets.randbelow(2**31) if seed is None else seed
-        async with self.sessions() as s:
+        async with self.reads() as s:
             favourites = sorted(await repo.list_favourites(s, user_id, FAVOURITES_USED), key=lambda p: p.id)
         if not favourites:
             raise UserError(
@@ -459,7 +461,7 @@ class PoemService:
 
     async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
-        async with self.sessions() as s:
+        async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id)
         reply = await self._ask(
             self.poem_cooldown,
@@ -494,7 +496,7 @@ class PoemService:
             raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
         if (a is None) != (b is None):
             raise UserError("Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites.")
-        async with self.sessions() as s:
+        async with self.reads() as s:
             if a is None:
                 fa, fb = await repo.latest_favourites(s, user_id, 2)
                 a, b = str(fa.id), str(fb.id)
@@ -547,7 +549,6 @@ class PoemService:
     async def rate(self, user_id: int, poem_id: int, stars: int) -> repo.RatingSummary:
         async with self.sessions.begin() as s:
             await repo.rate(s, poem_id, user_id, stars)
-        async with self.sessions() as s:
             return await repo.rating_summary(s, poem_id)
 
     async def favourite(self, user_id: int, poem_id: int) -> None:
@@ -559,18 +560,18 @@ class PoemService:
             await repo.remove_favourite(s, user_id, poem_id)
 
     async def favourites(self, user_id: int, limit: int = 10) -> list[ShownPoem]:
-        async with self.sessions() as s:
+        async with self.reads() as s:
             script = await self._script(s, user_id)
             return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
 
     async def favourite_count(self, user_id: int) -> int:
-        async with self.sessions() as s:
+        async with self.reads() as s:
             return await repo.count_favourites(s, user_id)
 
     async def suggestions(self, user_id: int, typed: str = "", limit: int = 25) -> list[ShownPoem]:
         """Poem ids to offer as a user types one: their favourites, then their newest
         poems, whose id starts with what they typed."""
-        async with self.sessions() as s:
+        async with self.reads() as s:
             script = await self._script(s, user_id)
             poems = await repo.list_favourites(s, user_id, 100) + await repo.recent_poems(s, user_id, 100)
         unique = {p.id: p for p in poems}.values()
@@ -579,12 +580,12 @@ class PoemService:
     async def top(self, user_id: int, guild_id: int | None, n: int = 5) -> list[tuple[ShownPoem, repo.Ranked]]:
         if not 1 <= n <= MAX_TOP:
             raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
-        async with self.sessions() as s:
+        async with self.reads() as s:
             script = await self._script(s, user_id)
             return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n, user_id)]
 
     async def get(self, user_id: int, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
-        async with self.sessions() as s:
+        async with self.reads() as s:
             poem = await repo.get_poem(s, poem_id)
             return show(poem, await self._script(s, user_id)), await repo.rating_summary(s, poem_id)
 
@@ -595,7 +596,7 @@ class PoemService:
         return script
 
     async def others_on_my_poems(self, user_id: int) -> tuple[int, int]:
-        async with self.sessions() as s:
+        async with self.reads() as s:
             return await repo.others_on_poems_of(s, user_id)
 
     async def set_cards(self, user_id: int, setting: str) -> bool:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
-from bot.app import PoemBot
+import aiohttp
+
+from dataclasses import replace
+
+from bot.__main__ import build
 from bot.local import LocalDiscord
-from bot.service import PoemService
 from bot.settings import Settings
-from bot.storage.db import create_engine, session_maker, upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -21,13 +30,10 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_bot(url: str, worker, channels: int = 0, **overrides):
-    """The bot on a real database and `worker`, connected to a local Discord (cooldowns off)."""
+    """The bot as `python -m bot` wires it (`bot.__main__.build`), on a real database and
+    `worker`, connected to a local Discord; cooldowns off, user 1 an owner."""
     settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0, owner_ids=frozenset({1}))
-    for k, v in overrides.items():
-        setattr(settings, k, v)
-    engine = create_engine(url)
-    await upgrade(engine)
-    bot = PoemBot(service=PoemService(session_maker(engine), worker, settings), owner_ids=settings.owner_ids)
+    bot, engine, _ = await build(replace(settings, **overrides), worker=worker)
     local = LocalDiscord(bot, extra_channels=channels)
     await local.start()
     try:
@@ -35,6 +41,30 @@ async def running_bot(url: str, worker, channels: int = 0, **overrides):
     finally:
         await bot.close()
         await engine.dispose()
+
+
+async def start_worker(port: int, output=subprocess.DEVNULL, **env: str) -> subprocess.Popen:
+    """`python -m model serve` as its own process on `port` (with `env` added to this
+    environment; stdout and stderr to `output`), returned once /healthz answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "model", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as s:
+        for _ in range(1200):
+            if proc.poll() is not None:
+                raise RuntimeError("the worker exited at start")
+            try:
+                async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)  # the process is still importing torch
+    proc.kill()
+    raise RuntimeError("the worker never became healthy")
 
 
 def poem_of(sent) -> list[str]:

@@ -156,6 +156,8 @@ def _fuzz_command(rng: random.Random, users: int) -> tuple[str, int]:
         "sync",
         "nope",
         "POEM",
+        "rewrite",
+        "cards",
     ]
     atoms = [
         "1",
@@ -187,6 +189,18 @@ def _fuzz_command(rng: random.Random, users: int) -> tuple[str, int]:
         "x" * rng.randrange(1, 5000),
         "\x00",
         "\ud7ff",
+        "@everyone",
+        "@here",
+        "<@&1>",
+        "1e9",
+        "NaN",
+        "inf",
+        "0x10",
+        "18446744073709551616",
+        "9223372036854775808",
+        "٣",
+        "﷽",
+        "白日依山盡，黃河入海流。欲窮千里目，更上一層樓。",
         *MARKERS,
     ]
     user = rng.randrange(1, users + 1)
@@ -221,7 +235,9 @@ async def test_a_thousand_hostile_commands_break_nothing(local, caplog):
         for s in await local.say(command, user_id=user):
             text = s.text()
             poems += bool(s.embeds)
-            if APOLOGY in text or not _within_limits(s) or raw_markup(text):
+            mentions = s.allowed_mentions or {}
+            pings = mentions.get("parse") != [] or any(mentions.get(k) for k in ("users", "roles", "replied_user"))
+            if APOLOGY in text or not _within_limits(s) or raw_markup(text) or pings:
                 bad.append((command[:80], text[:200]))
     assert bad == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "no unhandled error on the way"

@@ -4,6 +4,7 @@ used from outside the repository; Alembic's own command line from the repository
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,9 +23,24 @@ def _env(**extra: str) -> dict:
 
 
 def test_a_built_wheel_installs_migrates_and_writes_a_poem_from_outside_the_repo(tmp_path):
-    wheels = tmp_path / "wheels"
+    wheels, source = tmp_path / "wheels", tmp_path / "source"
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "data", "runs", "*.egg-info", "__pycache__", "tests")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(source),
+        ],
         check=True,
         capture_output=True,
         timeout=300,

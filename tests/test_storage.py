@@ -123,7 +123,7 @@ async def test_everything_survives_disposing_and_reopening_the_database(db_url):
         assert (await repo.get_poem(s, pid)).text.startswith("白日")
         assert (await repo.rating_summary(s, pid)).mean == 4.0
         assert [p.id for p in await repo.list_favourites(s, 5)] == [pid]
-        assert await repo.get_script(s, 5) == "simplified"
+        assert (await repo.preferences(s, 5))[0] == "simplified"
     await eng.dispose()
 
 
@@ -167,7 +167,7 @@ async def test_unknown_poems_and_favourites_raise_clear_errors_and_change_nothin
     async with sm() as s:
         assert [p.id for p in await repo.list_favourites(s, 1)] == [pid]
         assert await repo.count_ratings(s) == 0
-        assert await repo.get_script(s, 1) == "traditional"
+        assert (await repo.preferences(s, 1))[0] == "traditional"
 
 
 async def test_latest_two_favourites_are_the_newest_two(db):
@@ -278,7 +278,7 @@ async def test_forgetme_deletes_what_a_user_made_and_said_and_nothing_else(db):
             await repo.get_poem(s, mine)
         assert (await repo.rating_summary(s, theirs)).count == 1
         assert [p.id for p in await repo.list_favourites(s, 2)] == [theirs]
-        assert await repo.get_script(s, 1) == "traditional"
+        assert (await repo.preferences(s, 1))[0] == "traditional"
 
 
 async def test_a_deleted_poems_id_is_never_given_to_a_new_poem(db):
@@ -425,4 +425,28 @@ async def test_old_poems_learn_what_they_are_and_a_variation_of_a_deleted_poem_s
     async with eng.connect() as conn:
         rows = dict((await conn.execute(sa.text("SELECT id, options FROM poem"))).all())
     assert '"vary_seed": 7' in rows[made["variation"]]
+    await eng.dispose()
+
+
+async def test_reading_never_waits_for_a_writer_on_sqlite(sqlite_url):
+    """Under WAL a reader need not wait for a writer: `!favs`, `!show` and `!top` answer
+    while another command holds the write lock (they used to queue behind it)."""
+    import asyncio
+
+    from bot.service import PoemService
+    from bot.settings import Settings
+
+    eng = create_engine(sqlite_url)
+    await upgrade(eng)
+    sm = session_maker(eng)
+    pid = await make_poem(sm, user_id=1)
+    async with sm.begin() as s:
+        await repo.add_favourite(s, 1, pid)
+    service = PoemService(sm, worker=None, settings=Settings(database_url=sqlite_url))
+    async with sm.begin() as writer:  # a write transaction held open (the write lock taken)
+        await repo.rate(writer, pid, 2, 4)
+        favs = await asyncio.wait_for(service.favourites(1), 3)
+        shown, summary = await asyncio.wait_for(service.get(1, pid), 3)
+    assert [p.id for p in favs] == [pid] and shown.id == pid and summary.count == 0  # (not yet committed)
+    assert (await service.get(1, pid))[1].count == 1
     await eng.dispose()

@@ -31,6 +31,7 @@ def migrations_dir() -> Path:
 
 
 BUSY_TIMEOUT_S = 30
+READ_ONLY = "poembot_read_only"  # an execution option: transactions that only read
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -53,15 +54,24 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):
-        # take the write lock up front: a deferred transaction that upgrades to
-        # a writer later gets SQLITE_BUSY at once instead of waiting its turn
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a writer takes the write lock up front: a deferred transaction that upgrades to a
+        # writer later gets SQLITE_BUSY at once instead of waiting its turn. A reader (see
+        # `read_sessions`) takes none: under WAL, readers never wait for the writer
+        read = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessions(sessions: async_sessionmaker) -> async_sessionmaker:
+    """Sessions of the same database for transactions that only read: on SQLite they do
+    not take the write lock (a write in one is a bug: it may fail with SQLITE_BUSY)."""
+    bind = sessions.kw["bind"]
+    return async_sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def alembic_config(url: str | None = None) -> AlembicConfig:

@@ -288,15 +288,11 @@ async def latest_favourites(session: AsyncSession, user_id: int, n: int = 2) -> 
     return poems[::-1]
 
 
-async def get_script(session: AsyncSession, user_id: int, default: str = "traditional") -> str:
-    """The script the user chose, else `default`."""
+async def preferences(session: AsyncSession, user_id: int, default_script: str = "traditional") -> tuple[str, bool]:
+    """The user's script (the one they chose, else `default_script`) and whether they take
+    poem cards (yes unless they said no), in one read."""
     pref = await session.get(UserPreference, user_id)
-    return pref.script if pref and pref.script else default
-
-
-async def wants_cards(session: AsyncSession, user_id: int) -> bool:
-    pref = await session.get(UserPreference, user_id)
-    return pref.cards if pref else True
+    return (pref.script if pref and pref.script else default_script), (pref.cards if pref else True)
 
 
 async def set_cards(session: AsyncSession, user_id: int, on: bool) -> None:
