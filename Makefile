@@ -3,6 +3,12 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# torch: the CPU build by default (a 1.2 GB venv; PyPI's default Linux build pulls 2.7 GB of
+# CUDA packages). `make run TORCH=gpu` installs PyPI's build instead. A torch wheel this
+# machine already offers (a local wheel directory or index) is used as it is.
+TORCH ?= cpu
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN := torch==2.13.0
 
 .PHONY: run test lint format bench evaluate
 
@@ -12,7 +18,12 @@ $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null \
 	  || { echo "setting up $(VENV) (python3: $$(python3 --version 2>&1))"; rm -rf $(VENV); python3 -m venv $(VENV); }
 	@echo "installing poembot and its dependencies into $(VENV) (the first time takes a few minutes)..."
-	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	@if [ "$(TORCH)" = cpu ] && ! $(PY) -m pip install --dry-run --no-deps --no-index -q '$(TORCH_PIN)' >/dev/null 2>&1 \
+	  && ! $(PY) -c 'import torch' 2>/dev/null; then \
+	  echo "installing the CPU build of torch from $(TORCH_CPU_INDEX) (TORCH=gpu for PyPI's CUDA build)"; \
+	  $(PY) -m pip install --disable-pip-version-check '$(TORCH_PIN)' --index-url $(TORCH_CPU_INDEX) \
+	    --extra-index-url https://pypi.org/simple; fi
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[worker,train,dev]'
 	@$(PY) -c 'import bot, model, torch' && touch $(STAMP) && echo "$(VENV) is ready"
 
 run: $(STAMP)

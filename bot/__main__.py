@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import cards, logs
+from model.contract import version
+
 from .app import PoemBot
 from .local import LocalDiscord
 from .service import PoemService
@@ -301,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     p.add_argument("command", nargs="?", choices=["run", "migrate"], default="run")
     p.add_argument("--console", action="store_true", help="chat locally even if DISCORD_TOKEN is set")
+    p.add_argument("--version", action="version", version=f"poembot {version()}")
     args = p.parse_args(argv)
     try:
         return _run(args)

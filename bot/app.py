@@ -4,6 +4,7 @@ for prefix and slash commands, and `main()` that wires everything."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import discord
@@ -63,12 +64,41 @@ class HelpCommand(commands.DefaultHelpCommand):
             optional = "" if a.required else " (optional)"
             self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {ARGUMENTS.get(a.name, '')}{optional}")
 
+    async def send_pages(self) -> None:
+        destination = self.get_destination()
+        for page in self.paginator.pages:
+            await destination.send(self.context.bot.hint(page))
+
     def command_not_found(self, string: str) -> str:
         # (discord.py has already broken mentions with a zero-width space; echo escapes them itself)
         return f"There is no command called “{echo(string.replace(chr(0x200B), ''))}”. Type `!help` for the list."
 
     def subcommand_not_found(self, command, string: str) -> str:
         return f"`{command.qualified_name}` has no part called “{echo(string)}”."
+
+
+class PoemContext(commands.Context):
+    """A command's context whose replies name commands with the bot's own prefix."""
+
+    async def send(self, content=None, **kwargs):
+        return await super().send(_hinted(self.bot, content, kwargs), **kwargs)
+
+    async def reply(self, content=None, **kwargs):
+        return await super().reply(_hinted(self.bot, content, kwargs), **kwargs)
+
+
+def _hinted(bot, content, kwargs: dict):
+    """`content` and the embeds in `kwargs` with their command hints in the bot's prefix."""
+    for embed in [kwargs.get("embed")] + list(kwargs.get("embeds") or []):
+        if embed is None:
+            continue
+        if embed.description:
+            embed.description = bot.hint(embed.description)
+        if embed.footer and embed.footer.text:
+            embed.set_footer(text=bot.hint(embed.footer.text), icon_url=embed.footer.icon_url)
+        for i, f in enumerate(embed.fields):
+            embed.set_field_at(i, name=f.name, value=bot.hint(f.value), inline=f.inline)
+    return bot.hint(content) if isinstance(content, str) else content
 
 
 async def _reader_locale(ctx: commands.Context) -> None:
@@ -99,6 +129,7 @@ class PoemBot(commands.Bot):
             **kwargs,
         )
         self.service = service
+        self.prefix = prefix
 
     async def setup_hook(self) -> None:
         self.before_invoke(_reader_locale)
@@ -108,6 +139,16 @@ class PoemBot(commands.Bot):
         self.add_dynamic_items(
             RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect, ForgetButton
         )
+
+    async def get_context(self, origin, /, *, cls=PoemContext):
+        return await super().get_context(origin, cls=cls)
+
+    def hint(self, text: str) -> str:
+        """`text` with the commands it names (`!help`) in this bot's prefix (POEMBOT_PREFIX):
+        the replies are written with `!`, the default."""
+        if self.prefix == "!" or not text:
+            return text
+        return re.sub(r"`!(?=[A-Za-z\u3400-\u9fff])", lambda _: "`" + self.prefix, text)
 
     def describe(self, error: BaseException, parameter: str | None = None) -> tuple[str, str]:
         """The reply a user gets for an error, and the outcome counted in the metrics and the
@@ -120,7 +161,7 @@ class PoemBot(commands.Bot):
         if text is None:
             log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
             return APOLOGY, "error"
-        return text, "refused"
+        return self.hint(text), "refused"
 
     @staticmethod
     def _user_text(error: BaseException, parameter: str | None) -> str | None:

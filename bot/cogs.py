@@ -266,6 +266,7 @@ async def private_error(interaction: discord.Interaction, text: str) -> None:
     """Tell only the user, at any point of an interaction. After a public deferral
     Discord would make the first follow-up public (it fills in the "thinking…"
     message), so that message is deleted first unless it already holds the answer."""
+    text = interaction.client.hint(text)
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True)
         return
@@ -315,7 +316,7 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
         text = await act()
     except Exception as e:
         text, outcome = interaction.client.describe(e)
-    await interaction.response.send_message(text, ephemeral=True)
+    await interaction.response.send_message(interaction.client.hint(text), ephemeral=True)
     _count_press(interaction, outcome, t0)
 
 
@@ -383,7 +384,7 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
             poem_id = parse_poem_id(self.item.values[0])
             p, _ = await interaction.client.service.get(interaction.user.id, poem_id)
         except Exception as e:
-            text, outcome = interaction.client.describe(e)
+            text, outcome = interaction.client.describe(e)  # (describe words hints in the prefix)
             await interaction.response.send_message(text, ephemeral=True)
         else:
             await interaction.response.send_message(

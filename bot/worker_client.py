@@ -66,10 +66,16 @@ class InProcessWorker:
 
     @classmethod
     async def start(cls) -> InProcessWorker:
-        from model.worker.engine import Engine  # torch is loaded only here
-        from model.worker.settings import SettingsError, WorkerSettings
-
         from .settings import ConfigError
+
+        try:
+            from model.worker.engine import Engine  # torch is loaded only here
+            from model.worker.settings import SettingsError, WorkerSettings
+        except ModuleNotFoundError as e:  # a bot installed without the model's extra
+            raise ConfigError(
+                f"the in-process worker needs the model's packages ({e.name} is missing): install "
+                "poembot[worker], or set WORKER_URL to an HTTP worker"
+            ) from None
 
         try:
             settings = WorkerSettings.from_env()

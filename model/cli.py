@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import corpus
 from .checkpoint import CheckpointError
+from .contract import version
 
 
 def _positive(text: str) -> int:
@@ -63,6 +64,7 @@ def _options(args, base):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model", description=__doc__)
+    p.add_argument("--version", action="version", version=f"poembot-model {version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     prep = sub.add_parser("prepare", help="fetch the corpus once and write train/valid/test splits")

@@ -34,6 +34,22 @@ MAX_TEXT = 200  # characters of a poem's text in a request
 MAX_BODY = 16 * 1024  # bytes of JSON a request may send
 
 
+def version() -> str:
+    """poembot's version: the installed distribution's, else (code run from a checkout or
+    an image without installing it) the one in pyproject.toml."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("poembot")
+    except metadata.PackageNotFoundError:
+        import re
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        found = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.M) if pyproject.exists() else None
+        return found.group(1) if found else "unknown"
+
+
 class InputError(ValueError):
     """A request that cannot be turned into a poem; the message says why, for the user."""
 

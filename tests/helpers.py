@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import contextlib
 import os
 import socket
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from dataclasses import replace
 
@@ -19,6 +21,9 @@ from bot.local import LocalDiscord
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# a test that runs the model (the in-process worker, a checkpoint): skipped where the model's
+# packages are not installed (CI's Python 3.12 and 3.13 runs test the bot alone)
+needs_model = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs poembot[worker] (torch)")
 
 
 def free_port() -> int:

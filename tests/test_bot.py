@@ -8,7 +8,7 @@ import pytest
 from bot.app import APOLOGY
 from bot.storage.db import create_engine, session_maker
 from bot.worker_client import HttpWorker, InProcessWorker
-from tests.helpers import free_port, poem_of, running_bot
+from tests.helpers import free_port, needs_model, poem_of, running_bot
 
 
 @pytest.fixture
@@ -548,6 +548,7 @@ async def test_commands_are_counted_by_outcome_with_their_latency(local):
     assert value("process_resident_memory_bytes") > 0
 
 
+@needs_model
 def test_the_metrics_port_serves_prometheus_text(tmp_path):
     import os
     import subprocess
@@ -645,3 +646,16 @@ async def test_each_limit_reads_the_same_in_help_slash_options_and_the_service(l
     assert f"Steps: {MIN_STEPS} to {MAX_STEPS}." in help_blend.text() and "{" not in help_blend.text()
     (too_many,) = await local.say(f"!blend 1 2 {MAX_STEPS + 1}")
     assert f"from {MIN_STEPS} to {MAX_STEPS}" in too_many.text()
+
+
+async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine), prefix="?") as local:
+        replies = []
+        for typed in ("?help", "?help poem", "?poem fav", "?blend 1", "?rate", "?poem 藏頭 春"):
+            replies += [s.text() for s in await local.say(typed)]
+        (poem,) = await local.say("?poem 1")
+        await local.say("?forgetme confirm")  # the poem is gone: its buttons now say so
+        replies += [s.text() for s in await local.click(poem.message, "poem:fav:1")]
+        assert replies and all("`!" not in text for text in replies), [t for t in replies if "`!" in t][:2]
+        assert any("`?help" in text for text in replies) and any("`?fav" in text for text in replies)
+        assert not await local.say("!help"), "the default prefix is not this server's"

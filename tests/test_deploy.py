@@ -80,16 +80,38 @@ def test_every_variable_the_compose_file_sets_is_one_the_code_reads(compose):
             assert var in read, f"{name} sets {var}, which nothing reads"
     example = (ROOT / ".env.example").read_text()
     assert "DISCORD_TOKEN=" in example and "DISCORD_TOKEN" in read
-    env_file = compose["x-app"]["env_file"][0]
+    env_file = compose["services"]["bot"]["env_file"][0]
     assert env_file["path"] == ".env" and env_file["required"] is False
+    others = [n for n, service in compose["services"].items() if "env_file" in service]
+    assert others == ["bot"], "the token in .env goes to the bot alone"
+    assert "poembot" not in str(compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"])
 
 
-def test_the_image_installs_the_cpu_torch_the_project_pins():
+def test_the_worker_image_installs_the_cpu_torch_and_the_bot_image_none(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
     pinned = re.search(r'"torch==([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
-    assert f"torch=={pinned}" in dockerfile and "/whl/cpu" in dockerfile
-    for folder in ("model", "bot", "migrations"):
-        assert f"COPY {folder} {folder}" in dockerfile
+    stages = dict(re.findall(r"^FROM \S+ AS (\w+)\n(.*?)(?=^FROM |\Z)", dockerfile, re.M | re.S))
+    assert f"torch=={pinned}" in stages["worker"] and "/whl/cpu" in stages["worker"]
+    assert "pip install" not in stages["bot"] and "torch" not in stages["base"]
+    assert "COPY model model" in stages["worker"]
+    assert "COPY bot bot" in stages["bot"] and "COPY migrations migrations" in stages["bot"]
+    s = compose["services"]
+    assert s["worker"]["build"]["target"] == "worker"
+    assert s["bot"]["build"]["target"] == s["migrate"]["build"]["target"] == "bot"
+
+
+def test_the_bot_image_holds_every_model_module_the_bot_imports():
+    import subprocess
+    import sys
+
+    copied = re.search(r"^COPY (model/\S+ )+model/$", (ROOT / "Dockerfile").read_text(), re.M).group(0).split()[1:-1]
+    code = (
+        "import sys, bot.__main__, bot.cogs, bot.worker_client, bot.storage.db; "
+        "print(' '.join(m for m in sys.modules if m == 'model' or m.startswith('model.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    imported = {m.replace(".", "/") + ".py" for m in out.split() if m != "model"} | {"model/__init__.py"}
+    assert imported <= set(copied), f"the bot image lacks {imported - set(copied)}"
 
 
 def test_the_compose_file_is_valid_under_the_compose_specification(compose):

@@ -10,6 +10,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from tests.helpers import needs_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,6 +24,7 @@ def _env(**extra: str) -> dict:
     return {**keep, **extra}
 
 
+@needs_model
 def test_a_built_wheel_installs_migrates_and_writes_a_poem_from_outside_the_repo(tmp_path):
     wheels, source = tmp_path / "wheels", tmp_path / "source"
     # built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds
@@ -110,6 +113,7 @@ def _modules_after(statement: str) -> set[str]:
     return set(out.split())
 
 
+@needs_model
 def test_the_bot_imports_no_torch_and_the_model_no_discord():
     bot = _modules_after(
         "import bot.__main__, bot.app, bot.cogs, bot.service, bot.local, bot.storage.repo, "

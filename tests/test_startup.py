@@ -14,6 +14,7 @@ import pytest
 
 import bot.__main__ as cli
 from bot.settings import ConfigError, Settings
+from tests.helpers import needs_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,6 +114,7 @@ def test_migrate_says_what_it_did(tmp_path):
     assert run.returncode == 0 and "is at the newest schema" in run.stderr and db.exists()
 
 
+@needs_model
 def test_a_database_at_a_schema_this_code_does_not_know_is_refused_and_left_as_it_was(tmp_path):
     import sqlite3
 
@@ -128,6 +130,7 @@ def test_a_database_at_a_schema_this_code_does_not_know_is_refused_and_left_as_i
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999_from_the_future",)]
 
 
+@needs_model
 def test_without_migrations_at_start_an_older_schema_is_refused_and_a_migrated_one_starts(tmp_path):
     import sqlite3
 
@@ -174,6 +177,7 @@ def test_a_read_only_database_file_is_refused_at_start():
     assert "is read-only for this user" in message and "DATABASE_URL" in message
 
 
+@needs_model
 def test_unreachable_discord_is_one_line_and_status_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:1/api/v10")  # nothing listens there
     monkeypatch.setenv("DISCORD_TOKEN", "abc.def.ghi")
@@ -185,6 +189,7 @@ def test_unreachable_discord_is_one_line_and_status_2(tmp_path, monkeypatch, cap
     assert "poembot: cannot reach Discord" in err and "Traceback" not in err and "abc.def.ghi" not in err
 
 
+@needs_model
 def test_sigterm_ends_the_console_chat_at_once_with_status_0_and_the_database_closed(tmp_path):
     import signal
     import time
@@ -236,6 +241,7 @@ async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
         assert local.bot.is_closed()
 
 
+@needs_model
 def test_the_readme_lists_every_setting_as_the_code_declares_it():
     from bot.settings import Environment, markdown_rows
     from model.worker.settings import WorkerEnvironment
@@ -270,6 +276,7 @@ def test_the_console_chat_has_no_cooldowns_unless_the_environment_sets_them():
     assert settings.poem_cooldown_s == 5.0  # the operator's settings are not changed
 
 
+@needs_model
 def test_json_logs_have_one_line_per_command_with_its_outcome_and_no_user_id(tmp_path):
     import json
 
@@ -293,3 +300,16 @@ def test_json_logs_have_one_line_per_command_with_its_outcome_and_no_user_id(tmp
     commands = [r for r in records if "command" in r]
     assert [(r["command"], r["outcome"]) for r in commands] == [("poem", "ok"), ("rate", "refused")]
     assert all(isinstance(r["ms"], int) and len(r["user"]) == 12 and r["user"] != "1" for r in commands)
+
+
+@needs_model
+def test_both_command_lines_say_their_version(capsys):
+    from model.cli import build_parser
+    from model.contract import version
+
+    for run in (lambda: cli.main(["--version"]), lambda: build_parser().parse_args(["--version"])):
+        with pytest.raises(SystemExit) as stop:
+            run()
+        assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert f"poembot {version()}" in out and f"poembot-model {version()}" in out and version()[0].isdigit()
