@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import cards, logs
 from model.contract import version
 
-from .app import PoemBot
+from .app import PoemBot, make_bot
 from .local import LocalDiscord
 from .service import PoemService
 from .settings import ConfigError, Settings, environment
@@ -98,7 +98,7 @@ async def build(
             ) from None
         log.info("metrics on :%d/metrics", settings.metrics_port)
     owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
-    bot = PoemBot(service=service, prefix=settings.prefix, owner_ids=frozenset(owners))
+    bot = make_bot(service, settings.prefix, frozenset(owners), settings.shard_count, settings.shard_ids)
     return bot, engine, worker
 
 
@@ -346,6 +346,8 @@ def for_console(settings: Settings, asked: set[str]) -> Settings:
     for: the environment's fields that were set)."""
     return replace(
         settings,
+        shard_count=None,  # one local guild, no gateway: nothing to shard
+        shard_ids=None,
         poem_cooldown_s=settings.poem_cooldown_s if "poem_cooldown_s" in asked else 0.0,
         blend_cooldown_s=settings.blend_cooldown_s if "blend_cooldown_s" in asked else 0.0,
     )

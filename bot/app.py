@@ -219,3 +219,33 @@ class PoemBot(commands.Bot):
                 await ctx.reply(reply, mention_author=False)
         except discord.HTTPException:
             log.exception("could not send an error reply")
+
+
+class ShardedPoemBot(PoemBot, commands.AutoShardedBot):
+    """The bot running some of the shards of a bot that many guilds have added (SHARD_COUNT,
+    SHARD_IDS): Discord sends it the events of guild g only if (g >> 22) % shard_count is
+    one of its shard ids. Everything else is PoemBot's; state lives in the database."""
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that receives a guild's events (Discord's formula)."""
+    return (guild_id >> 22) % shard_count
+
+
+def make_bot(
+    service: PoemService,
+    prefix: str,
+    owner_ids: frozenset[int],
+    shard_count: int | None = None,
+    shard_ids: tuple[int, ...] | None = None,
+) -> PoemBot:
+    """A PoemBot, or (with shard settings) a ShardedPoemBot running `shard_ids` of `shard_count`."""
+    if shard_count is None:
+        return PoemBot(service=service, prefix=prefix, owner_ids=owner_ids)
+    return ShardedPoemBot(
+        service=service,
+        prefix=prefix,
+        owner_ids=owner_ids,
+        shard_count=shard_count,
+        shard_ids=list(shard_ids if shard_ids is not None else range(shard_count)),
+    )

@@ -285,7 +285,7 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
     use_locale(interaction)
     t0, outcome = time.perf_counter(), "ok"
     try:
-        bot.service.admit(interaction.user.id)
+        await bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
         msg = await interaction.followup.send(**await poem_message(bot, poem), wait=True)
@@ -466,7 +466,7 @@ class Poems(commands.Cog):
                 ask.acrostic = "".join(acrostic.split())
             check_request(ask)
         guild = ctx.guild.id if ctx.guild else None
-        self.service.admit(ctx.author.id)
+        await self.service.admit(ctx.author.id)
         await ctx.defer()
         if ask.favourites:
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
@@ -486,7 +486,7 @@ class Poems(commands.Cog):
         poem is saved as a new one (also the ↺ menu under every poem).
         """
         pid = parse_poem_id(poem_id)
-        self.service.admit(ctx.author.id)
+        await self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.rewrite(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid, line)
         await self._post(ctx, [p], **await poem_message(self.bot, p))
@@ -497,7 +497,7 @@ class Poems(commands.Cog):
     async def vary(self, ctx: commands.Context, poem_id: str):
         """A variation of a saved poem: much of its wording, a few characters changed. Example: `!vary 12`."""
         pid = parse_poem_id(poem_id)
-        self.service.admit(ctx.author.id)
+        await self.service.admit(ctx.author.id)
         await ctx.defer()
         p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
         await self._post(ctx, [p], **await poem_message(self.bot, p))
@@ -520,7 +520,7 @@ class Poems(commands.Cog):
         keeps most of a, in the middle it writes new lines, near b it becomes b.
         Steps: {MIN_STEPS} to {MAX_STEPS}. Example: `!blend 12 15 5`.
         """
-        self.service.admit(ctx.author.id, blend=True)
+        await self.service.admit(ctx.author.id, blend=True)
         await ctx.defer()
         blend = await self.service.blend(
             ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, a, b, steps

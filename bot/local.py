@@ -207,7 +207,14 @@ class LocalDiscord:
         return time_snowflake(utcnow()) + next(self._ids) % 4096
 
     async def start(self) -> None:
-        """Connect the bot to this local Discord instead of the real one."""
+        """Connect the bot to this local Discord instead of the real one. A sharded bot is
+        only given a guild on one of its shards, as Discord does ((guild_id >> 22) % shards)."""
+        count, mine = getattr(self.bot, "shard_count", None), getattr(self.bot, "shard_ids", None)
+        if count and mine is not None and (self.guild_id >> 22) % count not in mine:
+            raise ValueError(
+                f"guild {self.guild_id} is on shard {(self.guild_id >> 22) % count} of {count}; "
+                f"this bot runs shards {mine}"
+            )
         state = self.bot._connection
         self.bot.http.request = self._http_request  # type: ignore[method-assign]
         webhook_async.async_context.set(_Adapter(self))

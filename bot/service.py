@@ -28,7 +28,7 @@ from .settings import Settings
 from .storage import repo
 from .storage.db import read_sessions
 from .storage.models import Poem
-from .worker_client import WorkerBadRequest, WorkerClient
+from .worker_client import WorkerBadRequest, WorkerBusy, WorkerClient
 
 MIN_STEPS, MAX_STEPS = 3, 10
 MAX_TOP = 25
@@ -264,24 +264,34 @@ class Blend:
 
 
 class Cooldowns:
-    """One use per `per_s` seconds per user."""
+    """One use of an action per `per_s` seconds per user, kept in the database so that it
+    holds across every bot process (and restarts). 0 seconds: no cooldown, no database."""
 
-    def __init__(self, per_s: float, what: str):
-        self.per_s, self.what = per_s, what
-        self._last: dict[int, float] = {}
+    def __init__(self, per_s: float, what: str, action: str, sessions: async_sessionmaker):
+        self.per_s, self.what, self.action, self.sessions = per_s, what, action, sessions
+        self.reads = read_sessions(sessions)
 
-    def check(self, user_id: int) -> None:
+    async def check(self, user_id: int) -> None:
         """Raise OnCooldown if the user may not go again yet (records nothing)."""
-        last = self._last.get(user_id)
-        if last is not None and time.monotonic() - last < self.per_s:
-            raise OnCooldown(self.what, self.per_s - (time.monotonic() - last))
+        if self.per_s > 0:
+            async with self.reads() as s:
+                left = await repo.cooldown_left(s, user_id, self.action)
+            if left > 0:
+                raise OnCooldown(self.what, left)
 
-    def hit(self, user_id: int) -> None:
-        self.check(user_id)
-        now = time.monotonic()
-        self._last[user_id] = now
-        if len(self._last) > 10000:  # forget users whose cooldown is long over
-            self._last = {u: t for u, t in self._last.items() if now - t < self.per_s}
+    async def hit(self, user_id: int) -> None:
+        """Start the user's cooldown, or raise OnCooldown if one is running."""
+        if self.per_s > 0:
+            async with self.sessions.begin() as s:
+                left = await repo.take_cooldown(s, user_id, self.action, self.per_s)
+            if left > 0:
+                raise OnCooldown(self.what, left)
+
+    async def refund(self, user_id: int) -> None:
+        """End the user's cooldown: what they asked for was not done (the workers were busy)."""
+        if self.per_s > 0:
+            async with self.sessions.begin() as s:
+                await repo.end_cooldown(s, user_id, self.action)
 
 
 class PoemService:
@@ -293,17 +303,17 @@ class PoemService:
         self.reads = read_sessions(sessions)  # and those that only read
         self.worker = worker
         self.settings = settings
-        self.poem_cooldown = Cooldowns(settings.poem_cooldown_s, "write a poem")
-        self.blend_cooldown = Cooldowns(settings.blend_cooldown_s, "blend")
+        self.poem_cooldown = Cooldowns(settings.poem_cooldown_s, "write a poem", "poem", sessions)
+        self.blend_cooldown = Cooldowns(settings.blend_cooldown_s, "blend", "blend", sessions)
         self.in_flight = 0
         self._recent_latency = 1.0  # seconds one job took lately, for "try again in N s"
 
-    def admit(self, user_id: int, blend: bool = False) -> None:
+    async def admit(self, user_id: int, blend: bool = False) -> None:
         """Raise now what `_job` would raise (busy, cooldown), spending nothing: the
         bot asks before it defers a slash command, so such errors stay private."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
-        (self.blend_cooldown if blend else self.poem_cooldown).check(user_id)
+        await (self.blend_cooldown if blend else self.poem_cooldown).check(user_id)
 
     @asynccontextmanager
     async def _job(self, cooldown: Cooldowns, user_id: int):
@@ -311,7 +321,7 @@ class PoemService:
         A user told "busy" keeps their cooldown unspent."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
-        cooldown.hit(user_id)
+        await cooldown.hit(user_id)
         self.in_flight += 1
         self.metrics.in_flight.inc()
         t0 = time.monotonic()
@@ -330,6 +340,9 @@ class PoemService:
                 return await call(req)
             except WorkerBadRequest as e:
                 raise UserError(refused + echo(e, 300)) from None
+            except WorkerBusy as e:  # every worker is full: the user keeps their cooldown unspent
+                await cooldown.refund(user_id)
+                raise Busy(e.retry_after) from None
 
     async def _script(self, s, user_id: int) -> str:
         """The reader's script: their choice, else what their client's language suggests."""

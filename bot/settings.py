@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError
@@ -92,6 +92,19 @@ class Environment(BaseSettings):
         alias="LOG_LEVEL",
         description=("DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"),
     )
+    shard_count: int | None = Field(
+        None,
+        alias="SHARD_COUNT",
+        ge=1,
+        description=(
+            "the bot's shards in all (Discord requires sharding past 2,500 guilds); unset: one process, no shards"
+        ),
+    )
+    shard_ids: str = Field(
+        "",
+        alias="SHARD_IDS",
+        description=("the shards this process runs, comma-separated (like `0,1`); unset: all of SHARD_COUNT"),
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         alias="LOG_FORMAT",
@@ -135,6 +148,8 @@ def config_error(error: ValidationError, model: type[BaseModel]) -> ConfigError:
     name = str(first["loc"][0]) if first["loc"] else "a setting"
     field_name = next((f for f, info in model.model_fields.items() if info.alias == name), None)
     kind = model.model_fields[field_name].annotation if field_name else None
+    if len(inner := [a for a in get_args(kind) if a is not type(None)]) == 1:  # int | None -> int
+        kind = inner[0]
     what = {
         float: "a number of seconds" if name.endswith("_S") else "a number",
         int: "a whole number",
@@ -180,6 +195,8 @@ class Settings:
     metrics_port: int = 0  # Prometheus /metrics on this port; 0 = off
     cards: bool = True  # attach a poem card (a PNG) to new poems, when a CJK font is found
     card_font: Path | None = None  # None: look for Noto Serif CJK
+    shard_count: int | None = None  # None: one process, no shards
+    shard_ids: tuple[int, ...] | None = None  # the shards this process runs (None: all)
 
     @classmethod
     def from_env(cls, env: Environment | None = None) -> Settings:
@@ -199,6 +216,8 @@ class Settings:
             metrics_port=env.metrics_port,
             cards=env.cards,
             card_font=env.card_font,
+            shard_count=env.shard_count,
+            shard_ids=_shard_ids(env.shard_ids),
         ).check()
 
     def check(self) -> Settings:
@@ -217,6 +236,14 @@ class Settings:
                         f"(or several, comma-separated), not {self.worker_url!r} "
                         f"(unset it for the in-process worker)"
                     )
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ConfigError("SHARD_IDS needs SHARD_COUNT (the shards in all), like SHARD_COUNT=4 SHARD_IDS=0,1")
+            if not self.shard_ids or not all(0 <= i < self.shard_count for i in self.shard_ids):
+                raise ConfigError(
+                    f"SHARD_IDS must be shard numbers from 0 to {self.shard_count - 1} "
+                    f"(SHARD_COUNT={self.shard_count}), not {','.join(map(str, self.shard_ids))}"
+                )
         if not self.prefix.strip():
             raise ConfigError("POEMBOT_PREFIX must not be empty or blank (the default is !)")
         return self
@@ -271,6 +298,15 @@ class Settings:
                 "make it writable (chmod u+w, or chown it to the user running the bot)"
             )
         return path
+
+
+def _shard_ids(text: str) -> tuple[int, ...] | None:
+    words = [w for w in text.replace(",", " ").split()]
+    if not words:
+        return None
+    if not all(w.isdigit() for w in words):
+        raise ConfigError(f"SHARD_IDS must be shard numbers, comma-separated (like 0,1), not {text!r}")
+    return tuple(sorted({int(w) for w in words}))
 
 
 def _hide_password(url: str) -> str:

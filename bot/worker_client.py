@@ -28,6 +28,7 @@ from model.contract import (
     ReplyError,
     RewriteRequest,
     SampleRequest,
+    Overloaded,
     VaryRequest,
 )  # torch-free
 
@@ -40,6 +41,15 @@ class WorkerError(Exception):
 
 class WorkerBadRequest(WorkerError):
     """The request was refused; the message is for the user."""
+
+
+class WorkerBusy(WorkerError):
+    """Every worker has more work waiting than its bound (HTTP 429): try again in
+    `retry_after` seconds."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"the poem worker is busy; try again in {retry_after:.0f} s")
+        self.retry_after = retry_after
 
 
 class WorkerUnavailable(WorkerError):
@@ -96,6 +106,8 @@ class InProcessWorker:
             return await getattr(self.engine, name)(checked)
         except InputError as e:
             raise WorkerBadRequest(str(e)) from None
+        except Overloaded as e:
+            raise WorkerBusy(e.retry_after) from None
 
     async def sample(self, req: SampleRequest) -> PoemsReply:
         return await self._call("sample", req)
@@ -117,6 +129,14 @@ class InProcessWorker:
 
     async def close(self) -> None:
         await self.engine.close()
+
+
+def _retry_after(header: str | None) -> float:
+    """A Retry-After header's seconds (1 when absent or a date)."""
+    try:
+        return max(1.0, min(600.0, float(header)))
+    except (TypeError, ValueError):
+        return 1.0
 
 
 class _WrongService(Exception):
@@ -182,6 +202,7 @@ class HttpWorker:
     async def _request(self, method: str, path: str, body: dict | None = None, reply_type=None):
         """The reply to one request (as `reply_type`, else a dict), from whichever replica answers."""
         delay, tried, last = self.backoff_s, set(), ""
+        busy: dict[str, float] = {}  # replica -> the Retry-After of its 429 (busy, not broken)
         attempts = self.retries + len(self.endpoints)
         for attempt in range(attempts):
             e = self._choose(tried)
@@ -209,7 +230,12 @@ class HttpWorker:
                         message = (await resp.json()).get("message", resp.reason)
                     except (aiohttp.ContentTypeError, ValueError, AttributeError):
                         message = resp.reason or "error"
-                    if 400 <= resp.status < 500 and resp.status not in (404, 405, 429):
+                    if resp.status == 429:  # past its queue bound: another replica may have room
+                        busy[e.url] = _retry_after(resp.headers.get("Retry-After"))
+                        if len(busy) >= len(self.endpoints):
+                            raise WorkerBusy(min(busy.values()))
+                        continue
+                    if 400 <= resp.status < 500 and resp.status not in (404, 405):
                         raise WorkerBadRequest(message)
                     last = f"{resp.status}: {message}"
                     self._failed(e, last)

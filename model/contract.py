@@ -340,6 +340,15 @@ class EncodeRequest(_Request):
         return cls(text=_text(body, "text", "a poem"), form=_form(body, None))
 
 
+class Overloaded(Exception):
+    """The worker has more work waiting than its bound: try again in `retry_after` seconds
+    (HTTP 429 with Retry-After)."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"the worker is busy; try again in {math.ceil(retry_after)} s")
+        self.retry_after = retry_after
+
+
 # -- replies ----------------------------------------------------------------------------------
 class ReplyError(ValueError):
     """A reply that is not the worker's (a WORKER_URL that reaches some other service)."""

@@ -659,3 +659,40 @@ async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url, e
         assert replies and all("`!" not in text for text in replies), [t for t in replies if "`!" in t][:2]
         assert any("`?help" in text for text in replies) and any("`?fav" in text for text in replies)
         assert not await local.say("!help"), "the default prefix is not this server's"
+
+
+async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_gets_its_own_guilds(db_url, engine):
+    """Two bot processes, shards 0 and 1 of 2 (as SHARD_COUNT=2 SHARD_IDS=0 and =1 build
+    them), on one database: each is given only the guilds of its shard; a user's cooldown
+    started on one holds on the other; a poem rated from both has one rating per user."""
+    from bot.__main__ import build
+    from bot.app import ShardedPoemBot
+    from bot.local import LocalDiscord
+    from bot.settings import Settings
+
+    guilds = {0: 2 << 22, 1: 3 << 22}  # (guild_id >> 22) % 2: shards 0 and 1
+    worker = InProcessWorker(engine)
+    shards, engines = {}, []
+    for shard in (0, 1):
+        settings = Settings(database_url=db_url, poem_cooldown_s=60, shard_count=2, shard_ids=(shard,)).check()
+        bot, eng, _ = await build(settings, worker=worker)
+        engines.append(eng)
+        assert isinstance(bot, ShardedPoemBot) and bot.shard_ids == [shard]
+        with pytest.raises(ValueError, match="is on shard"):
+            await LocalDiscord(bot, guild_id=guilds[1 - shard]).start()  # Discord never sends it the other's
+        shards[shard] = LocalDiscord(bot, guild_id=guilds[shard])
+        await shards[shard].start()
+    try:
+        (poem,) = await shards[0].say("!poem 42", user_id=7)
+        assert poem.embeds
+        (wait,) = await shards[1].say("!poem 43", user_id=7)
+        assert "Easy, poet" in wait.text(), "the cooldown started on shard 0 holds on shard 1"
+        pid = int(poem.embeds[0]["title"].split("#")[1].split()[0])
+        await shards[0].say(f"!rate {pid} 3", user_id=8)
+        (both,) = await shards[1].say(f"!rate {pid} 5", user_id=8)
+        assert "1 rating" in both.text() and "5.00" in both.text()
+    finally:
+        for local in shards.values():
+            await local.bot.close()
+        for eng in engines:
+            await eng.dispose()

@@ -59,6 +59,10 @@ def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         ),
         ({"POEMBOT_CARD_FONT": "/nonexistent/font.ttc"}, "'/nonexistent/font.ttc' is missing"),
         ({"POEMBOT_MIGRATE_ON_START": "0"}, "POEMBOT_MIGRATE_ON_START=0 but the database has no poembot schema"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1,2"}, "SHARD_IDS must be shard numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS must be shard numbers, comma-separated"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT must be a whole number"),
     ],
 )
 def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path, env, names):

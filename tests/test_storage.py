@@ -450,3 +450,30 @@ async def test_reading_never_waits_for_a_writer_on_sqlite(sqlite_url):
     assert [p.id for p in favs] == [pid] and shown.id == pid and summary.count == 0  # (not yet committed)
     assert (await service.get(1, pid))[1].count == 1
     await eng.dispose()
+
+
+async def test_a_cooldown_holds_across_bot_processes_and_only_one_of_two_at_once_starts_it(db_url):
+    """Two bot processes (shards) on one database: a user's cooldown started on one holds on
+    the other, and when both try at the same moment exactly one starts it."""
+    import asyncio
+
+    from bot.service import Cooldowns, OnCooldown
+
+    eng_a, eng_b = create_engine(db_url), create_engine(db_url)
+    await upgrade(eng_a)
+    a = Cooldowns(60, "write a poem", "poem", session_maker(eng_a))
+    b = Cooldowns(60, "write a poem", "poem", session_maker(eng_b))
+    await a.hit(1)
+    with pytest.raises(OnCooldown) as told:
+        await b.hit(1)
+    assert 55 < told.value.retry_after <= 60
+    with pytest.raises(OnCooldown):
+        await b.check(1)
+    await b.check(2)  # another user is free
+    results = await asyncio.gather(*(c.hit(u) for u in range(10, 30) for c in (a, b)), return_exceptions=True)
+    started = [r for r in results if r is None]
+    assert len(started) == 20 and all(isinstance(r, OnCooldown) for r in results if r is not None)
+    await a.refund(1)  # a request the workers were too busy to serve spends nothing
+    await b.hit(1)
+    await eng_a.dispose()
+    await eng_b.dispose()

@@ -584,3 +584,44 @@ async def test_both_transports_refuse_one_bad_request_with_the_same_message(engi
     with pytest.raises(WorkerBadRequest) as in_process:
         await getattr(InProcessWorker(engine), name)(request_)
     assert str(in_process.value) == str(over_http.value)
+
+
+async def test_a_worker_past_its_queue_bound_says_busy_with_retry_after_and_the_user_is_told_when(
+    worker_settings, sqlite_url
+):
+    from dataclasses import replace
+
+    from bot.worker_client import WorkerBusy
+    from tests.helpers import running_bot
+
+    port = free_port()
+    small = Engine.from_settings(replace(worker_settings, max_queue=2, max_wait_ms=200))
+    runner = await serve(worker_settings, port, small)
+    client = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=10, retries=0)
+    try:
+        replies = await asyncio.gather(
+            *(client.sample(SampleRequest(seed=s)) for s in range(12)), return_exceptions=True
+        )
+        refused = [r for r in replies if isinstance(r, WorkerBusy)]
+        assert refused and all(r.retry_after >= 1 for r in refused)
+        assert all(isinstance(r, (PoemsReply, WorkerBusy)) for r in replies), replies
+        async with aiohttp.ClientSession() as s:
+            statuses = await asyncio.gather(
+                *(s.post(f"http://127.0.0.1:{port}/v1/sample", json={"seed": i}) for i in range(12))
+            )
+            busy = [r for r in statuses if r.status == 429]
+            assert busy and busy[0].headers["Retry-After"].isdigit() and (await busy[0].json())["error"] == "busy"
+        async with running_bot(sqlite_url, client, poem_cooldown_s=60, channels=12) as local:
+            from bot.local import CHANNEL_ID
+
+            small.queued = small.max_queue  # the worker is full (its queue, as other clients filled it)
+            sent = await asyncio.gather(
+                *(local.first_reply(f"!poem {i}", user_id=100 + i, channel_id=CHANNEL_ID + 1 + i) for i in range(3))
+            )
+            assert all("busy" in s.text() and "try again in" in s.text() for s in sent), [s.text() for s in sent]
+            small.queued = 0
+            (again,) = await local.say("!poem 5", user_id=100)  # the busy reply spent no cooldown
+            assert again.embeds, again.text()
+    finally:
+        await client.close()
+        await runner.cleanup()

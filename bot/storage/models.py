@@ -102,3 +102,13 @@ class UserPreference(Base):
     script: Mapped[str | None] = mapped_column(String(16))  # "traditional", "simplified"; None: not chosen
     cards: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # poem cards on new poems
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Cooldown(Base):
+    """A user's cooldown of one action (`poem`, `blend`): shared by every bot process."""
+
+    __tablename__ = "cooldown"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    until_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # may not go again before this

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from model.text import MAX_SEED
 
-from .models import KINDS, Favourite, Poem, Rating, UserPreference, utcnow
+from .models import KINDS, Cooldown, Favourite, Poem, Rating, UserPreference, utcnow
 
 PRIOR_VOTES = 5  # the Bayesian average acts as if every poem had this many votes ...
 DEFAULT_PRIOR_MEAN = 3.0  # ... at the server's mean rating (this one when it has none)
@@ -337,8 +338,42 @@ async def forget_user(session: AsyncSession, user_id: int) -> Forgotten:
     favourites = (await session.execute(delete(Favourite).where(Favourite.user_id == user_id))).rowcount
     poems = (await session.execute(delete(Poem).where(Poem.user_id == user_id))).rowcount
     await session.execute(delete(UserPreference).where(UserPreference.user_id == user_id))
+    await session.execute(delete(Cooldown).where(Cooldown.user_id == user_id))
     return Forgotten(poems=poems, ratings=ratings, favourites=favourites)
 
 
 async def count_ratings(session: AsyncSession) -> int:
     return (await session.execute(select(func.count(Rating.id)))).scalar_one()
+
+
+# -- cooldowns: in the database, so every bot process sees the same ---------------------------
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives them back naive
+
+
+async def cooldown_left(session: AsyncSession, user_id: int, action: str) -> float:
+    """Seconds before the user may do `action` again (0: now)."""
+    until = (
+        await session.execute(select(Cooldown.until_at).where(Cooldown.user_id == user_id, Cooldown.action == action))
+    ).scalar_one_or_none()
+    return max(0.0, (_aware(until) - utcnow()).total_seconds()) if until is not None else 0.0
+
+
+async def take_cooldown(session: AsyncSession, user_id: int, action: str, seconds: float) -> float:
+    """Start the user's cooldown of `action` unless one is running: 0.0 when it started,
+    else the seconds left of the running one. One statement (an upsert that updates only
+    an expired row), so two processes can never both start it."""
+    now = utcnow()
+    until = now + timedelta(seconds=seconds)
+    stmt = _insert(session)(Cooldown).values(user_id=user_id, action=action, until_at=until)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id", "action"], set_={"until_at": until}, where=Cooldown.until_at <= now
+    ).returning(Cooldown.user_id)
+    if (await session.execute(stmt)).first() is not None:
+        return 0.0
+    return max(0.001, await cooldown_left(session, user_id, action))
+
+
+async def end_cooldown(session: AsyncSession, user_id: int, action: str) -> None:
+    """The user may do `action` again at once (their request was never served)."""
+    await session.execute(delete(Cooldown).where(Cooldown.user_id == user_id, Cooldown.action == action))

@@ -11,7 +11,9 @@ model can judge is refused here, as InputError.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 
 from ..checkpoint import CheckpointError
 from ..contract import (
+    Overloaded,
     BlendRequest,
     EncodeReply,
     EncodeRequest,
@@ -101,7 +104,12 @@ class Engine:
     """Owns the loaded generators; the one place model work is scheduled."""
 
     def __init__(
-        self, generators: dict[int, PoemGenerator], max_batch: int = 64, max_wait_ms: float = 5.0, threads: int = 0
+        self,
+        generators: dict[int, PoemGenerator],
+        max_batch: int = 64,
+        max_wait_ms: float = 5.0,
+        threads: int = 0,
+        max_queue: int = 512,
     ):
         if not generators:
             raise ValueError("the engine needs at least one checkpoint")
@@ -117,6 +125,9 @@ class Engine:
         self._arrived: dict[int, asyncio.Event] = {}
         self._batchers: dict[int, asyncio.Task] = {}
         self._batch: dict[int, list[_Pending]] = {}  # per form, the requests being written now
+        self.max_queue = max_queue
+        self.queued = 0  # poems waiting or being written, and other jobs on the model threads
+        self._job_s = 0.05  # seconds a batch or job took lately, for Retry-After
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> Engine:
@@ -127,7 +138,7 @@ class Engine:
                     f"POEMBOT_CHECKPOINT_{form}: {settings.checkpoints[form]} writes "
                     f"{gen.form}-character lines, not {form}"
                 )
-        return cls(gens, settings.max_batch, settings.max_wait_ms, settings.threads)
+        return cls(gens, settings.max_batch, settings.max_wait_ms, settings.threads, settings.max_queue)
 
     @property
     def versions(self) -> dict[int, str]:
@@ -175,7 +186,24 @@ class Engine:
         """Run model work on `form`'s model thread, never on the event loop."""
         if form not in self._pools:
             raise RuntimeError("the engine is not started")
-        return await asyncio.get_running_loop().run_in_executor(self._pools[form], fn, *args)
+        t0 = time.monotonic()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pools[form], fn, *args)
+        finally:
+            self._job_s = 0.8 * self._job_s + 0.2 * (time.monotonic() - t0)
+
+    @contextlib.contextmanager
+    def _admitted(self, poems: int):
+        """Count `poems` (or one job) as queued while they are written; past `max_queue`,
+        refuse at once (Overloaded: 429) with the time the queue ahead should take."""
+        if self.queued + poems > self.max_queue and self.queued:
+            ahead = math.ceil(self.queued / self.max_batch) / max(1, len(self.generators))
+            raise Overloaded(max(1.0, ahead * self._job_s))
+        self.queued += poems
+        try:
+            yield
+        finally:
+            self.queued -= poems
 
     # -- batching ------------------------------------------------------------------------
     async def _run_batches(self, form: int) -> None:
@@ -260,24 +288,28 @@ class Engine:
         opts = parse_options(req.options, gen.default_options)
         if req.subject is not None or req.acrostic is not None:  # a request of its own, written on its own
             gen.request(req.subject, req.acrostic, opts)
-            poems = await self._in_thread(gen.form, gen.sample_seeds, seeds, opts, req.subject, req.acrostic)
+            with self._admitted(req.n):
+                poems = await self._in_thread(gen.form, gen.sample_seeds, seeds, opts, req.subject, req.acrostic)
             return PoemsReply(
                 poems, gen.version, asdict(opts), request={"subject": req.subject, "acrostic": req.acrostic}
             )
         if gen.form not in self._batchers:
             raise RuntimeError("the engine is not started")
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault((gen.form, opts), deque()).append(_Pending(gen.form, opts, seeds, future))
-        self._arrived[gen.form].set()
-        return PoemsReply(await future, gen.version, asdict(opts))
+        with self._admitted(req.n):
+            future = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault((gen.form, opts), deque()).append(_Pending(gen.form, opts, seeds, future))
+            self._arrived[gen.form].set()
+            poems = await future
+        return PoemsReply(poems, gen.version, asdict(opts))
 
     async def blend(self, req: BlendRequest) -> PoemsReply:
         gen = self._generator(req.form)
         opts = parse_options(req.options, gen.blend_options)
         crossings = not gen.ckpt.cfg.latent_global if req.crossings is None else req.crossings
-        poems = await self._in_thread(
-            gen.form, gen.interpolate, req.a, req.b, req.steps, req.method, req.seed, opts, crossings
-        )
+        with self._admitted(1):
+            poems = await self._in_thread(
+                gen.form, gen.interpolate, req.a, req.b, req.steps, req.method, req.seed, opts, crossings
+            )
         return PoemsReply(poems, gen.version, asdict(opts), seed=req.seed, method=req.method, crossings=crossings)
 
     def _text_generator(self, text: str, form: int | None) -> PoemGenerator:
@@ -291,14 +323,16 @@ class Engine:
         gen = self._text_generator(req.text, req.form)
         seed = new_seed() if req.seed is None else req.seed
         opts = parse_options(req.options, gen.vary_options if req.towards is None else gen.favourite_options)
-        poem = await self._in_thread(gen.form, gen.vary, req.text, seed, opts, req.towards, req.t)
+        with self._admitted(1):
+            poem = await self._in_thread(gen.form, gen.vary, req.text, seed, opts, req.towards, req.t)
         return PoemsReply([poem], gen.version, asdict(opts), seed=seed)
 
     async def rewrite(self, req: RewriteRequest) -> PoemsReply:
         gen = self._text_generator(req.text, req.form)
         seed = new_seed() if req.seed is None else req.seed
         opts = parse_options(req.options, gen.default_options)
-        poem = await self._in_thread(gen.form, gen.rewrite, req.text, req.line, seed, opts)
+        with self._admitted(1):
+            poem = await self._in_thread(gen.form, gen.rewrite, req.text, req.line, seed, opts)
         return PoemsReply([poem], gen.version, asdict(opts), seed=seed, line=req.line)
 
     async def encode(self, req: EncodeRequest) -> EncodeReply:
@@ -308,7 +342,8 @@ class Engine:
             parsed = gen.parse(req.text)
             return parsed, gen.latent_of(parsed)
 
-        parsed, latent = await self._in_thread(gen.form, work)
+        with self._admitted(1):
+            parsed, latent = await self._in_thread(gen.form, work)
         return EncodeReply(latent=latent, text=parsed, form=gen.form, model=gen.version)
 
     def health(self) -> dict:

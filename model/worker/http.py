@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from ..contract import ENDPOINTS, MAX_BODY, InputError
+from ..contract import ENDPOINTS, MAX_BODY, InputError, Overloaded
 from .engine import Engine
 from .settings import WorkerSettings
 
@@ -124,6 +125,12 @@ async def _errors(request: web.Request, handler):
         return await handler(request)
     except InputError as e:
         return web.json_response({"error": "bad_request", "message": str(e)}, status=400)
+    except Overloaded as e:
+        return web.json_response(
+            {"error": "busy", "message": str(e), "retry_after": round(e.retry_after, 1)},
+            status=429,
+            headers={"Retry-After": str(math.ceil(e.retry_after))},
+        )
     except _Refused as e:
         return web.json_response({"error": e.error, "message": str(e)}, status=e.status)
     except web.HTTPRequestEntityTooLarge:

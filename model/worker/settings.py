@@ -34,6 +34,7 @@ class WorkerSettings:
     max_batch: int = 64  # poems in one forward pass
     max_wait_ms: float = 5.0  # how long a batch may wait for the poems likely to come soon
     threads: int = 0  # torch intra-op threads (0 = one per core this process may use)
+    max_queue: int = 512  # poems waiting (and other jobs) past which requests get 429, busy
 
     @classmethod
     def from_env(cls, env: WorkerEnvironment | None = None) -> WorkerSettings:
@@ -46,6 +47,7 @@ class WorkerSettings:
             max_batch=env.max_batch,
             max_wait_ms=env.max_wait_ms,
             threads=env.threads,
+            max_queue=env.max_queue,
         )
 
 
@@ -71,6 +73,12 @@ class WorkerEnvironment(BaseSettings):
         None, alias="POEMBOT_CHECKPOINT_7", description="a checkpoint (path without suffix) for 7-character poems"
     )
     max_batch: int = Field(64, alias="POEMBOT_MAX_BATCH", ge=1, le=1024, description="poems in one forward pass")
+    max_queue: int = Field(
+        512,
+        alias="POEMBOT_MAX_QUEUE",
+        ge=1,
+        description="poems waiting (and other jobs) past which a request is refused: 429 busy, with Retry-After",
+    )
     max_wait_ms: float = Field(
         5.0,
         alias="POEMBOT_MAX_WAIT_MS",
