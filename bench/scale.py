@@ -3,11 +3,11 @@ killed under load. Prints both tables of the README's "Scaling out".
 
     python bench/scale.py [--seconds 20] [--rate 50] [--run 60] [--kill-at 20]
 
-1. Throughput: `--concurrency` clients ask for poems without pause for `--seconds`,
+1. Throughput: `--concurrency` clients ask for `--n` poems a request without pause for `--seconds`,
    through `HttpWorker` to one worker of one torch thread, then to two such workers
    (each its own process, `python -m model serve`, POEMBOT_THREADS=1).
 2. Failover: the whole bot (discord.py's dispatch, a SQLite file, two workers) takes
-   `--rate` commands a second (3 in 4 `!poem`, 1 in 4 `!rate`) for `--run` seconds; one
+   `--rate` commands a second (3 in 10 `!poem`, the rest `!rate`, as bench/bot_load.py) for `--run` seconds; one
    worker is SIGKILLed at `--kill-at` s and started again 10 s later. Failed commands,
    p99 latency before, during (10 s from the kill) and after, and when the replica that
    came back served again.
@@ -49,7 +49,7 @@ async def sampled(port: int) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-async def throughput(workers: int, seconds: float, concurrency: int) -> float:
+async def throughput(workers: int, seconds: float, concurrency: int, n: int) -> float:
     ports = [free_port() for _ in range(workers)]
     procs = [await start_worker(p, **WORKER_ENV) for p in ports]
     client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=30)
@@ -63,8 +63,8 @@ async def throughput(workers: int, seconds: float, concurrency: int) -> float:
             nonlocal done
             rng = random.Random(u)
             while time.perf_counter() < stop:
-                await client.sample(SampleRequest(seed=rng.randrange(2**31)))
-                done += 1
+                await client.sample(SampleRequest(seed=rng.randrange(2**31), n=n))
+                done += n
 
         t0 = time.perf_counter()
         await asyncio.gather(*(user(u) for u in range(concurrency)))
@@ -108,7 +108,7 @@ async def failover(rate: float, run_s: float, kill_at: float) -> None:
         served_again_at: float | None = None
 
         async def command(user: int) -> None:
-            text = f"!poem {rng.randrange(10**9)}" if rng.random() < 0.75 else f"!rate {rng.randrange(1, 6)} 4"
+            text = f"!poem {rng.randrange(10**9)}" if rng.random() < 0.3 else f"!rate {rng.randrange(1, 6)} 4"
             at = time.perf_counter() - t_start
             t0 = time.perf_counter()
             try:
@@ -173,9 +173,12 @@ async def failover(rate: float, run_s: float, kill_at: float) -> None:
 
 
 async def main_async(args) -> None:
-    one = await throughput(1, args.seconds, args.concurrency)
-    two = await throughput(2, args.seconds, args.concurrency)
-    print(f"throughput, {args.concurrency} clients without pause, {args.seconds:.0f} s each (poems/s):\n")
+    one = await throughput(1, args.seconds, args.concurrency, args.n)
+    two = await throughput(2, args.seconds, args.concurrency, args.n)
+    print(
+        f"throughput, {args.concurrency} clients asking {args.n} poems a request without pause, "
+        f"{args.seconds:.0f} s each (poems/s):\n"
+    )
     print("| workers (1 torch thread each) | poems/s | per worker |")
     print("|---|---|---|")
     print(f"| 1 | {one:.0f} | {one:.0f} |")
@@ -188,6 +191,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--n", type=int, default=8, help="poems a request (the HTTP cost shared out)")
     p.add_argument("--rate", type=float, default=50)
     p.add_argument("--run", type=float, default=60)
     p.add_argument("--kill-at", type=float, default=20)

@@ -12,10 +12,13 @@ something impossible). `WorkerUnavailable`: the worker cannot be reached now.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -131,6 +134,24 @@ class InProcessWorker:
         await self.engine.close()
 
 
+RESOLVE_S = 10.0  # how often WORKER_URL's host names are looked up again
+
+
+def _is_address(host: str | None) -> bool:
+    try:
+        ipaddress.ip_address(host or "")
+        return True
+    except ValueError:
+        return False
+
+
+async def _addresses(host: str, port: int) -> list[str]:
+    """The addresses a host name has now: its IPv4 ones, else its IPv6 ones."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    v4 = sorted({i[4][0] for i in infos if i[0] == socket.AF_INET})
+    return v4 or sorted({i[4][0] for i in infos if i[0] == socket.AF_INET6})
+
+
 def _retry_after(header: str | None) -> float:
     """A Retry-After header's seconds (1 when absent or a date)."""
     try:
@@ -151,6 +172,7 @@ class _Endpoint:
     outstanding: int = 0  # requests sent and not yet answered
     down_until: float = 0.0  # (monotonic) not chosen before this unless every replica is down
     failures: int = 0  # consecutive failures
+    source: str = ""  # the WORKER_URL entry it came from (a host name may have several replicas)
 
 
 class HttpWorker:
@@ -158,7 +180,8 @@ class HttpWorker:
     replica with the fewest requests outstanding (ties in turn); a replica that cannot be
     reached, times out or answers 5xx is marked down for a while and the request is sent to
     another (every request is idempotent: a seed gives the same poem anywhere, and saving
-    happens in the bot). A replica marked down is tried again once its pause is over."""
+    happens in the bot). A replica marked down is asked for /healthz every `probe_s` seconds
+    and is back the moment it answers (or, failing that, tried again once its pause is over)."""
 
     def __init__(
         self,
@@ -167,14 +190,21 @@ class HttpWorker:
         retries: int = 2,
         backoff_s: float = 0.2,
         down_s: float = 2.0,
+        probe_s: float = 1.0,
+        resolve=None,
     ):
         urls = [u.strip().rstrip("/") for u in (url.split(",") if isinstance(url, str) else url)]
-        self.endpoints = [_Endpoint(u) for u in urls if u]
+        self.urls = [u for u in urls if u]  # as configured
+        self.endpoints = [_Endpoint(u, source=u) for u in self.urls]
         self.url = self.endpoints[0].url  # (the first, for messages)
+        self._resolve = resolve or _addresses
+        self._resolved_at = -RESOLVE_S
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(2.0, timeout_s))
         self.retries = retries
         self.backoff_s = backoff_s
         self.down_s = down_s
+        self.probe_s = probe_s
+        self._probes: dict[str, asyncio.Task] = {}  # replica -> its /healthz probe while it is down
         self._turn = 0
         self._session: aiohttp.ClientSession | None = None
 
@@ -198,9 +228,55 @@ class HttpWorker:
         e.failures += 1
         e.down_until = time.monotonic() + min(30.0, self.down_s * e.failures)
         log.warning("worker at %s failed (%s); marked down for %.0fs", e.url, why, e.down_until - time.monotonic())
+        if len(self.endpoints) > 1 and (e.url not in self._probes or self._probes[e.url].done()):
+            self._probes[e.url] = asyncio.get_running_loop().create_task(self._probe(e), name=f"probe {e.url}")
+
+    async def _probe(self, e: _Endpoint) -> None:
+        """Ask a replica that is down for /healthz until it answers; then it is up again."""
+        timeout = aiohttp.ClientTimeout(total=max(0.5, self.probe_s))
+        while e.down_until > 0:
+            await asyncio.sleep(self.probe_s)
+            try:
+                async with self._client().get(e.url + "/healthz", timeout=timeout) as resp:
+                    if resp.status == 200:
+                        e.failures, e.down_until = 0, 0.0
+                        log.warning("worker at %s is back", e.url)
+                        return
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                pass
+
+    async def _refresh(self) -> None:
+        """Every RESOLVE_S seconds, look up the host names of WORKER_URL again: a name with
+        several addresses (compose's `--scale worker=3`) is one replica an address. Replicas
+        that stay keep their state; a lookup that fails keeps what that name had."""
+        if time.monotonic() - self._resolved_at < RESOLVE_S:
+            return
+        self._resolved_at = time.monotonic()
+        found: list[tuple[str, str]] = []  # (replica's URL, the configured URL it came from)
+        for url in self.urls:
+            parts = urlsplit(url)
+            if parts.scheme != "http" or _is_address(parts.hostname):  # (https keeps its name, for TLS)
+                found.append((url, url))
+                continue
+            try:
+                addresses = await self._resolve(parts.hostname, parts.port or 80)
+            except OSError:
+                found += [(e.url, url) for e in self.endpoints if e.source == url] or [(url, url)]
+                continue
+            if not addresses:
+                found.append((url, url))
+                continue
+            port = parts.port or 80
+            found += [(f"http://{f'[{a}]' if ':' in a else a}:{port}{parts.path}", url) for a in addresses]
+        known = {e.url: e for e in self.endpoints}
+        fresh = [known.get(u) or _Endpoint(u, source=source) for u, source in dict.fromkeys(found)]
+        if [e.url for e in fresh] != [e.url for e in self.endpoints]:
+            log.info("workers: %s", ", ".join(e.url for e in fresh))
+        self.endpoints = fresh
 
     async def _request(self, method: str, path: str, body: dict | None = None, reply_type=None):
         """The reply to one request (as `reply_type`, else a dict), from whichever replica answers."""
+        await self._refresh()
         delay, tried, last = self.backoff_s, set(), ""
         busy: dict[str, float] = {}  # replica -> the Retry-After of its 429 (busy, not broken)
         attempts = self.retries + len(self.endpoints)
@@ -278,6 +354,9 @@ class HttpWorker:
         return await self._request("GET", "/healthz")
 
     async def close(self) -> None:
+        for task in self._probes.values():
+            task.cancel()
+        await asyncio.gather(*self._probes.values(), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 

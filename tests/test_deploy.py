@@ -126,3 +126,20 @@ def test_the_compose_file_is_valid_under_the_compose_specification(compose):
     broken = dict(compose, services={"bot": {"image": "x", "depends_on": {"worker": {"condition": "soon"}}}})
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema, cls=jsonschema.Draft7Validator)
+
+
+def test_the_shards_example_splits_every_shard_between_two_bots_and_scales_workers(compose):
+    import json
+
+    import jsonschema
+
+    shards = yaml.safe_load((ROOT / "docker-compose.shards.yml").read_text())
+    schema = json.loads((ROOT / "tests" / "fixtures" / "compose-spec.json").read_text("utf-8"))
+    jsonschema.validate(shards, schema, cls=jsonschema.Draft7Validator)
+    bots = [s["environment"] for s in shards["services"].values()]
+    counts = {int(env["SHARD_COUNT"]) for env in bots}
+    ids = sorted(int(i) for env in bots for i in env["SHARD_IDS"].split(","))
+    assert len(counts) == 1 and ids == list(range(counts.pop())), "each shard run by exactly one bot"
+    assert shards["services"]["bot-2"]["extends"] == {"file": "docker-compose.yml", "service": "bot"}
+    worker = compose["services"]["worker"]
+    assert "container_name" not in worker and "ports" not in worker, "`--scale worker=3` needs no fixed name or port"

@@ -492,7 +492,7 @@ async def test_several_workers_share_requests_and_one_that_dies_is_retried_elsew
     every request is answered by the other; when it comes back, it is used again."""
     ports = [free_port(), free_port()]
     runners = [await serve(worker_settings, p) for p in ports]
-    client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=5, down_s=0.2)
+    client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=5, down_s=30, probe_s=0.2)
     try:
         alone = (await client.sample(SampleRequest(seed=5))).poems[0].text
         replies = await asyncio.gather(*(client.sample(SampleRequest(seed=5)) for _ in range(16)))
@@ -502,8 +502,13 @@ async def test_several_workers_share_requests_and_one_that_dies_is_retried_elsew
         await runners[0].cleanup()  # one replica dies
         for seed in range(8):
             assert (await client.sample(SampleRequest(seed=seed))).poems
+        assert client.endpoints[0].down_until > 0, "the dead replica is marked down"
         runners[0] = await serve(worker_settings, ports[0])  # and comes back
-        await asyncio.sleep(0.5)
+        loop = asyncio.get_running_loop()
+        back = loop.time()
+        while client.endpoints[0].down_until > 0 and loop.time() - back < 5:  # its /healthz probe, not a request
+            await asyncio.sleep(0.05)
+        assert client.endpoints[0].down_until == 0, "its return is noticed within 5 s (down_s alone would be 30)"
         before = _sampled(await _metrics(ports[0]))
         await asyncio.gather(*(client.sample(SampleRequest(seed=s)) for s in range(16)))
         assert _sampled(await _metrics(ports[0])) > before, "the replica that came back is used again"
@@ -625,3 +630,41 @@ async def test_a_worker_past_its_queue_bound_says_busy_with_retry_after_and_the_
     finally:
         await client.close()
         await runner.cleanup()
+
+
+async def test_a_host_name_with_several_addresses_is_one_replica_an_address(worker_settings):
+    """compose's `--scale worker=3`: one name, WORKER_URL=http://worker:8500, several
+    addresses. Each is a replica of its own; one that goes is dropped at the next lookup."""
+    import bot.worker_client as wc
+
+    port = free_port()
+    runners = []
+    for host in ("127.0.0.1", "127.0.0.2"):
+        runner = web.AppRunner(create_app(worker_settings), **SERVER_OPTIONS)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+    addresses = ["127.0.0.1", "127.0.0.2"]
+
+    async def resolve(host: str, port_: int) -> list[str]:
+        assert host == "worker"
+        return list(addresses)
+
+    client = HttpWorker(f"http://worker:{port}", timeout_s=5, resolve=resolve)
+    try:
+        await asyncio.gather(*(client.sample(SampleRequest(seed=s)) for s in range(16)))
+        assert [e.url for e in client.endpoints] == [f"http://127.0.0.1:{port}", f"http://127.0.0.2:{port}"]
+        async with aiohttp.ClientSession() as s:
+            counts = []
+            for host in ("127.0.0.1", "127.0.0.2"):
+                async with s.get(f"http://{host}:{port}/metrics") as r:
+                    counts.append(_sampled(await r.text()))
+        assert all(c > 0 for c in counts), counts
+        addresses.pop()  # scaled down to one
+        client._resolved_at -= wc.RESOLVE_S
+        await client.sample(SampleRequest(seed=1))
+        assert [e.url for e in client.endpoints] == [f"http://127.0.0.1:{port}"]
+    finally:
+        await client.close()
+        for r in runners:
+            await r.cleanup()
