@@ -22,7 +22,9 @@ from .cogs import (
     VaryButton,
     private_error,
     use_locale,
+    worded,
 )
+from .i18n import translate
 from .locales import Translator
 from .service import PoemService, UserError
 from .logs import command_done
@@ -67,7 +69,7 @@ class HelpCommand(commands.DefaultHelpCommand):
     async def send_pages(self) -> None:
         destination = self.get_destination()
         for page in self.paginator.pages:
-            await destination.send(self.context.bot.hint(page))
+            await destination.send(self.context.bot.wording(page))
 
     def command_not_found(self, string: str) -> str:
         # (discord.py has already broken mentions with a zero-width space; echo escapes them itself)
@@ -81,24 +83,10 @@ class PoemContext(commands.Context):
     """A command's context whose replies name commands with the bot's own prefix."""
 
     async def send(self, content=None, **kwargs):
-        return await super().send(_hinted(self.bot, content, kwargs), **kwargs)
+        return await super().send(worded(self.bot, content, kwargs), **kwargs)
 
     async def reply(self, content=None, **kwargs):
-        return await super().reply(_hinted(self.bot, content, kwargs), **kwargs)
-
-
-def _hinted(bot, content, kwargs: dict):
-    """`content` and the embeds in `kwargs` with their command hints in the bot's prefix."""
-    for embed in [kwargs.get("embed")] + list(kwargs.get("embeds") or []):
-        if embed is None:
-            continue
-        if embed.description:
-            embed.description = bot.hint(embed.description)
-        if embed.footer and embed.footer.text:
-            embed.set_footer(text=bot.hint(embed.footer.text), icon_url=embed.footer.icon_url)
-        for i, f in enumerate(embed.fields):
-            embed.set_field_at(i, name=f.name, value=bot.hint(f.value), inline=f.inline)
-    return bot.hint(content) if isinstance(content, str) else content
+        return await super().reply(worded(self.bot, content, kwargs), **kwargs)
 
 
 async def _reader_locale(ctx: commands.Context) -> None:
@@ -141,14 +129,18 @@ class PoemBot(commands.Bot):
         )
 
     async def get_context(self, origin, /, *, cls=PoemContext):
-        return await super().get_context(origin, cls=cls)
+        ctx = await super().get_context(origin, cls=cls)
+        use_locale(ctx.interaction, ctx.guild)  # (before the arguments are read: their errors are replies too)
+        return ctx
 
-    def hint(self, text: str) -> str:
-        """`text` with the commands it names (`!help`) in this bot's prefix (POEMBOT_PREFIX):
-        the replies are written with `!`, the default."""
-        if self.prefix == "!" or not text:
+    def wording(self, text: str) -> str:
+        """A reply as its reader reads it: in their language (`bot.i18n`; the code writes
+        English) and naming commands (`!help`) with this bot's prefix (POEMBOT_PREFIX)."""
+        if not text:
             return text
-        return re.sub(r"`!(?=[A-Za-z\u3400-\u9fff])", lambda _: "`" + self.prefix, text)
+        if self.prefix != "!":
+            text = re.sub(r"`!(?=[A-Za-z\u3400-\u9fff])", lambda _: "`" + self.prefix, text)
+        return translate(text)
 
     def describe(self, error: BaseException, parameter: str | None = None) -> tuple[str, str]:
         """The reply a user gets for an error, and the outcome counted in the metrics and the
@@ -161,7 +153,7 @@ class PoemBot(commands.Bot):
         if text is None:
             log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
             return APOLOGY, "error"
-        return self.hint(text), "refused"
+        return self.wording(text), "refused"
 
     @staticmethod
     def _user_text(error: BaseException, parameter: str | None) -> str | None:

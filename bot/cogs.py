@@ -28,6 +28,7 @@ from .service import (
     parse_stars,
     script_for_locale,
 )
+from .i18n import LANGUAGE, language_for
 from .logs import command_done
 from .replies import echo, fit, normalise, plural
 
@@ -254,6 +255,23 @@ def use_locale(interaction: discord.Interaction | None, guild: discord.Guild | N
     user's client language suggests (a user's own `!script` choice still wins)."""
     locale = interaction.locale if interaction is not None else guild.preferred_locale if guild else None
     LOCALE_SCRIPT.set(script_for_locale(str(locale) if locale else None))
+    LANGUAGE.set(language_for(str(locale) if locale else None))  # the language of the replies
+
+
+def worded(bot, content, kwargs: dict):
+    """`content` and the embeds in `kwargs` with their command hints in the bot's prefix."""
+    for embed in [kwargs.get("embed")] + list(kwargs.get("embeds") or []):
+        if embed is None:
+            continue
+        if embed.title:
+            embed.title = bot.wording(embed.title)
+        if embed.description:
+            embed.description = bot.wording(embed.description)
+        if embed.footer and embed.footer.text:
+            embed.set_footer(text=bot.wording(embed.footer.text), icon_url=embed.footer.icon_url)
+        for i, f in enumerate(embed.fields):
+            embed.set_field_at(i, name=bot.wording(f.name), value=bot.wording(f.value), inline=f.inline)
+    return bot.wording(content) if isinstance(content, str) else content
 
 
 def answered(interaction: discord.Interaction | None) -> None:
@@ -266,7 +284,7 @@ async def private_error(interaction: discord.Interaction, text: str) -> None:
     """Tell only the user, at any point of an interaction. After a public deferral
     Discord would make the first follow-up public (it fills in the "thinking…"
     message), so that message is deleted first unless it already holds the answer."""
-    text = interaction.client.hint(text)
+    text = interaction.client.wording(text)
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True)
         return
@@ -288,7 +306,8 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
         await bot.service.admit(interaction.user.id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
-        msg = await interaction.followup.send(**await poem_message(bot, poem), wait=True)
+        message = await poem_message(bot, poem)
+        msg = await interaction.followup.send(worded(bot, None, message), wait=True, **message)
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
@@ -316,7 +335,7 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
         text = await act()
     except Exception as e:
         text, outcome = interaction.client.describe(e)
-    await interaction.response.send_message(interaction.client.hint(text), ephemeral=True)
+    await interaction.response.send_message(interaction.client.wording(text), ephemeral=True)
     _count_press(interaction, outcome, t0)
 
 
@@ -387,9 +406,9 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
             text, outcome = interaction.client.describe(e)  # (describe words hints in the prefix)
             await interaction.response.send_message(text, ephemeral=True)
         else:
-            await interaction.response.send_message(
-                embed=poem_embed(p), view=poem_view(p, reroll=False), ephemeral=True
-            )
+            embed = poem_embed(p)
+            worded(interaction.client, None, {"embed": embed})
+            await interaction.response.send_message(embed=embed, view=poem_view(p, reroll=False), ephemeral=True)
         _count_press(interaction, outcome, t0)
 
 

@@ -189,6 +189,7 @@ class LocalDiscord:
     keep: int = 1000  # messages remembered (older ones, and what was sent before them, are forgotten)
     _waiters: dict[int, asyncio.Future] = field(default_factory=dict)
     _deferred: dict[str, bool] = field(default_factory=dict)  # token -> the deferral's ephemerality, until answered
+    locale: str = "en-US"  # the server's preferred locale (a typed command's replies are in its language)
     attach_files: bool = True  # the bot's Attach Files permission in the channel (without it Discord
     # refuses a whole message that carries a file: 403 Missing Permissions)
 
@@ -230,6 +231,7 @@ class LocalDiscord:
         return {
             "id": str(self.guild_id),
             "name": "poembot local",
+            "preferred_locale": self.locale,
             "owner_id": "1",
             "unavailable": False,
             "member_count": 1,

@@ -696,3 +696,39 @@ async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_g
             await local.bot.close()
         for eng in engines:
             await eng.dispose()
+
+
+async def test_replies_are_in_the_servers_language_for_typed_commands_and_the_readers_for_slash(sqlite_url, engine):
+    worker = InProcessWorker(engine)
+    async with (
+        running_bot(sqlite_url, worker, poem_cooldown_s=60, locale="zh-TW") as taiwan,
+        running_bot(sqlite_url, worker, poem_cooldown_s=60) as english,
+    ):
+        (poem,) = await taiwan.say("!poem 42", user_id=5)
+        assert poem.embeds[0]["title"].startswith("第 ") and "5言絕句" in poem.embeds[0]["footer"]["text"]
+        assert poem_of(poem) == poem_of((await english.say("!poem 42", user_id=6))[0]), "the poem is the poem"
+        (wait,) = await taiwan.say("!poem 43", user_id=5)
+        assert wait.text().startswith("詩人別急："), wait.text()
+        (missing,) = await taiwan.say("!rate 999 5", user_id=5)
+        assert missing.text() == "沒有第 999 號詩。"
+        (seed,) = await taiwan.say("!poem 99999999999999999999", user_id=7)
+        assert "種子是 0 到" in seed.text() and "你寫的是「99999999999999999999」" in seed.text()
+        (gone,) = await english.say("!rate 999 5", user_id=5)
+        assert gone.text() == "There is no poem #999.", "an English server reads English"
+        simplified = await english.slash("rate", {"poem_id": "999", "stars": "5"}, user_id=8, locale="zh-CN")
+        assert any(s.text() == "没有第 999 号诗。" for s in simplified), [s.text() for s in simplified]
+
+
+def test_every_catalogue_entry_keeps_what_it_quotes():
+    import re
+
+    from bot.i18n import CATALOGUE, translate
+
+    for english, chinese in CATALOGUE.items():
+        names = set(re.findall(r"\{(\w+)", english))
+        assert names == set(re.findall(r"\{(\w+)", chinese)), english
+        assert not re.search(r"[A-Za-z]{4,}", re.sub(r"`[^`]*`|\{\w+\}|simplified|traditional|on|off", "", chinese)), (
+            f"untranslated words in {chinese!r}"
+        )
+    assert translate("There is no poem #12.", "zh-TW") == "沒有第 12 號詩。"
+    assert translate("床前明月光，疑是地上霜。", "zh-CN") == "床前明月光，疑是地上霜。", "a poem is never converted"

@@ -1,0 +1,189 @@
+"""Replies in the reader's language: English as the code writes them, 繁體中文 for a reader
+(slash commands, buttons: their client's language) or a server (typed commands: its
+preferred locale) in zh-TW or zh-HK, and 简体中文 for zh-CN and zh-SG (the 繁體 text
+converted by OpenCC). One catalogue below: each entry an English reply sentence, with
+`{name}` where it varies (`{name:d}` a number; `(s)` an optional plural), and its Chinese.
+
+A reply is translated when it is sent (`translate`), sentence by sentence: a sentence
+the catalogue does not hold stays in English. The poems themselves are never touched.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import re
+
+import opencc
+
+# the reader's language for the command or press being handled: "en", "zh-TW" or "zh-CN"
+LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("reply_language", default="en")
+
+
+def language_for(locale: str | None) -> str:
+    """A Discord locale's reply language."""
+    if locale in ("zh-TW", "zh-HK"):
+        return "zh-TW"
+    if locale in ("zh-CN", "zh-SG"):
+        return "zh-CN"
+    return "en"
+
+
+CATALOGUE: dict[str, str] = {
+    # poems, ratings, favourites
+    "Poem #{id:d}": "第 {id} 號詩",
+    "{origin} · {form:d}-character quatrain · {model}": "{origin} · {form}言絕句 · {model}",
+    "seed {seed:d}": "種子 {seed}",
+    "There is no poem #{id:d}.": "沒有第 {id} 號詩。",
+    "Poem #{id:d} is already one of your favourites.": "第 {id} 號詩已在你的收藏裡。",
+    "Poem #{id:d} is not one of your favourites.": "第 {id} 號詩不在你的收藏裡。",
+    "Poem #{id:d} is now one of your favourites.": "第 {id} 號詩已收進你的收藏。",
+    "Poem #{id:d} is no longer one of your favourites.": "第 {id} 號詩已從你的收藏移除。",
+    "Poem #{id:d} was deleted by its owner just now.": "第 {id} 號詩剛被作者刪除了。",
+    "You gave poem #{id:d} {stars:d}★.": "你給第 {id} 號詩 {stars}★。",
+    "It now has {n:d} rating(s), {mean}★ on average.": "它現在有 {n} 個評分，平均 {mean}★。",
+    "rating": "評分",
+    "{mean}★ from {n:d} rating(s)": "{n} 個評分，平均 {mean}★",
+    "A rating is 1 to 5 stars.": "評分是一到五顆星。",
+    "You have no favourites yet.": "你還沒有收藏。",
+    "Press ♥ under a poem or type `!fav <id>`.": "按詩下方的 ♥，或輸入 `!fav <id>`。",
+    "Press ♥ under a poem you like (or type `!fav <id>`), then `!poem fav` writes new poems between your "
+    "favourites.": "在喜歡的詩下方按 ♥（或輸入 `!fav <id>`），之後 `!poem fav` 會在你的收藏之間寫新詩。",
+    "Your favourites": "你的收藏",
+    "newest {n:d} of {total:d}": "最新的 {n} 首，共 {total} 首",
+    "No poem here has a rating yet.": "這裡還沒有詩被評分。",
+    "Rate one with the stars under it or `!rate <id> <1-5>`.": "用詩下方的星星或 `!rate <id> <1-5>` 評一首。",
+    "Best poems here": "本伺服器的佳作",
+    "Your best poems in direct messages": "你在私訊裡的佳作",
+    "{place:d}. #{id:d} · {mean}★ from {n:d} rating(s) · score {score}": "{place}. #{id} · {n} 個評分平均 {mean}★ · 分數 {score}",
+    # blends
+    "Blend: {n:d} steps from #{a:d} to #{b:d}": "融合：從 #{a} 到 #{b}，共 {n} 步",
+    "#{id:d} · step {i:d}/{n:d}": "#{id} · 第 {i}/{n} 步",
+    "Bold: what each step changed.": "粗體：每一步改動的字。",
+    "Pick one below to rate or keep it.": "從下方選一首來評分或收藏。",
+    "A blend takes {a:d} to {b:d} steps.": "融合走 {a} 到 {b} 步。",
+    "Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites.": (
+        "融合兩首詩：`!blend <a> <b>`；只打 `!blend` 則融合你最新收藏的兩首。"
+    ),
+    "Both poems must have the same form (5 or 7 characters a line).": "兩首詩必須同一詩體（每句 5 或 7 字）。",
+    # what a user typed
+    "A seed is a whole number from 0 to {max:d}.": "種子是 0 到 {max} 之間的整數。",
+    "The form is 5 or 7 (characters a line).": "詩體是 5 或 7（每句的字數）。",
+    "A poem id looks like 12 or #12.": "詩的編號像 12 或 #12。",
+    "You wrote “{typed}”.": "你寫的是「{typed}」。",
+    "“{typed}” holds invisible characters ({which}).": "「{typed}」含有看不見的字元（{which}）。",
+    "A quatrain's lines are numbered 1 to 4.": "絕句的句子編號是 1 到 4。",
+    "The leaderboard shows 1 to {n:d} poems.": "排行榜顯示 1 到 {n} 首詩。",
+    "The script is simplified or traditional.": "字體可選 simplified（简体）或 traditional（繁體）。",
+    "Cards are on or off.": "詩卡可選 on（開）或 off（關）。",
+    "`!poem` takes a seed, a form and a subject, like `!poem 月 7言 42`; see `!help poem`.": (
+        "`!poem` 可接種子、詩體和題目，例如 `!poem 月 7言 42`；請看 `!help poem`。"
+    ),
+    "A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`.": (
+        "題目最多 3 個詞，每詞 1 到 4 字，例如 `!poem 秋 雁`。"
+    ),
+    "A poem takes a subject or an acrostic (藏頭), not both.": "一首詩可以有題目或藏頭，不能兩者都要。",
+    "`!poem fav` writes between your favourites; it takes no subject or acrostic.": (
+        "`!poem fav` 在你的收藏之間寫詩；不接題目或藏頭。"
+    ),
+    "藏頭 takes the four characters that start the lines: `!poem 藏頭 春花秋月`.": (
+        "藏頭要四個字，各放在一句的開頭：`!poem 藏頭 春花秋月`。"
+    ),
+    "I cannot write that poem: {why}": "這首詩寫不出來：{why}",
+    "Line {n:d} of poem #{id:d} cannot be rewritten: {why}": "第 {id} 號詩的第 {n} 句無法重寫：{why}",
+    "Poem #{id:d} cannot be varied: {why}": "第 {id} 號詩無法變化：{why}",
+    "That is not a poem I can blend: {why}": "這不是我能融合的詩：{why}",
+    "Your favourites #{a:d} and #{b:d} cannot be blended: {why}": "你的收藏 #{a} 與 #{b} 無法融合：{why}",
+    # settings
+    "Poems will be shown to you in simplified characters.": "之後的詩會以简体字顯示給你。",
+    "Poems will be shown to you in traditional characters.": "之後的詩會以繁體字顯示給你。",
+    "Your poems will come with a card.": "你要的詩會附上詩卡。",
+    "Your poems will come as text alone.": "你要的詩只以文字呈現。",
+    # !forgetme
+    "This deletes every poem you asked for, every rating and favourite you gave, and your settings.": (
+        "這會刪除你要過的每一首詩、你給的每個評分與收藏，以及你的設定。"
+    ),
+    "Your poems also carry {r:d} rating(s) and {f:d} favourite(s) from other people; they go with the poems.": (
+        "你的詩上還有別人給的 {r} 個評分和 {f} 個收藏，會隨詩一起刪除。"
+    ),
+    "It cannot be undone.": "刪除後無法復原。",
+    "To go ahead, press the button (or type `!forgetme confirm`).": "要繼續，請按下按鈕（或輸入 `!forgetme confirm`）。",
+    "Done: deleted {p:d} poem(s), {r:d} rating(s) and {f:d} favourite(s).": (
+        "完成：刪除了 {p} 首詩、{r} 個評分和 {f} 個收藏。"
+    ),
+    "Only the person who asked can confirm this.": "只有提出要求的人才能確認。",
+    # waiting, errors
+    "Easy, poet: you can write a poem again in {s:d} s.": "詩人別急：{s} 秒後才能再寫一首。",
+    "Easy, poet: you can blend again in {s:d} s.": "詩人別急：{s} 秒後才能再融合。",
+    "I'm busy writing other poems; try again in {s:d} s.": "我正忙著寫別的詩；請 {s} 秒後再試。",
+    "The poem worker is not answering right now.": "寫詩的程序現在沒有回應。",
+    "Please try again in a minute.": "請一分鐘後再試。",
+    "Sorry, something went wrong on my side.": "抱歉，我這邊出了錯。",
+    "It has been logged; please try again.": "已記錄下來；請再試一次。",
+    "Only the bot's owner can do that.": "只有機器人的擁有者能這麼做。",
+    "Something is missing: `{p}`.": "少了一樣：`{p}`。",
+    "See `!help`.": "請看 `!help`。",
+    "`{p}` must be from {a} to {b} (not {v}).": "`{p}` 必須在 {a} 到 {b} 之間（不是 {v}）。",
+    "That number must be from {a} to {b} (not {v}).": "這個數字必須在 {a} 到 {b} 之間（不是 {v}）。",
+    "I could not read that: numbers must be whole numbers.": "我讀不懂：數字必須是整數。",
+    "I could not read that command.": "我讀不懂這個指令。",
+    "There is no command called “{name}”.": "沒有叫「{name}」的指令。",
+    "Type `!help` for the list.": "輸入 `!help` 看清單。",
+    "That cannot be done with the poems saved here.": "這裡存下的詩做不到這件事。",
+}
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A catalogue entry's English as a regular expression over a whole sentence."""
+    out, at = [], 0
+    for m in re.finditer(r"\{(\w+)(:d)?\}|\(s\)", template):
+        out.append(re.escape(template[at : m.start()]))
+        if m.group(0) == "(s)":
+            out.append("s?")
+        else:
+            out.append(f"(?P<{m.group(1)}>-?[0-9]+)" if m.group(2) else f"(?P<{m.group(1)}>.+?)")
+        at = m.end()
+    out.append(re.escape(template[at:]))
+    return re.compile("".join(out), re.S)
+
+
+@functools.cache
+def _compiled(language: str) -> list[tuple[re.Pattern, str]]:
+    """The catalogue for `language`: zh-CN's is zh-TW's in simplified characters (only the
+    catalogue's words are converted, never a poem or what a user typed)."""
+    convert = opencc.OpenCC("t2s").convert if language == "zh-CN" else str
+    return [(_pattern(en), convert(zh)) for en, zh in CATALOGUE.items()]
+
+
+# between two sentences: the space after . ! ? (or after a closing quote or bracket after one)
+SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[.!?][”)])\s+(?=\S)")
+
+
+def _sentence(text: str, language: str) -> str:
+    for pattern, zh in _compiled(language):
+        if m := pattern.fullmatch(text):
+            values = {k: v if v.lstrip("-").isdigit() else _sentence(v, language) for k, v in m.groupdict().items()}
+            return zh.format(**values)
+    return text
+
+
+def _line(line: str, language: str) -> str:
+    """A line whole if the catalogue holds it, else sentence by sentence (Chinese ones
+    joined without a space, as Chinese is written)."""
+    if (whole := _sentence(line, language)) != line:
+        return whole
+    out = ""
+    for piece in SENTENCE.split(line):
+        said = _sentence(piece, language)
+        both_chinese = out and said != piece and out[-1] in "。！？）」"
+        out += ("" if not out or both_chinese else " ") + said
+    return out
+
+
+def translate(text: str, language: str | None = None) -> str:
+    """`text` in `language` (default: the reader's, LANGUAGE): each line, or each sentence of
+    it, that the catalogue holds; the rest as it was."""
+    language = language or LANGUAGE.get()
+    if language == "en" or not text:
+        return text
+    return "\n".join(_line(line, language) for line in text.split("\n"))
