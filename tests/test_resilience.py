@@ -64,6 +64,51 @@ async def test_users_get_a_friendly_reply_when_the_worker_dies_and_the_bot_recov
             proc.wait()
 
 
+async def test_with_two_worker_processes_one_sigkilled_under_load_no_command_fails_and_its_return_is_seen(
+    db_url, tiny_checkpoints
+):
+    """Two real worker processes behind the bot (SQLite and PostgreSQL); one is SIGKILLed
+    while 40 users' poems and ratings are under way: every command is answered (retried on
+    the other), no rating is lost, and when the killed one is started again the client
+    sees it back within 5 s (its /healthz probe), without a user's request paying for it."""
+    env = {"POEMBOT_FORMS": "5", "POEMBOT_CHECKPOINT_5": str(tiny_checkpoints[5]), "POEMBOT_THREADS": "1"}
+    ports = [free_port(), free_port()]
+    procs = [await start_worker(p, **env) for p in ports]
+    worker = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=5, retries=2, backoff_s=0.05)
+    users = 40
+    try:
+        async with running_bot(db_url, worker, channels=users, max_in_flight=1000) as local:
+            (first,) = await local.say("!poem 1")
+            commands = [f"!poem {i}" if i % 2 else "!rate 1 4" for i in range(users)]
+            tasks = [
+                asyncio.create_task(local.first_reply(c, user_id=100 + i, channel_id=CHANNEL_ID + 1 + i, timeout=10))
+                for i, c in enumerate(commands)
+            ]
+            await asyncio.sleep(0)
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait()
+            replies = await asyncio.gather(*tasks)
+            failed = [
+                (c, r.text()) for c, r in zip(commands, replies) if not (r.embeds or r.text().startswith("You gave"))
+            ]
+            assert failed == [], failed
+            (shown,) = await local.say("!show 1", user_id=999)
+            assert f"from {users // 2} rating" in shown.text(), "every confirmed rating is there"
+            assert worker.endpoints[0].down_until > 0, "the killed worker was noticed and marked down"
+            procs[0] = await start_worker(ports[0], **env)
+            loop = asyncio.get_running_loop()
+            back = loop.time()
+            while worker.endpoints[0].down_until > 0 and loop.time() - back < 5:
+                await asyncio.sleep(0.05)
+            assert worker.endpoints[0].down_until == 0, "the worker's return is noticed within 5 s"
+    finally:
+        await worker.close()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 async def test_ratings_favourites_and_buttons_survive_a_bot_restart(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
         (posted,) = await local.say("!poem 5")
