@@ -28,6 +28,34 @@ DESCRIPTIONS = {
 }
 
 
+# each option's description (the English is cogs.ARGUMENTS), and the choices' names
+ARGUMENTS = {
+    "seed": "同一種子寫出同一首詩：42 或 #42；或 fav，在你的收藏之間寫一首",
+    "form": "每句字數：5 或 7（也可寫 7言、七言、form:7）",
+    "subject": "詩的題目：1 到 3 個中文詞，例如 月 或 秋 雁",
+    "acrostic": "藏頭：四個字，各放在一句的開頭，例如 春花秋月",
+    "line": "要重寫的句子：1 到 4",
+    "poem_id": "詩的編號：12 或 #12",
+    "a": "第一首詩：編號（12 或 #12），或加引號的詩句",
+    "b": "最後一首詩：編號，或加引號的詩句",
+    "steps": "途中的詩數，含兩端：{MIN_STEPS} 到 {MAX_STEPS}",
+    "stars": "一到五顆星",
+    "n": "幾首詩：1 到 {MAX_TOP}",
+    "script": "以簡體或繁體字顯示",
+    "setting": "on（開）或 off（關）",
+    "confirm": "輸入 confirm 即刪除全部；不輸入則先詢問",
+    "command": "要詳細說明的指令",
+}
+CHOICES = {
+    "5 characters a line (五言)": "五言（每句五字）",
+    "7 characters a line (七言)": "七言（每句七字）",
+    "traditional (詩)": "繁體（詩）",
+    "simplified (诗)": "簡體（诗）",
+    "on": "開（on）",
+    "off": "關（off）",
+}
+
+
 @functools.cache
 def _simplified(text: str) -> str:
     return opencc.OpenCC("t2s").convert(text)
@@ -37,11 +65,21 @@ class Translator(app_commands.Translator):
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContext
     ) -> str | None:
-        if context.location is not app_commands.TranslationContextLocation.command_description:
+        where = app_commands.TranslationContextLocation
+        if context.location is where.command_description:
+            text = DESCRIPTIONS.get(getattr(context.data, "name", ""))
+        elif context.location is where.parameter_description:
+            text = ARGUMENTS.get(getattr(context.data, "name", ""))
+        elif context.location is where.choice_name:
+            text = CHOICES.get(string.message)
+        else:
             return None
-        text = DESCRIPTIONS.get(getattr(context.data, "name", ""))
         if text is None:
             return None
+        from .service import MAX_STEPS, MAX_TOP, MIN_STEPS  # the limits, from their one place
+
+        text = text.replace("{MIN_STEPS}", str(MIN_STEPS)).replace("{MAX_STEPS}", str(MAX_STEPS))
+        text = text.replace("{MAX_TOP}", str(MAX_TOP))
         if locale is discord.Locale.taiwan_chinese:
             return text
         if locale is discord.Locale.chinese:

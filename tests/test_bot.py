@@ -198,6 +198,8 @@ async def test_owner_can_sync_slash_commands(local):
 
 
 async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autocomplete(local):
+    from bot.service import MAX_STEPS, MIN_STEPS
+
     await local.say("!sync", user_id=1)
     commands = {c["name"]: c for c in local.commands}
     assert "help" in commands
@@ -205,6 +207,14 @@ async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autoc
         assert set(command.get("description_localizations") or {}) == {"zh-CN", "zh-TW"}, name
     assert commands["poem"]["description_localizations"]["zh-TW"].startswith("寫一首絕句")
     assert commands["poem"]["description_localizations"]["zh-CN"].startswith("写一首绝句")
+    for name, command in commands.items():  # every option's description and every choice too
+        for option in command.get("options", []):
+            assert set(option.get("description_localizations") or {}) == {"zh-CN", "zh-TW"}, (name, option["name"])
+            for choice in option.get("choices", []):
+                if not choice["name"].startswith("★"):
+                    assert set(choice.get("name_localizations") or {}) == {"zh-CN", "zh-TW"}, choice
+    steps = {o["name"]: o for o in commands["blend"]["options"]}["steps"]["description_localizations"]
+    assert steps["zh-TW"].endswith(f"{MIN_STEPS} 到 {MAX_STEPS}")
     options = {(c["name"], o["name"]): o for c in local.commands for o in c.get("options", [])}
     assert options and all(o["description"] not in ("…", "") for o in options.values()), options
     assert [ch["value"] for ch in options["poem", "form"]["choices"]] == ["5", "7"]
