@@ -24,7 +24,8 @@ from .cogs import (
     use_locale,
     worded,
 )
-from .i18n import translate
+from . import locales
+from .i18n import LANGUAGE, command_help, translate
 from .locales import Translator
 from .service import PoemService, UserError
 from .logs import command_done
@@ -62,9 +63,32 @@ class HelpCommand(commands.DefaultHelpCommand):
             return
         self.paginator.add_line(self.arguments_heading)
         width = max(len(a.name) for a in arguments)
+        language = LANGUAGE.get()
         for a in arguments:
-            optional = "" if a.required else " (optional)"
-            self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {ARGUMENTS.get(a.name, '')}{optional}")
+            meaning = ARGUMENTS.get(a.name, "")
+            if language != "en" and a.name in locales.ARGUMENTS:
+                meaning = locales.chinese(locales.ARGUMENTS[a.name], language)
+            optional = "" if a.required else (" (optional)" if language == "en" else "（可省略）")
+            self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {meaning}{optional}")
+
+    def add_command_formatting(self, command, /) -> None:
+        """discord.py's, with the help in the reader's language."""
+        self.paginator.add_line(self.get_command_signature(command), empty=True)
+        if text := command_help(command.name, command.help):
+            for line in text.splitlines():
+                self.paginator.add_line(line)
+            self.paginator.add_line()
+        self.add_command_arguments(command)
+
+    def add_indented_commands(self, commands_, /, *, heading: str, max_size: int | None = None) -> None:
+        """discord.py's list of commands, each with its first help line in the reader's language."""
+        if not commands_:
+            return
+        self.paginator.add_line(heading)
+        max_size = max_size or self.get_max_size(commands_)
+        for command in commands_:
+            short = (command_help(command.name, None) or "").split("\n")[0] or command.short_doc
+            self.paginator.add_line(self.shorten_text(f"{self.indent * ' '}{command.name:<{max_size}} {short}"))
 
     async def send_pages(self) -> None:
         destination = self.get_destination()

@@ -130,6 +130,11 @@ CATALOGUE: dict[str, str] = {
     "There is no command called “{name}”.": "沒有叫「{name}」的指令。",
     "Type `!help` for the list.": "輸入 `!help` 看清單。",
     "That cannot be done with the poems saved here.": "這裡存下的詩做不到這件事。",
+    "Poems:": "詩：",
+    "Other:": "其他：",
+    "Arguments:": "參數：",
+    "Type {p}help command for more info on a command.": "輸入 {p}help 指令名稱，看一個指令的說明。",
+    "You can also type {p}help category for more info on a category.": "也可以輸入 {p}help 類別名稱（如 Poems），看一個類別。",
 }
 
 
@@ -187,3 +192,47 @@ def translate(text: str, language: str | None = None) -> str:
     if language == "en" or not text:
         return text
     return "\n".join(_line(line, language) for line in text.split("\n"))
+
+
+# each command's help (`!help poem`: the first line is also its line in `!help`'s list)
+HELP = {
+    "poem": (
+        "從種子抽出的潛向量寫一首絕句；可指定題目，或寫成藏頭詩。\n\n"
+        "例如：`!poem`（五言）、`!poem 7言`（七言）、`!poem 42` 或 `!poem #42`（種子 42）、"
+        "`!poem 42 7言`、`!poem 月`（寫月、詩中有月）、`!poem 秋 雁 7言 #42`（最多 3 個詞，"
+        "與種子、詩體順序不拘）、`!poem 藏頭 春花秋月`（每句以其中一字開頭）、"
+        "`!poem fav`（在你的兩首收藏之間寫一首）、`!poem fav 42`（種子決定哪兩首、取在何處）。"
+    ),
+    "rewrite": (
+        "把一首存下的詩重寫一句，其餘三句不變。例如：`!rewrite 12 3`。\n\n"
+        "新的一句押同一韻，與前後句相合；重寫後存成一首新詩（每首詩下方的 ↺ 選單也可以）。"
+    ),
+    "vary": "一首存下的詩的變體：保留大半字句，改動幾個字。例如：`!vary 12`。",
+    "blend": (
+        "沿著模型的潛空間從詩甲走到詩乙，每一步由模型寫成。\n\n"
+        "甲、乙是詩的編號（12 或 #12）或加引號的詩句；不給則融合你最新收藏的兩首。每一步是兩首詩"
+        "潛向量之間路上的一點：靠近甲時保留甲的大半，中途寫出新句，靠近乙時成為乙。"
+        "步數：{MIN_STEPS} 到 {MAX_STEPS}。例如：`!blend 12 15 5`。"
+    ),
+    "rate": "給一首詩評一到五顆星；再評一次會改掉舊的評分。例如：`!rate 12 5`。",
+    "fav": "把一首詩收進你的收藏。例如：`!fav 12`。",
+    "unfav": "把一首詩從你的收藏移除。例如：`!unfav 12`。",
+    "favs": "列出你收藏的詩，最新的在前（最新的 10 首；`!show <id>` 可看任一首）。",
+    "top": "本伺服器評分最高的詩（貝氏平均，1 到 {MAX_TOP} 首）；在私訊裡，是你在私訊寫的最佳詩作。",
+    "show": "顯示一首存下的詩，附評分與按鈕。例如：`!show 12`。",
+    "script": "選擇以简体或繁體字顯示詩。例如：`!script simplified`。",
+    "cards": "開啟或關閉你所要的詩下方的圖片（詩卡）。例如：`!cards off`。",
+    "forgetme": "刪除你的詩、評分與收藏。會先詢問：按下按鈕，或輸入 `!forgetme confirm`。",
+    "help": "這個機器人能做什麼，怎麼使用。",
+}
+
+
+def command_help(name: str, english: str | None, language: str | None = None) -> str | None:
+    """A command's help in the reader's language (`english` when it has no translation)."""
+    language = language or LANGUAGE.get()
+    text = HELP.get(name) if language != "en" else None
+    if text is None:
+        return english
+    from .locales import chinese
+
+    return chinese(text, language)

@@ -76,12 +76,15 @@ class Translator(app_commands.Translator):
             return None
         if text is None:
             return None
-        from .service import MAX_STEPS, MAX_TOP, MIN_STEPS  # the limits, from their one place
+        language = {discord.Locale.taiwan_chinese: "zh-TW", discord.Locale.chinese: "zh-CN"}.get(locale)
+        return chinese(text, language) if language else None
 
-        text = text.replace("{MIN_STEPS}", str(MIN_STEPS)).replace("{MAX_STEPS}", str(MAX_STEPS))
-        text = text.replace("{MAX_TOP}", str(MAX_TOP))
-        if locale is discord.Locale.taiwan_chinese:
-            return text
-        if locale is discord.Locale.chinese:
-            return _simplified(text)
-        return None
+
+def chinese(text: str, language: str) -> str:
+    """A Chinese text of this module in `language` (zh-TW as written, zh-CN simplified), with
+    the limits written in from their one place."""
+    from .service import MAX_STEPS, MAX_TOP, MIN_STEPS
+
+    for token, value in (("{MIN_STEPS}", MIN_STEPS), ("{MAX_STEPS}", MAX_STEPS), ("{MAX_TOP}", MAX_TOP)):
+        text = text.replace(token, str(value))
+    return _simplified(text) if language == "zh-CN" else text
