@@ -31,13 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.app import PoemBot  # noqa: E402
+from bot.__main__ import build  # noqa: E402
 from bot.local import CHANNEL_ID, LocalDiscord  # noqa: E402
 from bot.replies import APOLOGY  # noqa: E402
-from bot.service import PoemService  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.storage.db import create_engine, session_maker, upgrade  # noqa: E402
-from bot.worker_client import connect  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 
 
@@ -54,11 +51,8 @@ class Errors(logging.Handler):
 
 # -- 1. races ---------------------------------------------------------------------------------
 async def races(url: str, rounds: int, seed: int) -> dict:
-    engine = create_engine(url)
-    await upgrade(engine)
     settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0)
-    worker = await connect(None, settings.worker_timeout_s)
-    bot = PoemBot(service=PoemService(session_maker(engine), worker, settings))
+    bot, engine, worker = await build(settings)  # as `python -m bot` wires it (the in-process worker)
     local = LocalDiscord(bot, extra_channels=16)
     errors = Errors()
     logging.getLogger().addHandler(errors)

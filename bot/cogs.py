@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from . import cards
 from .service import (
+    with_limits,
     LOCALE_SCRIPT,
     MAX_STEPS,
     MAX_TOP,
@@ -69,14 +70,10 @@ SCRIPTS = [
 ]
 
 
-LIMITS = {"{MIN_STEPS}": MIN_STEPS, "{MAX_STEPS}": MAX_STEPS, "{MAX_TOP}": MAX_TOP}  # in help texts
-
-
 def described(func):
     """Describe a command's parameters for the slash client from ARGUMENTS, and write the
     limits (`{MAX_STEPS}`, ...) into its help text: one source for every limit."""
-    for token, value in LIMITS.items():
-        func.__doc__ = func.__doc__.replace(token, str(value))
+    func.__doc__ = with_limits(func.__doc__)
     names = [name for name in inspect.signature(func).parameters if name in ARGUMENTS]
     return app_commands.describe(**{name: ARGUMENTS[name] for name in names})(func)
 

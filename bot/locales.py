@@ -83,8 +83,7 @@ class Translator(app_commands.Translator):
 def chinese(text: str, language: str) -> str:
     """A Chinese text of this module in `language` (zh-TW as written, zh-CN simplified), with
     the limits written in from their one place."""
-    from .service import MAX_STEPS, MAX_TOP, MIN_STEPS
+    from .service import with_limits
 
-    for token, value in (("{MIN_STEPS}", MIN_STEPS), ("{MAX_STEPS}", MAX_STEPS), ("{MAX_TOP}", MAX_TOP)):
-        text = text.replace(token, str(value))
+    text = with_limits(text)
     return _simplified(text) if language == "zh-CN" else text

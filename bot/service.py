@@ -32,6 +32,16 @@ from .worker_client import WorkerBadRequest, WorkerBusy, WorkerClient
 
 MIN_STEPS, MAX_STEPS = 3, 10
 MAX_TOP = 25
+
+
+def with_limits(text: str) -> str:
+    """`text` (a help text, in any language) with `{MIN_STEPS}`, `{MAX_STEPS}` and `{MAX_TOP}`
+    written in: the one place the limits come from."""
+    for token, value in (("{MIN_STEPS}", MIN_STEPS), ("{MAX_STEPS}", MAX_STEPS), ("{MAX_TOP}", MAX_TOP)):
+        text = text.replace(token, str(value))
+    return text
+
+
 POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
 
 
