@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser("prepare", help="fetch the corpus once and write train/valid/test splits")
     prep.add_argument("--cache", type=Path, default=corpus.CACHE_DIR, help="where the npm tarball is kept")
     prep.add_argument("--data", type=Path, default=corpus.DATA_DIR, help="where the splits are written")
+    prep.add_argument(
+        "--windows",
+        action="store_true",
+        help="also write <form>/windows.txt: every four lines of every poem of the package (pretraining)",
+    )
 
     tr = sub.add_parser("train", help="train a checkpoint")
     tr.add_argument("--form", type=int, choices=corpus.FORMS, default=5)
@@ -87,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--limit", type=int, default=0, help="use only the first N training poems")
     tr.add_argument("--kl-anneal-steps", type=int, default=2000)
     tr.add_argument("--resume", action="store_true", help="continue from the last finished epoch")
+    tr.add_argument(
+        "--init", type=Path, help="start from this checkpoint's weights and vocabulary (path without suffix)"
+    )
+    tr.add_argument(
+        "--windows",
+        action="store_true",
+        help="train on the windows of every poem (prepare --windows) beside the quatrains",
+    )
     tr.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU")
     tr.add_argument(
         "--max-minutes",
@@ -206,6 +219,9 @@ def _prepare(args, argv) -> None:
     tarball = corpus.fetch(args.cache)
     for prepared in corpus.prepare(tarball, args.data):
         print(f"{prepared.form}-character quatrains: {prepared.counts} -> {prepared.directory}")
+        if args.windows:
+            path = corpus.prepare_windows(tarball, args.data, prepared.form)
+            print(f"{prepared.form}-character windows: {sum(1 for _ in open(path, encoding='utf-8'))} -> {path}")
 
 
 def _train(args, argv) -> None:

