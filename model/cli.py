@@ -328,13 +328,23 @@ def _print(poems, as_json: bool) -> None:
 def _sample(args, argv) -> None:
     from .generate import PoemGenerator
 
+    from .contract import MAX_N
+    from .generate import new_seed
+
     gen = PoemGenerator.from_path(args.checkpoint, args.form)
-    _print(
-        gen.sample(
-            args.n, args.seed, _options(args, gen.default_options), subject=args.subject, acrostic=args.acrostic
-        ),
-        args.json,
-    )
+    opts = _options(args, gen.default_options)
+    if args.n <= MAX_N:
+        poems = gen.sample(args.n, args.seed, opts, subject=args.subject, acrostic=args.acrostic)
+    else:  # more than one request holds (a panel's or an evaluation's set): MAX_N seeds at a time
+        base = new_seed() if args.seed is None else args.seed
+        poems = [
+            p
+            for start in range(base, base + args.n, MAX_N)
+            for p in gen.sample(
+                min(MAX_N, base + args.n - start), start, opts, subject=args.subject, acrostic=args.acrostic
+            )
+        ]
+    _print(poems, args.json)
 
 
 def _rewrite(args, argv) -> None:
