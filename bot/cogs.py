@@ -30,6 +30,7 @@ from .service import (
     script_for_locale,
 )
 from .i18n import LANGUAGE, language_for
+from .storage.repo import Viewer
 from .logs import command_done
 from .replies import echo, fit, normalise, plural
 
@@ -78,9 +79,19 @@ def described(func):
     return app_commands.describe(**{name: ARGUMENTS[name] for name in names})(func)
 
 
+def asker(ctx: commands.Context) -> Viewer:
+    """Who typed (or slashed) a command, and where: their server, or their direct messages."""
+    return Viewer(ctx.author.id, ctx.guild.id if ctx.guild else None)
+
+
+def presser(interaction: discord.Interaction) -> Viewer:
+    """Who pressed a button (or picked from a menu), and where."""
+    return Viewer(interaction.user.id, interaction.guild_id)
+
+
 async def poem_ids(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    """Autocomplete for a poem id: the user's favourites and newest poems that match."""
-    poems = await interaction.client.service.suggestions(interaction.user.id, current.strip().lstrip("#＃"))
+    """Autocomplete for a poem id: the user's favourites (seen here) and newest poems that match."""
+    poems = await interaction.client.service.suggestions(presser(interaction), current.strip().lstrip("#＃"))
     return [app_commands.Choice(name=f"#{p.id} · {p.lines[0]}"[:100], value=str(p.id)) for p in poems]
 
 
@@ -156,7 +167,7 @@ class RateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:rate
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act():
-            summary = await interaction.client.service.rate(interaction.user.id, self.poem_id, self.stars)
+            summary = await interaction.client.service.rate(presser(interaction), self.poem_id, self.stars)
             return rated_text(self.poem_id, self.stars, summary)
 
         await _answer_button(interaction, act)
@@ -177,7 +188,7 @@ class FavouriteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act():
-            await interaction.client.service.favourite(interaction.user.id, self.poem_id)
+            await interaction.client.service.favourite(presser(interaction), self.poem_id)
             return f"Poem #{self.poem_id} is now one of your favourites."
 
         await _answer_button(interaction, act)
@@ -398,7 +409,7 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
         t0, outcome = time.perf_counter(), "ok"
         try:
             poem_id = parse_poem_id(self.item.values[0])
-            p, _ = await interaction.client.service.get(interaction.user.id, poem_id)
+            p, _ = await interaction.client.service.get(presser(interaction), poem_id)
         except Exception as e:
             text, outcome = interaction.client.describe(e)  # (describe words hints in the prefix)
             await interaction.response.send_message(text, ephemeral=True)
@@ -558,7 +569,7 @@ class Poems(commands.Cog):
     async def rate(self, ctx: commands.Context, poem_id: str, stars: str):
         """Rate a poem from 1 to 5 stars; rating again changes your rating. Example: `!rate 12 5`."""
         pid, stars = parse_poem_id(poem_id), parse_stars(stars)
-        summary = await self.service.rate(ctx.author.id, pid, stars)
+        summary = await self.service.rate(asker(ctx), pid, stars)
         await ctx.send(rated_text(pid, stars, summary))
 
     @commands.hybrid_command(name="fav")
@@ -567,7 +578,7 @@ class Poems(commands.Cog):
     async def fav(self, ctx: commands.Context, poem_id: str):
         """Keep a poem among your favourites. Example: `!fav 12`."""
         pid = parse_poem_id(poem_id)
-        await self.service.favourite(ctx.author.id, pid)
+        await self.service.favourite(asker(ctx), pid)
         await ctx.send(f"Poem #{pid} is now one of your favourites.")
 
     @commands.hybrid_command(name="unfav")
@@ -576,17 +587,17 @@ class Poems(commands.Cog):
     async def unfav(self, ctx: commands.Context, poem_id: str):
         """Remove a poem from your favourites. Example: `!unfav 12`."""
         pid = parse_poem_id(poem_id)
-        await self.service.unfavourite(ctx.author.id, pid)
+        await self.service.unfavourite(asker(ctx), pid)
         await ctx.send(f"Poem #{pid} is no longer one of your favourites.")
 
     @commands.hybrid_command(name="favs")
     async def favs(self, ctx: commands.Context):
-        """List your favourite poems, newest first (the newest 10; `!show <id>` shows any)."""
-        poems = await self.service.favourites(ctx.author.id)
+        """List your favourites that can be seen here, newest first (the newest 10; `!show <id>` shows any)."""
+        poems = await self.service.favourites(asker(ctx))
         if not poems:
             await ctx.send("You have no favourites yet. Press ♥ under a poem or type `!fav <id>`.", ephemeral=True)
             return
-        total = await self.service.favourite_count(ctx.author.id)
+        total = await self.service.favourite_count(asker(ctx))
         title = "Your favourites" if total <= len(poems) else f"Your favourites: the newest {len(poems)} of {total}"
         embed = discord.Embed(title=title, colour=COLOUR)
         for p in poems:
@@ -598,7 +609,7 @@ class Poems(commands.Cog):
     async def top(self, ctx: commands.Context, n: commands.Range[int, 1, MAX_TOP] = 5):
         """This server's best poems by Bayesian average rating (1 to {MAX_TOP} of them); in a direct
         message, your own best poems written there."""
-        ranked = await self.service.top(ctx.author.id, ctx.guild.id if ctx.guild else None, n)
+        ranked = await self.service.top(asker(ctx), n)
         if not ranked:
             await ctx.send("No poem here has a rating yet. Rate one with the stars under it or `!rate <id> <1-5>`.")
             return
@@ -618,7 +629,7 @@ class Poems(commands.Cog):
     @described
     async def show(self, ctx: commands.Context, poem_id: str):
         """Show a saved poem with its rating and buttons. Example: `!show 12`."""
-        p, summary = await self.service.get(ctx.author.id, parse_poem_id(poem_id))
+        p, summary = await self.service.get(asker(ctx), parse_poem_id(poem_id))
         embed = poem_embed(p)
         if summary.count:
             embed.add_field(name="rating", value=f"{summary.mean:.2f}★ from {plural(summary.count, 'rating')}")

@@ -175,7 +175,8 @@ def _user(user_id: int, name: str, bot: bool = False) -> dict:
 
 @dataclass
 class LocalDiscord:
-    """One guild with one text channel, the bot in it, and any number of users."""
+    """One guild with one text channel (or more servers: `guilds`), the bot in it, any number
+    of users, and each user's direct messages with the bot."""
 
     bot: discord.Client
     guild_id: int = GUILD_ID
@@ -192,6 +193,25 @@ class LocalDiscord:
     locale: str = "en-US"  # the server's preferred locale (a typed command's replies are in its language)
     attach_files: bool = True  # the bot's Attach Files permission in the channel (without it Discord
     # refuses a whole message that carries a file: 403 Missing Permissions)
+    guilds: int = 1  # servers: the first is `guild_id` (with `channel_id`), server i is guild_id + i
+    _guild_of: dict[int, int | None] = field(default_factory=dict)  # channel -> its guild (None: a DM)
+    _dms: dict[int, int] = field(default_factory=dict)  # user -> their DM channel with the bot
+    _token_channel: dict[str, int] = field(default_factory=dict)  # interaction -> its channel
+
+    def place(self, guild: int | None = 0, user_id: int = 1) -> tuple[int | None, int]:
+        """(guild id, channel id) of where a user speaks: server `guild` (0, the first, ...: its
+        first channel), or with `guild=None` their direct messages with the bot."""
+        if guild is None:
+            if user_id not in self._dms:
+                self._dms[user_id] = self.snowflake()
+                self._guild_of[self._dms[user_id]] = None
+            return None, self._dms[user_id]
+        if not 0 <= guild < self.guilds:
+            raise ValueError(f"there are {self.guilds} local servers, not server {guild}")
+        return self.guild_id + guild, self.channel_id if guild == 0 else self._guild_channel(guild)
+
+    def _guild_channel(self, guild: int) -> int:
+        return self.channel_id + (guild << 32)  # (past any extra channel of the first server)
 
     def _forget_old(self) -> None:
         """Bound memory in a long console session: keep the newest `keep` messages."""
@@ -200,6 +220,7 @@ class LocalDiscord:
                 del self._messages[mid]
             live = set(self._messages)
             self._interaction_messages = {t: m for t, m in self._interaction_messages.items() if m in live}
+            self._token_channel = dict(list(self._token_channel.items())[-self.keep :])
         if len(self.sent) > 2 * self.keep:
             del self.sent[: -self.keep]
 
@@ -211,11 +232,11 @@ class LocalDiscord:
         """Connect the bot to this local Discord instead of the real one. A sharded bot is
         only given a guild on one of its shards, as Discord does ((guild_id >> 22) % shards)."""
         count, mine = getattr(self.bot, "shard_count", None), getattr(self.bot, "shard_ids", None)
-        if count and mine is not None and (self.guild_id >> 22) % count not in mine:
-            raise ValueError(
-                f"guild {self.guild_id} is on shard {(self.guild_id >> 22) % count} of {count}; "
-                f"this bot runs shards {mine}"
-            )
+        for guild_id in range(self.guild_id, self.guild_id + self.guilds):
+            if count and mine is not None and (guild_id >> 22) % count not in mine:
+                raise ValueError(
+                    f"guild {guild_id} is on shard {(guild_id >> 22) % count} of {count}; this bot runs shards {mine}"
+                )
         state = self.bot._connection
         self.bot.http.request = self._http_request  # type: ignore[method-assign]
         webhook_async.async_context.set(_Adapter(self))
@@ -224,13 +245,21 @@ class LocalDiscord:
         state._command_tree = getattr(self.bot, "tree", None)
         await self.bot._async_setup_hook()
         await self.bot.setup_hook()
-        state.parse_guild_create(self._guild_payload())
+        for i in range(self.guilds):
+            state.parse_guild_create(self._guild_payload(i))
         self.bot.dispatch("ready")
 
-    def _guild_payload(self) -> dict:
+    def _guild_payload(self, index: int = 0) -> dict:
+        guild_id = self.guild_id + index
+        channels = (
+            [self.channel_id + i for i in range(1 + self.extra_channels)]
+            if index == 0
+            else [self._guild_channel(index)]
+        )
+        self._guild_of.update(dict.fromkeys(channels, guild_id))
         return {
-            "id": str(self.guild_id),
-            "name": "poembot local",
+            "id": str(guild_id),
+            "name": "poembot local" if index == 0 else f"poembot local {index}",
             "preferred_locale": self.locale,
             "owner_id": "1",
             "unavailable": False,
@@ -241,7 +270,7 @@ class LocalDiscord:
             "stickers": [],
             "roles": [
                 {
-                    "id": str(self.guild_id),
+                    "id": str(guild_id),
                     "name": "@everyone",
                     "permissions": "2248473465835073",
                     "position": 0,
@@ -253,14 +282,14 @@ class LocalDiscord:
             ],
             "channels": [
                 {
-                    "id": str(self.channel_id + i),
+                    "id": str(channel),
                     "type": 0,
                     "name": f"poems-{i}",
                     "position": i,
                     "permission_overwrites": [],
-                    "guild_id": str(self.guild_id),
+                    "guild_id": str(guild_id),
                 }
-                for i in range(1 + self.extra_channels)
+                for i, channel in enumerate(channels)
             ],
             "members": [
                 {
@@ -300,10 +329,12 @@ class LocalDiscord:
         files: dict[str, bytes] | None = None,
     ) -> dict:
         mid = message_id or self.snowflake()
+        channel_id = int(channel_id or self.channel_id)
+        guild_id = self._guild_of.get(channel_id, self.guild_id)
         msg = {
             "id": str(mid),
-            "channel_id": str(channel_id or self.channel_id),
-            "guild_id": str(self.guild_id),
+            "channel_id": str(channel_id),
+            **({"guild_id": str(guild_id)} if guild_id is not None else {}),
             "author": author or _user(BOT_USER_ID, "poembot", bot=True),
             "content": payload.get("content") or "",
             "timestamp": utcnow().isoformat(),
@@ -375,16 +406,17 @@ class LocalDiscord:
             token = route.webhook_token
             ephemeral = bool(data.get("flags", 0) & 64)
             resource: dict[str, Any] = {"type": kind}
+            channel_id = self._token_channel.get(token, self.channel_id)
             if kind in (4, 7):  # a message, or an update of the clicked one
                 check_limits(data)
-                msg = self._message(None, data)
+                msg = self._message(channel_id, data)
                 self._interaction_messages[token] = int(msg["id"])
                 resource["message"] = msg
-                self.sent.append(Sent("interaction", self.channel_id, data, msg, ephemeral))
+                self.sent.append(Sent("interaction", channel_id, data, msg, ephemeral))
             else:  # 5: deferred ("thinking"), 6: deferred update
                 if kind == 5:
                     self._deferred[token] = ephemeral
-                self.sent.append(Sent("defer", self.channel_id, payload, ephemeral=ephemeral))
+                self.sent.append(Sent("defer", channel_id, payload, ephemeral=ephemeral))
             return {
                 "interaction": {
                     "id": str(route.webhook_id),
@@ -396,20 +428,21 @@ class LocalDiscord:
             }
         if method in ("POST", "PATCH"):
             check_limits(payload)
+        channel_id = self._token_channel.get(route.webhook_token, self.channel_id)
         if method == "POST" and path == "/webhooks/{webhook_id}/{webhook_token}":
             ephemeral = bool(payload.get("flags", 0) & 64)
             if route.webhook_token in self._deferred:
                 # Discord's rule: the first follow-up after a deferral fills in the "thinking"
                 # message, which keeps the deferral's visibility whatever the follow-up asks
                 ephemeral = self._deferred.pop(route.webhook_token)
-            msg = self._message(None, payload, files=attached)
-            self.sent.append(Sent("followup", self.channel_id, payload, msg, ephemeral, files=attached))
+            msg = self._message(channel_id, payload, files=attached)
+            self.sent.append(Sent("followup", channel_id, payload, msg, ephemeral, files=attached))
             return msg
         if "/messages/@original" in path and method == "DELETE":
             self._deferred.pop(route.webhook_token, None)  # no "thinking" message left to fill in
             mid = self._interaction_messages.pop(route.webhook_token, None)
             self._messages.pop(mid, None)
-            self.sent.append(Sent("delete", self.channel_id, {}))
+            self.sent.append(Sent("delete", channel_id, {}))
             return None
         if "/messages/@original" in path:
             token = route.webhook_token
@@ -417,11 +450,11 @@ class LocalDiscord:
             mid = self._interaction_messages.get(token)
             msg = self._messages.get(mid) if mid else None
             if msg is None:  # the original was a deferral: this is its first content
-                msg = self._message(None, payload)
+                msg = self._message(channel_id, payload)
                 self._interaction_messages[token] = int(msg["id"])
             if method == "PATCH":
                 msg.update({k: v for k, v in payload.items() if k in ("content", "embeds", "components")})
-                self.sent.append(Sent("edit", self.channel_id, payload, msg))
+                self.sent.append(Sent("edit", channel_id, payload, msg))
             return msg
         log.debug("local discord ignores webhook %s %s", method, path)
         return None
@@ -449,13 +482,16 @@ class LocalDiscord:
         """Wait until everything the bot started has finished (a view's timer aside)."""
         await self._settle(set())
 
-    async def say(self, content: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
-        """A user posts a message in the channel; returns what the bot sent in response."""
+    async def say(self, content: str, user_id: int = 1, name: str = "poet", guild: int | None = 0) -> list[Sent]:
+        """A user posts a message in the channel (of server `guild`; None: in their direct
+        messages with the bot); returns what the bot sent in response."""
         self._forget_old()
         mark = len(self.sent)
         before = set(asyncio.all_tasks())
-        msg = self._message(self.channel_id, {"content": content}, author=_user(user_id, name))
-        msg["member"] = {k: v for k, v in self._member(user_id, name).items() if k != "user"}
+        guild_id, channel_id = self.place(guild, user_id)
+        msg = self._message(channel_id, {"content": content}, author=_user(user_id, name))
+        if guild_id is not None:
+            msg["member"] = {k: v for k, v in self._member(user_id, name).items() if k != "user"}
         self.bot._connection.parse_message_create(msg)
         await self._settle(before)
         return self.sent[mark:]
@@ -473,26 +509,48 @@ class LocalDiscord:
         finally:
             self._waiters.pop(channel_id, None)
 
-    def _interaction(self, kind: int, data: dict, user_id: int, name: str, message: dict | None = None) -> dict:
+    def _interaction(
+        self, kind: int, data: dict, user_id: int, name: str, message: dict | None = None, guild: int | None = 0
+    ) -> dict:
+        """An interaction payload, in server `guild` or (None) the user's direct messages; one on
+        a message is where that message is."""
+        if message is not None:
+            channel_id = int(message["channel_id"])
+            guild_id = self._guild_of.get(channel_id, self.guild_id)
+        else:
+            guild_id, channel_id = self.place(guild, user_id)
+        token = f"tok{self.snowflake()}"
+        self._token_channel[token] = channel_id
         payload = {
             "id": str(self.snowflake()),
             "application_id": str(APPLICATION_ID),
             "type": kind,
             "data": data,
-            "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
-            "channel": {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "poems"},
-            "member": self._member(user_id, name),
-            "token": f"tok{self.snowflake()}",
+            "channel_id": str(channel_id),
+            "token": token,
             "version": 1,
             "locale": "en-US",
-            "guild_locale": "en-US",
             "app_permissions": "2248473465835073",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
             "attachment_size_limit": 8388608,
         }
+        if guild_id is None:  # a direct message: a user, not a member; the bot installed by the user
+            user = _user(user_id, name)
+            payload.update(
+                channel={"id": str(channel_id), "type": 1, "recipients": [user]},
+                user=user,
+                authorizing_integration_owners={"1": str(user_id)},
+                context=1,
+            )
+        else:
+            payload.update(
+                guild_id=str(guild_id),
+                channel={"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "poems"},
+                member=self._member(user_id, name),
+                guild_locale="en-US",
+                authorizing_integration_owners={"0": str(guild_id)},
+                context=0,
+            )
         if message is not None:
             payload["message"] = message
         return payload
@@ -512,17 +570,19 @@ class LocalDiscord:
         user_id: int = 1,
         name_of_user: str = "poet",
         locale: str = "en-US",
+        guild: int | None = 0,
     ) -> list[Sent]:
-        """A user (whose client is set to `locale`) runs a slash command."""
+        """A user (whose client is set to `locale`) runs a slash command in server `guild` (None:
+        in their direct messages)."""
         types = {bool: 5, int: 4, float: 10, str: 3}
         opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()]
         data = {"id": str(self.snowflake()), "name": name, "type": 1, "options": opts}
-        payload = self._interaction(2, data, user_id, name_of_user)
+        payload = self._interaction(2, data, user_id, name_of_user, guild=guild)
         payload["locale"] = locale
         return await self._dispatch_interaction(payload)
 
     async def click(self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
-        """A user presses a button on a message (which may predate a restart)."""
+        """A user presses a button on a message (which may predate a restart), where it is."""
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
 

@@ -28,6 +28,7 @@ from .settings import Settings
 from .storage import repo
 from .storage.db import read_sessions
 from .storage.models import Poem
+from .storage.repo import Viewer
 from .worker_client import WorkerBadRequest, WorkerBusy, WorkerClient
 
 MIN_STEPS, MAX_STEPS = 3, 10
@@ -421,7 +422,7 @@ class PoemService:
         if not 1 <= line <= 4:
             raise UserError("A quatrain's lines are numbered 1 to 4.")
         async with self.reads() as s:
-            parent = await repo.get_poem(s, poem_id)
+            parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
         reply = await self._ask(
             self.poem_cooldown,
             user_id,
@@ -450,7 +451,8 @@ class PoemService:
         favourites always give the same poem."""
         seed = secrets.randbelow(2**31) if seed is None else seed
         async with self.reads() as s:
-            favourites = sorted(await repo.list_favourites(s, user_id, FAVOURITES_USED), key=lambda p: p.id)
+            here = await repo.list_favourites(s, Viewer(user_id, guild_id), FAVOURITES_USED)
+        favourites = sorted(here, key=lambda p: p.id)
         if not favourites:
             raise UserError(
                 "You have no favourites yet. Press ♥ under a poem you like (or type `!fav <id>`), "
@@ -485,7 +487,7 @@ class PoemService:
     async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.reads() as s:
-            parent = await repo.get_poem(s, poem_id)
+            parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
         reply = await self._ask(
             self.poem_cooldown,
             user_id,
@@ -497,13 +499,13 @@ class PoemService:
             reply, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
         )
 
-    async def _blend_end(self, s, ref: str) -> tuple[object, int | None, int]:
+    async def _blend_end(self, s, viewer: Viewer, ref: str) -> tuple[object, int | None, int]:
         """A blend end: (poem text, saved poem's id or None, form). A saved poem is
         blended from its text (the model encodes it), not from the latent it was
         drawn with, so the path starts at the poem itself under any model version."""
         ref = normalise(ref)
         if POEM_REF.match(ref):
-            poem = await repo.get_poem(s, parse_poem_id(ref))
+            poem = await repo.get_poem(s, parse_poem_id(ref), viewer)
             return poem.text, poem.id, poem.form
         return ref, None, form_of(ref)
 
@@ -519,12 +521,13 @@ class PoemService:
             raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
         if (a is None) != (b is None):
             raise UserError("Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites.")
+        viewer = Viewer(user_id, guild_id)
         async with self.reads() as s:
             if a is None:
-                fa, fb = await repo.latest_favourites(s, user_id, 2)
+                fa, fb = await repo.latest_favourites(s, viewer, 2)
                 a, b = str(fa.id), str(fb.id)
-            end_a, id_a, form_a = await self._blend_end(s, a)
-            end_b, id_b, form_b = await self._blend_end(s, b)
+            end_a, id_a, form_a = await self._blend_end(s, viewer, a)
+            end_b, id_b, form_b = await self._blend_end(s, viewer, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
         reply = await self._ask(
@@ -539,7 +542,7 @@ class PoemService:
             for i, p in enumerate(reply.poems):
                 end_id = id_a if i == 0 else id_b if i == steps - 1 else None
                 if end_id is not None:
-                    path.append(await repo.get_poem(s, end_id))
+                    path.append(await repo.get_poem(s, end_id, viewer))
                     continue
                 if path and p.text == path[-1].text:  # a step that repeats the one before is that poem
                     path.append(path[-1])
@@ -569,48 +572,49 @@ class PoemService:
         async with self.sessions.begin() as s:
             await repo.set_message(s, poem_ids, channel_id, message_id)
 
-    async def rate(self, user_id: int, poem_id: int, stars: int) -> repo.RatingSummary:
+    async def rate(self, viewer: Viewer, poem_id: int, stars: int) -> repo.RatingSummary:
         async with self.sessions.begin() as s:
-            await repo.rate(s, poem_id, user_id, stars)
+            await repo.rate(s, poem_id, viewer, stars)
             return await repo.rating_summary(s, poem_id)
 
-    async def favourite(self, user_id: int, poem_id: int) -> None:
+    async def favourite(self, viewer: Viewer, poem_id: int) -> None:
         async with self.sessions.begin() as s:
-            await repo.add_favourite(s, user_id, poem_id)
+            await repo.add_favourite(s, viewer, poem_id)
 
-    async def unfavourite(self, user_id: int, poem_id: int) -> None:
+    async def unfavourite(self, viewer: Viewer, poem_id: int) -> None:
         async with self.sessions.begin() as s:
-            await repo.remove_favourite(s, user_id, poem_id)
+            await repo.remove_favourite(s, viewer, poem_id)
 
-    async def favourites(self, user_id: int, limit: int = 10) -> list[ShownPoem]:
+    async def favourites(self, viewer: Viewer, limit: int = 10) -> list[ShownPoem]:
+        """The viewer's newest favourites that can be seen where they ask (`repo.visible_to`)."""
         async with self.reads() as s:
-            script = await self._script(s, user_id)
-            return [show(p, script) for p in await repo.list_favourites(s, user_id, limit)]
+            script = await self._script(s, viewer.user_id)
+            return [show(p, script) for p in await repo.list_favourites(s, viewer, limit)]
 
-    async def favourite_count(self, user_id: int) -> int:
+    async def favourite_count(self, viewer: Viewer) -> int:
         async with self.reads() as s:
-            return await repo.count_favourites(s, user_id)
+            return await repo.count_favourites(s, viewer)
 
-    async def suggestions(self, user_id: int, typed: str = "", limit: int = 25) -> list[ShownPoem]:
-        """Poem ids to offer as a user types one: their favourites, then their newest
-        poems, whose id starts with what they typed."""
+    async def suggestions(self, viewer: Viewer, typed: str = "", limit: int = 25) -> list[ShownPoem]:
+        """Poem ids to offer as a user types one: their favourites seen here, then their
+        newest poems, whose id starts with what they typed."""
         async with self.reads() as s:
-            script = await self._script(s, user_id)
-            poems = await repo.list_favourites(s, user_id, 100) + await repo.recent_poems(s, user_id, 100)
+            script = await self._script(s, viewer.user_id)
+            poems = await repo.list_favourites(s, viewer, 100) + await repo.recent_poems(s, viewer.user_id, 100)
         unique = {p.id: p for p in poems}.values()
         return [show(p, script) for p in unique if str(p.id).startswith(normalise(typed))][:limit]
 
-    async def top(self, user_id: int, guild_id: int | None, n: int = 5) -> list[tuple[ShownPoem, repo.Ranked]]:
+    async def top(self, viewer: Viewer, n: int = 5) -> list[tuple[ShownPoem, repo.Ranked]]:
         if not 1 <= n <= MAX_TOP:
             raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
         async with self.reads() as s:
-            script = await self._script(s, user_id)
-            return [(show(r.poem, script), r) for r in await repo.top_poems(s, guild_id, n, user_id)]
+            script = await self._script(s, viewer.user_id)
+            return [(show(r.poem, script), r) for r in await repo.top_poems(s, viewer, n)]
 
-    async def get(self, user_id: int, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
+    async def get(self, viewer: Viewer, poem_id: int) -> tuple[ShownPoem, repo.RatingSummary]:
         async with self.reads() as s:
-            poem = await repo.get_poem(s, poem_id)
-            return show(poem, await self._script(s, user_id)), await repo.rating_summary(s, poem_id)
+            poem = await repo.get_poem(s, poem_id, viewer)
+            return show(poem, await self._script(s, viewer.user_id)), await repo.rating_summary(s, poem_id)
 
     async def set_script(self, user_id: int, script: str) -> str:
         script = parse_script(script)

@@ -34,13 +34,13 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(url: str, worker, channels: int = 0, locale: str = "en-US", **overrides):
+async def running_bot(url: str, worker, channels: int = 0, locale: str = "en-US", guilds: int = 1, **overrides):
     """The bot as `python -m bot` wires it (`bot.__main__.build`), on a real database and
-    `worker`, connected to a local Discord (a server whose preferred `locale` is given);
-    cooldowns off, user 1 an owner."""
+    `worker`, connected to a local Discord (`guilds` servers, the first one's preferred
+    `locale` given, and direct messages); cooldowns off, user 1 an owner."""
     settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0, owner_ids=frozenset({1}))
     bot, engine, _ = await build(replace(settings, **overrides), worker=worker)
-    local = LocalDiscord(bot, extra_channels=channels, locale=locale)
+    local = LocalDiscord(bot, extra_channels=channels, locale=locale, guilds=guilds)
     await local.start()
     try:
         yield local

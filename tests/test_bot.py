@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot.app import APOLOGY
+from bot.local import GUILD_ID
+from bot.storage.repo import Viewer
 from bot.storage.db import create_engine, session_maker
 from bot.worker_client import HttpWorker, InProcessWorker
 from tests.helpers import free_port, needs_model, poem_of, running_bot
@@ -231,10 +233,13 @@ async def test_poem_id_autocomplete_offers_the_users_favourites_and_newest_poems
     for seed in range(12):
         await local.say(f"!poem {seed}", user_id=4)
     await local.say("!fav 2", user_id=4)
-    offered = await local.bot.service.suggestions(4, "1")
+    offered = await local.bot.service.suggestions(Viewer(4, GUILD_ID), "1")
     assert [p.id for p in offered] == [12, 11, 10, 1]
-    assert [p.id for p in await local.bot.service.suggestions(4, "")][:2] == [2, 12]  # the favourite first
-    assert await local.bot.service.suggestions(5, "") == []  # only one's own
+    assert [p.id for p in await local.bot.service.suggestions(Viewer(4, GUILD_ID), "")][:2] == [
+        2,
+        12,
+    ]  # favourite first
+    assert await local.bot.service.suggestions(Viewer(5, GUILD_ID), "") == []  # only one's own
 
 
 @pytest.mark.parametrize(
@@ -396,11 +401,11 @@ def test_a_blend_step_shows_what_it_changed_in_bold():
 
 # -- poems from favourites, blend steps that can be rated (issue 12) --------------------------
 async def _parents(sqlite_url: str, poem_id: int) -> tuple:
-    from bot.storage import repo
+    from bot.storage.models import Poem
 
     engine = create_engine(sqlite_url)
     async with session_maker(engine)() as s:
-        p = await repo.get_poem(s, poem_id)
+        p = await s.get(Poem, poem_id)
         found = (p.parent_a_id, p.parent_b_id, p.blend_position)
     await engine.dispose()
     return found
@@ -674,7 +679,7 @@ async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url, e
 async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_gets_its_own_guilds(db_url, engine):
     """Two bot processes, shards 0 and 1 of 2 (as SHARD_COUNT=2 SHARD_IDS=0 and =1 build
     them), on one database: each is given only the guilds of its shard; a user's cooldown
-    started on one holds on the other; a poem rated from both has one rating per user."""
+    started on one holds on the other; a poem its author rates from both has one rating."""
     from bot.__main__ import build
     from bot.app import ShardedPoemBot
     from bot.local import LocalDiscord
@@ -698,9 +703,11 @@ async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_g
         (wait,) = await shards[1].say("!poem 43", user_id=7)
         assert "Easy, poet" in wait.text(), "the cooldown started on shard 0 holds on shard 1"
         pid = int(poem.embeds[0]["title"].split("#")[1].split()[0])
-        await shards[0].say(f"!rate {pid} 3", user_id=8)
-        (both,) = await shards[1].say(f"!rate {pid} 5", user_id=8)
+        await shards[0].say(f"!rate {pid} 3", user_id=7)  # its author rates it in both servers
+        (both,) = await shards[1].say(f"!rate {pid} 5", user_id=7)
         assert "1 rating" in both.text() and "5.00" in both.text()
+        (other,) = await shards[1].say(f"!rate {pid} 5", user_id=8)  # to anyone else, it is not there
+        assert other.text() == f"There is no poem #{pid}."
     finally:
         for local in shards.values():
             await local.bot.close()
@@ -756,3 +763,92 @@ async def test_help_pages_read_in_the_servers_language(sqlite_url, engine):
     async with running_bot(sqlite_url, InProcessWorker(engine)) as english:
         (page,) = await english.say("!help")
     assert "Keep a poem among your favourites" in page.text() and "詩：" not in page.text()
+
+
+# -- who can see a poem: where it was written, and its author anywhere (issue 31) ----------------
+SERVER, OTHER_SERVER, DM = 0, 1, None  # where a user speaks (`LocalDiscord.say(guild=...)`)
+BY_ID = [  # every command that takes a poem id
+    "!show {id}",
+    "!rewrite {id} 2",
+    "!vary {id}",
+    "!fav {id}",
+    "!unfav {id}",
+    "!rate {id} 5",
+    "!blend {id} {id} 3",
+]
+
+
+@pytest.fixture
+async def places(db_url, engine):
+    """The bot in two servers and direct messages, on SQLite and on PostgreSQL."""
+    async with running_bot(db_url, InProcessWorker(engine), guilds=2) as loc:
+        yield loc
+
+
+async def _as_if_missing(local, command: str, pid: int, user_id: int, guild) -> None:
+    """`command` on poem `pid` is answered exactly as on an id no poem ever had."""
+    (seen,) = await local.say(command.format(id=pid), user_id=user_id, guild=guild)
+    (missing,) = await local.say(command.format(id=999), user_id=user_id, guild=guild)
+    assert seen.text() == missing.text().replace("999", str(pid)), (command, seen.text())
+
+
+async def test_a_poem_written_in_direct_messages_does_not_exist_anywhere_else_for_anyone_else(places):
+    (private,) = await places.say("!poem 77", user_id=1, guild=DM)
+    pid = int(private.embeds[0]["title"].removeprefix("Poem #"))
+    for command in BY_ID:
+        await _as_if_missing(places, command, pid, user_id=2, guild=SERVER)
+        await _as_if_missing(places, command, pid, user_id=2, guild=DM)  # another user's direct messages
+    assert "There is no poem" in (await places.say("!show 999", user_id=2))[0].text(), "(what the above compares to)"
+    assert not any(s.embeds for s in places.sent[1:]), "nothing was shown, written or blended"
+    (shown,) = await places.say(f"!show {pid}", user_id=1, guild=OTHER_SERVER)  # its author, anywhere
+    assert poem_of(shown) == poem_of(private)
+    await places.say(f"!rate {pid} 5", user_id=1, guild=SERVER)
+    (top,) = await places.say("!top", user_id=2, guild=SERVER)
+    assert "No poem here has a rating yet" in top.text(), "a poem written elsewhere is never on a server's board"
+    for button in (f"poem:rate:{pid}:5", f"poem:fav:{pid}", f"poem:vary:{pid}"):  # under the author's !show
+        (pressed,) = [s for s in await places.click(shown.message, button, user_id=2) if s.content]
+        assert pressed.content == f"There is no poem #{pid}." and pressed.ephemeral, button
+    (picked,) = [s for s in await places.choose(shown.message, f"poem:rewrite:{pid}", ["2"], user_id=2) if s.content]
+    assert picked.content == f"There is no poem #{pid}." and picked.ephemeral
+    slash = await places.slash("show", {"poem_id": str(pid)}, user_id=2)
+    assert [s.text() for s in slash if s.content] == [f"There is no poem #{pid}."]
+
+
+async def test_a_poem_written_in_a_server_does_not_exist_in_another_or_in_direct_messages(places):
+    (poem,) = await places.say("!poem 5", user_id=2, guild=SERVER)
+    pid = int(poem.embeds[0]["title"].removeprefix("Poem #"))
+    assert poem_of((await places.say(f"!show {pid}", user_id=3, guild=SERVER))[0]) == poem_of(poem), "seen there"
+    await places.say(f"!rate {pid} 5", user_id=3, guild=SERVER)
+    for command in BY_ID:
+        await _as_if_missing(places, command, pid, user_id=3, guild=OTHER_SERVER)
+        await _as_if_missing(places, command, pid, user_id=3, guild=DM)
+    assert "No poem here has a rating yet" in (await places.say("!top", user_id=3, guild=OTHER_SERVER))[0].text()
+    assert "Best poems here" in (await places.say("!top", user_id=3, guild=SERVER))[0].text()
+    (own,) = await places.say(f"!show {pid}", user_id=2, guild=DM)  # its author, in their own direct messages
+    assert poem_of(own) == poem_of(poem)
+
+
+async def test_favourites_are_listed_and_used_only_where_they_can_be_seen(places):
+    (theirs,) = await places.say("!poem 5", user_id=2, guild=SERVER)  # someone else's, in the first server
+    (mine,) = await places.say("!poem 6", user_id=3, guild=SERVER)  # one's own, in the first server
+    theirs_id, mine_id = (int(p.embeds[0]["title"].removeprefix("Poem #")) for p in (theirs, mine))
+    await places.say(f"!fav {theirs_id}", user_id=3, guild=SERVER)
+    await places.say(f"!fav {mine_id}", user_id=3, guild=SERVER)
+    (there,) = await places.say("!favs", user_id=3, guild=SERVER)
+    assert [f["name"] for f in there.embeds[0]["fields"]] == [f"#{mine_id}", f"#{theirs_id}"]
+    for guild in (OTHER_SERVER, DM):
+        (elsewhere,) = await places.say("!favs", user_id=3, guild=guild)
+        assert [f["name"] for f in elsewhere.embeds[0]["fields"]] == [f"#{mine_id}"], "one's own poem, anywhere"
+        assert elsewhere.embeds[0]["title"] == "Your favourites", "the count is of these too"
+        (blend,) = await places.say("!blend", user_id=3, guild=guild)
+        assert "You need 2 favourites for that and have 1" in blend.text()
+        (near,) = await places.say("!poem fav 1", user_id=3, guild=guild)
+        assert f"from favourites #{mine_id}, seed 1" in near.embeds[0]["footer"]["text"]
+        offered = await places.bot.service.suggestions(Viewer(3, None if guild is DM else GUILD_ID + 1))
+        assert theirs_id not in [p.id for p in offered]
+        (kept,) = await places.say(f"!unfav {theirs_id}", user_id=3, guild=guild)
+        assert kept.text() == f"Poem #{theirs_id} is not one of your favourites."
+    assert [f["name"] for f in (await places.say("!favs", user_id=3))[0].embeds[0]["fields"]] == [
+        f"#{mine_id}",
+        f"#{theirs_id}",
+    ], "an !unfav elsewhere took nothing away"

@@ -15,9 +15,15 @@ from bot.storage.db import create_engine, downgrade, session_maker, upgrade
 from bot.storage.models import Base
 
 LATENT = [0.5, -1.25, 3.0]
+GUILD = 10  # the server make_poem writes in
 
 
-async def make_poem(sm, user_id=1, guild_id=10, text="白日依山盡黃河入海流欲窮千里目更上一層樓", seed=42):
+def at(user_id: int, guild_id: int | None = GUILD) -> repo.Viewer:
+    """A user in the test server, or (guild_id None) in their direct messages."""
+    return repo.Viewer(user_id, guild_id)
+
+
+async def make_poem(sm, user_id=1, guild_id=GUILD, text="白日依山盡黃河入海流欲窮千里目更上一層樓", seed=42):
     async with sm.begin() as s:
         poem = await repo.create_poem(
             s,
@@ -69,19 +75,19 @@ async def test_a_poem_keeps_its_latent_seed_and_blend_parents(db):
             blend_position=0.5,
         )
     async with sm() as s:
-        got = await repo.get_poem(s, child.id)
+        got = await repo.get_poem(s, child.id, at(2))
         assert (got.parent_a_id, got.parent_b_id, got.blend_position) == (a, b, 0.5)
         assert repo.unpack_latent(got.latent) == LATENT
-        assert (await repo.get_poem(s, b)).seed == 2**63 - 1
+        assert (await repo.get_poem(s, b, at(1))).seed == 2**63 - 1
 
 
 async def test_rating_again_updates_the_one_rating(db):
     _, sm = db
     pid = await make_poem(sm)
     async with sm.begin() as s:
-        await repo.rate(s, pid, 7, 2)
+        await repo.rate(s, pid, at(7), 2)
     async with sm.begin() as s:
-        await repo.rate(s, pid, 7, 5)
+        await repo.rate(s, pid, at(7), 5)
     async with sm() as s:
         summary = await repo.rating_summary(s, pid)
         assert (summary.count, summary.mean) == (1, 5.0)
@@ -94,7 +100,7 @@ async def test_100_users_rating_10_poems_concurrently_keep_all_1000_ratings(db):
     async def user(uid: int):
         for pid in poems:
             async with sm.begin() as s:
-                await repo.rate(s, pid, uid, 1 + (uid + pid) % 5)
+                await repo.rate(s, pid, at(uid), 1 + (uid + pid) % 5)
 
     await asyncio.gather(*(user(uid) for uid in range(100)))
     async with sm() as s:
@@ -111,8 +117,8 @@ async def test_everything_survives_disposing_and_reopening_the_database(db_url):
     sm = session_maker(eng)
     pid = await make_poem(sm)
     async with sm.begin() as s:
-        await repo.rate(s, pid, 5, 4)
-        await repo.add_favourite(s, 5, pid)
+        await repo.rate(s, pid, at(5), 4)
+        await repo.add_favourite(s, at(5), pid)
         await repo.set_script(s, 5, "simplified")
     await eng.dispose()
 
@@ -120,9 +126,9 @@ async def test_everything_survives_disposing_and_reopening_the_database(db_url):
     await upgrade(eng)  # a restart runs migrations again: a no-op
     sm = session_maker(eng)
     async with sm() as s:
-        assert (await repo.get_poem(s, pid)).text.startswith("白日")
+        assert (await repo.get_poem(s, pid, at(1))).text.startswith("白日")
         assert (await repo.rating_summary(s, pid)).mean == 4.0
-        assert [p.id for p in await repo.list_favourites(s, 5)] == [pid]
+        assert [p.id for p in await repo.list_favourites(s, at(5))] == [pid]
         assert (await repo.preferences(s, 5))[0] == "simplified"
     await eng.dispose()
 
@@ -133,7 +139,7 @@ async def test_bad_stars_are_refused_and_change_nothing(db, stars):
     pid = await make_poem(sm)
     with pytest.raises(repo.InvalidStars):
         async with sm.begin() as s:
-            await repo.rate(s, pid, 1, stars)
+            await repo.rate(s, pid, at(1), stars)
     async with sm() as s:
         assert await repo.count_ratings(s) == 0
 
@@ -142,9 +148,9 @@ async def test_unknown_poems_and_favourites_raise_clear_errors_and_change_nothin
     _, sm = db
     pid = await make_poem(sm)
     for call in (
-        lambda s: repo.rate(s, 999, 1, 3),
-        lambda s: repo.add_favourite(s, 1, 999),
-        lambda s: repo.get_poem(s, 999),
+        lambda s: repo.rate(s, 999, at(1), 3),
+        lambda s: repo.add_favourite(s, at(1), 999),
+        lambda s: repo.get_poem(s, 999, at(1)),
         lambda s: repo.rating_summary(s, 999),
     ):
         with pytest.raises(repo.UnknownPoem, match="no poem 999"):
@@ -152,20 +158,20 @@ async def test_unknown_poems_and_favourites_raise_clear_errors_and_change_nothin
                 await call(s)
     with pytest.raises(repo.NotFavourite):  # a user who never favourited anything
         async with sm.begin() as s:
-            await repo.remove_favourite(s, 12345, pid)
+            await repo.remove_favourite(s, at(12345), pid)
     with pytest.raises(repo.NotEnoughFavourites, match="0 favourites, 2 needed"):
         async with sm() as s:
-            await repo.latest_favourites(s, 12345)
+            await repo.latest_favourites(s, at(12345))
     async with sm.begin() as s:
-        await repo.add_favourite(s, 1, pid)
+        await repo.add_favourite(s, at(1), pid)
     with pytest.raises(repo.AlreadyFavourite, match="already"):
         async with sm.begin() as s:
-            await repo.add_favourite(s, 1, pid)
+            await repo.add_favourite(s, at(1), pid)
     with pytest.raises(repo.InvalidScript):
         async with sm.begin() as s:
             await repo.set_script(s, 1, "klingon")
     async with sm() as s:
-        assert [p.id for p in await repo.list_favourites(s, 1)] == [pid]
+        assert [p.id for p in await repo.list_favourites(s, at(1))] == [pid]
         assert await repo.count_ratings(s) == 0
         assert (await repo.preferences(s, 1))[0] == "traditional"
 
@@ -175,9 +181,9 @@ async def test_latest_two_favourites_are_the_newest_two(db):
     ids = [await make_poem(sm, seed=i) for i in range(3)]
     for pid in ids:
         async with sm.begin() as s:
-            await repo.add_favourite(s, 9, pid)
+            await repo.add_favourite(s, at(9), pid)
     async with sm() as s:
-        assert [p.id for p in await repo.latest_favourites(s, 9)] == ids[1:]
+        assert [p.id for p in await repo.latest_favourites(s, at(9))] == ids[1:]
 
 
 async def test_the_leaderboard_does_not_let_one_five_star_vote_beat_twenty_high_votes(db):
@@ -185,14 +191,14 @@ async def test_the_leaderboard_does_not_let_one_five_star_vote_beat_twenty_high_
     lone, crowd, poor = [await make_poem(sm, seed=i) for i in range(3)]
     elsewhere = await make_poem(sm, guild_id=99)
     async with sm.begin() as s:
-        await repo.rate(s, lone, 1, 5)  # one 5-star vote
+        await repo.rate(s, lone, at(1), 5)  # one 5-star vote
         for uid in range(20):  # twenty votes averaging 4.8
-            await repo.rate(s, crowd, uid, 4 if uid < 4 else 5)
+            await repo.rate(s, crowd, at(uid), 4 if uid < 4 else 5)
         for uid in range(3):
-            await repo.rate(s, poor, uid, 1)
-        await repo.rate(s, elsewhere, 1, 5)
+            await repo.rate(s, poor, at(uid), 1)
+        await repo.rate(s, elsewhere, at(1), 5)
     async with sm() as s:
-        top = await repo.top_poems(s, guild_id=10)
+        top = await repo.top_poems(s, at(1))
     assert [r.poem.id for r in top] == [crowd, lone, poor]
     assert top[0].count == 20 and top[0].mean == pytest.approx(4.8)
     # the server's mean is 104 stars / 24 votes; the lone vote is pulled towards it
@@ -223,7 +229,7 @@ async def test_a_poem_whose_parent_vanished_meanwhile_is_saved_without_the_link(
         )
         cid = child.id
     async with sm() as s:
-        saved = await repo.get_poem(s, cid)
+        saved = await repo.get_poem(s, cid, at(2))
         assert (saved.parent_a_id, saved.parent_b_id) == (None, other)
 
 
@@ -234,10 +240,10 @@ async def test_rating_or_keeping_a_poem_deleted_meanwhile_says_it_is_gone(db, db
         pytest.skip("SQLite serialises writers: no such race")
     _, sm = db
     pid = await make_poem(sm, user_id=1)
-    for act in (lambda s: repo.rate(s, pid, 2, 5), lambda s: repo.add_favourite(s, 2, pid)):
+    for act in (lambda s: repo.rate(s, pid, at(2), 5), lambda s: repo.add_favourite(s, at(2), pid)):
         async with sm() as s:
             async with s.begin():
-                await repo.get_poem(s, pid)  # the check passes...
+                await repo.get_poem(s, pid, at(1))  # the check passes...
                 async with sm.begin() as other:  # ...the owner's !forgetme commits...
                     await repo.forget_user(other, 1)
                 with pytest.raises(repo.UnknownPoem):  # ...and the insert is told the poem is gone
@@ -250,12 +256,12 @@ async def test_the_leaderboard_in_direct_messages_shows_only_your_own_poems(db):
     mine = await make_poem(sm, user_id=1, guild_id=None)
     theirs = await make_poem(sm, user_id=2, guild_id=None)
     async with sm.begin() as s:
-        await repo.rate(s, mine, 1, 3)
-        await repo.rate(s, theirs, 2, 5)
+        await repo.rate(s, mine, at(1), 3)
+        await repo.rate(s, theirs, at(2), 5)
     async with sm() as s:
-        assert [r.poem.id for r in await repo.top_poems(s, None, user_id=1)] == [mine]
-        assert [r.poem.id for r in await repo.top_poems(s, None, user_id=2)] == [theirs]
-        assert await repo.top_poems(s, None, user_id=3) == []
+        assert [r.poem.id for r in await repo.top_poems(s, at(1, None))] == [mine]
+        assert [r.poem.id for r in await repo.top_poems(s, at(2, None))] == [theirs]
+        assert await repo.top_poems(s, at(3, None)) == []
         # the board's mean is the owner's own ratings too, not every direct message's
         assert (await repo.rating_summary(s, mine)).score == pytest.approx(3.0)
 
@@ -264,20 +270,20 @@ async def test_forgetme_deletes_what_a_user_made_and_said_and_nothing_else(db):
     _, sm = db
     mine, theirs = await make_poem(sm, user_id=1), await make_poem(sm, user_id=2)
     async with sm.begin() as s:
-        await repo.rate(s, theirs, 1, 5)
-        await repo.rate(s, mine, 2, 4)
-        await repo.rate(s, theirs, 2, 3)
-        await repo.add_favourite(s, 1, theirs)
-        await repo.add_favourite(s, 2, theirs)
+        await repo.rate(s, theirs, at(1), 5)
+        await repo.rate(s, mine, at(2), 4)
+        await repo.rate(s, theirs, at(2), 3)
+        await repo.add_favourite(s, at(1), theirs)
+        await repo.add_favourite(s, at(2), theirs)
         await repo.set_script(s, 1, "simplified")
     async with sm.begin() as s:
         gone = await repo.forget_user(s, 1)
     assert (gone.poems, gone.ratings, gone.favourites) == (1, 1, 1)
     async with sm() as s:
         with pytest.raises(repo.UnknownPoem):
-            await repo.get_poem(s, mine)
+            await repo.get_poem(s, mine, at(1))
         assert (await repo.rating_summary(s, theirs)).count == 1
-        assert [p.id for p in await repo.list_favourites(s, 2)] == [theirs]
+        assert [p.id for p in await repo.list_favourites(s, at(2))] == [theirs]
         assert (await repo.preferences(s, 1))[0] == "traditional"
 
 
@@ -292,7 +298,7 @@ async def test_a_deleted_poems_id_is_never_given_to_a_new_poem(db):
     assert newer not in (first, top) and newer > top
     async with sm.begin() as s:
         with pytest.raises(repo.UnknownPoem):
-            await repo.rate(s, top, 3, 5)  # the old button says the poem is gone
+            await repo.rate(s, top, at(3), 5)  # the old button says the poem is gone
     async with sm() as s:
         assert await repo.count_ratings(s) == 0
 
@@ -365,8 +371,8 @@ async def test_upgrading_a_database_from_the_first_schema_keeps_every_poem_ratin
     sm = session_maker(eng)
     async with sm() as s:
         assert await repo.count_ratings(s) == 25
-        assert [p.id for p in await repo.list_favourites(s, 3)] == [ids[-1]]
-        got = await repo.get_poem(s, child.id)
+        assert [p.id for p in await repo.list_favourites(s, at(3))] == [ids[-1]]
+        got = await repo.get_poem(s, child.id, at(1))
         assert (got.parent_a_id, got.parent_b_id, got.blend_position) == (ids[0], ids[1], 0.25)
         assert (await s.execute(text("PRAGMA foreign_key_check"))).all() == []
         assert (await s.execute(text("PRAGMA foreign_keys"))).scalar() == 1  # back on for the app
@@ -402,8 +408,8 @@ async def test_old_poems_learn_what_they_are_and_a_variation_of_a_deleted_poem_s
         await conn.execute(sa.text("DELETE FROM poem WHERE user_id = 4"))
     await upgrade(eng)
     async with sm() as s:
-        got = {name: await repo.get_poem(s, pid) for name, pid in made.items()}
-        first = await repo.get_poem(s, parent)
+        got = {name: await repo.get_poem(s, pid, at(1)) for name, pid in made.items()}
+        first = await repo.get_poem(s, parent, at(1))
     assert (first.kind, first.seed) == ("written", 5)
     assert {n: (p.kind, p.seed) for n, p in got.items()} == {
         "variation": ("variation", 7),
@@ -416,7 +422,7 @@ async def test_old_poems_learn_what_they_are_and_a_variation_of_a_deleted_poem_s
     async with sm.begin() as s:
         await repo.forget_user(s, 1)  # the parent's owner leaves
     async with sm() as s:
-        origins = {n: show(await repo.get_poem(s, pid)).origin for n, pid in made.items()}
+        origins = {n: show(await repo.get_poem(s, pid, at(1))).origin for n, pid in made.items()}
     assert origins["variation"] == "variation of a deleted poem"
     assert origins["rewrite"] == "line 2 rewritten from a deleted poem"
     assert origins["favourites"] == f"from favourites #{other}, seed 11"
@@ -441,14 +447,14 @@ async def test_reading_never_waits_for_a_writer_on_sqlite(sqlite_url):
     sm = session_maker(eng)
     pid = await make_poem(sm, user_id=1)
     async with sm.begin() as s:
-        await repo.add_favourite(s, 1, pid)
+        await repo.add_favourite(s, at(1), pid)
     service = PoemService(sm, worker=None, settings=Settings(database_url=sqlite_url))
     async with sm.begin() as writer:  # a write transaction held open (the write lock taken)
-        await repo.rate(writer, pid, 2, 4)
-        favs = await asyncio.wait_for(service.favourites(1), 3)
-        shown, summary = await asyncio.wait_for(service.get(1, pid), 3)
+        await repo.rate(writer, pid, at(2), 4)
+        favs = await asyncio.wait_for(service.favourites(at(1)), 3)
+        shown, summary = await asyncio.wait_for(service.get(at(1), pid), 3)
     assert [p.id for p in favs] == [pid] and shown.id == pid and summary.count == 0  # (not yet committed)
-    assert (await service.get(1, pid))[1].count == 1
+    assert (await service.get(at(1), pid))[1].count == 1
     await eng.dispose()
 
 
@@ -477,3 +483,36 @@ async def test_a_cooldown_holds_across_bot_processes_and_only_one_of_two_at_once
     await b.hit(1)
     await eng_a.dispose()
     await eng_b.dispose()
+
+
+async def test_a_poem_is_found_only_where_it_was_written_and_by_its_author_anywhere(db):
+    """The rule `repo.visible_to` states, through every lookup by id and every list."""
+    _, sm = db
+    here = await make_poem(sm, user_id=1, guild_id=GUILD)
+    private = await make_poem(sm, user_id=1, guild_id=None)  # written in user 1's direct messages
+    for pid, viewer in ((here, at(2)), (here, at(1, 11)), (here, at(1, None)), (private, at(1, 11))):
+        async with sm() as s:
+            assert (await repo.get_poem(s, pid, viewer)).id == pid
+    async with sm.begin() as s:
+        await repo.add_favourite(s, at(2), here)
+    for pid, viewer in ((here, at(2, 11)), (here, at(2, None)), (private, at(2)), (private, at(2, None))):
+        for act in (
+            lambda s: repo.get_poem(s, pid, viewer),
+            lambda s: repo.rate(s, pid, viewer, 5),
+            lambda s: repo.add_favourite(s, viewer, pid),
+        ):
+            with pytest.raises(repo.UnknownPoem, match=f"no poem {pid}$"):  # as for an id never used
+                async with sm.begin() as s:
+                    await act(s)
+    with pytest.raises(repo.NotFavourite):
+        async with sm.begin() as s:
+            await repo.remove_favourite(s, at(2, 11), here)  # kept in another server: not here
+    async with sm() as s:
+        assert [p.id for p in await repo.list_favourites(s, at(2))] == [here]
+        assert await repo.list_favourites(s, at(2, 11)) == [] and await repo.count_favourites(s, at(2, 11)) == 0
+        assert await repo.count_favourites(s, at(2)) == 1 and await repo.count_ratings(s) == 0
+    async with sm.begin() as s:
+        await repo.rate(s, private, at(1, GUILD), 5)  # its author may rate it anywhere ...
+    async with sm() as s:
+        assert await repo.top_poems(s, at(2)) == [], "... but it never joins another place's board"
+        assert [r.poem.id for r in await repo.top_poems(s, at(1, None))] == [private]

@@ -72,6 +72,25 @@ def unpack_latent(blob: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(blob) // 4}f", blob))
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks for a poem, and where: a user in a server (`guild_id`), or in their direct
+    messages with the bot (`guild_id` None)."""
+
+    user_id: int
+    guild_id: int | None
+
+
+def visible_to(viewer: Viewer):
+    """The one rule of who can see a poem, as a condition on `Poem`: a poem can be seen and
+    used where it was written (its server; a poem written in direct messages, in its
+    author's), and by its author anywhere. Everywhere else it does not exist: a lookup
+    answers as for an id never used, so ids leak nothing."""
+    if viewer.guild_id is None:  # direct messages: the author's own poems (those written there among them)
+        return Poem.user_id == viewer.user_id
+    return (Poem.guild_id == viewer.guild_id) | (Poem.user_id == viewer.user_id)
+
+
 def _check_id(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= MAX_SEED):
         raise UnknownPoem(value)
@@ -138,7 +157,16 @@ async def create_poem(
     return poem
 
 
-async def get_poem(session: AsyncSession, poem_id: int) -> Poem:
+async def get_poem(session: AsyncSession, poem_id: int, viewer: Viewer) -> Poem:
+    """The poem `viewer` asks for by id; UnknownPoem if there is none they can see."""
+    poem = await session.scalar(select(Poem).where(Poem.id == _check_id(poem_id), visible_to(viewer)))
+    if poem is None:
+        raise UnknownPoem(poem_id)
+    return poem
+
+
+async def _existing(session: AsyncSession, poem_id: int) -> Poem:
+    """A poem by id whoever made it (for the bot's own bookkeeping, after a visible lookup)."""
     poem = await session.get(Poem, _check_id(poem_id))
     if poem is None:
         raise UnknownPoem(poem_id)
@@ -158,14 +186,14 @@ def _insert(session: AsyncSession):
     return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
 
 
-async def rate(session: AsyncSession, poem_id: int, user_id: int, stars: int) -> None:
-    """Rate a poem; rating it again replaces the earlier stars."""
+async def rate(session: AsyncSession, poem_id: int, viewer: Viewer, stars: int) -> None:
+    """The viewer rates a poem they can see; rating it again replaces the earlier stars."""
     if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
         raise InvalidStars(stars)
-    await get_poem(session, poem_id)
+    await get_poem(session, poem_id, viewer)
     now = utcnow()
     stmt = _insert(session)(Rating).values(
-        poem_id=poem_id, user_id=user_id, stars=stars, created_at=now, updated_at=now
+        poem_id=poem_id, user_id=viewer.user_id, stars=stars, created_at=now, updated_at=now
     )
     stmt = stmt.on_conflict_do_update(index_elements=["poem_id", "user_id"], set_={"stars": stars, "updated_at": now})
     try:
@@ -182,16 +210,17 @@ class RatingSummary:
     score: float  # the Bayesian average that orders the leaderboard
 
 
-def _board(guild_id: int | None, user_id: int | None):
-    """Whose poems a leaderboard pools: a server's, or outside servers (DMs) one user's own,
-    so nobody's private poems reach another user's board."""
-    if guild_id is not None:
-        return Poem.guild_id == guild_id
-    return (Poem.guild_id.is_(None)) & (Poem.user_id == user_id)
+def _board(viewer: Viewer):
+    """Which poems a leaderboard pools: those written in the viewer's server, or in direct
+    messages the viewer's own written there, so no poem reaches a board of another place
+    (narrower than `visible_to`: an author's poems from elsewhere stay off the board)."""
+    if viewer.guild_id is not None:
+        return Poem.guild_id == viewer.guild_id
+    return (Poem.guild_id.is_(None)) & (Poem.user_id == viewer.user_id)
 
 
-async def _prior_mean(session: AsyncSession, guild_id: int | None, user_id: int | None) -> float:
-    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id).where(_board(guild_id, user_id))
+async def _prior_mean(session: AsyncSession, viewer: Viewer) -> float:
+    stmt = select(func.avg(Rating.stars)).join(Poem, Poem.id == Rating.poem_id).where(_board(viewer))
     mean = (await session.execute(stmt)).scalar()
     return float(mean) if mean is not None else DEFAULT_PRIOR_MEAN
 
@@ -203,13 +232,15 @@ def bayesian(count, total, prior_mean: float, prior_votes: int = PRIOR_VOTES):
 
 
 async def rating_summary(session: AsyncSession, poem_id: int) -> RatingSummary:
-    poem = await get_poem(session, poem_id)
+    """A poem's ratings, its score on the board of the place it was written (the caller has
+    looked it up as its viewer)."""
+    poem = await _existing(session, poem_id)
     count, total = (
         await session.execute(
             select(func.count(Rating.id), func.coalesce(func.sum(Rating.stars), 0)).where(Rating.poem_id == poem_id)
         )
     ).one()
-    prior = await _prior_mean(session, poem.guild_id, poem.user_id)
+    prior = await _prior_mean(session, Viewer(poem.user_id, poem.guild_id))
     return RatingSummary(count, (total / count) if count else None, bayesian(count, total, prior))
 
 
@@ -218,19 +249,17 @@ class Ranked(RatingSummary):
     poem: Poem
 
 
-async def top_poems(
-    session: AsyncSession, guild_id: int | None, limit: int = 10, user_id: int | None = None
-) -> list[Ranked]:
-    """The server's best rated poems by Bayesian average (ties: more votes, then older); outside
-    a server, `user_id`'s own."""
-    prior = await _prior_mean(session, guild_id, user_id)
+async def top_poems(session: AsyncSession, viewer: Viewer, limit: int = 10) -> list[Ranked]:
+    """The best rated poems of the viewer's server by Bayesian average (ties: more votes, then
+    older); in direct messages, the viewer's own written there."""
+    prior = await _prior_mean(session, viewer)
     count = func.count(Rating.id)
     total = func.sum(Rating.stars)
     score = bayesian(count, total, prior)
     stmt = (
         select(Poem, count, total, score)
         .join(Rating, Rating.poem_id == Poem.id)
-        .where(_board(guild_id, user_id))
+        .where(_board(viewer))
         .group_by(Poem.id)
         .order_by(score.desc(), count.desc(), Poem.id)
         .limit(limit)
@@ -239,9 +268,10 @@ async def top_poems(
     return [Ranked(count=n, mean=t / n, score=float(s), poem=p) for p, n, t, s in rows]
 
 
-async def add_favourite(session: AsyncSession, user_id: int, poem_id: int) -> Favourite:
-    await get_poem(session, poem_id)
-    fav = Favourite(user_id=user_id, poem_id=poem_id)
+async def add_favourite(session: AsyncSession, viewer: Viewer, poem_id: int) -> Favourite:
+    """The viewer keeps a poem they can see among their favourites."""
+    await get_poem(session, poem_id, viewer)
+    fav = Favourite(user_id=viewer.user_id, poem_id=poem_id)
     try:
         async with session.begin_nested():
             session.add(fav)
@@ -252,27 +282,36 @@ async def add_favourite(session: AsyncSession, user_id: int, poem_id: int) -> Fa
     return fav
 
 
-async def remove_favourite(session: AsyncSession, user_id: int, poem_id: int) -> None:
+def _favourites_here(viewer: Viewer):
+    """The viewer's favourites that they can see where they are."""
+    visible = select(Poem.id).where(visible_to(viewer))
+    return (Favourite.user_id == viewer.user_id) & Favourite.poem_id.in_(visible)
+
+
+async def remove_favourite(session: AsyncSession, viewer: Viewer, poem_id: int) -> None:
+    """Remove a favourite the viewer can see here (one they cannot see is not theirs here)."""
     _check_id(poem_id)
-    result = await session.execute(delete(Favourite).where(Favourite.user_id == user_id, Favourite.poem_id == poem_id))
+    result = await session.execute(delete(Favourite).where(_favourites_here(viewer), Favourite.poem_id == poem_id))
     if result.rowcount == 0:
         raise NotFavourite(poem_id)
 
 
-async def list_favourites(session: AsyncSession, user_id: int, limit: int = 25) -> list[Poem]:
-    """A user's favourites, newest first."""
+async def list_favourites(session: AsyncSession, viewer: Viewer, limit: int = 25) -> list[Poem]:
+    """The viewer's favourites that they can see where they are, newest first: a favourite
+    kept in one server is not listed, nor used, in another (unless the viewer wrote it)."""
     stmt = (
         select(Poem)
         .join(Favourite, Favourite.poem_id == Poem.id)
-        .where(Favourite.user_id == user_id)
+        .where(Favourite.user_id == viewer.user_id, visible_to(viewer))
         .order_by(Favourite.created_at.desc(), Favourite.id.desc())
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
 
 
-async def count_favourites(session: AsyncSession, user_id: int) -> int:
-    return (await session.execute(select(func.count(Favourite.id)).where(Favourite.user_id == user_id))).scalar_one()
+async def count_favourites(session: AsyncSession, viewer: Viewer) -> int:
+    """How many favourites `list_favourites` has to show."""
+    return (await session.execute(select(func.count(Favourite.id)).where(_favourites_here(viewer)))).scalar_one()
 
 
 async def recent_poems(session: AsyncSession, user_id: int, limit: int = 25) -> list[Poem]:
@@ -281,9 +320,10 @@ async def recent_poems(session: AsyncSession, user_id: int, limit: int = 25) -> 
     return list((await session.execute(stmt)).scalars())
 
 
-async def latest_favourites(session: AsyncSession, user_id: int, n: int = 2) -> list[Poem]:
-    """The user's n newest favourites, oldest of them first (for !blend with no arguments)."""
-    poems = await list_favourites(session, user_id, n)
+async def latest_favourites(session: AsyncSession, viewer: Viewer, n: int = 2) -> list[Poem]:
+    """The viewer's n newest favourites seen here, oldest of them first (for !blend with no
+    arguments)."""
+    poems = await list_favourites(session, viewer, n)
     if len(poems) < n:
         raise NotEnoughFavourites(len(poems), n)
     return poems[::-1]
