@@ -112,6 +112,9 @@ CATALOGUE: dict[str, str] = {
         "完成：刪除了 {p} 首詩、{r} 個評分和 {f} 個收藏。"
     ),
     "Only the person who asked can confirm this.": "只有提出要求的人才能確認。",
+    "Your `!forgetme` came while this was being written, so it was not saved.": (
+        "這首詩還在寫的時候，你要求了 `!forgetme`，所以它沒有存下。"
+    ),
     # waiting, errors
     "Easy, poet: you can write a poem again in {s:d} s.": "詩人別急：{s} 秒後才能再寫一首。",
     "Easy, poet: you can blend again in {s:d} s.": "詩人別急：{s} 秒後才能再融合。",

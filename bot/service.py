@@ -62,6 +62,13 @@ class OnCooldown(UserError):
         super().__init__(f"Easy, poet: you can {what} again in {max(1, round(retry_after))} s.")
 
 
+class ForgottenMeanwhile(UserError):
+    """The user's `!forgetme` came while their poem was being written: it is not saved."""
+
+    def __init__(self):
+        super().__init__("Your `!forgetme` came while this was being written, so it was not saved.")
+
+
 class Busy(UserError):
     def __init__(self, retry_after: float):
         self.retry_after = retry_after
@@ -292,17 +299,25 @@ class Cooldowns:
 
     async def hit(self, user_id: int) -> None:
         """Start the user's cooldown, or raise OnCooldown if one is running."""
+        async with self.sessions.begin() as s:
+            await self.take(s, user_id)
+
+    async def take(self, s, user_id: int) -> None:
+        """`hit`, in the caller's transaction."""
         if self.per_s > 0:
-            async with self.sessions.begin() as s:
-                left = await repo.take_cooldown(s, user_id, self.action, self.per_s)
+            left = await repo.take_cooldown(s, user_id, self.action, self.per_s)
             if left > 0:
                 raise OnCooldown(self.what, left)
 
     async def refund(self, user_id: int) -> None:
         """End the user's cooldown: what they asked for was not done (the workers were busy)."""
+        async with self.sessions.begin() as s:
+            await self.give_back(s, user_id)
+
+    async def give_back(self, s, user_id: int) -> None:
+        """`refund`, in the caller's transaction."""
         if self.per_s > 0:
-            async with self.sessions.begin() as s:
-                await repo.end_cooldown(s, user_id, self.action)
+            await repo.end_cooldown(s, user_id, self.action)
 
 
 class PoemService:
@@ -328,32 +343,48 @@ class PoemService:
 
     @asynccontextmanager
     async def _job(self, cooldown: Cooldowns, user_id: int):
-        """Bound the model work in flight; past the bound, say so instead of queueing.
-        A user told "busy" keeps their cooldown unspent."""
+        """Bound the model work in flight; past the bound, say so instead of queueing. Start
+        the user's cooldown and mark the job in flight (one transaction), and yield the mark:
+        the transaction that saves the job's work ends it first (`_keep`). A job that fails
+        ends its mark, and one that fails with Busy gives the cooldown back."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
-        await cooldown.hit(user_id)
+        async with self.sessions.begin() as s:
+            await cooldown.take(s, user_id)
+            job = await repo.start_job(s, user_id)
         self.in_flight += 1
         self.metrics.in_flight.inc()
         t0 = time.monotonic()
         try:
-            yield
+            yield job
+        except Exception as e:
+            async with self.sessions.begin() as s:  # nothing will be saved
+                await repo.end_job(s, user_id, job)
+                if isinstance(e, Busy):  # the user keeps their cooldown unspent
+                    await cooldown.give_back(s, user_id)
+            raise
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.dec()
             self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
 
-    async def _ask(self, cooldown: Cooldowns, user_id: int, call, req, refused: str = ""):
-        """One model job on the worker, bounded and on `cooldown`; a request the worker
-        refuses is the user's error, worded after `refused`."""
-        async with self._job(cooldown, user_id):
+    async def _ask(self, cooldown: Cooldowns, user_id: int, call, req, refused: str = "") -> tuple:
+        """One model job on the worker, bounded and on `cooldown`: its reply, and its mark
+        for `_keep`. A request the worker refuses is the user's error, worded after `refused`."""
+        async with self._job(cooldown, user_id) as job:
             try:
-                return await call(req)
+                return await call(req), job
             except WorkerBadRequest as e:
                 raise UserError(refused + echo(e, 300)) from None
-            except WorkerBusy as e:  # every worker is full: the user keeps their cooldown unspent
-                await cooldown.refund(user_id)
+            except WorkerBusy as e:  # every worker is full
                 raise Busy(e.retry_after) from None
+
+    @staticmethod
+    async def _keep(s, user_id: int, job: str) -> None:
+        """First in the transaction that saves a job's work: end the job's mark; if it is gone,
+        the user's `!forgetme` came meanwhile, and nothing is saved."""
+        if not await repo.end_job(s, user_id, job):
+            raise ForgottenMeanwhile()
 
     async def _script(self, s, user_id: int) -> str:
         """The reader's script: their choice, else what their client's language suggests."""
@@ -362,6 +393,7 @@ class PoemService:
     async def _save_written(
         self,
         reply: PoemsReply,
+        job: str,
         user_id: int,
         guild_id: int | None,
         channel_id: int | None,
@@ -371,10 +403,11 @@ class PoemService:
         noted: dict | None = None,
         **parents,
     ) -> ShownPoem:
-        """Save the one poem the worker wrote (its options, and `noted` beside them) and show
-        it to the user who asked, with their script and card setting."""
+        """Save the one poem the worker wrote for `job` (its options, and `noted` beside them)
+        and show it to the user who asked, with their script and card setting."""
         p = reply.poems[0]
         async with self.sessions.begin() as s:
+            await self._keep(s, user_id, job)
             poem = await repo.create_poem(
                 s,
                 form=form,
@@ -404,7 +437,7 @@ class PoemService:
         """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
         form and request always give the same poem."""
         request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
-        reply = await self._ask(
+        reply, job = await self._ask(
             self.poem_cooldown,
             user_id,
             self.worker.sample,
@@ -412,7 +445,7 @@ class PoemService:
             "I cannot write that poem: ",
         )
         return await self._save_written(
-            reply, user_id, guild_id, channel_id, form, "written", reply.poems[0].seed, noted=request
+            reply, job, user_id, guild_id, channel_id, form, "written", reply.poems[0].seed, noted=request
         )
 
     async def rewrite(
@@ -423,7 +456,7 @@ class PoemService:
             raise UserError("A quatrain's lines are numbered 1 to 4.")
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        reply = await self._ask(
+        reply, job = await self._ask(
             self.poem_cooldown,
             user_id,
             self.worker.rewrite,
@@ -432,6 +465,7 @@ class PoemService:
         )
         return await self._save_written(
             reply,
+            job,
             user_id,
             guild_id,
             channel_id,
@@ -463,7 +497,7 @@ class PoemService:
         others = [p for p in favourites if p.form == a.form and p.id != a.id]
         b = rng.choice(others) if others else a
         t = round(rng.random(), 4) if b is not a else 0.0
-        reply = await self._ask(
+        reply, job = await self._ask(
             self.poem_cooldown,
             user_id,
             self.worker.vary,
@@ -472,6 +506,7 @@ class PoemService:
         )
         return await self._save_written(
             reply,
+            job,
             user_id,
             guild_id,
             channel_id,
@@ -488,7 +523,7 @@ class PoemService:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        reply = await self._ask(
+        reply, job = await self._ask(
             self.poem_cooldown,
             user_id,
             self.worker.vary,
@@ -496,7 +531,7 @@ class PoemService:
             f"Poem #{parent.id} cannot be varied: ",
         )
         return await self._save_written(
-            reply, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
+            reply, job, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
         )
 
     async def _blend_end(self, s, viewer: Viewer, ref: str) -> tuple[object, int | None, int]:
@@ -530,7 +565,7 @@ class PoemService:
             end_b, id_b, form_b = await self._blend_end(s, viewer, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
-        reply = await self._ask(
+        reply, job = await self._ask(
             self.blend_cooldown,
             user_id,
             self.worker.blend,
@@ -539,6 +574,7 @@ class PoemService:
         )
         path, created = [], []
         async with self.sessions.begin() as s:
+            await self._keep(s, user_id, job)
             for i, p in enumerate(reply.poems):
                 end_id = id_a if i == 0 else id_b if i == steps - 1 else None
                 if end_id is not None:

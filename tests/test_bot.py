@@ -3,9 +3,12 @@ gateway payloads, replies captured where they would leave for Discord."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.app import APOLOGY
+from bot.i18n import translate
 from bot.local import GUILD_ID
 from bot.storage.repo import Viewer
 from bot.storage.db import create_engine, session_maker
@@ -852,3 +855,41 @@ async def test_favourites_are_listed_and_used_only_where_they_can_be_seen(places
         f"#{mine_id}",
         f"#{theirs_id}",
     ], "an !unfav elsewhere took nothing away"
+
+
+# -- !forgetme while a poem of yours is being written (issue 31) ------------------------------------
+class HeldRewrites:
+    """The in-process worker, but each rewrite waits, once started, until `release` is set."""
+
+    def __init__(self, worker):
+        self.worker, self.started, self.release = worker, asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.worker, name)
+
+    async def rewrite(self, req):
+        self.started.set()
+        await self.release.wait()
+        return await self.worker.rewrite(req)
+
+
+async def test_a_poem_finished_after_its_authors_forgetme_is_dropped_not_saved(db_url, engine):
+    worker = HeldRewrites(InProcessWorker(engine))
+    async with running_bot(db_url, worker) as local:
+        await local.say("!poem 59", user_id=4)
+        rewriting = asyncio.create_task(local.say("!rewrite 1 2", user_id=4))
+        await worker.started.wait()  # the rewrite is with the worker ...
+        (forgotten,) = await local.say("!forgetme confirm", user_id=4)  # ... when its author leaves
+        assert "deleted 1 poem" in forgotten.text()
+        worker.release.set()
+        (dropped,) = [s for s in await rewriting if s is not forgotten]
+        assert not dropped.embeds and dropped.text() == (
+            "Your `!forgetme` came while this was being written, so it was not saved."
+        )
+        assert translate(dropped.text(), "zh-TW") == "這首詩還在寫的時候，你要求了 `!forgetme`，所以它沒有存下。"
+        assert (await local.say("!show 2", user_id=4))[0].text() == "There is no poem #2."
+        assert not local.bot.service.in_flight
+        (again,) = await local.say("!poem 59", user_id=4)  # a poem asked for afterwards is kept
+        assert again.embeds and (await local.say("!forgetme confirm", user_id=4))[0].text().startswith(
+            "Done: deleted 1 poem,"
+        )

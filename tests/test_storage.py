@@ -516,3 +516,21 @@ async def test_a_poem_is_found_only_where_it_was_written_and_by_its_author_anywh
     async with sm() as s:
         assert await repo.top_poems(s, at(2)) == [], "... but it never joins another place's board"
         assert [r.poem.id for r in await repo.top_poems(s, at(1, None))] == [private]
+
+
+async def test_a_job_whose_user_is_forgotten_meanwhile_is_told_so_and_others_are_not(db):
+    """`!forgetme` ends the user's jobs in flight: the save of what such a job wrote is told
+    to drop it (`end_job` is False); other users' jobs, and the user's later ones, end as usual."""
+    _, sm = db
+    async with sm.begin() as s:
+        mine, theirs = await repo.start_job(s, 1), await repo.start_job(s, 2)
+    async with sm.begin() as s:
+        await repo.forget_user(s, 1)
+    async with sm.begin() as s:
+        assert not await repo.end_job(s, 1, mine)
+        assert await repo.end_job(s, 2, theirs)
+        later = await repo.start_job(s, 1)
+    async with sm.begin() as s:
+        assert await repo.end_job(s, 1, later)
+        assert not await repo.end_job(s, 1, later), "a mark ends once"
+        assert await repo.cooldown_left(s, 1, "poem") == 0, "a mark is no cooldown"

@@ -105,7 +105,9 @@ class UserPreference(Base):
 
 
 class Cooldown(Base):
-    """A user's cooldown of one action (`poem`, `blend`): shared by every bot process."""
+    """A user's cooldown of one action (`poem`, `blend`): shared by every bot process. A row
+    whose action is `job:<token>` marks a job of the user's in flight (`repo.start_job`):
+    `!forgetme` deletes it with the rest, and the job then saves nothing."""
 
     __tablename__ = "cooldown"
 

@@ -7,6 +7,7 @@ for users), and is raised before anything is written.
 
 from __future__ import annotations
 
+import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -373,12 +374,15 @@ async def others_on_poems_of(session: AsyncSession, user_id: int) -> tuple[int, 
 
 async def forget_user(session: AsyncSession, user_id: int) -> Forgotten:
     """Delete everything a user made or said: their poems (with the ratings and
-    favourites others gave them), ratings, favourites and preferences."""
+    favourites others gave them), ratings, favourites and preferences; and end their
+    jobs in flight, so that nothing they finish is saved (`end_job`)."""
+    # the jobs' marks first: a job saving now holds its mark's row, so on PostgreSQL this
+    # waits for that save to commit, and the poem it saved is among those deleted below
+    await session.execute(delete(Cooldown).where(Cooldown.user_id == user_id))
     ratings = (await session.execute(delete(Rating).where(Rating.user_id == user_id))).rowcount
     favourites = (await session.execute(delete(Favourite).where(Favourite.user_id == user_id))).rowcount
     poems = (await session.execute(delete(Poem).where(Poem.user_id == user_id))).rowcount
     await session.execute(delete(UserPreference).where(UserPreference.user_id == user_id))
-    await session.execute(delete(Cooldown).where(Cooldown.user_id == user_id))
     return Forgotten(poems=poems, ratings=ratings, favourites=favourites)
 
 
@@ -417,3 +421,28 @@ async def take_cooldown(session: AsyncSession, user_id: int, action: str, second
 async def end_cooldown(session: AsyncSession, user_id: int, action: str) -> None:
     """The user may do `action` again at once (their request was never served)."""
     await session.execute(delete(Cooldown).where(Cooldown.user_id == user_id, Cooldown.action == action))
+
+
+# -- jobs in flight: a mark `forget_user` deletes, so a poem finished after it is not saved ------
+JOB = "job:"  # a cooldown row whose action starts so marks one job of the user's in flight
+JOB_MARK_S = 3600.0  # a mark older than this was left by a process that died mid-job
+
+
+async def start_job(session: AsyncSession, user_id: int) -> str:
+    """Mark a job of the user's as in flight; its token, for `end_job`. (Also clears the
+    user's marks that dead processes left.)"""
+    now = utcnow()
+    stale = (Cooldown.user_id == user_id) & Cooldown.action.startswith(JOB) & (Cooldown.until_at < now)
+    await session.execute(delete(Cooldown).where(stale))
+    token = JOB + secrets.token_hex(6)
+    session.add(Cooldown(user_id=user_id, action=token, until_at=now + timedelta(seconds=JOB_MARK_S)))
+    await session.flush()
+    return token
+
+
+async def end_job(session: AsyncSession, user_id: int, token: str) -> bool:
+    """End a job's mark: False when it was already gone, because the user was forgotten
+    meanwhile (`forget_user`): then what the job wrote must not be saved. The transaction
+    that saves the job's work calls this first."""
+    result = await session.execute(delete(Cooldown).where(Cooldown.user_id == user_id, Cooldown.action == token))
+    return result.rowcount == 1
