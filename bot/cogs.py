@@ -656,7 +656,12 @@ class Poems(commands.Cog):
     @commands.hybrid_command(name="forgetme")
     @described
     async def forgetme(self, ctx: commands.Context, confirm: str | None = None):
-        """Delete your poems, ratings and favourites. Asks first: press the button, or `!forgetme confirm`."""
+        """Delete your poems, ratings and favourites. Asks first: press the button, or `!forgetme confirm`.
+
+        Poems other people made from yours (rewrites, variations, blends, poems from
+        favourites) are theirs: they stay, without the link to yours (a rewrite keeps
+        three of your four lines). A poem of yours still being written is not saved.
+        """
         if confirm != "confirm":
             ratings, favourites = await self.service.others_on_my_poems(ctx.author.id)
             others = (

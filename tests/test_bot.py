@@ -893,3 +893,19 @@ async def test_a_poem_finished_after_its_authors_forgetme_is_dropped_not_saved(d
         assert again.embeds and (await local.say("!forgetme confirm", user_id=4))[0].text().startswith(
             "Done: deleted 1 poem,"
         )
+
+
+async def test_poems_others_made_from_a_forgotten_users_poem_stay_without_the_link_and_help_says_so(local):
+    await local.say("!poem 12", user_id=4)
+    await local.say("!vary 1", user_id=5)
+    await local.say("!rewrite 1 3", user_id=5)
+    await local.say("!forgetme confirm", user_id=4)
+    (varied,) = await local.say("!show 2", user_id=5)
+    assert "variation of a deleted poem" in varied.text()
+    (rewritten,) = await local.say("!show 3", user_id=5)
+    assert "line 3 rewritten from a deleted poem" in rewritten.text()
+    (helped,) = await local.say("!help forgetme")
+    assert "stay, without the link to yours" in helped.text() and "three of your four lines" in helped.text()
+    from bot.i18n import command_help
+
+    assert "不再連到你的詩" in command_help("forgetme", None, "zh-TW")
