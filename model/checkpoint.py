@@ -22,6 +22,7 @@ from .subjects import SubjectIndex, index_path
 
 FORMAT = "poembot-checkpoint/1"
 CALIBRATION = "sampler.calibration"  # the sampler's calibration in the safetensors (see Checkpoint)
+UNIGRAM = "sampler.unigram"  # the training poems' character log-shares in the safetensors (see Checkpoint)
 UNK = "<unk>"
 SHIPPED_DIR = Path(__file__).parent / "checkpoints"
 
@@ -57,6 +58,14 @@ class Vocab:
     def encode_batch(self, poems: list[str]) -> torch.Tensor:
         return torch.tensor([self.ids(p) for p in poems], dtype=torch.long)  # (B, T)
 
+    def log_shares(self, poems: list[str]) -> torch.Tensor:
+        """Each character's log share of the characters of `poems`, smoothed by half a count
+        (<unk> as rare as the rarest). (V,)"""
+        counts = torch.bincount(torch.tensor([i for p in poems for i in self.ids(p)]), minlength=len(self)).double()
+        counts[self.unk] = 0.0
+        counts += 0.5
+        return (counts / counts.sum()).log().float()
+
 
 @dataclass
 class Checkpoint:
@@ -68,6 +77,9 @@ class Checkpoint:
     # what the sampler's `calibration` option adds to log-probabilities (None = none measured)
     calibration: torch.Tensor | None = None  # (V,)
     subjects: SubjectIndex | None = None  # where subject poems come from (model/subjects.py), if built
+    # per character: log of its share of the training poems' characters, what ranking candidates
+    # discounts (the `unigram_discount` option; None = not measured, no discount)
+    unigram: torch.Tensor | None = None  # (V,)
 
     @property
     def cfg(self) -> Config:
@@ -99,11 +111,15 @@ def save(ckpt: Checkpoint, path: Path, half: bool = False) -> Path:
         )
     if ckpt.calibration is not None:
         tensors[CALIBRATION] = ckpt.calibration.float().contiguous()
+    if ckpt.unigram is not None:
+        tensors[UNIGRAM] = ckpt.unigram.float().contiguous()
     save_file(tensors, str(path))
     sha256 = weights_sha256(path)
     card = ckpt.card  # updated in place: a trainer holding the dict keeps writing to the same card
     if ckpt.calibration is None:
         card.pop("calibration", None)
+    if ckpt.unigram is None:
+        card.pop("unigram", None)
     if ckpt.prior is None:
         card.pop("prior", None)
     else:
@@ -176,6 +192,11 @@ def load(path: Path | str) -> Checkpoint:
             f"{weights_path}: the calibration has shape {tuple(calibration.shape)}, "
             f"not one value for each of {len(vocab)} characters"
         )
+    unigram = tensors.pop(UNIGRAM, None)
+    if ("unigram" in card) != (unigram is not None):
+        raise CheckpointError(f"{card_path} and {weights_path.name} disagree on whether it holds character shares")
+    if unigram is not None and (unigram.shape != (len(vocab),) or not bool((unigram <= 0).all())):
+        raise CheckpointError(f"{weights_path}: the character shares are not one log-share for each of {len(vocab)}")
     model = PoemVAE(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -194,6 +215,7 @@ def load(path: Path | str) -> Checkpoint:
         card=card,
         prior=prior,
         calibration=None if calibration is None else calibration.float(),
+        unigram=None if unigram is None else unigram.float(),
         subjects=_load_subjects(path, cfg),
     )
 

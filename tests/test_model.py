@@ -218,6 +218,25 @@ def test_a_checkpoint_round_trips_and_describes_itself(tiny_checkpoints, tmp_pat
     assert torch.allclose(half.model.encode(x)[0], ckpt.model.encode(x)[0], atol=1e-2)
 
 
+def test_the_training_poems_character_shares_travel_in_the_checkpoint(tiny_checkpoints, tmp_path):
+    ckpt = load(tiny_checkpoints[5])
+    assert ckpt.unigram is None  # measured when a sampler that reads them is chosen
+    poems = corpus.load_split(CORPUS, 5, "train")
+    ckpt.unigram = ckpt.vocab.log_shares(poems)
+    ckpt.card["unigram"] = {"poems": len(poems)}
+    again = load(save(ckpt, tmp_path / "shares", half=True))
+    assert torch.equal(again.unigram, ckpt.unigram)
+    assert float(again.unigram.exp().sum()) == pytest.approx(1.0, abs=1e-4)
+    commonest = max(set("".join(poems)), key="".join(poems).count)
+    assert int(again.unigram.argmax()) == again.vocab.index[commonest]
+    # a card that does not describe them (or describes missing ones) is refused
+    card = json.loads((tmp_path / "shares.json").read_text())
+    del card["unigram"]
+    (tmp_path / "shares.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="character shares"):
+        load(tmp_path / "shares")
+
+
 def _copy(src: Path, dst: Path, unhashed: bool = False) -> Path:
     """A copy of a checkpoint; `unhashed`: its card without the hash of its weights (as old
     cards were), so the checks behind the hash are reached."""
