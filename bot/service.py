@@ -69,6 +69,11 @@ class ForgottenMeanwhile(UserError):
         super().__init__("Your `!forgetme` came while this was being written, so it was not saved.")
 
 
+class Refused(UserError):
+    """The model cannot write what was asked (a character it does not know, a line it cannot
+    rewrite): nothing was written, so the cooldown is given back."""
+
+
 class Busy(UserError):
     def __init__(self, retry_after: float):
         self.retry_after = retry_after
@@ -346,7 +351,8 @@ class PoemService:
         """Bound the model work in flight; past the bound, say so instead of queueing. Start
         the user's cooldown and mark the job in flight (one transaction), and yield the mark:
         the transaction that saves the job's work ends it first (`_keep`). A job that fails
-        ends its mark, and one that fails with Busy gives the cooldown back."""
+        ends its mark, and one the worker refused (busy, or a request it cannot write) gives
+        the cooldown back."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
         async with self.sessions.begin() as s:
@@ -360,7 +366,7 @@ class PoemService:
         except Exception as e:
             async with self.sessions.begin() as s:  # nothing will be saved
                 await repo.end_job(s, user_id, job)
-                if isinstance(e, Busy):  # the user keeps their cooldown unspent
+                if isinstance(e, (Busy, Refused)):  # the user keeps their cooldown unspent
                     await cooldown.give_back(s, user_id)
             raise
         finally:
@@ -375,7 +381,7 @@ class PoemService:
             try:
                 return await call(req), job
             except WorkerBadRequest as e:
-                raise UserError(refused + echo(e, 300)) from None
+                raise Refused(refused + echo(e, 300)) from None
             except WorkerBusy as e:  # every worker is full
                 raise Busy(e.retry_after) from None
 

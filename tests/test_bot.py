@@ -909,3 +909,13 @@ async def test_poems_others_made_from_a_forgotten_users_poem_stay_without_the_li
     from bot.i18n import command_help
 
     assert "不再連到你的詩" in command_help("forgetme", None, "zh-TW")
+
+
+async def test_a_refused_subject_gives_the_cooldown_back_as_busy_does(sqlite_url, engine):
+    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
+        (refused,) = await local.say("!poem 𠀀")
+        assert refused.text().startswith("I cannot write that poem: "), refused.text()
+        (written,) = await local.say("!poem 月")
+        assert written.embeds, written.text()
+        (wait,) = await local.say("!poem 2")
+        assert "again in" in wait.text(), "a poem written spends the cooldown"
