@@ -256,7 +256,10 @@ def _fit_prior(args, argv) -> None:
 
 def _calibrate(args, argv) -> None:
     from .checkpoint import load, save, stored_half
-    from .generate import BLEND, InputError, Options, PoemGenerator, calibrate
+    from .blend import BLEND
+    from .calibration import calibrate
+    from .contract import InputError, Options
+    from .generate import PoemGenerator
 
     ckpt = load(args.checkpoint)
     ckpt.calibration, ckpt.card["sampler"] = None, {}  # measured on the uncalibrated sampler

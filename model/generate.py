@@ -1,4 +1,4 @@
-"""The generation API: sample, encode, interpolate. The worker and the CLI call it.
+"""The generation API: sample, encode, vary, rewrite, interpolate. The worker and the CLI call it.
 
 Decoding walks the poem one position at a time. For the hybrid model the
 autoregressive head gives each position's distribution given z and the
@@ -10,6 +10,11 @@ rhyme group, and the regulated tone pattern as a preference.
 Every random number a poem uses (its latent and one uniform per position)
 comes from a generator seeded by that poem's seed alone, so a seed gives the
 same poem alone or inside any batch.
+
+This module owns the decoder loop and its constraints, the requests (a subject,
+an acrostic, a line rewritten, a variation) and the checks of what they name.
+Each position's character is picked by model/sampling.py; blends live in
+model/blend.py and the sampler's calibration in model/calibration.py.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from pathlib import Path
 import opencc
 import torch
 
+from . import blend
+from .blend import BLEND
 from .checkpoint import Checkpoint, CheckpointError, load, shipped
 from .contract import (
     MAX_LATENT,
     MAX_N,
-    MAX_STEPS,
     MAX_SUBJECT_WORDS,
     MAX_WORD,
     InputError,
@@ -35,22 +41,13 @@ from .contract import (
     check_seed,
 )
 from .prosody import Prosody, key_pattern, key_positions
+from .sampling import choose
 from .text import HAN_LINE, MAX_SEED, PUNCTUATION
 
 REWRITE_CANDIDATES = 8  # lines drawn for a rewrite, the one that fits the whole poem best kept
 # poems an acrostic draws, the likeliest kept: four heads forced at random break a poem's flow (measured,
 # 5-character, 100 acrostics: bigram perplexity 1.29x plain samples' with one draw, 0.89x with two, 0.78x with four)
 ACROSTIC_CANDIDATES = 2
-# the middle step of an odd blend leans on each neighbour by this share of the continuity (measured,
-# 5-character, 100 validation pairs, 5 steps: 0.5 left the middle a jump, neighbours sharing 0.78, 0.17,
-# 0.17, 0.78; 1.0 with the squared detail schedule of `detail_path`: 0.62, 0.43, 0.42, 0.64)
-MIDDLE_LEAN = 1.0
-NUCLEUS_PREFIX = 1024  # characters looked at first for nucleus sampling (see PoemGenerator._choose)
-
-
-# how a blend is decoded: deterministically (argmax under the same constraints), so a
-# small move in the latent is a small change in the poem and a poem's own latent gives it back
-BLEND = Options(temperature=0.0, guidance=1.0)
 # how a variation is written: the poem's own latent, sampled at temperature 1 with a quarter of
 # the language model mixed in (measured: 5-character poems keep about 3 characters in 4,
 # 7-character ones about half, and almost every variation differs from its poem)
@@ -115,7 +112,7 @@ class PoemGenerator:
         return self.ckpt.version
 
     # -- the core: latents and uniforms in, poems out ---------------------------------------
-    def _randomness(
+    def randomness(
         self, seeds: list[int], k: int = 1, generators: list | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Each seed's k latents (D,) and per-position uniforms (T,), from its own generator:
@@ -144,10 +141,10 @@ class PoemGenerator:
         """Mean log-probability per character of each text under the writing head's
         latent-free language model (given its latent z (N, D) where the head has none). (N,)"""
         if self.model.autoregressive and self.model.can_guide:
-            return self._log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1)).mean(1)
-        return self._log_probs(texts, self.model.decode_parallel(z.float())).mean(1)
+            return self.log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1)).mean(1)
+        return self.log_probs(texts, self.model.decode_parallel(z.float())).mean(1)
 
-    def _log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor:
+    def log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor:
         """Each character's log-probability under the writing head given the parallel
         decoder's states hp (N, T, C) (of a latent, or the head's latent-free state). (N, T)"""
         x = self.vocab.encode_batch(texts)  # (N, T)
@@ -241,7 +238,7 @@ class PoemGenerator:
             adjusted = self._rhyme_mask(logp, out, line, opts) if opts.rhyme and col == form - 1 else logp
             if forced is not None:
                 adjusted = self._force(adjusted, forced, t, line, col, opts)
-            out[:, t] = self._choose(adjusted, us[:, t], opts)
+            out[:, t] = choose(adjusted, us[:, t], opts)
             if opts.no_repeat:
                 banned.scatter_(1, out[:, t : t + 1], -math.inf)
         return [self.vocab.text(row) for row in out.tolist()]
@@ -283,58 +280,7 @@ class PoemGenerator:
         dead = masked.amax(dim=1) == -math.inf  # (B,)
         return torch.where(dead[:, None], logp, masked) if dead.any() else masked
 
-    @staticmethod
-    def _choose(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
-        """Temperature, min-p, top-k and nucleus (top-p, Holtzman et al. 2020) sampling by
-        inverse CDF on each poem's own uniform."""
-        if opts.temperature == 0:
-            return logp.argmax(dim=1)
-        if opts.min_p > 0:  # p >= min_p * p_max after temperature: logp >= max + T log(min_p)
-            floor = logp.amax(dim=1, keepdim=True) + opts.temperature * math.log(opts.min_p)  # (B, 1)
-            logp = logp.masked_fill(logp < floor, -math.inf)
-        if opts.top_p < 1.0 and not (opts.top_k and opts.top_k < logp.shape[1]):
-            return PoemGenerator._nucleus(logp, u, opts)
-        if opts.top_k and opts.top_k < logp.shape[1]:
-            vals, ids = logp.topk(opts.top_k, dim=1)  # (B, k), likeliest first
-        else:
-            vals, ids = logp, None
-        probs = torch.softmax(vals.double() / opts.temperature, dim=1)  # (B, k)
-        return PoemGenerator._draw(probs, ids, u, opts)
-
-    @staticmethod
-    def _nucleus(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
-        """Nucleus sampling without sorting the vocabulary for every poem: the likeliest
-        NUCLEUS_PREFIX characters with their true probabilities (normalised over the whole
-        vocabulary) serve every row whose nucleus lies among them; the rest are sorted in full.
-        Either way a row draws from exactly its nucleus."""
-        vals, ids = logp.topk(min(NUCLEUS_PREFIX, logp.shape[1]), dim=1)  # (B, P), likeliest first
-        lse = torch.logsumexp(logp.double() / opts.temperature, dim=1, keepdim=True)  # (B, 1)
-        probs = torch.exp(vals.double() / opts.temperature - lse)  # (B, P)
-        wide = probs.sum(dim=1) < opts.top_p  # (B,) rows whose nucleus reaches past the prefix
-        if not bool(wide.any()):
-            return PoemGenerator._draw(probs, ids, u, opts)
-        out = torch.empty(len(logp), dtype=torch.long)
-        narrow = ~wide
-        if bool(narrow.any()):
-            out[narrow] = PoemGenerator._draw(probs[narrow], ids[narrow], u[narrow], opts)
-        vals, ids = logp[wide].sort(dim=1, descending=True)
-        probs = torch.softmax(vals.double() / opts.temperature, dim=1)
-        out[wide] = PoemGenerator._draw(probs, ids, u[wide], opts)
-        return out
-
-    @staticmethod
-    def _draw(probs: torch.Tensor, ids: torch.Tensor | None, u: torch.Tensor, opts: Options) -> torch.Tensor:
-        """Inverse CDF on each row's uniform over `probs` (B, k), likeliest first when
-        top_p < 1 (then only the nucleus is kept); `ids` maps columns to characters."""
-        if opts.top_p < 1.0:  # the likeliest characters that together hold top_p of the mass
-            probs = probs * ((probs.cumsum(dim=1) - probs) < opts.top_p)
-        cdf = probs.cumsum(dim=1)
-        j = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1).clamp(max=probs.shape[1] - 1)  # (B,)
-        # never land on a zero-probability character at a rounding edge
-        j = torch.where(probs.gather(1, j[:, None]).squeeze(1) > 0, j, probs.argmax(dim=1))
-        return j if ids is None else ids.gather(1, j[:, None]).squeeze(1)
-
-    def _poems(self, texts, z, seeds, opts) -> list[WrittenPoem]:
+    def written(self, texts, z, seeds, opts) -> list[WrittenPoem]:
         return [
             WrittenPoem(
                 text=t,
@@ -370,7 +316,7 @@ class PoemGenerator:
             opts = replace(opts, candidates=ACROSTIC_CANDIDATES)
         k = opts.candidates
         generators: list = []
-        z, us = self._randomness(seeds, k, generators)
+        z, us = self.randomness(seeds, k, generators)
         forced = None
         bias = None
         if words:
@@ -388,7 +334,7 @@ class PoemGenerator:
         # not the draw that steered it
         with torch.no_grad():
             z = self.model.encode(self.vocab.encode_batch(texts))[0]
-        return self._poems(texts, z, seeds, opts)
+        return self.written(texts, z, seeds, opts)
 
     def sample_range(self, seeds: range, opts: Options | None = None, **request) -> list[WrittenPoem]:
         """One poem per seed of a range of any length, MAX_N at a time (evaluation, calibration)."""
@@ -553,10 +499,10 @@ class PoemGenerator:
     ) -> list[WrittenPoem]:
         """Poems for given latents; the same seed's uniforms for every one, so the
         poems differ only where their latents do. (`keep`, `prefer`: see `decode`.)"""
-        z = self._as_latents(latents)
-        _, us = self._randomness([check_seed(seed)])
+        z = self.as_latents(latents)
+        _, us = self.randomness([check_seed(seed)])
         texts = self.decode(z, us.expand(len(z), -1), opts, keep, prefer)
-        return self._poems(texts, z, [None] * len(z), opts)
+        return self.written(texts, z, [None] * len(z), opts)
 
     def vary(
         self, text: str, seed: int, opts: Options | None = None, towards: str | None = None, t: float = 0.0
@@ -574,10 +520,10 @@ class PoemGenerator:
             other = self.parse(towards)
             za, zb = torch.tensor(z), torch.tensor(self.latent_of(other))
             if self.ckpt.cfg.latent_global:  # the blend's point at t, its detail read a share opts.detail
-                point, dims = self._path_point(za, zb, float(t), "lerp")
+                point, dims = blend.path_point(self, za, zb, float(t), "lerp")
                 z, keep = point.tolist(), torch.tensor([round(dims * opts.detail)])
             else:
-                z = interpolate_latents(za, zb, float(t), "lerp").tolist()
+                z = blend.interpolate_latents(za, zb, float(t), "lerp").tolist()
             if opts.continuity:  # each favourite's characters in their places, the nearer one more
                 ends = self.vocab.encode_batch([parsed, other])  # (2, T)
                 prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
@@ -605,19 +551,19 @@ class PoemGenerator:
         ids = torch.tensor(self.vocab.ids(parsed))
         forced = ids.repeat(candidates, 1)
         forced[:, lo:hi] = -1
-        _, us = self._randomness([check_seed(seed)], candidates)
+        _, us = self.randomness([check_seed(seed)], candidates)
         zs, keep = z.expand(candidates, -1), self.detail_keep(candidates, opts.detail)
         texts = [t for t in dict.fromkeys(self.decode(zs, us, opts, keep, forced=forced)) if t[lo:hi] != parsed[lo:hi]]
         if not texts:
             raise InputError(f"line {line} has no other way to be written here that keeps the rules")
         hp = self.model.decode_parallel(z.expand(len(texts), -1), keep[: len(texts)] if keep is not None else None)
-        best = int(self._log_probs(texts, hp).sum(1).argmax())
-        poem = self._poems(
+        best = int(self.log_probs(texts, hp).sum(1).argmax())
+        poem = self.written(
             [texts[best]], self.model.encode(self.vocab.encode_batch(texts[best : best + 1]))[0], [seed], opts
         )[0]
         return poem
 
-    def _as_latents(self, latents) -> torch.Tensor:
+    def as_latents(self, latents) -> torch.Tensor:
         D = self.ckpt.cfg.latent
         try:
             z = torch.tensor(latents, dtype=torch.float32)
@@ -639,190 +585,6 @@ class PoemGenerator:
         opts: Options | None = None,
         crossings: bool | None = None,
     ) -> list[WrittenPoem]:
-        """The poems on the path from a to b (texts or latents), both ends included.
-
-        Every step is its point on the latent path decoded (deterministically unless `opts`
-        samples; then with `seed`'s uniforms). For a two-level code the path walks z_g from
-        a's to b's while the detail code fades: the first half reads less and less of a's,
-        the middle none, the second half more and more of b's (`detail_path`), so the ends
-        are the poems and the middle is written from the blended z_g alone.
-
-        With `crossings` (the default for a one-level code, whose path between two poems
-        reads as half noise: docs/figures-one-level.md, "Blends"), each step between the ends is a crossing
-        of them instead: some of their half-lines from a, the rest from b (see
-        `_crossings`), the one the model finds likeliest at that step's point on the path."""
-        if crossings is None:
-            crossings = not self.ckpt.cfg.latent_global
-        opts = self.blend_options if opts is None else opts
-        if not (2 <= steps <= MAX_STEPS):
-            raise InputError(f"steps must be between 2 and {MAX_STEPS}")
-        if method not in ("slerp", "lerp"):
-            raise InputError("method is slerp or lerp")
-        ends = [self.parse(v) if isinstance(v, str) else None for v in (a, b)]  # an end given as text is itself
-        za, zb = (
-            torch.tensor(self.latent_of(e)) if e is not None else self._as_latents([v])[0] for v, e in zip((a, b), ends)
-        )
-        if not crossings and self.ckpt.cfg.latent_global:
-            path, keep = self.detail_path(za, zb, steps, method)
-            if torch.equal(za, zb) and ends[0] == ends[1]:  # a poem with itself: the path is that poem
-                text = ends[0] or self.decode_latents([za.tolist()], seed=seed, opts=opts)[0].text
-                return self._poems([text] * steps, path, [None] * steps, opts)
-            return self._poems(self._steps(path, keep, ends, seed, opts), path, [None] * steps, opts)
-        path = torch.stack([interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)])
-        if not crossings:
-            return self.decode_latents(path.tolist(), seed=seed, opts=opts)
-        missing = [i for i, e in enumerate(ends) if e is None]  # a latent's end is what it decodes to
-        if missing:
-            decoded = self.decode_latents([(path[0], path[-1])[i].tolist() for i in missing], seed=seed, opts=opts)
-            for i, p in zip(missing, decoded):
-                ends[i] = p.text
-        texts = self._crossing_path(ends[0], ends[1], path, opts)
-        return self._poems(texts, path, [None] * steps, opts)
-
-    def _steps(
-        self, path: torch.Tensor, keep: torch.Tensor, ends: list[str | None], seed: int, opts: Options
-    ) -> list[str]:
-        """Each point of a path (S, D) decoded, reading `keep` (S,) detail dimensions, with
-        `opts.continuity` nats for the characters of the neighbour nearer its end: from both
-        ends inwards, two steps a decode, and the middle of an odd path leaning on both its
-        neighbours (MIDDLE_LEAN). An end given as text is itself (what the user gave is the end)."""
-        S = len(path)
-        _, us = self._randomness([check_seed(seed)])
-
-        def run(rows: list[int], prefer=()) -> list[str]:
-            return self.decode(path[rows].float(), us.expand(len(rows), -1), opts, keep[rows], prefer)
-
-        texts: list[str | None] = [None] * S
-        texts[0], texts[-1] = ends
-        missing = [r for r, e in ((0, ends[0]), (S - 1, ends[1])) if e is None]  # latents given: decoded
-        if missing:
-            for r, text in zip(missing, run(missing)):
-                texts[r] = text
-        c = opts.continuity
-        for i in range(1, (S - 1) // 2 + (S % 2 == 0)):  # i from a's side, S - 1 - i from b's
-            j = S - 1 - i
-            ids = self.vocab.encode_batch([texts[i - 1], texts[j + 1]])  # (2, T)
-            texts[i], texts[j] = run([i, j], [(ids, c)] if c else [])
-        if S % 2 and S > 2:  # the middle step
-            m = S // 2
-            lean = c * MIDDLE_LEAN
-            prefer = [(self.vocab.encode_batch([texts[m - 1]]), lean), (self.vocab.encode_batch([texts[m + 1]]), lean)]
-            texts[m] = run([m], prefer if c else [])[0]
-        return texts
-
-    def detail_path(
-        self, za: torch.Tensor, zb: torch.Tensor, steps: int, method: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A two-level code's path: (latents (steps, D), detail dimensions read (steps,)), step i
-        the point at t = i / (steps - 1) (see `_path_point`)."""
-        points = [self._path_point(za, zb, i / (steps - 1), method) for i in range(steps)]
-        return torch.stack([z for z, _ in points]), torch.tensor([dims for _, dims in points])
-
-    def _path_point(self, za: torch.Tensor, zb: torch.Tensor, t: float, method: str) -> tuple[torch.Tensor, int]:
-        """The point a share t of the way from a to b on a two-level path, and the detail
-        dimensions it reads: z_g a share t of the way from a's to b's; up to the middle a share
-        (1 - 2t)^2 of a's detail code, after it (2t - 1)^2 of b's (the detail fades fast near
-        the ends, where it changes a poem least)."""
-        G, Dd = self.ckpt.cfg.latent_global, self.ckpt.cfg.latent_detail
-        near, share = (za, 1 - 2 * t) if t <= 0.5 else (zb, 2 * t - 1)
-        return torch.cat([interpolate_latents(za[:G], zb[:G], t, method), near[G:]]), round(share**2 * Dd)
-
-    def _half_lines(self) -> list[tuple[int, int]]:
-        """Each line's two halves, split at the caesura (2 + 3 characters, 4 + 3): (start, end)."""
-        cut = 2 if self.form == 5 else 4
-        return [
-            span
-            for line in range(self.ckpt.cfg.lines)
-            for span in ((line * self.form, line * self.form + cut), (line * self.form + cut, (line + 1) * self.form))
-        ]
-
-    def _crossings(self, a: str, b: str, opts: Options) -> tuple[list[int], list[str]]:
-        """Every poem made of half-lines of a and b in their places, as (which halves come
-        from b, a bit mask; text), a first and b last. A crossing between them must keep
-        what `opts` asks of a poem: no character twice, lines 2 and 4 rhyming."""
-        halves = self._half_lines()
-        masks, texts = [], []
-        for mask in range(2 ** len(halves)):
-            chars = list(a)
-            for k, (lo, hi) in enumerate(halves):
-                if mask >> k & 1:
-                    chars[lo:hi] = b[lo:hi]
-            text = "".join(chars)
-            if 0 < mask < 2 ** len(halves) - 1:
-                if opts.no_repeat and len(set(text)) < len(text):
-                    continue
-                if opts.rhyme and not self.prosody.rhymes(text[2 * self.form - 1], text[4 * self.form - 1]):
-                    continue
-            masks.append(mask)
-            texts.append(text)
-        return masks, texts
-
-    def _crossing_path(self, a: str, b: str, path: torch.Tensor, opts: Options) -> list[str]:
-        """From a to b through crossings, one a step, the likeliest path under the latents:
-        maximise the sum over steps of log p(crossing | step's latent), where each step takes
-        from b every half-line the step before it took, and a step repeats the poem before
-        it only when no other is left (Viterbi over the crossings)."""
-        if len(path) == 2:
-            return [a, b]
-        masks, texts = self._crossings(a, b, opts)
-        N, S = len(texts), len(path)
-        with torch.no_grad():  # the ends are a and b themselves; each inner latent decoded once
-            hp = self.model.decode_parallel(path[1:-1].float())  # (S - 2, T, C)
-            scores = (
-                self._log_probs([t for t in texts for _ in range(S - 2)], hp.repeat(N, 1, 1)).sum(1).view(N, S - 2).T
-            )  # (S - 2, N)
-        m = torch.tensor(masks)
-        first = {}
-        poem = torch.tensor([first.setdefault(t, i) for i, t in enumerate(texts)])  # (N,) one id per poem
-        same = poem[:, None] == poem[None, :]  # (N, N) equal poems
-        # prev -> next: next keeps every half prev took from b; an unchanged poem costs more than any score
-        allowed = torch.where((m[:, None] & ~m[None, :]) == 0, 0.0, -math.inf).double()  # (N, N)
-        allowed -= 1e6 * same.double()
-        scores = torch.cat([scores.double(), torch.zeros(1, N, dtype=torch.float64)])  # (S - 1, N): b scores 0
-        best = torch.full((N,), -math.inf, dtype=torch.float64)
-        best[0] = 0.0
-        back = []
-        for i in range(1, S):
-            total = best[:, None] + allowed + scores[i - 1][None, :]  # (N, N)
-            best, arg = total.max(dim=0)
-            back.append(arg)
-        j, chosen = N - 1, [N - 1]  # the last step is b
-        for arg in reversed(back):
-            j = int(arg[j])
-            chosen.append(j)
-        return [texts[j] for j in reversed(chosen)]
-
-
-def calibrate(
-    gen: PoemGenerator, poems: list[str], opts: Options, samples: int = 5000, seed: int = 100_000, clip: float = 2.0
-) -> torch.Tensor:
-    """The sampler's unigram calibration: per character, log(its share of the characters
-    of `poems` / its share in `samples` poems drawn with `opts`, uncalibrated), each share
-    smoothed by half a count and the ratio clipped to +-`clip` nats. (V,)
-
-    Truncated sampling (temperature, nucleus, min-p) favours the characters a language
-    model already likes best; added to the log-probabilities with a weight (the
-    `calibration` option), this hands back to the rarer characters the share real poems
-    give them, a fixed correction per character, so a seed's poem stays the same in any
-    batch. Seeds from `seed` on are drawn, apart from the evaluation's."""
-    drawn = [p.text for p in gen.sample_range(range(seed, seed + samples), replace(opts, calibration=0.0))]
-
-    def share(texts: list[str]) -> torch.Tensor:  # (V,) each character's share, smoothed by half a count
-        counts = torch.bincount(torch.tensor([i for t in texts for i in gen.vocab.ids(t)]), minlength=len(gen.vocab))
-        counts = counts.float()
-        counts[gen.vocab.unk] = 0.0
-        return (counts + 0.5) / (counts + 0.5).sum()
-
-    return (share(poems).log() - share(drawn).log()).clamp(-clip, clip)
-
-
-def interpolate_latents(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:
-    """lerp, or slerp (Shoemake 1985; White 2016 for generative models), which keeps
-    the path at the norm the prior expects instead of cutting through its centre."""
-    if method == "lerp":
-        return (1 - t) * a + t * b
-    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-8)
-    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
-    if omega.abs() < 1e-4:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+        """The poems on the path from a to b (texts or latents), both ends included: see
+        `interpolate` in model/blend.py, where blends live."""
+        return blend.interpolate(self, a, b, steps, method, seed, opts, crossings)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from model.checkpoint import shipped
-from model.generate import BLEND, InputError, Options, PoemGenerator
+from model.blend import BLEND, crossings_between, half_lines
+from model.generate import InputError, Options, PoemGenerator
 from model.prosody import Prosody, tone_key_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +152,7 @@ def test_a_blend_can_cross_the_ends_half_line_by_half_line_instead(shipped5):
     path = [p.text for p in shipped5.interpolate(POEM_A, POEM_B, steps=5, crossings=True)]
     a, b = path[0], path[-1]
     assert (a, b) == (shipped5.parse(POEM_A), shipped5.parse(POEM_B))
-    halves = shipped5._half_lines()
+    halves = half_lines(shipped5)
     taken = []  # per step: which halves come from b
     for i, text in enumerate(path):
         assert all(text[lo:hi] in (a[lo:hi], b[lo:hi]) for lo, hi in halves), text
@@ -169,7 +170,7 @@ def test_a_long_blend_repeats_a_step_only_when_no_crossing_is_left(shipped5):
     path = [p.text for p in shipped5.interpolate(POEM_A, POEM_B, steps=32, crossings=True)]
     assert (path[0], path[-1]) == tuple(p.text for p in shipped5.interpolate(POEM_A, POEM_B, steps=2, crossings=True))
     distinct = len(dict.fromkeys(path))
-    masks, texts = shipped5._crossings(path[0], path[-1], BLEND)
+    masks, texts = crossings_between(shipped5, path[0], path[-1], BLEND)
     assert 2 < distinct <= len(texts)
     for text in set(path):  # never returns to an earlier poem: each one's steps are consecutive
         at = [i for i, p in enumerate(path) if p == text]

@@ -10,7 +10,8 @@ import torch
 
 from model import corpus
 from model.checkpoint import Checkpoint, CheckpointError, Vocab, load, save
-from model.generate import BLEND, Options, PoemGenerator
+from model.blend import BLEND
+from model.generate import Options, PoemGenerator
 from model.network import PoemVAE, loss, tiny
 from model.prior import GaussianMixture
 from model.prosody import Prosody
@@ -54,7 +55,7 @@ def test_the_prior_round_trips_through_safetensors(with_prior, tmp_path):
         assert torch.allclose(back.prior.to_tensors()[name], t, rtol=1e-3, atol=1e-4), name
     assert torch.equal(load(with_prior).prior.means, ckpt.prior.means)  # float32 stays exact
     a, b = PoemGenerator(ckpt), PoemGenerator(back)
-    assert torch.allclose(a._randomness([1, 2, 3])[0], b._randomness([1, 2, 3])[0], atol=1e-2)
+    assert torch.allclose(a.randomness([1, 2, 3])[0], b.randomness([1, 2, 3])[0], atol=1e-2)
 
 
 def test_sampling_from_the_prior_is_seeded_and_batch_independent(with_prior):
@@ -75,11 +76,11 @@ def test_a_checkpoint_without_a_prior_samples_from_the_standard_normal(tiny_chec
     ckpt = load(tiny_checkpoints[5])
     assert ckpt.prior is None and "prior" not in ckpt.card
     gen = PoemGenerator(ckpt)
-    z, _ = gen._randomness([42])
+    z, _ = gen.randomness([42])
     assert z[0].tolist() == pytest.approx(torch.randn(8, generator=torch.Generator().manual_seed(42)).tolist())
     with_prior = PoemGenerator(load(tiny_checkpoints[5]))
     with_prior.ckpt.prior = GaussianMixture(torch.ones(1), torch.full((1, 8), 5.0), torch.eye(8)[None])
-    assert with_prior._randomness([42])[0][0].mean() > 3  # the mixture's draw, not N(0, I)'s
+    assert with_prior.randomness([42])[0][0].mean() > 3  # the mixture's draw, not N(0, I)'s
 
 
 def test_a_prior_that_card_and_weights_disagree_on_is_refused(with_prior, tiny_checkpoints, tmp_path):

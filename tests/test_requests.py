@@ -56,7 +56,7 @@ def test_a_subject_draws_its_latent_from_where_its_poems_encode(indexed):
     index = indexed.ckpt.subjects
     mean, std = index.gaussian([indexed.vocab.index[a]])
     generators: list = []
-    z, _ = indexed._randomness([5], 1, generators)
+    z, _ = indexed.randomness([5], 1, generators)
     moved, _ = indexed._subject(z, [[indexed.vocab.index[a]]], generators, indexed.default_options)
     assert torch.allclose(moved[0], mean + std * z[0])
     row = index.row[indexed.vocab.index[a]]

@@ -10,7 +10,8 @@ import torch
 
 from model import corpus
 from model.checkpoint import load, save
-from model.generate import BLEND, PoemGenerator
+from model.blend import BLEND, detail_path
+from model.generate import PoemGenerator
 from model.network import PoemVAE, tiny
 from model.train import TrainArgs, steer_rate, train
 
@@ -75,7 +76,7 @@ def test_a_new_poem_reads_z_g_alone_and_its_seed_gives_it_in_any_batch(two_level
     alone = gen.sample_seeds([42])[0]
     inside = gen.sample_seeds([7, 42, 9, 1000])[1]
     assert (alone.text, alone.latent) == (inside.text, inside.latent)
-    z, _ = gen._randomness([42])
+    z, _ = gen.randomness([42])
     G = gen.ckpt.cfg.latent_global
     assert z[0, :G].tolist() == pytest.approx(torch.randn(G, generator=torch.Generator().manual_seed(42)).tolist())
     assert z[0, G:].abs().sum() == 0  # a drawn latent has no detail
@@ -102,7 +103,7 @@ def test_a_blend_is_its_latent_path_decoded_with_the_given_poems_at_its_ends(two
     a, b = poems[0], poems[1]
     path = gen.interpolate(a, b, steps=5, opts=replace(BLEND, continuity=0.0))
     assert [path[0].text, path[-1].text] == [a, b]  # what the user gave is the end
-    latents, keep = gen.detail_path(torch.tensor(gen.encode(a)), torch.tensor(gen.encode(b)), 5, "lerp")
+    latents, keep = detail_path(gen, torch.tensor(gen.encode(a)), torch.tensor(gen.encode(b)), 5, "lerp")
     Dd = gen.ckpt.cfg.latent_detail
     assert keep.tolist() == [Dd, round(Dd / 4), 0, round(Dd / 4), Dd]  # (1 - 2t)^2 of the nearer end's detail
     decoded = gen.decode_latents(latents.tolist(), opts=replace(BLEND, continuity=0.0), keep=keep)
