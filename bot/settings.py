@@ -8,6 +8,7 @@ A bad value is a `ConfigError` whose message names the variable and the fix;
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -104,6 +105,23 @@ class Environment(BaseSettings):
         "",
         alias="SHARD_IDS",
         description=("the shards this process runs, comma-separated (like `0,1`); unset: all of SHARD_COUNT"),
+    )
+    bots: int | None = Field(
+        None,
+        alias="POEMBOT_BOTS",
+        ge=1,
+        description=(
+            "bot processes splitting SHARD_COUNT (a StatefulSet's replicas); with `POEMBOT_BOT_ORDINAL`, "
+            "each runs its own block of shards instead of SHARD_IDS"
+        ),
+    )
+    bot_ordinal: str = Field(
+        "",
+        alias="POEMBOT_BOT_ORDINAL",
+        description=(
+            "this process's place among POEMBOT_BOTS, from 0, or a name ending in it (a StatefulSet pod's, "
+            "like `poembot-bot-2`: of 4 bots for 16 shards, it runs 8-11)"
+        ),
     )
     log_format: Literal["text", "json"] = Field(
         "text",
@@ -202,6 +220,8 @@ class Settings:
     def from_env(cls, env: Environment | None = None) -> Settings:
         """The settings `env` (default: the environment, read now) describes, checked."""
         env = environment() if env is None else env
+        derived = env.bots is not None or env.bot_ordinal.strip()  # this bot's place among several
+        shard_ids = _derived_shard_ids(env) if derived else _shard_ids(env.shard_ids)
         return cls(
             database_url=env.database_url or f"sqlite+aiosqlite:///{env.data_dir / 'poembot.sqlite3'}",
             worker_url=env.worker_url or None,
@@ -217,7 +237,7 @@ class Settings:
             cards=env.cards,
             card_font=env.card_font,
             shard_count=env.shard_count,
-            shard_ids=_shard_ids(env.shard_ids),
+            shard_ids=shard_ids,
         ).check()
 
     def check(self) -> Settings:
@@ -307,6 +327,54 @@ def _shard_ids(text: str) -> tuple[int, ...] | None:
     if not all(w.isdigit() for w in words):
         raise ConfigError(f"SHARD_IDS must be shard numbers, comma-separated (like 0,1), not {text!r}")
     return tuple(sorted({int(w) for w in words}))
+
+
+def shards_for(ordinal: int, bots: int, shard_count: int) -> tuple[int, ...]:
+    """The shards bot number `ordinal` (from 0) of `bots` runs, of `shard_count` in all: a
+    contiguous block, the first `shard_count % bots` bots taking one more, so that every
+    shard is run by exactly one bot (4 bots, 16 shards: bot 2 runs 8-11). The one rule
+    for compose's shard example and the Kubernetes StatefulSet alike."""
+    if not 1 <= bots <= shard_count:
+        raise ValueError(f"{bots} bots cannot split {shard_count} shards (1 to {shard_count} bots can)")
+    if not 0 <= ordinal < bots:
+        raise ValueError(f"bot {ordinal} is not one of {bots} (0 to {bots - 1})")
+    each, extra = divmod(shard_count, bots)
+    start = ordinal * each + min(ordinal, extra)
+    return tuple(range(start, start + each + (ordinal < extra)))
+
+
+def _derived_shard_ids(env: Environment) -> tuple[int, ...]:
+    """SHARD_IDS from POEMBOT_BOTS and POEMBOT_BOT_ORDINAL (see `shards_for`)."""
+    if env.shard_ids.strip():
+        raise ConfigError(
+            "SHARD_IDS and POEMBOT_BOTS/POEMBOT_BOT_ORDINAL both say which shards to run: set one "
+            "(the shards listed, or this bot's place among the bots)"
+        )
+    if env.bots is None or not env.bot_ordinal.strip():
+        raise ConfigError(
+            "POEMBOT_BOTS and POEMBOT_BOT_ORDINAL go together (the bots in all, and this one's place "
+            "among them, like POEMBOT_BOTS=4 POEMBOT_BOT_ORDINAL=poembot-bot-2)"
+        )
+    if env.shard_count is None:
+        raise ConfigError(f"POEMBOT_BOTS needs SHARD_COUNT (the shards the {env.bots} bots split), like SHARD_COUNT=16")
+    found = re.fullmatch(r"(?:.*-)?(\d+)", env.bot_ordinal.strip())
+    if found is None:
+        raise ConfigError(
+            f"POEMBOT_BOT_ORDINAL must be a number from 0, or a name ending in one (like poembot-bot-2), "
+            f"not {env.bot_ordinal!r}"
+        )
+    ordinal = int(found.group(1))
+    if env.bots > env.shard_count:
+        raise ConfigError(
+            f"POEMBOT_BOTS={env.bots} is more bots than SHARD_COUNT={env.shard_count} shards: some would "
+            "run none; raise SHARD_COUNT or run fewer bots"
+        )
+    if ordinal >= env.bots:
+        raise ConfigError(
+            f"POEMBOT_BOT_ORDINAL {env.bot_ordinal!r} is bot {ordinal}, but POEMBOT_BOTS={env.bots} "
+            f"(bots 0 to {env.bots - 1}): set POEMBOT_BOTS to the StatefulSet's replicas"
+        )
+    return shards_for(ordinal, env.bots, env.shard_count)
 
 
 def _hide_password(url: str) -> str:

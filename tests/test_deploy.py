@@ -136,10 +136,74 @@ def test_the_shards_example_splits_every_shard_between_two_bots_and_scales_worke
     shards = yaml.safe_load((ROOT / "docker-compose.shards.yml").read_text())
     schema = json.loads((ROOT / "tests" / "fixtures" / "compose-spec.json").read_text("utf-8"))
     jsonschema.validate(shards, schema, cls=jsonschema.Draft7Validator)
-    bots = [s["environment"] for s in shards["services"].values()]
-    counts = {int(env["SHARD_COUNT"]) for env in bots}
-    ids = sorted(int(i) for env in bots for i in env["SHARD_IDS"].split(","))
+    bots = [settings_from(s["environment"]) for s in shards["services"].values()]
+    counts = {b.shard_count for b in bots}
+    ids = sorted(i for b in bots for i in b.shard_ids)
     assert len(counts) == 1 and ids == list(range(counts.pop())), "each shard run by exactly one bot"
+    assert all("SHARD_IDS" not in s["environment"] for s in shards["services"].values()), "derived, not listed"
     assert shards["services"]["bot-2"]["extends"] == {"file": "docker-compose.yml", "service": "bot"}
     worker = compose["services"]["worker"]
     assert "container_name" not in worker and "ports" not in worker, "`--scale worker=3` needs no fixed name or port"
+
+
+# -- the shard rule: one definition, used by compose and the Kubernetes StatefulSet -----------
+def settings_from(env: dict[str, str]):
+    """The bot's settings for `env` alone (no .env file; an in-memory database, so nothing is written)."""
+    from bot.settings import Environment, Settings
+
+    env = {"DATABASE_URL": "sqlite+aiosqlite:///:memory:", **env}
+    return Settings.from_env(Environment(_env_file=None, **env))
+
+
+@pytest.mark.parametrize("bots, shard_count", [(1, 1), (1, 4), (2, 2), (2, 5), (3, 10), (4, 16), (7, 100), (16, 16)])
+def test_the_bots_of_a_statefulset_run_every_shard_exactly_once(bots, shard_count):
+    ran = []
+    for ordinal in range(bots):
+        env = {
+            "SHARD_COUNT": str(shard_count),
+            "POEMBOT_BOTS": str(bots),
+            "POEMBOT_BOT_ORDINAL": f"poembot-bot-{ordinal}",
+        }
+        mine = settings_from(env).shard_ids
+        assert mine, f"bot {ordinal} of {bots} runs no shard"
+        assert list(mine) == list(range(mine[0], mine[-1] + 1)), "a contiguous block"
+        ran += mine
+    assert sorted(ran) == list(range(shard_count)) and len(ran) == len(set(ran))
+    sizes = [
+        len(
+            settings_from(
+                {"SHARD_COUNT": str(shard_count), "POEMBOT_BOTS": str(bots), "POEMBOT_BOT_ORDINAL": str(o)}
+            ).shard_ids
+        )
+        for o in range(bots)
+    ]
+    assert max(sizes) - min(sizes) <= 1, "shared out evenly"
+
+
+def test_the_issue_s_example_pod_2_of_4_bots_for_16_shards_runs_8_to_11():
+    from bot.settings import shards_for
+
+    assert shards_for(2, 4, 16) == (8, 9, 10, 11)
+    env = {"SHARD_COUNT": "16", "POEMBOT_BOTS": "4", "POEMBOT_BOT_ORDINAL": "poembot-bot-2"}
+    assert settings_from(env).shard_ids == (8, 9, 10, 11)
+    assert settings_from({**env, "POEMBOT_BOT_ORDINAL": "2"}).shard_ids == (8, 9, 10, 11)
+    assert settings_from({"SHARD_COUNT": "2", "SHARD_IDS": "1"}).shard_ids == (1,), "SHARD_IDS still works"
+
+
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        ({"SHARD_COUNT": "4", "POEMBOT_BOTS": "2"}, "POEMBOT_BOTS and POEMBOT_BOT_ORDINAL go together"),
+        ({"SHARD_COUNT": "4", "POEMBOT_BOT_ORDINAL": "poembot-bot-0"}, "go together"),
+        ({"POEMBOT_BOTS": "2", "POEMBOT_BOT_ORDINAL": "0"}, "POEMBOT_BOTS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "4", "POEMBOT_BOTS": "2", "POEMBOT_BOT_ORDINAL": "poembot-bot-2"}, "set POEMBOT_BOTS to"),
+        ({"SHARD_COUNT": "4", "POEMBOT_BOTS": "2", "POEMBOT_BOT_ORDINAL": "poembot-bot"}, "a name ending in one"),
+        ({"SHARD_COUNT": "2", "POEMBOT_BOTS": "3", "POEMBOT_BOT_ORDINAL": "0"}, "more bots than SHARD_COUNT=2"),
+        ({"SHARD_COUNT": "4", "POEMBOT_BOTS": "2", "POEMBOT_BOT_ORDINAL": "1", "SHARD_IDS": "0"}, "set one"),
+    ],
+)
+def test_a_shard_layout_that_cannot_work_is_refused_naming_the_variables(env, says):
+    from bot.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        settings_from(env)
