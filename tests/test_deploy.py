@@ -4,6 +4,7 @@ programs read."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -207,3 +208,218 @@ def test_a_shard_layout_that_cannot_work_is_refused_naming_the_variables(env, sa
 
     with pytest.raises(ConfigError, match=re.escape(says)):
         settings_from(env)
+
+
+# -- Kubernetes: deploy/kubernetes against the code --------------------------------------------
+K8S = ROOT / "deploy" / "kubernetes"
+K8S_VERSIONS = ("1.30.0", "1.37.0")  # the oldest and the newest the manifests are meant for (CI: .ci/run)
+
+
+def manifest_files() -> list[Path]:
+    """Every manifest, the dev overlay's too; kustomization.yaml files only list them."""
+    return sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml")
+
+
+@pytest.fixture(scope="module")
+def k8s() -> dict[tuple[str, str], dict]:
+    """Every resource, by (kind, name)."""
+    found = {}
+    for path in manifest_files():
+        for doc in yaml.safe_load_all(path.read_text("utf-8")):
+            if doc:
+                key = (doc["kind"], doc["metadata"]["name"])
+                assert key not in found, f"{key} defined twice"
+                found[key] = doc
+    return found
+
+
+def pod_spec(resource: dict) -> dict:
+    return resource["spec"]["template"]["spec"]
+
+
+def the_container(resource: dict, name: str) -> dict:
+    return next(c for c in pod_spec(resource)["containers"] if c["name"] == name)
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def port_number(container: dict, name_or_number) -> int:
+    if isinstance(name_or_number, int):
+        return name_or_number
+    return next(p["containerPort"] for p in container["ports"] if p["name"] == name_or_number)
+
+
+def test_every_manifest_is_valid_for_kubernetes_1_30_and_1_37_offline():
+    kv = pytest.importorskip("kubernetes_validate")  # the dev extra; its schemas are bundled
+    for path in manifest_files():
+        docs = [d for d in yaml.safe_load_all(path.read_text("utf-8")) if d]
+        assert docs, f"{path} holds no resource"
+        for doc in docs:
+            for version in K8S_VERSIONS:
+                kv.validate(doc, version, strict=True)  # raises on an error, or a kind it has no schema for
+    bot = yaml.safe_load((K8S / "bot.yaml").read_text("utf-8").split("\n---\n")[1])
+    bot["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFileSystem"] = True
+    with pytest.raises(kv.ValidationError):  # strict: a misspelt field is an error, not ignored
+        kv.validate(bot, K8S_VERSIONS[-1], strict=True)
+
+
+def test_kustomize_applies_every_manifest_as_it_is():
+    base = yaml.safe_load((K8S / "kustomization.yaml").read_text("utf-8"))
+    assert sorted(base["resources"]) == sorted(p.name for p in manifest_files() if p.parent == K8S)
+    assert set(base) == {"apiVersion", "kind", "resources"}, "no patches: CI validates what kubectl applies"
+    dev = yaml.safe_load((K8S / "dev" / "kustomization.yaml").read_text("utf-8"))
+    assert dev["resources"] == ["../", "postgres.yaml"] and set(dev) == {"apiVersion", "kind", "resources"}
+
+
+def test_the_manifests_set_only_variables_the_code_reads(k8s):
+    from bot.settings import Environment
+    from model.worker.settings import WorkerEnvironment
+
+    reads = {
+        "bot": {i.alias for i in Environment.model_fields.values()},
+        "worker": {i.alias for i in WorkerEnvironment.model_fields.values()},
+    }
+    programs = {("bot", "bot"): "bot", ("migrate", "bot"): "bot", ("worker", "model"): "worker"}
+    seen = set()
+    for (kind, name), resource in k8s.items():
+        if "template" not in resource.get("spec", {}):
+            continue
+        for c in pod_spec(resource)["containers"] + pod_spec(resource).get("initContainers", []):
+            if c["name"] == "postgres":  # the dev overlay's database: the postgres image's own variables
+                assert set(env_of(c)) <= {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD", "PGDATA"}
+                continue
+            program = programs[(c["name"], c["command"][2])]  # python -m <bot|model> ...
+            unknown = set(env_of(c)) - reads[program]
+            assert not unknown, f"{kind}/{name} sets {unknown}, which the {program} does not read"
+            seen.add(program)
+    assert seen == {"bot", "worker"}
+
+
+def test_the_bot_reaches_every_worker_replica_where_it_listens(k8s):
+    worker = k8s[("Deployment", "poembot-worker")]
+    c = the_container(worker, "worker")
+    args = build_parser().parse_args(c["command"][3:])
+    assert c["command"][:4] == ["python", "-m", "model", "serve"] and args.host == "0.0.0.0"
+    assert port_number(c, "http") == args.port
+    service = k8s[("Service", "poembot-worker")]
+    assert service["spec"]["clusterIP"] == "None", "headless: the name resolves to every pod, the bot balances"
+    assert service["spec"]["selector"] == worker["spec"]["template"]["metadata"]["labels"]
+    (port,) = service["spec"]["ports"]
+    assert port_number(c, port["targetPort"]) == args.port
+    for statefulset in [k8s[("StatefulSet", "poembot-bot")]]:
+        url = urlparse(env_of(the_container(statefulset, "bot"))["WORKER_URL"]["value"])
+        assert (url.scheme, url.hostname, url.port) == ("http", "poembot-worker", port["port"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        get = c[probe]["httpGet"]
+        assert get["path"] == "/healthz" and port_number(c, get["port"]) == args.port, probe
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs poembot[worker] (torch)")
+def test_the_worker_serves_the_path_its_probes_ask_for(k8s):
+    from model.worker.http import create_app
+    from model.worker.settings import WorkerSettings
+
+    routes = {r.resource.canonical for r in create_app(WorkerSettings(checkpoints={5: None})).router.routes()}
+    c = the_container(k8s[("Deployment", "poembot-worker")], "worker")
+    assert {c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")} <= routes
+
+
+def test_worker_threads_match_the_cpu_request_and_autoscaling_owns_the_count(k8s):
+    worker = k8s[("Deployment", "poembot-worker")]
+    c = the_container(worker, "worker")
+    threads = int(env_of(c)["POEMBOT_THREADS"]["value"])
+    assert threads >= 1 and str(c["resources"]["requests"]["cpu"]) == str(c["resources"]["limits"]["cpu"]) == str(
+        threads
+    ), "one torch thread per whole core requested (and no more cores than that to run on)"
+    assert "replicas" not in worker["spec"], "the HorizontalPodAutoscaler owns the count; applying must not reset it"
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    hpa = k8s[("HorizontalPodAutoscaler", "poembot-worker")]["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "poembot-worker"}
+    assert hpa["metrics"][0]["resource"]["name"] == "cpu" and 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+    pdb = k8s[("PodDisruptionBudget", "poembot-worker")]["spec"]
+    assert pdb["selector"]["matchLabels"] == worker["spec"]["template"]["metadata"]["labels"]
+    assert pdb["maxUnavailable"] < hpa["minReplicas"], "a drain leaves a worker serving"
+
+
+def test_a_stopping_worker_finishes_what_it_accepted_before_it_is_killed(k8s):
+    from bot.settings import Environment
+    from bot.worker_client import RESOLVE_S
+
+    worker = k8s[("Deployment", "poembot-worker")]
+    wait = the_container(worker, "worker")["lifecycle"]["preStop"]["exec"]["command"]
+    assert wait[0] == "sleep" and int(wait[1]) >= RESOLVE_S + 5, "the bots stop sending first (re-resolve + DNS TTL)"
+    request_s = Environment.model_fields["worker_timeout_s"].default  # a bot gives up on a request after this
+    assert pod_spec(worker)["terminationGracePeriodSeconds"] >= int(wait[1]) + request_s + 10
+
+
+def test_each_bot_pod_derives_its_shards_and_together_they_run_every_shard_once(k8s):
+    from bot.settings import ConfigError
+
+    sts = k8s[("StatefulSet", "poembot-bot")]
+    env = env_of(the_container(sts, "bot"))
+    assert env["POEMBOT_BOT_ORDINAL"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "SHARD_IDS" not in env and int(env["POEMBOT_BOTS"]["value"]) == sts["spec"]["replicas"]
+    plain = {k: v["value"] for k, v in env.items() if "value" in v and k != "WORKER_URL"}
+    name = sts["metadata"]["name"]
+    ran = []
+    for ordinal in range(sts["spec"]["replicas"]):
+        settings = settings_from({**plain, "POEMBOT_BOT_ORDINAL": f"{name}-{ordinal}"})
+        assert settings.shard_count == int(env["SHARD_COUNT"]["value"])
+        ran += settings.shard_ids
+    assert sorted(ran) == list(range(int(env["SHARD_COUNT"]["value"])))
+    with pytest.raises(ConfigError, match="POEMBOT_BOTS"):  # `kubectl scale` without POEMBOT_BOTS: refused
+        settings_from({**plain, "POEMBOT_BOT_ORDINAL": f"{name}-{sts['spec']['replicas']}"})
+
+
+def test_the_bot_pods_serve_metrics_where_their_probes_look_and_keep_the_token_in_a_secret(k8s):
+    sts = k8s[("StatefulSet", "poembot-bot")]
+    c = the_container(sts, "bot")
+    env = env_of(c)
+    metrics = int(env["POEMBOT_METRICS_PORT"]["value"])
+    assert port_number(c, "metrics") == metrics
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/metrics" and port_number(c, c[probe]["httpGet"]["port"]) == metrics
+    service = k8s[("Service", sts["spec"]["serviceName"])]
+    assert (
+        service["spec"]["clusterIP"] == "None" and service["spec"]["selector"] == sts["spec"]["selector"]["matchLabels"]
+    )
+    assert env["DISCORD_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "poembot", "key": "discord-token"}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "poembot", "key": "database-url"}
+    assert not any(r["kind"] == "Secret" for r in k8s.values()), "no secret in the repository"
+
+
+def test_migrations_run_once_a_release_in_a_job_named_for_it(k8s):
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    (job,) = [r for (kind, _), r in k8s.items() if kind == "Job"]
+    assert job["metadata"]["name"] == "poembot-migrate-" + version.replace(".", "-")
+    c = the_container(job, "migrate")
+    assert c["command"] == ["python", "-m", "bot", "migrate"]
+    bot = the_container(k8s[("StatefulSet", "poembot-bot")], "bot")
+    assert env_of(c)["DATABASE_URL"] == env_of(bot)["DATABASE_URL"] and c["image"] == bot["image"]
+    assert env_of(bot)["POEMBOT_MIGRATE_ON_START"]["value"] == "0", "not every bot at once"
+    assert "initContainers" not in pod_spec(k8s[("StatefulSet", "poembot-bot")])
+
+
+def test_pods_run_unprivileged_with_limits_and_pinned_images(k8s):
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    for (kind, name), resource in k8s.items():
+        if "template" not in resource.get("spec", {}):
+            continue
+        pod = pod_spec(resource)
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, f"{name} does not call the Kubernetes API"
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"] == {"drop": ["ALL"]}, name
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][part]), f"{name}: {part}"
+            image, _, tag = c["image"].rpartition(":")
+            assert tag and tag != "latest" and "/" not in tag, f"{name}: {c['image']} is not pinned"
+            if image.startswith("poembot-"):
+                assert tag == version, f"{name}: our images carry the release's version"
+            else:
+                assert re.fullmatch(r"\d+\.\d+", tag), f"{name}: pin {image} to a minor release"
