@@ -58,6 +58,12 @@ def new_seed() -> int:
     return secrets.randbelow(2**31)
 
 
+def consecutive_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of a request for n poems from `seed`: poem i uses seed + i, so
+    `--seed 42 --n 1` is the first poem of `--seed 42 --n 5`."""
+    return [seed + i for i in range(n)]
+
+
 class PoemGenerator:
     """One loaded checkpoint and everything needed to write with it."""
 
@@ -120,12 +126,12 @@ class PoemGenerator:
 
         The latent comes from the checkpoint's fitted prior where it has one (where
         real poems encode to), else from N(0, I); for a two-level code, z_g from N(0, I)
-        and no detail."""
+        and no detail. The seeds are checked (`check_seed`) by the caller."""
         zs, us = [], []
         prior = self.ckpt.prior
         cfg = self.ckpt.cfg
         for s in seeds:
-            g = torch.Generator().manual_seed(check_seed(s))
+            g = torch.Generator().manual_seed(s)
             if generators is not None:  # each row's generator, to draw more from after these
                 generators += [g] * k
             for _ in range(k):
@@ -310,8 +316,16 @@ class PoemGenerator:
         training poems holding its characters encode to (the subject index) and writes
         every word into the poem, each where poets put its first character; an
         `acrostic` (4 characters) starts line i with character i."""
-        opts = self.default_options if opts is None else opts
-        words, heads = self.request(subject, acrostic, opts.check())
+        opts = (self.default_options if opts is None else opts).check()
+        words, heads = self.request(subject, acrostic, opts)
+        return self.sample_checked([check_seed(s) for s in seeds], opts, words, heads)
+
+    def sample_checked(
+        self, seeds: list[int], opts: Options, words: list[list[int]] = (), heads: list[int] = ()
+    ) -> list[WrittenPoem]:
+        """`sample_seeds` for a request checked already: seeds in range, `opts` checked, and
+        the subject's words and the acrostic's heads as the character ids `request` gives
+        (the worker engine checks each request once, when it arrives)."""
         if heads and opts.candidates < ACROSTIC_CANDIDATES:
             opts = replace(opts, candidates=ACROSTIC_CANDIDATES)
         k = opts.candidates
@@ -427,15 +441,23 @@ class PoemGenerator:
                 taken |= set(range(p, p + len(w)))
         return z, forced
 
-    def sample(self, n: int = 1, seed: int | None = None, opts: Options | None = None, **request) -> list[WrittenPoem]:
-        """n poems; with a seed, poem i uses seed + i, so `--seed 42 --n 1` is the
-        first poem of `--seed 42 --n 5`."""
+    def sample(
+        self,
+        n: int = 1,
+        seed: int | None = None,
+        opts: Options | None = None,
+        subject: list[str] | None = None,
+        acrostic: str | None = None,
+    ) -> list[WrittenPoem]:
+        """n poems from `seed` on (see `consecutive_seeds`; without a seed, a fresh one)."""
         if not (1 <= n <= MAX_N):
             raise InputError(f"n must be between 1 and {MAX_N}")
         base = new_seed() if seed is None else check_seed(seed)
         if base + n - 1 > MAX_SEED:
             raise InputError(f"seed + n must stay below {MAX_SEED}")
-        return self.sample_seeds([base + i for i in range(n)], opts, **request)
+        opts = (self.default_options if opts is None else opts).check()
+        words, heads = self.request(subject, acrostic, opts)
+        return self.sample_checked(consecutive_seeds(base, n), opts, words, heads)
 
     def parse(self, text: str) -> str:
         """Poem text (with or without punctuation) -> unpunctuated text of this form.
@@ -527,7 +549,7 @@ class PoemGenerator:
             if opts.continuity:  # each favourite's characters in their places, the nearer one more
                 ends = self.vocab.encode_batch([parsed, other])  # (2, T)
                 prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
-        poem = self.decode_latents([z], seed=check_seed(seed), opts=opts, keep=keep, prefer=prefer)[0]
+        poem = self.decode_latents([z], seed=seed, opts=opts, keep=keep, prefer=prefer)[0]
         poem.seed = seed
         return poem
 

@@ -50,6 +50,20 @@ async def test_batched_poems_equal_the_ones_written_alone(engine, generator):
     assert alone[1] == direct
 
 
+async def test_a_subject_or_an_acrostic_is_checked_once_on_its_way_through_the_engine(engine, generator, monkeypatch):
+    gen = engine.generators[5]
+    checked = []
+    real = type(gen).request
+    monkeypatch.setattr(gen, "request", lambda *args: checked.append(args) or real(gen, *args))
+    text = generator.sample_seeds([1])[0].text  # characters the tiny model knows, none twice
+    for asked in ({"subject": [text[3]]}, {"acrostic": text[4:8]}):
+        checked.clear()
+        reply = await engine.sample(SampleRequest.from_json({"seed": 4, "n": 2, **asked}))
+        assert len(checked) == 1, asked
+        assert [p.text for p in reply.poems] == [p.text for p in generator.sample_seeds([4, 5], **asked)]
+        assert [p.seed for p in reply.poems] == [4, 5]
+
+
 async def test_concurrent_clients_each_get_their_own_poems(engine):
     requests = [{"seed": 100 + i, "n": 1 + i % 3, "form": 5 if i % 2 else 7} for i in range(24)]
     replies = await asyncio.gather(*(engine.sample(SampleRequest(**r)) for r in requests))

@@ -5,7 +5,9 @@ Concurrent sample requests are coalesced into one forward pass (at most
 soon: see `Engine._run_batches`). Model work runs on dedicated threads, never on
 the event loop (a thread per form). A subject or acrostic request runs on its own.
 Requests arrive checked by their `from_json` (model/contract.py); what only the
-model can judge is refused here, as InputError.
+model can judge is refused here, as InputError, once: a subject's or an acrostic's
+characters become ids here (`PoemGenerator.request`) and those ids go down to the
+generator (`sample_checked`), which checks nothing again.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..contract import (
     VaryRequest,
     parse_options,
 )
-from ..generate import PoemGenerator, new_seed
+from ..generate import PoemGenerator, consecutive_seeds, new_seed
 from ..text import form_of
 from .settings import WorkerSettings, available_cpus
 
@@ -267,7 +269,7 @@ class Engine:
         seeds = [s for item in batch for s in item.seeds]
         self.metrics.batches.observe(len(seeds))
         try:
-            poems = await self._in_thread(form, self.generators[form].sample_seeds, seeds, opts)
+            poems = await self._in_thread(form, self.generators[form].sample_checked, seeds, opts)
         except Exception as e:  # handed to every waiting request
             for item in batch:
                 if not item.future.done():
@@ -283,13 +285,12 @@ class Engine:
     # -- the API: a checked request in, its reply out -----------------------------------
     async def sample(self, req: SampleRequest) -> PoemsReply:
         gen = self._generator(req.form)
-        seed = new_seed() if req.seed is None else req.seed
-        seeds = [seed + i for i in range(req.n)]
+        seeds = consecutive_seeds(new_seed() if req.seed is None else req.seed, req.n)  # (in range: from_json)
         opts = parse_options(req.options, gen.default_options)
         if req.subject is not None or req.acrostic is not None:  # a request of its own, written on its own
-            gen.request(req.subject, req.acrostic, opts)
+            words, heads = gen.request(req.subject, req.acrostic, opts)  # what only the model can judge
             with self._admitted(req.n):
-                poems = await self._in_thread(gen.form, gen.sample_seeds, seeds, opts, req.subject, req.acrostic)
+                poems = await self._in_thread(gen.form, gen.sample_checked, seeds, opts, words, heads)
             return PoemsReply(
                 poems, gen.version, asdict(opts), request={"subject": req.subject, "acrostic": req.acrostic}
             )
