@@ -423,3 +423,17 @@ def test_pods_run_unprivileged_with_limits_and_pinned_images(k8s):
                 assert tag == version, f"{name}: our images carry the release's version"
             else:
                 assert re.fullmatch(r"\d+\.\d+", tag), f"{name}: pin {image} to a minor release"
+
+
+def test_the_readme_s_kubernetes_commands_name_what_the_manifests_use(k8s):
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("### Running on Kubernetes") :]
+    section = section[: section.index("\n### ", 1)]
+    env = env_of(the_container(k8s[("StatefulSet", "poembot-bot")], "bot"))
+    for var in ("DISCORD_TOKEN", "DATABASE_URL"):
+        ref = env[var]["valueFrom"]["secretKeyRef"]
+        assert f"kubectl create secret generic {ref['name']} " in section
+        assert f"--from-literal={ref['key']}=" in section, f"the README's secret lacks {ref['key']}"
+    (job,) = [name for kind, name in k8s if kind == "Job"]
+    assert f"job/{job} " in section, "the README waits for this release's migrate Job"
+    assert "deploy/kubernetes/migrate-job.yaml" in section and (K8S / "migrate-job.yaml").exists()
