@@ -243,24 +243,37 @@ class PoemGenerator:
                 logp.add_(tone_cost.index_select(0, want_level.long()))  # (B, V)
             adjusted = self._rhyme_mask(logp, out, line, opts) if opts.rhyme and col == form - 1 else logp
             if forced is not None:
-                adjusted = self._force(adjusted, forced, t, line, col, opts)
+                adjusted = self._force(adjusted, logp, forced, t, line, col, opts)
             out[:, t] = choose(adjusted, us[:, t], opts)
             if opts.no_repeat:
                 banned.scatter_(1, out[:, t : t + 1], -math.inf)
         return [self.vocab.text(row) for row in out.tolist()]
 
     def _force(
-        self, logp: torch.Tensor, forced: torch.Tensor, t: int, line: int, col: int, opts: Options
+        self,
+        logp: torch.Tensor,
+        unrhymed: torch.Tensor,
+        forced: torch.Tensor,
+        t: int,
+        line: int,
+        col: int,
+        opts: Options,
     ) -> torch.Tensor:
         """Position t's log-probabilities with the forced characters: a forced row can take its
-        character alone; at line 2's end, a free row rhymes with a forced line 4 end."""
+        character alone. At line 2's end, a free row whose line 4 end is forced (a rewrite of
+        line 2) rhymes with that end; where nothing can (the end is in no level rhyme group, an
+        oblique rhyme, or its partners are all taken), the row drops the rhyme and takes its
+        log-probabilities before any rhyme rule, `unrhymed` (no character twice still holds, and
+        the tone pattern stays a preference, never a ban): no position is left with no character."""
         form = self.form
         if opts.rhyme and line == 1 and col == form - 1 and not opts.rhyme_first:
             anchor = forced[:, 4 * form - 1]  # (B,)
             free = (anchor >= 0) & (forced[:, t] < 0)
             if bool(free.any()):
                 allowed = (self.groups[anchor.clamp_min(0)] @ self.groups.T) > 0  # (B, V)
-                logp = torch.where(free[:, None] & ~allowed, -math.inf, logp)
+                rhymed = torch.where(free[:, None] & ~allowed, -math.inf, logp)  # (B, V)
+                dead = free & (rhymed.amax(dim=1) == -math.inf)  # (B,) rows where nothing rhymes
+                logp = torch.where(dead[:, None], unrhymed, rhymed) if bool(dead.any()) else rhymed
         f = forced[:, t]
         rows = f >= 0
         if not bool(rows.any()):
@@ -282,7 +295,8 @@ class PoemGenerator:
         anchor = out[:, anchor_line * form + form - 1]  # (B,) the character to rhyme with
         allowed = (self.groups[anchor] @ self.groups.T) > 0  # (B, V): shares a level rhyme group
         masked = logp + torch.where(allowed, 0.0, -math.inf)  # (B, V)
-        # keep the unconstrained row when no rhyme partner is left (never in practice)
+        # keep the unconstrained row when no rhyme partner is left (line 2 kept by a rewrite of
+        # line 4 ends in no level rhyme group, or every partner is taken)
         dead = masked.amax(dim=1) == -math.inf  # (B,)
         return torch.where(dead[:, None], logp, masked) if dead.any() else masked
 

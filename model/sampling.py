@@ -20,7 +20,17 @@ NUCLEUS_PREFIX = 1024  # characters looked at first for nucleus sampling (see `n
 def choose(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
     """Temperature, min-p, top-k and nucleus (top-p, Holtzman et al. 2020) sampling by
     inverse CDF on each poem's own uniform: log-probabilities (B, V), uniforms (B,) ->
-    character ids (B,)."""
+    character ids (B,). Never a character whose log-probability is -inf: a row with no
+    allowed character is a bug in the constraints that built it, and raises (before, argmax
+    and the draw fell silently on character 0)."""
+    ids = _pick(logp, u, opts)
+    if bool((logp.gather(1, ids[:, None]) == -math.inf).any()):  # (B, 1)
+        raise RuntimeError("a position has no allowed character: the decoding constraints left none")
+    return ids
+
+
+def _pick(logp: torch.Tensor, u: torch.Tensor, opts: Options) -> torch.Tensor:
+    """`choose` without its check."""
     if opts.temperature == 0:
         return logp.argmax(dim=1)
     if opts.min_p > 0:  # p >= min_p * p_max after temperature: logp >= max + T log(min_p)

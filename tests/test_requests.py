@@ -3,6 +3,8 @@ the worker over real HTTP, and the bot through discord.py's dispatch."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp
 import pytest
 import torch
@@ -113,6 +115,39 @@ def test_a_rewritten_line_is_new_and_the_other_lines_stay(indexed):
         assert indexed.rewrite(text, line, seed=3).text == new
     with pytest.raises(InputError, match="numbered 1 to 4"):
         indexed.rewrite(text, 5, seed=1)
+
+
+def test_a_rewrite_of_line_2_against_an_oblique_line_4_end_writes_it_without_the_rhyme(generator, monkeypatch):
+    """Line 4 ends on a character in no level rhyme group: nothing can rhyme with it, so the
+    new line 2 is written without the rhyme instead of from no allowed character at all
+    (which fell on the vocabulary's first character: 不 twice, no rhyme)."""
+    import model.generate
+
+    gen, first = generator, generator.vocab.chars[0]
+    unrhymable = [
+        ch
+        for i, ch in enumerate(gen.vocab.chars[:-1])
+        if gen.oblique[i] and not gen.level[i] and not gen.groups[i].any() and ch != first
+    ]
+    picks, real = [], model.generate.choose
+
+    def choose(logp, u, opts):
+        picks.append(bool((logp.amax(dim=1) == -float("inf")).any()))  # a row with no allowed character
+        return real(logp, u, opts)
+
+    monkeypatch.setattr(model.generate, "choose", choose)
+    for seed in range(4):
+        poem = next(
+            p for p in (q.text for q in gen.sample_seeds(range(10 * seed, 10 * seed + 10))) if first not in p[5:10]
+        )
+        end = next(ch for ch in unrhymable if ch not in poem)
+        text = (poem[0] if first in poem else first) + poem[1:19] + end  # the first character, line 4 oblique
+        for opts in (replace(gen.default_options, temperature=0.0), None):  # greedy, then sampled
+            picks.clear()
+            new = gen.rewrite(text, 2, seed=seed, opts=opts).text
+            assert new[:5] + new[10:] == text[:5] + text[10:] and new[5:10] != text[5:10]
+            assert len(set(new)) == len(new), (text, new)  # no character twice
+            assert picks and not any(picks)
 
 
 async def test_subject_acrostic_and_rewrite_over_http(http_worker, generator):  # noqa: F811

@@ -209,3 +209,31 @@ def test_evaluate_prints_blends_both_ways_and_the_checkpoints_own_sampler(calibr
     assert (result["split"], other["split"]) == ("test", "valid")
     assert other["real"] != result["real"]  # other poems to compare with, the same samples:
     assert other["examples"] == result["examples"] and other["model"]["bigram_ppl"] == result["model"]["bigram_ppl"]
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        Options(temperature=0.0),
+        Options(),
+        Options(temperature=1.0, top_p=1.0),
+        Options(temperature=1.5, top_k=40, top_p=1.0),
+        Options(temperature=1.0, top_p=0.999, min_p=0.1),
+    ],
+    ids=["greedy", "nucleus", "full", "top_k", "min_p"],
+)
+def test_the_sampler_picks_only_allowed_characters_and_refuses_a_row_with_none(opts):
+    from model.sampling import choose
+
+    g = torch.Generator().manual_seed(0)
+    logp = torch.randn(64, 3000, generator=g).log_softmax(dim=1)
+    logp[torch.rand(64, 3000, generator=g) < 0.9] = float("-inf")  # most characters not allowed
+    logp[:8] = float("-inf")
+    logp[torch.arange(8), torch.arange(8) * 7 + 5] = 0.0  # rows with one allowed character, never the first
+    u = torch.rand(64, generator=g, dtype=torch.float64)
+    picked = choose(logp, u, opts)
+    assert picked[:8].tolist() == [i * 7 + 5 for i in range(8)]
+    assert torch.isfinite(logp.gather(1, picked[:, None])).all()
+    logp[3] = float("-inf")  # a row with no allowed character: a bug upstream, never a silent first character
+    with pytest.raises(RuntimeError, match="no allowed character"):
+        choose(logp, u, opts)
