@@ -36,6 +36,11 @@ def _decoding_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--calibration", type=float, help="how much of the checkpoint's unigram calibration to add")
     p.add_argument("--candidates", type=int, help="poems drawn per seed, the likeliest kept")
+    p.add_argument(
+        "--unigram-discount",
+        type=float,
+        help="ranking candidates: less this share of their characters' log share of the training poems",
+    )
     p.add_argument("--guidance", type=float, help="how much the latent steers the writing (1 = alone, 0 = not at all)")
     p.add_argument("--allow-repeats", action="store_true", help="allow a character twice")
     p.add_argument("--no-rhyme", action="store_true", help="do not force lines 2 and 4 to rhyme")
@@ -45,7 +50,7 @@ def _decoding_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: text, lines, seed, latent")
 
 
-NUMBER_FLAGS = ("temperature", "top_k", "top_p", "min_p", "calibration", "candidates", "guidance")
+NUMBER_FLAGS = ("temperature", "top_k", "top_p", "min_p", "calibration", "candidates", "unigram_discount", "guidance")
 
 
 def _options(args, base):
@@ -145,6 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--weight", type=float, required=True, help="how much of the calibration sampling adds")
     ca.add_argument("--samples", type=_positive, default=5000)
     ca.add_argument("--clip", type=float, default=2.0, help="largest correction of one character, in nats")
+
+    cs = sub.add_parser(
+        "choose-sampler",
+        help="make the sampler a blind reader panel chose the checkpoint's default, recording the panels "
+        "on its card (and the training poems' character shares that ranking discounts)",
+    )
+    cs.add_argument("checkpoint", type=Path, help="checkpoint path without suffix (rewritten)")
+    cs.add_argument("--data", type=Path, default=corpus.DATA_DIR)
+    for flag in ("temperature", "top-p", "min-p", "calibration", "unigram-discount", "guidance"):
+        cs.add_argument(f"--{flag}", type=float, help="(left out: as the card has it)")
+    cs.add_argument("--candidates", type=int, help="(left out: as the card has it)")
+    cs.add_argument(
+        "--panel",
+        action="append",
+        default=[],
+        required=True,
+        metavar="TEXT",
+        help="a panel that chose it (variants, n, coherence, taken for human), recorded on the card",
+    )
 
     ix = sub.add_parser(
         "index-subjects",
@@ -292,6 +316,25 @@ def _calibrate(args, argv) -> None:
     print(f"calibrated {ckpt.version} from {args.samples} samples; sampler {ckpt.card['sampler']}")
 
 
+def _choose_sampler(args, argv) -> None:
+    from .checkpoint import load, save, stored_half
+    from .contract import Options
+
+    ckpt = load(args.checkpoint)
+    given = {k: getattr(args, k) for k in (*NUMBER_FLAGS, "top_p") if getattr(args, k, None) is not None}
+    sampler = {**ckpt.card.get("sampler", {}), **given}
+    replace(Options(), **sampler).check()  # before the card is touched
+    if sampler.get("calibration") and ckpt.calibration is None:
+        raise SystemExit(f"{args.checkpoint} has no calibration measured; run calibrate or use --calibration 0")
+    poems = corpus.load_split(args.data, ckpt.cfg.form, "train")
+    ckpt.unigram = ckpt.vocab.log_shares(poems)
+    ckpt.card["unigram"] = {"poems": len(poems)}
+    ckpt.card["sampler"] = sampler
+    ckpt.card.setdefault("panels", []).extend(args.panel)
+    save(ckpt, args.checkpoint, half=stored_half(args.checkpoint))
+    print(f"{args.checkpoint}: sampler {sampler}; {len(ckpt.card['panels'])} panels on its card")
+
+
 def _index_subjects(args, argv) -> None:
     from .checkpoint import load, shipped
     from .subjects import SubjectIndex, index_path
@@ -413,6 +456,7 @@ COMMANDS = {
     "train": _train,
     "fit-prior": _fit_prior,
     "calibrate": _calibrate,
+    "choose-sampler": _choose_sampler,
     "index-subjects": _index_subjects,
     "ship": _ship,
     "sample": _sample,

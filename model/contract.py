@@ -72,6 +72,9 @@ class Options:
     tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
     parallel: bool = False  # read every character off the latent at once (the parallel head), not in order
     candidates: int = 1  # poems drawn per seed; the one the model's own language model finds likeliest is kept
+    unigram_discount: float = 0.0  # ranking candidates: less this share of the poem's log-probability under
+    # its characters' shares of the training poems (an anti-language-model, Li et al. 2016), so the poem
+    # whose context explains its characters wins over the blandest (0 = likelihood alone)
     guidance: float = 0.0  # how much the latent steers the writing head: log p = w log p(.|z) + (1-w) log p(.)
     # (1 = the latent alone; below 1 mixes in the head's latent-free language model, where it has one)
     topic: float = 1.5  # a subject poem: nats per unit of association added to the characters poems on the
@@ -98,6 +101,8 @@ class Options:
             raise InputError("tone_penalty must be between 0 and 100")
         if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 16:
             raise InputError("candidates must be a whole number from 1 to 16")
+        if not (0.0 <= self.unigram_discount <= 2.0) or math.isnan(self.unigram_discount):
+            raise InputError("unigram_discount must be between 0 and 2")
         if not (0.0 <= self.guidance <= 4.0):
             raise InputError("guidance must be between 0 and 4")
         if not (0.0 <= self.topic <= 10.0) or math.isnan(self.topic):

@@ -150,6 +150,18 @@ class PoemGenerator:
             return self.log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1)).mean(1)
         return self.log_probs(texts, self.model.decode_parallel(z.float())).mean(1)
 
+    def rank(self, texts: list[str], z: torch.Tensor, opts: Options) -> torch.Tensor:
+        """How candidates are ranked, higher better: each text's `fluency`, less
+        `opts.unigram_discount` times its characters' mean log share of the training poems
+        (the checkpoint's `unigram`; none where it has none). Likelihood alone prefers the
+        poem made of the commonest characters, which readers find bland; the discount asks
+        how much the context explains each character beyond its commonness (Li et al. 2016's
+        anti-language-model). (N,)"""
+        score = self.fluency(texts, z)
+        if opts.unigram_discount and self.ckpt.unigram is not None:
+            score -= opts.unigram_discount * self.ckpt.unigram[self.vocab.encode_batch(texts)].mean(1)
+        return score
+
     def log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor:
         """Each character's log-probability under the writing head given the parallel
         decoder's states hp (N, T, C) (of a latent, or the head's latent-free state). (N, T)"""
@@ -323,8 +335,8 @@ class PoemGenerator:
         """One poem per seed; a seed gives the same poem in any batch. Without `opts`, as
         the checkpoint samples by default (`default_options`).
 
-        With `opts.candidates` k > 1, each seed draws k poems and keeps the one its
-        language model finds likeliest (sample and rank).
+        With `opts.candidates` k > 1, each seed draws k poems and keeps the one `rank`
+        puts first (its language model's likeliest, less the unigram discount).
 
         A `subject` (1 to 3 words of 1 to 4 characters) draws the latent from where the
         training poems holding its characters encode to (the subject index) and writes
@@ -356,7 +368,7 @@ class PoemGenerator:
             forced[:, :: self.form] = torch.tensor(heads)
         texts = self.decode(z, us, opts, keep=self.detail_keep(len(z), 0.0), forced=forced, bias=bias)
         if k > 1:
-            best = self.fluency(texts, z).view(len(seeds), k).argmax(1) + torch.arange(len(seeds)) * k  # (B,)
+            best = self.rank(texts, z, opts).view(len(seeds), k).argmax(1) + torch.arange(len(seeds)) * k  # (B,)
             texts = [texts[i] for i in best.tolist()]
         # a poem's latent is where its text encodes to (what a blend or a variation starts from),
         # not the draw that steered it
@@ -593,7 +605,10 @@ class PoemGenerator:
         if not texts:
             raise InputError(f"line {line} has no other way to be written here that keeps the rules")
         hp = self.model.decode_parallel(z.expand(len(texts), -1), keep[: len(texts)] if keep is not None else None)
-        best = int(self.log_probs(texts, hp).sum(1).argmax())
+        score = self.log_probs(texts, hp).sum(1)  # (N,) the whole poem under its own latent
+        if opts.unigram_discount and self.ckpt.unigram is not None:  # as `rank` discounts, line by line
+            score -= opts.unigram_discount * self.ckpt.unigram[self.vocab.encode_batch(texts)].sum(1)
+        best = int(score.argmax())
         poem = self.written(
             [texts[best]], self.model.encode(self.vocab.encode_batch(texts[best : best + 1]))[0], [seed], opts
         )[0]
