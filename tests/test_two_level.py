@@ -75,7 +75,9 @@ def test_a_new_poem_reads_z_g_alone_and_its_seed_gives_it_in_any_batch(two_level
     gen = two_level
     alone = gen.sample_seeds([42])[0]
     inside = gen.sample_seeds([7, 42, 9, 1000])[1]
-    assert (alone.text, alone.latent) == (inside.text, inside.latent)
+    assert alone.text == inside.text
+    # its latent is where the text encodes to: a batch's matrix products may round the 6th decimal
+    assert alone.latent == pytest.approx(inside.latent, abs=2e-6)
     z, _ = gen.randomness([42])
     G = gen.ckpt.cfg.latent_global
     assert z[0, :G].tolist() == pytest.approx(torch.randn(G, generator=torch.Generator().manual_seed(42)).tolist())
