@@ -33,6 +33,7 @@ from model.contract import (
     SampleRequest,
     Overloaded,
     VaryRequest,
+    check_reply,
 )  # torch-free
 
 log = logging.getLogger("poembot.bot.worker")
@@ -160,8 +161,9 @@ def _retry_after(header: str | None) -> float:
         return 1.0
 
 
-class _WrongService(Exception):
-    """A 2xx answer that is not the worker's (a WORKER_URL that reaches another service)."""
+class _BadReply(Exception):
+    """A 2xx answer that is not a good reply: not the worker's (a WORKER_URL that reaches
+    another service), or one that fails its request's check (a broken replica)."""
 
 
 @dataclass
@@ -178,9 +180,10 @@ class _Endpoint:
 class HttpWorker:
     """The worker service over HTTP: one URL or several replicas. Each request goes to the
     replica with the fewest requests outstanding (ties in turn); a replica that cannot be
-    reached, times out or answers 5xx is marked down for a while and the request is sent to
-    another (every request is idempotent: a seed gives the same poem anywhere, and saving
-    happens in the bot). A replica marked down is asked for /healthz every `probe_s` seconds
+    reached, times out, answers 5xx or answers a reply that fails the contract's check against
+    its request (`check_reply`: a wrong poem is never shown) is marked down for a while and the
+    request is sent to another (every request is idempotent: a seed gives the same poem
+    anywhere, and saving happens in the bot). A replica marked down is asked for /healthz every `probe_s` seconds
     and is back the moment it answers (or, failing that, tried again once its pause is over)."""
 
     def __init__(
@@ -274,8 +277,10 @@ class HttpWorker:
             log.info("workers: %s", ", ".join(e.url for e in fresh))
         self.endpoints = fresh
 
-    async def _request(self, method: str, path: str, body: dict | None = None, reply_type=None):
-        """The reply to one request (as `reply_type`, else a dict), from whichever replica answers."""
+    async def _request(self, method: str, path: str, body: dict | None = None, reply_type=None, request=None):
+        """The reply to one request (as `reply_type`, else a dict), from whichever replica answers
+        with a reply that passes the contract's check against `request` (`check_reply`): a
+        replica whose reply fails it is marked down like a dead one, and the next is asked."""
         await self._refresh()
         delay, tried, last = self.backoff_s, set(), ""
         busy: dict[str, float] = {}  # replica -> the Retry-After of its 429 (busy, not broken)
@@ -296,10 +301,15 @@ class HttpWorker:
                                 raise ReplyError("not a JSON object")
                             reply = reply_type.from_json(reply) if reply_type else reply
                         except ReplyError as why:
-                            raise _WrongService(
+                            raise _BadReply(
                                 f"{e.url}{path} answered {resp.status} with no poem worker's "
                                 f"reply ({why}): is WORKER_URL the worker's address?"
                             ) from None
+                        if request is not None:
+                            try:
+                                check_reply(request, reply)
+                            except ReplyError as why:
+                                raise _BadReply(f"a bad reply to {path}: {why}") from None
                         e.failures, e.down_until = 0, 0.0
                         return reply
                     try:
@@ -321,7 +331,7 @@ class HttpWorker:
             except asyncio.TimeoutError:
                 last = "timed out"
                 self._failed(e, last)
-            except _WrongService as err:
+            except _BadReply as err:
                 last = str(err)
                 self._failed(e, last)
             finally:
@@ -333,7 +343,7 @@ class HttpWorker:
         raise WorkerUnavailable(last)
 
     async def _post(self, req, reply_type):
-        return await self._request("POST", req.PATH, req.to_json(), reply_type)
+        return await self._request("POST", req.PATH, req.to_json(), reply_type, req)
 
     async def sample(self, req: SampleRequest) -> PoemsReply:
         return await self._post(req, PoemsReply)

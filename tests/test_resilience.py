@@ -1,17 +1,22 @@
-"""Faults: a worker process killed mid-load, a bot restart, and hostile input."""
+"""Faults: a worker process killed mid-load, a bot restart, a replica whose replies are wrong."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 import time
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.app import APOLOGY
 from bot.local import CHANNEL_ID
-from bot.worker_client import HttpWorker, InProcessWorker
+from bot.worker_client import HttpWorker, InProcessWorker, WorkerUnavailable
+from model import contract
+from model.contract import BlendRequest, EncodeRequest, RewriteRequest, SampleRequest
 from tests.helpers import free_port, running_bot, start_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +127,124 @@ async def test_ratings_favourites_and_buttons_survive_a_bot_restart(sqlite_url, 
         assert [f["name"] for f in favs.embeds[0]["fields"]] == ["#1"]
         clicked = await local.click(posted.message, "poem:rate:1:2", user_id=3)
         assert any("2 ratings, 3.00★" in s.content for s in clicked)
+
+
+# -- a replica whose reply is wrong ------------------------------------------------------------
+def _poem_text(reply: dict, i: int, text: str) -> dict:
+    """`reply` with poem i's text (and what is shown of it) replaced by `text`."""
+    poems = [dict(p) for p in reply["poems"]]
+    poems[i] = {**poems[i], "text": text, "display": text}
+    return {**reply, "poems": poems}
+
+
+def _latent(reply: dict, latent) -> dict:
+    return {**reply, "poems": [{**p, "latent": latent} for p in reply["poems"]]}
+
+
+def _other(text: str) -> str:
+    """A Chinese character that is not in `text`."""
+    return next(ch for ch in "龘龖靐齉" if ch not in text)
+
+
+# (what is asked, how the replica's reply is wrong, the fault its WARNING names)
+WRONG_REPLIES = {
+    "28 characters for 5": ("sample", lambda r, t: _poem_text(r, 0, (t * 2)[:28]), "has 28 characters, not 20"),
+    "13 characters": ("sample", lambda r, t: _poem_text(r, 0, t[:13]), "has 13 characters"),
+    "Latin letters": ("sample", lambda r, t: _poem_text(r, 0, "ab" + t[2:]), "characters a poem may not"),
+    "shown as Latin": ("sample", lambda r, t: {**r, "poems": [{**r["poems"][0], "display": "x" * 20}]}, "display"),
+    "a character twice": ("sample", lambda r, t: _poem_text(r, 0, t[0] + t[0] + t[2:]), "twice"),
+    "a latent of strings": ("sample", lambda r, t: _latent(r, ["0.1"] * 8), "not a number"),
+    "a latent with NaN": ("sample", lambda r, t: _latent(r, [float("nan")] * 8), "not a finite number"),
+    "a latent of nothing": ("sample", lambda r, t: _latent(r, []), "not a list"),
+    "another seed": ("sample", lambda r, t: {**r, "poems": [{**r["poems"][0], "seed": 8}]}, "seed 8, not 7"),
+    "without its subject": (
+        "subject",
+        lambda r, t: _poem_text(r, 0, t.replace(r["request"]["subject"][0], _other(t))),
+        "lacks the subject",
+    ),
+    "other heads": ("acrostic", lambda r, t: _poem_text(r, 0, _other(t) + t[1:]), "not the acrostic"),
+    "64 poems for 3 steps": ("blend", lambda r, t: {**r, "poems": (r["poems"] * 22)[:64]}, "64 poems where 3"),
+    "kept lines changed": ("rewrite", lambda r, t: _poem_text(r, 0, _other(t) + t[1:]), "changed the other lines"),
+    "a latent of infinities": ("encode", lambda r, t: {**r, "latent": [float("inf")] * 8}, "not a finite number"),
+}
+
+
+async def _requests(engine) -> dict:
+    """One request of each kind, with characters the tiny model knows."""
+    text = (await engine.sample(SampleRequest(seed=1))).poems[0].text
+    other = (await engine.sample(SampleRequest(seed=2))).poems[0].text
+    return {
+        "sample": SampleRequest(seed=7),
+        "subject": SampleRequest(seed=7, subject=[text[3]]),
+        "acrostic": SampleRequest(seed=7, acrostic=text[4:8]),
+        "blend": BlendRequest(a=text, b=other, steps=3),
+        "rewrite": RewriteRequest(text=text, line=4, seed=7),
+        "encode": EncodeRequest(text=text),
+    }
+
+
+@contextlib.asynccontextmanager
+async def _replica(answer: dict):
+    """A replica on a loopback port that answers every request with `answer` (and /healthz
+    as a worker does); yields its URL and the requests it got."""
+    got: list[str] = []
+
+    async def reply(request: web.Request) -> web.Response:
+        got.append(request.path)
+        return web.json_response(answer)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "models": {"5": "tiny"}, "contract": contract.version()})
+
+    app = web.Application()
+    app.router.add_get("/healthz", health)
+    app.router.add_post("/v1/{kind}", reply)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", got
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("wrong", list(WRONG_REPLIES))
+async def test_a_replica_whose_reply_fails_its_request_is_marked_down_and_the_next_one_answers(engine, wrong, caplog):
+    kind, corrupt, fault = WRONG_REPLIES[wrong]
+    request = (await _requests(engine))[kind]
+    name = type(request).__name__.removesuffix("Request").lower()
+    good = await getattr(engine, name)(request)
+    key = "text" if name == "encode" else None
+    answer = corrupt(good.to_json(), good.text if key else good.poems[0].text)
+    async with _replica(answer) as (bad, asked), _replica(good.to_json()) as (fine, _):
+        alone = HttpWorker(bad, timeout_s=5, retries=0)
+        try:
+            with caplog.at_level(logging.WARNING, "poembot.bot.worker"):
+                with pytest.raises(WorkerUnavailable, match="not answering"):  # the user's "unavailable"
+                    await getattr(alone, name)(request)
+            warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert any(bad in m and fault in m for m in warned), warned
+            assert alone.endpoints[0].down_until > 0, "the replica is marked down like a dead one"
+        finally:
+            await alone.close()
+        both = HttpWorker([bad, fine], timeout_s=5, retries=0, down_s=30)
+        try:
+            replies = [await getattr(both, name)(request) for _ in range(2)]
+            assert asked, "the wrong replica was asked"
+            assert all(r == good for r in replies), "every answer came from the good replica"
+        finally:
+            await both.close()
+
+
+async def test_a_user_never_sees_a_poem_the_check_refuses(sqlite_url, engine):
+    good = await engine.sample(SampleRequest(seed=7))
+    answer = _poem_text(good.to_json(), 0, "ab" + good.poems[0].text[2:])
+    async with _replica(answer) as (bad, _):
+        worker = HttpWorker(bad, timeout_s=5, retries=1, backoff_s=0.01)
+        async with running_bot(sqlite_url, worker) as local:
+            (sent,) = await local.say("!poem 7")
+            assert not sent.embeds and FRIENDLY_DOWN in sent.text()
+            (shown,) = await local.say("!show 1")
+            assert "There is no poem #1" in shown.text(), "nothing was saved"
+        await worker.close()

@@ -682,3 +682,36 @@ async def test_a_host_name_with_several_addresses_is_one_replica_an_address(work
         await client.close()
         for r in runners:
             await r.cleanup()
+
+
+async def test_every_reply_the_worker_writes_passes_the_check_the_bot_makes(engine):
+    """The client refuses a reply that fails `check_reply` (tests/test_resilience.py): a real
+    worker's replies, of every kind, on typed, punctuated or simplified input, all pass it."""
+    from model.contract import check_reply
+
+    asked = []
+    for form in (5, 7):
+        asked += [SampleRequest(seed=s, n=4, form=form, options={"simplified": s % 2 == 1}) for s in range(4)]
+        poems = [p.text for s in range(4) for p in (await engine.sample(SampleRequest(seed=10 * s, form=form))).poems]
+        for i, text in enumerate(poems):
+            typed = "，".join(text[j : j + form] for j in range(0, len(text), form)) + "。"
+            other = poems[i - 1]
+            asked += [
+                SampleRequest(seed=i, form=form, subject=[text[2], text[5 : 5 + 2]]),
+                SampleRequest(seed=i, form=form, acrostic=text[1 : 1 + 4]),
+                RewriteRequest(text=typed, line=1 + i % 4, seed=i),
+                VaryRequest(text=typed, seed=i),
+                VaryRequest(text=text, towards=other, t=0.4, seed=i),
+                EncodeRequest(text=typed),
+                BlendRequest(a=typed, b=other, steps=5, form=form, crossings=i % 2 == 0),
+                BlendRequest(a=(await engine.encode(EncodeRequest(text=text))).latent, b=other, steps=3, form=form),
+            ]
+    checked = 0
+    for request in asked:
+        try:
+            reply = await getattr(engine, type(request).__name__.removesuffix("Request").lower())(request)
+        except InputError:  # (a subject the tiny model cannot place, a line it cannot rewrite)
+            continue
+        check_reply(request, reply)
+        checked += 1
+    assert checked > len(asked) * 3 // 4
