@@ -72,6 +72,8 @@ class Options:
     no_repeat: bool = True  # no character twice in a poem
     rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
     rhyme_first: bool = False  # line 1 rhymes with them too
+    first_rhyme: float | None = None  # otherwise the share of poems whose line 1 rhymes, the rest ending it
+    # oblique (None = the share real poems of the form have: model/generate.py's FIRST_RHYME)
     tone: bool = True  # prefer the regulated level/oblique pattern at key positions
     tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
     parallel: bool = False  # read every character off the latent at once (the parallel head), not in order
@@ -115,6 +117,8 @@ class Options:
             raise InputError("continuity must be between 0 and 20")
         if not (0.0 <= self.detail <= 1.0) or math.isnan(self.detail):
             raise InputError("detail must be between 0 and 1")
+        if self.first_rhyme is not None and not (0.0 <= self.first_rhyme <= 1.0):  # (NaN fails)
+            raise InputError("first_rhyme must be between 0 and 1")
         return self
 
 
