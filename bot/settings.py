@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -27,6 +27,9 @@ class ConfigError(Exception):
 
 
 ENV_FILE = ".env"  # read from the working directory, as docker compose does; the environment wins
+MAX_SHARDS = 65536  # far past Discord's largest bots; a bound, so that a typo is an error, not a MemoryError
+MAX_DISCORD_ID = 2**64 - 1  # Discord's ids (snowflakes) are unsigned 64-bit
+DIGITS = re.compile(r"[0-9]+")  # a number in a setting: ASCII digits only (not ², not Arabic-Indic ٣)
 
 
 class Environment(BaseSettings):
@@ -97,6 +100,7 @@ class Environment(BaseSettings):
         None,
         alias="SHARD_COUNT",
         ge=1,
+        le=MAX_SHARDS,
         description=(
             "the bot's shards in all (Discord requires sharding past 2,500 guilds); unset: one process, no shards"
         ),
@@ -110,6 +114,7 @@ class Environment(BaseSettings):
         None,
         alias="POEMBOT_BOTS",
         ge=1,
+        le=MAX_SHARDS,
         description=(
             "bot processes splitting SHARD_COUNT (a StatefulSet's replicas); with `POEMBOT_BOT_ORDINAL`, "
             "each runs its own block of shards instead of SHARD_IDS"
@@ -147,6 +152,14 @@ class Environment(BaseSettings):
         description=("the CJK serif font for cards; default: Noto Serif CJK from `fonts-noto-cjk`"),
     )
 
+    @field_validator("max_in_flight", "shard_count", "bots", "metrics_port", mode="before")
+    @classmethod
+    def _ascii_digits(cls, value):
+        """A whole number is written in the digits 0-9 (pydantic alone would read `3.0`, `+3`, `1_000`)."""
+        if isinstance(value, str) and not DIGITS.fullmatch(value.strip()):
+            raise ValueError("written in the digits 0-9")
+        return value
+
 
 def markdown_rows(environment_class: type[BaseSettings]) -> list[str]:
     """The README's configuration table, one row a variable, from the class itself."""
@@ -173,7 +186,10 @@ def config_error(error: ValidationError, model: type[BaseModel]) -> ConfigError:
         int: "a whole number",
         bool: "0 or 1",
     }.get(kind, "valid")
-    detail = first["msg"][:1].lower() + first["msg"][1:]
+    detail = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "less_than_equal":
+        detail = f"at most {first['ctx']['le']}"
+    detail = detail[:1].lower() + detail[1:]
     return ConfigError(f"{name} must be {what} ({detail}), not {first.get('input')!r}")
 
 
@@ -192,8 +208,23 @@ def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{data_dir() / 'poembot.sqlite3'}"
 
 
+def _numbers(text: str, most: int) -> list[int] | None:
+    """The whole numbers (0 to `most`, ASCII digits) in a comma- or space-separated list, or
+    None if any word is not one."""
+    words = text.replace(",", " ").split()
+    if not all(DIGITS.fullmatch(w) and len(w) <= len(str(most)) and int(w) <= most for w in words):
+        return None
+    return [int(w) for w in words]
+
+
 def _ids(text: str) -> frozenset[int]:
-    return frozenset(int(x) for x in text.replace(",", " ").split() if x.isdigit())
+    ids = _numbers(text, MAX_DISCORD_ID)
+    if ids is None or 0 in ids:
+        raise ConfigError(
+            f"POEMBOT_OWNER_IDS must be Discord user ids (whole numbers, digits 0-9), comma-separated, "
+            f"not {text[:80]!r}"
+        )
+    return frozenset(ids)
 
 
 @dataclass
@@ -321,12 +352,15 @@ class Settings:
 
 
 def _shard_ids(text: str) -> tuple[int, ...] | None:
-    words = [w for w in text.replace(",", " ").split()]
-    if not words:
+    if not text.replace(",", " ").split():
         return None
-    if not all(w.isdigit() for w in words):
-        raise ConfigError(f"SHARD_IDS must be shard numbers, comma-separated (like 0,1), not {text!r}")
-    return tuple(sorted({int(w) for w in words}))
+    numbers = _numbers(text, MAX_SHARDS - 1)
+    if numbers is None:
+        raise ConfigError(
+            f"SHARD_IDS must be shard numbers, comma-separated (like 0,1; digits 0-9, below SHARD_COUNT), "
+            f"not {text[:80]!r}"
+        )
+    return tuple(sorted(set(numbers)))
 
 
 def shards_for(ordinal: int, bots: int, shard_count: int) -> tuple[int, ...]:
@@ -357,7 +391,7 @@ def _derived_shard_ids(env: Environment) -> tuple[int, ...]:
         )
     if env.shard_count is None:
         raise ConfigError(f"POEMBOT_BOTS needs SHARD_COUNT (the shards the {env.bots} bots split), like SHARD_COUNT=16")
-    found = re.fullmatch(r"(?:.*-)?(\d+)", env.bot_ordinal.strip())
+    found = re.fullmatch(r"(?:.*-)?([0-9]{1,6})", env.bot_ordinal.strip())
     if found is None:
         raise ConfigError(
             f"POEMBOT_BOT_ORDINAL must be a number from 0, or a name ending in one (like poembot-bot-2), "

@@ -63,6 +63,20 @@ def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         ({"SHARD_COUNT": "2", "SHARD_IDS": "1,2"}, "SHARD_IDS must be shard numbers from 0 to 1"),
         ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS must be shard numbers, comma-separated"),
         ({"SHARD_COUNT": "0"}, "SHARD_COUNT must be a whole number"),
+        # numbers are ASCII digits, bounded: never a traceback, a misread digit or a MemoryError
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "²"}, "SHARD_IDS must be shard numbers, comma-separated"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "٣"}, "SHARD_IDS must be shard numbers, comma-separated"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "9" * 5000}, "SHARD_IDS must be shard numbers, comma-separated"),
+        ({"POEMBOT_OWNER_IDS": "²"}, "POEMBOT_OWNER_IDS must be Discord user ids"),
+        ({"POEMBOT_OWNER_IDS": "123,٣"}, "POEMBOT_OWNER_IDS must be Discord user ids"),
+        ({"POEMBOT_OWNER_IDS": "1" * 25}, "POEMBOT_OWNER_IDS must be Discord user ids"),
+        ({"SHARD_COUNT": str(10**14)}, "SHARD_COUNT must be a whole number (at most 65536)"),
+        ({"SHARD_COUNT": "3.0"}, "SHARD_COUNT must be a whole number (written in the digits 0-9)"),
+        ({"POEMBOT_MAX_IN_FLIGHT": "٣"}, "POEMBOT_MAX_IN_FLIGHT must be a whole number"),
+        (
+            {"SHARD_COUNT": "4", "POEMBOT_BOTS": "2", "POEMBOT_BOT_ORDINAL": "poembot-bot-١"},
+            "POEMBOT_BOT_ORDINAL must be a number from 0",
+        ),
     ],
 )
 def test_a_setting_that_cannot_work_is_one_line_naming_it_and_status_2(tmp_path, env, names):
