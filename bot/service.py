@@ -287,8 +287,9 @@ class Blend:
 
 
 class Cooldowns:
-    """One use of an action per `per_s` seconds per user, kept in the database so that it
-    holds across every bot process (and restarts). 0 seconds: no cooldown, no database."""
+    """One use of an action per `per_s` seconds per user, kept in the database and timed by
+    its clock, so that it holds across every bot process (and restarts) whatever their own
+    clocks say. 0 seconds: no cooldown, no database."""
 
     def __init__(self, per_s: float, what: str, action: str, sessions: async_sessionmaker):
         self.per_s, self.what, self.action, self.sessions = per_s, what, action, sessions
@@ -298,9 +299,9 @@ class Cooldowns:
         """Raise OnCooldown if the user may not go again yet (records nothing)."""
         if self.per_s > 0:
             async with self.reads() as s:
-                left = await repo.cooldown_left(s, user_id, self.action)
+                left = await repo.cooldown_left(s, user_id, self.action, self.per_s)
             if left > 0:
-                raise OnCooldown(self.what, left)
+                raise OnCooldown(self.what, min(left, self.per_s))
 
     async def hit(self, user_id: int) -> None:
         """Start the user's cooldown, or raise OnCooldown if one is running."""
@@ -312,7 +313,7 @@ class Cooldowns:
         if self.per_s > 0:
             left = await repo.take_cooldown(s, user_id, self.action, self.per_s)
             if left > 0:
-                raise OnCooldown(self.what, left)
+                raise OnCooldown(self.what, min(left, self.per_s))
 
     async def refund(self, user_id: int) -> None:
         """End the user's cooldown: what they asked for was not done (the workers were busy)."""

@@ -919,3 +919,42 @@ async def test_a_refused_subject_gives_the_cooldown_back_as_busy_does(sqlite_url
         assert written.embeds, written.text()
         (wait,) = await local.say("!poem 2")
         assert "again in" in wait.text(), "a poem written spends the cooldown"
+
+
+# -- cooldowns on the database's clock, whatever each process's says (issue 31) ------------------
+async def test_a_cooldown_holds_across_two_bots_whose_clocks_disagree_by_an_hour(db_url, engine, monkeypatch):
+    """Two bot processes on one database, one whose clock runs an hour ahead: a cooldown
+    started on either holds on the other for the cooldown's length, and no wait is shown
+    longer than the cooldown."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from bot.storage import models, repo
+
+    ahead = {"by": timedelta(0)}  # what the process clock of the bot now handling a command is off by
+
+    def process_clock() -> datetime:
+        return datetime.now(UTC) + ahead["by"]
+
+    monkeypatch.setattr(repo, "utcnow", process_clock)
+    monkeypatch.setattr(models, "utcnow", process_clock)
+    worker = InProcessWorker(engine)
+    async with (
+        running_bot(db_url, worker, poem_cooldown_s=60) as fast,
+        running_bot(db_url, worker, poem_cooldown_s=60) as right,
+    ):
+
+        async def say(local, text: str, user_id: int):
+            ahead["by"] = timedelta(hours=1) if local is fast else timedelta(0)
+            try:
+                (sent,) = await local.say(text, user_id=user_id)
+            finally:
+                ahead["by"] = timedelta(0)
+            return sent
+
+        for first, then, user in ((fast, right, 7), (right, fast, 8)):
+            assert (await say(first, "!poem 1", user)).embeds
+            wait = await say(then, "!poem 2", user)
+            assert not wait.embeds, "the cooldown started on one bot holds on the other"
+            seconds = int(re.search(r"again in (\d+) s", wait.text()).group(1))
+            assert 55 <= seconds <= 60, wait.text()

@@ -534,3 +534,36 @@ async def test_a_job_whose_user_is_forgotten_meanwhile_is_told_so_and_others_are
         assert await repo.end_job(s, 1, later)
         assert not await repo.end_job(s, 1, later), "a mark ends once"
         assert await repo.cooldown_left(s, 1, "poem") == 0, "a mark is no cooldown"
+
+
+async def test_a_cooldown_is_timed_by_the_databases_clock_and_never_longer_than_itself(db_url, monkeypatch):
+    """A process whose clock runs an hour ahead neither stretches a user's cooldown for the
+    others (every time is the database's) nor is cut short by them; and a row that one left
+    before this rule (ending an hour from now) neither shows a wait past the cooldown nor
+    holds the user back."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.service import Cooldowns, OnCooldown
+    from bot.storage import models
+
+    eng = create_engine(db_url)
+    await upgrade(eng)
+    sm = session_maker(eng)
+    cooldowns = Cooldowns(60, "write a poem", "poem", sm)
+    for patched in (repo, models):
+        monkeypatch.setattr(patched, "utcnow", lambda: datetime.now(UTC) + timedelta(hours=1))
+    await cooldowns.hit(1)  # taken by the process an hour ahead ...
+    monkeypatch.undo()
+    with pytest.raises(OnCooldown) as told:  # ... holds for a minute on the right one
+        await cooldowns.check(1)
+    assert 55 < told.value.retry_after <= 60
+    async with sm.begin() as s:
+        now = await repo.database_now(s)
+        assert abs((now - datetime.now(UTC)).total_seconds()) < 5, "(this machine's clock is right)"
+        s.add(models.Cooldown(user_id=2, action="poem", until_at=now + timedelta(hours=1)))
+    await cooldowns.check(2)  # a cooldown of 60 s cannot have an hour left
+    await cooldowns.hit(2)
+    with pytest.raises(OnCooldown) as told:
+        await cooldowns.hit(2)
+    assert 55 < told.value.retry_after <= 60
+    await eng.dispose()

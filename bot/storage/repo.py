@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, extract, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -390,32 +390,71 @@ async def count_ratings(session: AsyncSession) -> int:
     return (await session.execute(select(func.count(Rating.id)))).scalar_one()
 
 
-# -- cooldowns: in the database, so every bot process sees the same ---------------------------
+# -- cooldowns: in the database, on its clock, so every bot process sees the same ------------------
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives them back naive
 
 
-async def cooldown_left(session: AsyncSession, user_id: int, action: str) -> float:
-    """Seconds before the user may do `action` again (0: now)."""
-    until = (
-        await session.execute(select(Cooldown.until_at).where(Cooldown.user_id == user_id, Cooldown.action == action))
-    ).scalar_one_or_none()
-    return max(0.0, (_aware(until) - utcnow()).total_seconds()) if until is not None else 0.0
+def _database_clock(session: AsyncSession):
+    """The database's time now, in seconds since the epoch: one clock for every bot process,
+    however far their own clocks drift (PostgreSQL's now(); SQLite's julianday('now'))."""
+    if session.bind.dialect.name == "postgresql":
+        return extract("epoch", func.now())
+    return (func.julianday("now") - 2440587.5) * 86400.0  # (the Julian day of 1970-01-01T00:00Z)
+
+
+def _moment(seconds) -> datetime:
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's time now (the process's own clock may be off: never use it for a
+    rule that several processes share)."""
+    return _moment(await session.scalar(select(_database_clock(session))))
+
+
+# A cooldown with more than its length left (past this slack) was set on a wrong clock, before
+# cooldowns kept the database's: it counts as over. (The slack: two transactions read the clock a
+# moment apart, and the later reader may commit first.)
+SLACK_S = 5.0
+
+
+def _left(until: datetime, now: datetime, seconds: float | None) -> float:
+    """Seconds left of a cooldown of `seconds` that ends at `until`: never more than `seconds`;
+    0 when it is over, or when it could not have been set by this clock."""
+    left = (_aware(until) - now).total_seconds()
+    if left <= 0 or (seconds is not None and left > seconds + SLACK_S):
+        return 0.0
+    return left if seconds is None else min(left, seconds)
+
+
+async def cooldown_left(session: AsyncSession, user_id: int, action: str, seconds: float | None = None) -> float:
+    """Seconds before the user may do `action` again (0: now), by the database's clock;
+    never more than `seconds`, the cooldown's length."""
+    row = (
+        await session.execute(
+            select(Cooldown.until_at, _database_clock(session)).where(
+                Cooldown.user_id == user_id, Cooldown.action == action
+            )
+        )
+    ).first()
+    return _left(row[0], _moment(row[1]), seconds) if row is not None else 0.0
 
 
 async def take_cooldown(session: AsyncSession, user_id: int, action: str, seconds: float) -> float:
     """Start the user's cooldown of `action` unless one is running: 0.0 when it started,
     else the seconds left of the running one. One statement (an upsert that updates only
-    an expired row), so two processes can never both start it."""
-    now = utcnow()
+    an expired row), so two processes can never both start it; its times are the database's."""
+    now = await database_now(session)
     until = now + timedelta(seconds=seconds)
     stmt = _insert(session)(Cooldown).values(user_id=user_id, action=action, until_at=until)
+    over = (Cooldown.until_at <= now) | (Cooldown.until_at > until + timedelta(seconds=SLACK_S))  # (see _left)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["user_id", "action"], set_={"until_at": until}, where=Cooldown.until_at <= now
+        index_elements=["user_id", "action"], set_={"until_at": until}, where=over
     ).returning(Cooldown.user_id)
     if (await session.execute(stmt)).first() is not None:
         return 0.0
-    return max(0.001, await cooldown_left(session, user_id, action))
+    return max(0.001, await cooldown_left(session, user_id, action, seconds))
 
 
 async def end_cooldown(session: AsyncSession, user_id: int, action: str) -> None:
@@ -431,7 +470,7 @@ JOB_MARK_S = 3600.0  # a mark older than this was left by a process that died mi
 async def start_job(session: AsyncSession, user_id: int) -> str:
     """Mark a job of the user's as in flight; its token, for `end_job`. (Also clears the
     user's marks that dead processes left.)"""
-    now = utcnow()
+    now = await database_now(session)
     stale = (Cooldown.user_id == user_id) & Cooldown.action.startswith(JOB) & (Cooldown.until_at < now)
     await session.execute(delete(Cooldown).where(stale))
     token = JOB + secrets.token_hex(6)
