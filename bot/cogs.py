@@ -22,17 +22,16 @@ from .service import (
     MAX_TOP,
     MIN_STEPS,
     ShownPoem,
-    check_request,
-    parse_form,
     parse_poem_args,
     parse_poem_id,
     parse_stars,
     script_for_locale,
+    slash_poem_words,
 )
 from .i18n import LANGUAGE, language_for
 from .storage.repo import Viewer
 from .logs import command_done
-from .replies import echo, fit, normalise, plural
+from .replies import echo, fit, plural
 
 log = logging.getLogger("poembot.bot.cogs")
 
@@ -484,22 +483,16 @@ class Poems(commands.Cog):
         """
         if ctx.interaction is None:  # typed: words in any order (`!poem 月 7言 42`, `!poem 藏頭 春花秋月`)
             ask = parse_poem_args(seed, form, subject, acrostic)
-        else:  # slash: each option is its own parameter (`form:7` is never a seed)
-            ask = parse_poem_args(*(seed or "").split())
-            if form is not None:
-                ask.form = parse_form(form)
-            ask.subject += normalise(subject or "").split()  # (the model names what it cannot write)
-            if acrostic:
-                ask.acrostic = "".join(acrostic.split())
-            check_request(ask)
+        else:  # slash: each option is its own parameter (`form:7` is never a seed), read by the same grammar
+            ask = parse_poem_args(*slash_poem_words(seed, form, subject, acrostic))
         guild = ctx.guild.id if ctx.guild else None
         await self.service.admit(ctx.author.id)
         await ctx.defer()
         if ask.favourites:
-            p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed)
+            p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
         else:
             p = await self.service.write(
-                ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form, ask.subject, ask.acrostic
+                ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form or 5, ask.subject, ask.acrostic
             )
         await self._post(ctx, [p], **await poem_message(self.bot, p))
 

@@ -83,6 +83,21 @@ CATALOGUE: dict[str, str] = {
         "題目最多 3 個詞，每詞 1 到 4 字，例如 `!poem 秋 雁`。"
     ),
     "A poem takes a subject or an acrostic (藏頭), not both.": "一首詩可以有題目或藏頭，不能兩者都要。",
+    "A subject is 1 to 3 words in Chinese characters, like `!poem 月` or `!poem 秋 雁`.": (
+        "題目是 1 到 3 個以漢字寫的詞，例如 `!poem 月` 或 `!poem 秋 雁`。"
+    ),
+    "“{typed}” has no Chinese characters.": "「{typed}」裡沒有漢字。",
+    "“{typed}” holds combining marks ({which}).": "「{typed}」含有組合附加符號（{which}）。",
+    "“{typed}” holds characters that are not Chinese: {which}.": "「{typed}」含有不是漢字的字元：{which}。",
+    "“{typed}” has {n:d} characters.": "「{typed}」有 {n} 個字。",
+    "You gave {n:d} words.": "你給了 {n} 個詞。",
+    "An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; you wrote {typed}.": (
+        "藏頭是四個漢字，各放在一句的開頭，例如 春花秋月；你寫的是「{typed}」。"
+    ),
+    "None of your favourites here is a {form:d}-character poem.": "你在這裡的收藏裡沒有{form}言詩。",
+    "`!poem fav` without a form writes between the ones you have.": (
+        "不指定詩體的 `!poem fav` 會在你現有的收藏之間寫詩。"
+    ),
     "`!poem fav` writes between your favourites; it takes no subject or acrostic.": (
         "`!poem fav` 在你的收藏之間寫詩；不接題目或藏頭。"
     ),

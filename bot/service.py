@@ -13,13 +13,22 @@ import random
 import re
 import secrets
 import time
+import unicodedata
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import opencc
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from model.contract import BlendRequest, PoemsReply, RewriteRequest, SampleRequest, VaryRequest  # torch-free
+from model.contract import (  # torch-free
+    MAX_SUBJECT_WORDS,
+    MAX_WORD,
+    BlendRequest,
+    PoemsReply,
+    RewriteRequest,
+    SampleRequest,
+    VaryRequest,
+)
 from model.text import FORMS, HAN, MAX_SEED, form_of, punctuated, split_lines  # torch-free: a poem's text rules
 
 from .metrics import Metrics
@@ -50,6 +59,12 @@ POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
 def _to_simplified():
     """The converter for readers who chose simplified characters (made once, when first needed)."""
     return opencc.OpenCC("t2s")
+
+
+@functools.cache
+def _to_traditional():
+    """The converter for what a reader typed in simplified characters (phrase by phrase)."""
+    return opencc.OpenCC("s2t")
 
 
 class UserError(Exception):
@@ -116,14 +131,27 @@ def _ref(poem_id: int | None, was: int | None = None) -> str:
     return "a text" if was is None else f"#{was} (deleted)" if was > 0 else "a deleted poem"
 
 
-def _origin(poem: Poem) -> str:
-    """Where a poem came from, for its footer: from its kind and that kind's inputs."""
+def _as_in(text: str, word: str) -> str:
+    """`word` (a subject word, in either script) as `text` (a poem, traditional) writes it: the
+    same characters in the poem, else the word in traditional characters."""
+    folded = _to_simplified().convert(word)
+    for i in range(len(text) - len(word) + 1):
+        if _to_simplified().convert(text[i : i + len(word)]) == folded:
+            return text[i : i + len(word)]
+    return _to_traditional().convert(word)
+
+
+def _origin(poem: Poem, script: str = "traditional") -> str:
+    """Where a poem came from, for its footer: from its kind and that kind's inputs, in the
+    reader's script (a subject typed 风 under a poem that shows 風 reads 風)."""
     options = poem.options or {}
     if poem.kind == "written":
+        scripted = _to_simplified().convert if script == "simplified" else str
         if options.get("subject"):
-            return f"on {' '.join(options['subject'])}, seed {poem.seed}"
-        if options.get("acrostic"):
-            return f"藏頭 {options['acrostic']}, seed {poem.seed}"
+            return f"on {scripted(' '.join(_as_in(poem.text, w) for w in options['subject']))}, seed {poem.seed}"
+        if options.get("acrostic"):  # (the heads are the lines' first characters: the contract checks it)
+            heads = "".join(line[0] for line in split_lines(poem.text, poem.form))
+            return f"藏頭 {scripted(heads)}, seed {poem.seed}"
         return f"seed {poem.seed}"
     if poem.kind == "rewrite":
         return f"line {options.get('rewritten_line')} rewritten from {_ref(poem.parent_a_id, -1)}"
@@ -147,7 +175,7 @@ def show(poem: Poem, script: str = "traditional", cards: bool = True) -> ShownPo
         lines=lines,
         seed=poem.seed,
         model_version=poem.model_version,
-        origin=_origin(poem),
+        origin=_origin(poem, script),
         script=script,
         cards=cards,
     )
@@ -189,49 +217,90 @@ def parse_form(form: int | str | None) -> int:
 
 FAV_WORDS = ("fav", "favs", "favourites", "favorites")
 _FORM_WORD = re.compile(r"^(?:form[:=])?([57])(?:言|字|char|chars|-char)$|^form[:=]([57])$|^([五七])言$")
-_SEED_WORD = re.compile(r"^(?:seed[:=]|#)(.*)$")
+_FORM_KEY = re.compile(r"^form[:=：](.*)$")  # a form written as one, but not 5 or 7 (`form:6`)
+_SEED_WORD = re.compile(r"^(?:seed[:=：]#?|#)(.*)$")
 
 
 @dataclass
 class PoemRequest:
     favourites: bool = False
     seed: int | None = None
-    form: int = 5
+    form: int | None = None  # characters a line; None: not asked for (5, or from favourites: any)
     subject: list[str] = field(default_factory=list)  # Chinese words the poem is about
     acrostic: str | None = None  # the characters that start its lines (藏頭)
 
 
 ACROSTIC_WORDS = ("藏頭", "藏头", "acrostic")
+ACROSTIC_LENGTH = 4  # one head a line
 _ACROSTIC_WORD = re.compile(r"^(?:藏頭|藏头|acrostic)[:=：](.+)$")
-_SUBJECT_WORD = re.compile(f"^(?:subject[:=：])?([{HAN}]{{1,8}})$")
+_SUBJECT_WORD = re.compile(f"^(?:subject[:=：])?([{HAN}]+)$")
+_SUBJECT_KEY = re.compile(r"^subject[:=：](.*)$")
+_HAN_CHAR = re.compile(f"[{HAN}]")
+
+
+def _numberish(word: str) -> bool:
+    """Whether a word reads as an attempt at a number (a seed, a form): digits, perhaps with a
+    sign, a point or invisible characters, but no letters and no Chinese."""
+    seen = [ch for ch in normalise(word) if not invisible(ch) and not unicodedata.combining(ch)]
+    return any(ch.isdigit() for ch in seen) and all(ch.isdigit() or ch in "#＃+-.,_" for ch in seen)
+
+
+def _not_a_subject(word: str) -> UserError:
+    """Why a word that is neither a number nor a keyword is not a subject either: what it holds
+    that a subject cannot (invisible characters, combining marks, no or not only Chinese)."""
+    text = normalise(word)
+    if m := _SUBJECT_KEY.match(text):
+        text = m.group(1)
+    hidden = invisible(text)
+    marks = [f"U+{ord(ch):04X}" for ch in text if unicodedata.combining(ch)]
+    others = [ch for ch in text if not _HAN_CHAR.match(ch) and not invisible(ch) and not unicodedata.combining(ch)]
+    if hidden:
+        why = f"“{echo(text)}” holds invisible characters ({', '.join(dict.fromkeys(hidden))})."
+    elif marks:
+        why = f"“{echo(text)}” holds combining marks ({', '.join(dict.fromkeys(marks))})."
+    elif not _HAN_CHAR.search(text):
+        why = f"“{echo(text)}” has no Chinese characters."
+    else:
+        why = f"“{echo(text)}” holds characters that are not Chinese: {echo(', '.join(dict.fromkeys(others)), 20)}."
+    return UserError(f"A subject is 1 to 3 words in Chinese characters, like `!poem 月` or `!poem 秋 雁`. {why}")
 
 
 def parse_poem_args(*words: str | None) -> PoemRequest:
-    """What `!poem` was asked for. Words in any order: `fav` (from favourites), a form
-    written as one (7言, 七言, form:7), a seed written as one (#42, seed:42); a bare
-    number is the seed, and a second bare number the form (`!poem 42 7`)."""
+    """What `!poem` was asked for: the one grammar of typed and slash commands. Words in any
+    order: `fav` (from favourites), a form written as one (7言, 七言, form:7), a seed written
+    as one (#42, seed:42), Chinese words (the subject), and 藏頭 with the four heads after it
+    (`藏頭 春花秋月`, `藏頭 春 花 秋 月`, `藏頭:春花秋月`); a bare number is the seed, and a
+    second bare number the form (`!poem 42 7`). A word that is none of these is refused
+    with what is wrong with it."""
     request, bare = PoemRequest(), []
     words = [w for word in words if word is not None for w in normalise(word).split()]
-    heads_next = False
+    heads: list[str] | None = None  # after 藏頭: the words that give the heads so far
     for word in words:
         text = normalise(word).lower()
-        if heads_next:
-            request.acrostic, heads_next = word, False
+        keyword = text in ACROSTIC_WORDS or text in FAV_WORDS or _FORM_WORD.match(text) or _SEED_WORD.match(text)
+        if heads is not None and len("".join(heads)) < ACROSTIC_LENGTH and not keyword and not _numberish(word):
+            heads.append(word)  # the heads, in one word or several
+            request.acrostic = "".join(heads)
         elif text in ACROSTIC_WORDS:
-            heads_next = True
+            heads = []
         elif m := _ACROSTIC_WORD.match(text):
+            heads = [m.group(1)]
             request.acrostic = m.group(1)
         elif text in FAV_WORDS:
             request.favourites = True
         elif m := _FORM_WORD.match(text):
             request.form = 7 if "7" in m.group(0) or "七" in m.group(0) else 5
+        elif m := _FORM_KEY.match(text):
+            request.form = parse_form(m.group(1))
         elif m := _SEED_WORD.match(text):
             request.seed = parse_seed(m.group(1) or word)
         elif m := _SUBJECT_WORD.match(word):
             request.subject.append(m.group(1))
-        else:
+        elif _numberish(word):
             bare.append(word)
-    if heads_next:
+        else:
+            raise _not_a_subject(word)
+    if heads == []:
         raise UserError("藏頭 takes the four characters that start the lines: `!poem 藏頭 春花秋月`.")
     check_request(request)
     if len(bare) > (0 if request.seed is not None else 1) + 1:
@@ -245,18 +314,42 @@ def parse_poem_args(*words: str | None) -> PoemRequest:
 
 def check_request(request: PoemRequest) -> PoemRequest:
     """What a poem request may hold together (the model checks the characters themselves)."""
-    if len(request.subject) > 3 or any(len(w) > 4 for w in request.subject):
-        raise UserError("A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`.")
+    if len(request.subject) > MAX_SUBJECT_WORDS:
+        raise UserError(
+            f"A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`. "
+            f"You gave {len(request.subject)} words."
+        )
+    if long := [w for w in request.subject if len(w) > MAX_WORD]:
+        raise UserError(
+            f"A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`. "
+            f"“{echo(long[0])}” has {len(long[0])} characters."
+        )
     if request.subject and request.acrostic:
         raise UserError("A poem takes a subject or an acrostic (藏頭), not both.")
     if request.favourites and (request.subject or request.acrostic):
         raise UserError("`!poem fav` writes between your favourites; it takes no subject or acrostic.")
-    if request.acrostic is not None and (len(request.acrostic) != 4 or not _SUBJECT_WORD.match(request.acrostic)):
+    if request.acrostic is not None and (
+        len(request.acrostic) != ACROSTIC_LENGTH or not _SUBJECT_WORD.match(request.acrostic)
+    ):
         raise UserError(
             f"An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; "
             f"you wrote {echo(request.acrostic, 40)}."
         )
     return request
+
+
+def slash_poem_words(seed: str | None, form: str | None, subject: str | None, acrostic: str | None) -> list[str]:
+    """The slash command's options as the typed words that mean them, for `parse_poem_args`
+    (one grammar): `seed:` holds fav and a seed, never a form or a subject; `form:` a form;
+    `subject:` the subject's words; `acrostic:` the heads, in one word or several."""
+    words = [
+        w if normalise(w).lower() in FAV_WORDS or _SEED_WORD.match(normalise(w).lower()) else f"seed:{w}"
+        for w in (seed or "").split()
+    ]
+    words += [f"form:{form}"] if form is not None else []
+    words += [f"subject:{w}" for w in normalise(subject or "").split()]
+    words += [f"藏頭:{''.join(acrostic.split())}"] if acrostic and acrostic.strip() else []
+    return words
 
 
 def parse_poem_id(text) -> int:
@@ -484,16 +577,28 @@ class PoemService:
         )
 
     async def from_favourites(
-        self, user_id: int, guild_id: int | None, channel_id: int | None, seed: int | None = None
+        self,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        seed: int | None = None,
+        form: int | None = None,
     ) -> ShownPoem:
-        """Write (and save) a poem between two of the user's favourites: a seeded choice
-        of two (of one form) and of a point on the path between them, then a poem near
-        that point. With one favourite, a poem near it. The same seed and the same
-        favourites always give the same poem."""
+        """Write (and save) a poem between two of the user's favourites (of `form`, when
+        asked for): a seeded choice of two (of one form) and of a point on the path between
+        them, then a poem near that point. With one favourite, a poem near it. The same seed
+        and the same favourites always give the same poem."""
         seed = secrets.randbelow(2**31) if seed is None else seed
+        viewer = Viewer(user_id, guild_id)
         async with self.reads() as s:
-            here = await repo.list_favourites(s, Viewer(user_id, guild_id), FAVOURITES_USED)
+            here = await repo.list_favourites(s, viewer, FAVOURITES_USED, form=form)
+            others = not here and form is not None and await repo.count_favourites(s, viewer)
         favourites = sorted(here, key=lambda p: p.id)
+        if others:
+            raise UserError(
+                f"None of your favourites here is a {form}-character poem. "
+                f"`!poem fav` without a form writes between the ones you have."
+            )
         if not favourites:
             raise UserError(
                 "You have no favourites yet. Press ♥ under a poem you like (or type `!fav <id>`), "

@@ -57,7 +57,7 @@ async def test_slash_options_keep_their_own_meaning(local):
 @pytest.mark.parametrize(
     "command,reply",
     [
-        ("!poem abc", "A seed is a whole number"),
+        ("!poem abc", "“abc” has no Chinese characters"),
         ("!poem 99999999999999999999999", "A seed is a whole number"),
         ("!poem -5", "A seed is a whole number"),
         ("!poem 42 6", "The form is 5 or 7"),
@@ -958,3 +958,83 @@ async def test_a_cooldown_holds_across_two_bots_whose_clocks_disagree_by_an_hour
             assert not wait.embeds, "the cooldown started on one bot holds on the other"
             seconds = int(re.search(r"again in (\d+) s", wait.text()).group(1))
             assert 55 <= seconds <= 60, wait.text()
+
+
+# -- what !poem reads: one grammar, and what is wrong said plainly (issue 31) ----------------------
+@pytest.mark.parametrize(
+    "typed, says",
+    [
+        ("moon", "“moon” has no Chinese characters."),
+        ("🌙", "“🌙” has no Chinese characters."),
+        ("一二三四五六七八九", "“一二三四五六七八九” has 9 characters."),
+        ("月\u200d", "“月⟨U+200D⟩” holds invisible characters (U+200D)."),
+        ("月\u0301", "holds combining marks (U+0301)."),
+        ("月亮moon", "holds characters that are not Chinese: m, o, n."),
+    ],
+)
+async def test_a_subject_that_is_not_chinese_words_is_told_what_is_wrong_with_it(local, typed, says):
+    typed_reply = await local.say(f"!poem {typed}")
+    slashed = [s for s in await local.slash("poem", {"subject": typed}) if s.content]
+    for sent in typed_reply + slashed:
+        assert sent.text().startswith("A subject is") and says in sent.text(), sent.text()
+        assert "seed" not in sent.text() and "found" not in sent.text()
+    (chinese,) = [s for s in await local.slash("poem", {"subject": typed}, locale="zh-TW") if s.content]
+    assert chinese.text().startswith("題目") and "A subject" not in chinese.text(), chinese.text()
+    (simplified,) = [s for s in await local.slash("poem", {"subject": typed}, locale="zh-CN") if s.content]
+    assert simplified.text().startswith("题目") and "characters" not in simplified.text(), simplified.text()
+    (ok,) = await local.say("!poem 1")
+    assert ok.embeds[0]["title"] == "Poem #1", "nothing was written or saved"
+
+
+async def test_an_acrostic_reads_the_same_typed_or_slashed_in_one_word_or_four(local):
+    poems = []
+    for typed in ("!poem 藏頭 春 花 秋 月 #3", "!poem 藏頭 春花 秋月 #3", "!poem 藏頭:春 花 秋 月 seed:3"):
+        (sent,) = await local.say(typed)
+        assert sent.embeds, sent.text()
+        poems.append(poem_of(sent))
+    for heads in ("春 花 秋 月", "春花秋月"):
+        slashed = [s for s in await local.slash("poem", {"seed": "3", "acrostic": heads}) if s.embeds]
+        poems.append(poem_of(slashed[-1]))
+    assert all(p == poems[0] for p in poems) and "".join(line[0] for line in poems[0]) == "春花秋月"
+    (both,) = await local.say("!poem 藏頭 春 花 秋 月 雁")
+    assert both.text() == "A poem takes a subject or an acrostic (藏頭), not both."
+    (short,) = await local.say("!poem 藏頭 春 花 秋 42")
+    assert "An acrostic (藏頭) is four Chinese characters" in short.text() and "you wrote 春花秋." in short.text()
+    assert translate(short.text(), "zh-TW") == "藏頭是四個漢字，各放在一句的開頭，例如 春花秋月；你寫的是「春花秋」。"
+
+
+async def test_poem_fav_of_a_form_writes_from_favourites_of_that_form_or_says_there_are_none(local):
+    (seven,) = await local.say("!poem 1 7言")
+    await local.say("!fav 1")
+    replies = await local.say("!poem fav 5言") + await local.slash("poem", {"seed": "fav", "form": "5"})
+    told = [s for s in replies if s.content]
+    assert len(told) == 2 and not any(s.embeds for s in replies), [s.text() for s in replies]
+    for sent in told:
+        assert sent.text() == (
+            "None of your favourites here is a 5-character poem. "
+            "`!poem fav` without a form writes between the ones you have."
+        )
+    assert (
+        translate(told[0].text(), "zh-TW")
+        == "你在這裡的收藏裡沒有5言詩。不指定詩體的 `!poem fav` 會在你現有的收藏之間寫詩。"
+    )
+    assert translate(told[0].text(), "zh-CN").startswith("你在这里的收藏里没有5言诗。")
+    for ask in ("!poem fav 7言", "!poem fav"):
+        (near,) = await local.say(ask)
+        assert all(len(line) == 8 for line in poem_of(near)) and "from favourites #1" in near.text(), near.text()
+    await local.say("!poem 2")
+    await local.say("!fav 4")
+    (five,) = await local.say("!poem fav 5言 9")
+    assert all(len(line) == 6 for line in poem_of(five)) and "from favourites #4, seed 9" in five.text()
+
+
+async def test_a_footer_shows_the_subject_as_the_poem_writes_it_in_the_readers_script(local):
+    (poem,) = await local.say("!poem 风 3")
+    assert "風" in "".join(poem_of(poem)) and "on 風, seed 3" in poem.text(), poem.text()
+    (heads,) = await local.say("!poem 藏头 东南西北 3")
+    assert "藏頭 東南西北, seed 3" in heads.text(), heads.text()
+    await local.say("!script simplified")
+    (shown,) = await local.say("!show 1")
+    assert "风" in "".join(poem_of(shown)) and "on 风, seed 3" in shown.text(), shown.text()
+    (shown,) = await local.say("!show 2")
+    assert "东南西北, seed 3" in shown.text(), shown.text()

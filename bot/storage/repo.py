@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, extract, func, select, update
+from sqlalchemy import delete, extract, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -297,13 +297,17 @@ async def remove_favourite(session: AsyncSession, viewer: Viewer, poem_id: int) 
         raise NotFavourite(poem_id)
 
 
-async def list_favourites(session: AsyncSession, viewer: Viewer, limit: int = 25) -> list[Poem]:
-    """The viewer's favourites that they can see where they are, newest first: a favourite
-    kept in one server is not listed, nor used, in another (unless the viewer wrote it)."""
+async def list_favourites(
+    session: AsyncSession, viewer: Viewer, limit: int = 25, form: int | None = None
+) -> list[Poem]:
+    """The viewer's favourites that they can see where they are (of `form` only, if given),
+    newest first: a favourite kept in one server is not listed, nor used, in another (unless
+    the viewer wrote it)."""
     stmt = (
         select(Poem)
         .join(Favourite, Favourite.poem_id == Poem.id)
         .where(Favourite.user_id == viewer.user_id, visible_to(viewer))
+        .where(Poem.form == form if form is not None else true())
         .order_by(Favourite.created_at.desc(), Favourite.id.desc())
         .limit(limit)
     )
