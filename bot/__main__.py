@@ -133,20 +133,20 @@ async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) ->
     as Discord would show them. Ends at the end of input."""
     bot, engine, worker = await build(settings, console=True)
     local = LocalDiscord(bot)
-    stopped = asyncio.Event()
     try:
         await local.start()
         if stdin.isatty():
             print("poembot console: type !help, !poem 42, ... (Ctrl-D to quit)", file=stdout, flush=True)
-        await until_stopped(_chat(local, _lines(stdin), stdout, stopped), lambda: _set(stopped))
+        chat = asyncio.ensure_future(_chat(local, _lines(stdin), stdout))
+
+        async def stop() -> None:  # also a command still at work: one that waits on a hung replica, say
+            chat.cancel()
+
+        await until_stopped(chat, stop)
     finally:
         await bot.close()
         await worker.close()
         await engine.dispose()
-
-
-async def _set(event: asyncio.Event) -> None:
-    event.set()
 
 
 async def until_stopped(work, stop) -> None:
@@ -163,6 +163,9 @@ async def until_stopped(work, stop) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await work
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():  # this task itself was cancelled, not `work` by `stop()`
+            raise
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
@@ -194,18 +197,13 @@ def _lines(stdin) -> asyncio.Queue:
     return queue
 
 
-async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout, stopped: asyncio.Event) -> None:
+async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout) -> None:
     """Each line: a command, a slash command (`/poem seed:42`), or the number of a button
-    (or menu option) listed under the last reply that had any."""
+    (or menu option) listed under the last reply that had any. Ends at the end of input, or
+    when cancelled (SIGTERM), a command at work included."""
     controls: list[_Control] = []
-    while not stopped.is_set():
-        get, stop = asyncio.ensure_future(lines.get()), asyncio.ensure_future(stopped.wait())
-        await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not get.done():
-            get.cancel()
-            return
-        line = get.result()
+    while True:
+        line = await lines.get()
         if line is None:
             return
         line = line.strip()

@@ -31,6 +31,17 @@ CHANNEL_ID = 900000000000000020
 BOT_USER_ID = 900000000000000030
 
 
+# the names discord.py 2.x gives the tasks its dispatch starts: event handlers (`Client._schedule_event`),
+# the command tree's invoker, a view's or a dynamic item's callback
+DISPATCH_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-view-dispatch-", "discord-ui-dynamic-item-")
+
+
+def dispatch_task(task: asyncio.Task) -> bool:
+    """Whether `task` is the handling of something dispatched (a message, an interaction, an
+    event it raised): a command's own work, which ends when the command is answered."""
+    return task.get_name().startswith(DISPATCH_TASKS)
+
+
 @dataclass
 class Sent:
     """One thing the bot sent: a message, an interaction reply, or an edit."""
@@ -461,25 +472,29 @@ class LocalDiscord:
 
     # -- what users do --------------------------------------------------------------------------
     async def _settle(self, before: set[asyncio.Task]) -> None:
-        """Wait for every task the dispatch started, and the ones those started (but not a
-        view's timeout timer: discord.py gives an ephemeral message's view one of 15 minutes)."""
+        """Wait for the work of what was dispatched: the tasks discord.py's dispatch starts
+        (`dispatch_task`), and those they start in turn (an error handler, a completion event).
+        Never for a task something else started meanwhile, which may run for good: a worker
+        client's probe of a replica that is down, the in-process worker's batcher, a view's
+        timeout timer. Cancelled (SIGTERM in the console), it cancels that work too."""
         me = asyncio.current_task()
         while True:
             new = [
-                t
-                for t in asyncio.all_tasks()
-                if t not in before
-                and t is not me
-                and not t.done()
-                and not t.get_coro().__qualname__.endswith("__timeout_task_impl")
+                t for t in asyncio.all_tasks() if t not in before and t is not me and not t.done() and dispatch_task(t)
             ]
             if not new:
                 return
-            await asyncio.wait(new)
+            try:
+                await asyncio.wait(new)
+            except asyncio.CancelledError:
+                for t in new:
+                    t.cancel()
+                await asyncio.gather(*new, return_exceptions=True)
+                raise
             before |= set(new)
 
     async def wait_idle(self) -> None:
-        """Wait until everything the bot started has finished (a view's timer aside)."""
+        """Wait until everything dispatched so far has been handled (see `_settle`)."""
         await self._settle(set())
 
     async def say(self, content: str, user_id: int = 1, name: str = "poet", guild: int | None = 0) -> list[Sent]:

@@ -1038,3 +1038,13 @@ async def test_a_footer_shows_the_subject_as_the_poem_writes_it_in_the_readers_s
     assert "风" in "".join(poem_of(shown)) and "on 风, seed 3" in shown.text(), shown.text()
     (shown,) = await local.say("!show 2")
     assert "东南西北, seed 3" in shown.text(), shown.text()
+
+
+async def test_the_local_discord_waits_for_commands_never_for_the_workers_own_tasks(local):
+    """The in-process worker's batcher runs for good: `wait_idle` (and each `say`) waits for
+    what was dispatched only."""
+    pending = asyncio.create_task(local.say("!poem 1"))
+    await asyncio.sleep(0)  # (the message is dispatched)
+    await asyncio.wait_for(local.wait_idle(), 30)
+    assert pending.done() and (await pending)[0].embeds
+    assert any(t.get_name().startswith("poembot-batcher") for t in asyncio.all_tasks()), "(the batcher runs)"

@@ -331,3 +331,76 @@ def test_both_command_lines_say_their_version(capsys):
         assert stop.value.code == 0
     out = capsys.readouterr().out
     assert f"poembot {version()}" in out and f"poembot-model {version()}" in out and version()[0].isdigit()
+
+
+# -- the console with a replica down (issue 31) ------------------------------------------------------
+def _console(tmp_path: Path, worker_url: str) -> subprocess.Popen:
+    """`python -m bot --console` on `worker_url` (no model: the bot alone), its stdin a pipe."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POEMBOT_", "DATABASE_URL", "WORKER_URL", "DISCORD_TOKEN", "LOG_"))
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "--console"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **clean,
+            "POEMBOT_DATA_DIR": str(tmp_path),
+            "WORKER_URL": worker_url,
+            "POEMBOT_WORKER_TIMEOUT_S": "300",
+            "POEMBOT_CARDS": "0",
+        },
+    )
+
+
+def test_the_console_with_dead_replicas_answers_each_command_and_ends_at_the_end_of_input(tmp_path):
+    """Replicas that are down are probed in the background until they are back: the console
+    waits for each command's own work, never for those probes."""
+    from tests.helpers import free_port
+
+    dead = ",".join(f"http://127.0.0.1:{free_port()}" for _ in range(2))
+    proc = _console(tmp_path, dead)
+    try:
+        out, err = proc.communicate("!poem 1\n!poem 2\n!help rate\n", timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the console hung with a replica down: " + proc.communicate()[1][-1000:])
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert out.count("not answering right now") == 2 and "Rate a poem" in out, out
+
+
+def test_sigterm_ends_the_console_while_a_command_waits_on_a_hung_replica(tmp_path):
+    """A replica that takes the request and never answers (with another down beside it): the
+    command waits on it, and SIGTERM ends the chat at once all the same, status 0."""
+    import signal
+    import socket
+    import time
+
+    from tests.helpers import free_port
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()
+        hung.settimeout(60)
+        proc = _console(tmp_path, f"http://127.0.0.1:{free_port()},http://127.0.0.1:{hung.getsockname()[1]}")
+        try:
+            proc.stdin.write("!poem 1\n")
+            proc.stdin.flush()
+            connection, _ = hung.accept()  # the command is with the hung replica now ...
+            with connection:
+                t0 = time.monotonic()
+                proc.send_signal(signal.SIGTERM)  # ... when the console is told to stop
+                try:
+                    status = proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    pytest.fail("SIGTERM did not end a console whose command waits on a hung replica")
+                took = time.monotonic() - t0
+        finally:
+            proc.kill()
+    err = proc.stderr.read()
+    assert status == 0 and took < 5 and "Traceback" not in err, (status, took, err[-2000:])
