@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from model.contract import (
     Overloaded,
     VaryRequest,
     check_reply,
+    version,
 )  # torch-free
 
 log = logging.getLogger("poembot.bot.worker")
@@ -136,6 +137,7 @@ class InProcessWorker:
 
 
 RESOLVE_S = 10.0  # how often WORKER_URL's host names are looked up again
+OTHER_CONTRACT_S = 30.0  # how long a replica of another contract version stays out before it is asked again
 
 
 def _is_address(host: str | None) -> bool:
@@ -175,6 +177,10 @@ class _Endpoint:
     down_until: float = 0.0  # (monotonic) not chosen before this unless every replica is down
     failures: int = 0  # consecutive failures
     source: str = ""  # the WORKER_URL entry it came from (a host name may have several replicas)
+    contract: str | None = None  # its contract version, once its /healthz says it is ours; None: ask first
+    other: str | None = None  # the other contract version it last reported (said once in the log)
+    asked: int = 0  # /healthz handshakes made (concurrent requests share one)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
 
 class HttpWorker:
@@ -183,7 +189,9 @@ class HttpWorker:
     reached, times out, answers 5xx or answers a reply that fails the contract's check against
     its request (`check_reply`: a wrong poem is never shown) is marked down for a while and the
     request is sent to another (every request is idempotent: a seed gives the same poem
-    anywhere, and saving happens in the bot). A replica marked down is asked for /healthz every `probe_s` seconds
+    anywhere, and saving happens in the bot); so is one that answers any 4xx but the worker's
+    own refusal (400 bad_request naming this contract: the user's mistake, not retried). A
+    replica is used once its /healthz names this bot's contract version (`_handshake`). A replica marked down is asked for /healthz every `probe_s` seconds
     and is back the moment it answers (or, failing that, tried again once its pause is over)."""
 
     def __init__(
@@ -228,6 +236,7 @@ class HttpWorker:
         return min(up, key=lambda e: (e.outstanding, (self.endpoints.index(e) - self._turn) % len(self.endpoints)))
 
     def _failed(self, e: _Endpoint, why: str) -> None:
+        e.contract = None  # what answers there next may be another process: ask it again
         e.failures += 1
         e.down_until = time.monotonic() + min(30.0, self.down_s * e.failures)
         log.warning("worker at %s failed (%s); marked down for %.0fs", e.url, why, e.down_until - time.monotonic())
@@ -247,6 +256,48 @@ class HttpWorker:
                         return
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
                 pass
+
+    async def _handshake(self, e: _Endpoint) -> bool:
+        """Whether `e` speaks this bot's contract, from its /healthz (asked once, before its
+        first request and after it fails; concurrent requests share the answer). A replica of
+        another version (an old worker reports none) is kept out of rotation, said once in
+        the log, and asked again after OTHER_CONTRACT_S; one that cannot answer is down."""
+        if e.contract is not None:
+            return True
+        if e.other is not None and e.down_until > time.monotonic():
+            return False  # (out of rotation: not asked again before its pause is over)
+        asked = e.asked
+        async with e.lock:
+            if e.asked != asked:  # another request asked while this one waited: its answer holds
+                return e.contract is not None
+            try:
+                async with self._client().get(e.url + "/healthz") as resp:
+                    health = await resp.json() if resp.status == 200 else None
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as err:
+                self._failed(e, f"/healthz: {str(err) or err.__class__.__name__}")
+                return False
+            finally:
+                e.asked += 1
+            if not isinstance(health, dict) or health.get("status") != "ok":
+                self._failed(e, f"/healthz answered {resp.status} with no poem worker's health")
+                return False
+            ours, theirs = version(), health.get("contract")
+            if theirs != ours:
+                theirs = theirs if isinstance(theirs, str) and theirs else "none (a worker older than the handshake)"
+                e.down_until = time.monotonic() + OTHER_CONTRACT_S
+                if theirs != e.other:
+                    e.other = theirs
+                    log.warning(
+                        "worker at %s speaks contract %s, this bot %s: kept out of rotation until they match",
+                        e.url,
+                        theirs[:40],
+                        ours,
+                    )
+                return False
+            if e.other is not None:
+                log.warning("worker at %s now speaks contract %s: back in rotation", e.url, ours)
+            e.contract, e.other = ours, None
+            return True
 
     async def _refresh(self) -> None:
         """Every RESOLVE_S seconds, look up the host names of WORKER_URL again: a name with
@@ -286,8 +337,15 @@ class HttpWorker:
         busy: dict[str, float] = {}  # replica -> the Retry-After of its 429 (busy, not broken)
         attempts = self.retries + len(self.endpoints)
         for attempt in range(attempts):
+            if attempt and len(tried) >= len(self.endpoints):  # every replica tried: wait a little
+                await asyncio.sleep(delay)
+                delay *= 2
+                tried.clear()
             e = self._choose(tried)
             tried.add(e.url)
+            if request is not None and not await self._handshake(e):
+                last = f"{e.url} does not speak this bot's contract ({version()}) or cannot say"
+                continue
             e.outstanding += 1
             try:
                 async with self._client().request(method, e.url + path, json=body) as resp:
@@ -321,8 +379,10 @@ class HttpWorker:
                         if len(busy) >= len(self.endpoints):
                             raise WorkerBusy(min(busy.values()))
                         continue
-                    if 400 <= resp.status < 500 and resp.status not in (404, 405):
+                    if await self._refusal(resp):  # the user's mistake: the same anywhere
                         raise WorkerBadRequest(message)
+                    # any other 4xx is not about the user's input (another service's 401, 403,
+                    # 404, 422; a worker of another contract's "unknown fields"): like a 5xx
                     last = f"{resp.status}: {message}"
                     self._failed(e, last)
             except (aiohttp.ClientConnectionError, ConnectionError, aiohttp.ClientPayloadError) as err:
@@ -336,11 +396,24 @@ class HttpWorker:
                 self._failed(e, last)
             finally:
                 e.outstanding -= 1
-            if attempt + 1 < attempts and len(tried) >= len(self.endpoints):  # every replica tried: wait a little
-                await asyncio.sleep(delay)
-                delay *= 2
-                tried.clear()
         raise WorkerUnavailable(last)
+
+    @staticmethod
+    async def _refusal(resp: aiohttp.ClientResponse) -> bool:
+        """Whether a 4xx is the worker refusing the request itself (the contract's InputError:
+        400 bad_request naming this bot's contract), the only 4xx the user is told about."""
+        if resp.status != 400:
+            return False
+        try:
+            body = await resp.json()
+        except (aiohttp.ContentTypeError, ValueError):
+            return False
+        return (
+            isinstance(body, dict)
+            and body.get("error") == "bad_request"
+            and isinstance(body.get("message"), str)
+            and body.get("contract") == version()
+        )
 
     async def _post(self, req, reply_type):
         return await self._request("POST", req.PATH, req.to_json(), reply_type, req)

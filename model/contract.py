@@ -12,8 +12,10 @@ it does not know, a form it has not loaded) is refused by the engine, also as In
     POST /v1/vary     VaryRequest    -> PoemsReply (seed)
     POST /v1/rewrite  RewriteRequest -> PoemsReply (seed, line)
     POST /v1/encode   EncodeRequest  -> EncodeReply
-    GET  /healthz                    -> {"status": "ok", "models": {form: version}}
-A refusal is HTTP 400 {"error": "bad_request", "message": ...}.
+    GET  /healthz                    -> {"status": "ok", "models": {form: version}, "contract": version()}
+A refusal is HTTP 400 {"error": "bad_request", "message": ..., "contract": version()}. Both
+sides must speak one contract: the bot's client keeps a replica whose /healthz reports another
+`version()` out of rotation, and takes only a refusal that names its own for the user's mistake.
 
 A reply is not trusted: `check_reply(request, reply)` says whether it can be the answer to
 its request (the bot's client refuses one that is not, as a broken replica's).
@@ -38,9 +40,11 @@ MAX_TEXT = 200  # characters of a poem's text in a request
 MAX_BODY = 16 * 1024  # bytes of JSON a request may send
 
 
+@functools.cache
 def version() -> str:
     """poembot's version: the installed distribution's, else (code run from a checkout or
-    an image without installing it) the one in pyproject.toml."""
+    an image without installing it) the one in pyproject.toml. It is the contract's version
+    too: a bot and a worker of different versions do not talk (see the module's docstring)."""
     from importlib import metadata
 
     try:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.app import APOLOGY
 from bot.local import CHANNEL_ID
-from bot.worker_client import HttpWorker, InProcessWorker, WorkerUnavailable
+from bot.worker_client import HttpWorker, InProcessWorker, WorkerBadRequest, WorkerUnavailable
 from model import contract
 from model.contract import BlendRequest, EncodeRequest, RewriteRequest, SampleRequest
 from tests.helpers import free_port, running_bot, start_worker
@@ -183,18 +183,25 @@ async def _requests(engine) -> dict:
     }
 
 
+OURS = object()  # a replica's /healthz names this bot's contract version
+
+
 @contextlib.asynccontextmanager
-async def _replica(answer: dict):
-    """A replica on a loopback port that answers every request with `answer` (and /healthz
-    as a worker does); yields its URL and the requests it got."""
+async def _replica(answer, status: int = 200, contract_version=OURS):
+    """A replica on a loopback port that answers every request with `answer` (JSON, or a
+    str as HTML) and `status`, and /healthz as a worker of `contract_version` does (None: as
+    one from before the handshake); yields its URL and the requests it got."""
     got: list[str] = []
 
     async def reply(request: web.Request) -> web.Response:
         got.append(request.path)
-        return web.json_response(answer)
+        if isinstance(answer, str):
+            return web.Response(text=answer, status=status, content_type="text/html")
+        return web.json_response(answer, status=status)
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "models": {"5": "tiny"}, "contract": contract.version()})
+        said = contract.version() if contract_version is OURS else contract_version
+        return web.json_response({"status": "ok", "models": {"5": "tiny"}, **({"contract": said} if said else {})})
 
     app = web.Application()
     app.router.add_get("/healthz", health)
@@ -248,3 +255,95 @@ async def test_a_user_never_sees_a_poem_the_check_refuses(sqlite_url, engine):
             (shown,) = await local.say("!show 1")
             assert "There is no poem #1" in shown.text(), "nothing was saved"
         await worker.close()
+
+
+# -- a 4xx that is not the user's mistake; a replica of another version -------------------------
+@pytest.mark.parametrize(
+    "status, answer",
+    [
+        (400, {"error": "bad_request", "message": "unknown fields: subject"}),  # a worker of another contract
+        (401, {"message": "missing bearer token"}),
+        (403, "<html>Forbidden</html>"),
+        (404, {"error": "not_found"}),
+        (405, "<html>Method Not Allowed</html>"),
+        (422, {"detail": [{"loc": ["body", "n"], "msg": "field required"}]}),
+    ],
+    ids=str,
+)
+async def test_a_4xx_that_is_not_about_the_users_input_fails_over_like_a_5xx(engine, status, answer, caplog):
+    request = SampleRequest(seed=7)
+    good = await engine.sample(request)
+    async with _replica(answer, status) as (odd, asked), _replica(good.to_json()) as (fine, _):
+        alone = HttpWorker(odd, timeout_s=5, retries=0)
+        try:
+            with caplog.at_level(logging.WARNING, "poembot.bot.worker"):
+                with pytest.raises(WorkerUnavailable, match="not answering"):  # not "your request was refused"
+                    await alone.sample(request)
+            assert any(odd in r.getMessage() and str(status) in r.getMessage() for r in caplog.records)
+        finally:
+            await alone.close()
+        both = HttpWorker([odd, fine], timeout_s=5, retries=0, down_s=30)
+        try:
+            assert [await both.sample(request) for _ in range(2)] == [good, good]
+            assert asked, "the odd replica was asked, and its answer passed on to the next"
+        finally:
+            await both.close()
+
+
+async def test_the_workers_own_refusal_still_reaches_the_user_as_their_mistake(engine):
+    async with _replica({"error": "bad_request", "message": "n must be", "contract": contract.version()}, 400) as (
+        url,
+        _,
+    ):
+        client = HttpWorker(url, timeout_s=5, retries=0)
+        try:
+            with pytest.raises(WorkerBadRequest, match="n must be"):
+                await client.sample(SampleRequest(seed=7))
+        finally:
+            await client.close()
+
+
+@pytest.mark.parametrize("old_version", [None, "0.0.1"], ids=["no version", "another version"])
+async def test_a_replica_of_another_contract_version_is_kept_out_of_rotation_with_one_warning(
+    sqlite_url, worker_settings, old_version, caplog, monkeypatch
+):
+    """WORKER_URL=<old worker>,<new worker>: the old one once answered 400 "unknown fields:
+    subject" and the user read it as their fault. Its /healthz names no contract, or another:
+    it gets no request, the log says so once, and every user gets a poem from the new one;
+    upgraded, it is back in rotation."""
+    import bot.worker_client as wc
+    from model.worker.engine import Engine
+    from model.worker.http import SERVER_OPTIONS, create_app
+
+    refusal = {"error": "bad_request", "message": "unknown fields: subject"}
+    runner = web.AppRunner(create_app(worker_settings, Engine.from_settings(worker_settings)), **SERVER_OPTIONS)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    new = f"http://127.0.0.1:{port}"
+    try:
+        async with _replica(refusal, 400, old_version) as (old, asked):
+            worker = HttpWorker([old, new], timeout_s=30, retries=1, backoff_s=0.01)
+            with caplog.at_level(logging.WARNING, "poembot.bot.worker"):
+                async with running_bot(sqlite_url, worker) as local:
+                    for seed in range(6):
+                        (sent,) = await local.say(f"!poem {seed}", user_id=10 + seed)
+                        assert sent.embeds, sent.text()
+            warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and old in r.getMessage()]
+            assert asked == [], "the old replica got no request"
+            assert len(warned) == 1 and "contract" in warned[0], warned
+            assert (old_version or "none") in warned[0] and contract.version() in warned[0]
+            assert worker.endpoints[0].contract is None and worker.endpoints[1].contract == contract.version()
+            await worker.close()
+        async with _replica(refusal, 400) as (upgraded, asked):  # the same replica, upgraded
+            monkeypatch.setattr(wc, "OTHER_CONTRACT_S", 0.0)
+            worker = HttpWorker(upgraded, timeout_s=5, retries=0)
+            worker.endpoints[0].other = "0.0.1"  # (as it was last seen)
+            with caplog.at_level(logging.WARNING, "poembot.bot.worker"):
+                with pytest.raises(WorkerUnavailable):  # asked now, and its own 400 is no refusal of ours
+                    await worker.sample(SampleRequest(seed=1))
+            assert asked == ["/v1/sample"]
+            assert any("back in rotation" in r.getMessage() for r in caplog.records)
+            await worker.close()
+    finally:
+        await runner.cleanup()

@@ -20,6 +20,7 @@ from model.contract import (
     SampleRequest,
     VaryRequest,
     parse_options,
+    version,
 )
 from model.worker.engine import Engine
 from model.worker.http import SERVER_OPTIONS, create_app
@@ -185,6 +186,7 @@ async def test_http_sample_blend_encode_health_and_metrics(http_worker, generato
         assert (await client.vary(VaryRequest(text=poem.text, seed=7))).poems == varied.poems  # seeded
         health = await client.health()
         assert health["status"] == "ok" and set(health["models"]) == {"5", "7"}
+        assert health["contract"] == version(), "the handshake: the contract this worker speaks"
         async with aiohttp.ClientSession() as s, s.get(http_worker + "/metrics") as r:
             text = await r.text()
         assert r.status == 200
@@ -253,6 +255,8 @@ async def test_every_bad_request_gets_a_clear_4xx(http_worker, path, body, messa
             reply = await r.json()
     assert 400 <= r.status < 500
     assert message in reply["message"]
+    if reply["error"] == "bad_request":  # the worker's own refusal names its contract (the client trusts no other)
+        assert reply["contract"] == version()
 
 
 async def test_the_client_reports_a_stopped_worker_and_recovers_when_it_returns(worker_settings, tiny_checkpoints):

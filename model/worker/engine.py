@@ -37,6 +37,7 @@ from ..contract import (
     SampleRequest,
     VaryRequest,
     parse_options,
+    version,
 )
 from ..generate import PoemGenerator, consecutive_seeds, new_seed
 from ..text import form_of
@@ -348,4 +349,6 @@ class Engine:
         return EncodeReply(latent=latent, text=parsed, form=gen.form, model=gen.version)
 
     def health(self) -> dict:
-        return {"status": "ok", "models": {str(f): v for f, v in self.versions.items()}}
+        """/healthz: the models loaded, and the contract this worker speaks (the bot's client
+        keeps a worker of another version out of rotation)."""
+        return {"status": "ok", "models": {str(f): v for f, v in self.versions.items()}, "contract": version()}

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from ..contract import ENDPOINTS, MAX_BODY, InputError, Overloaded
+from ..contract import ENDPOINTS, MAX_BODY, InputError, Overloaded, version
 from .engine import Engine
 from .settings import WorkerSettings
 
@@ -123,8 +123,8 @@ def _handler(name: str):
 async def _errors(request: web.Request, handler):
     try:
         return await handler(request)
-    except InputError as e:
-        return web.json_response({"error": "bad_request", "message": str(e)}, status=400)
+    except InputError as e:  # (the contract named: the client takes it for the user's mistake)
+        return web.json_response({"error": "bad_request", "message": str(e), "contract": version()}, status=400)
     except Overloaded as e:
         return web.json_response(
             {"error": "busy", "message": str(e), "retry_after": round(e.retry_after, 1)},
