@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -347,3 +349,70 @@ async def test_a_replica_of_another_contract_version_is_kept_out_of_rotation_wit
             await worker.close()
     finally:
         await runner.cleanup()
+
+
+# -- the HTTP worker: clients that hang up, and SIGTERM -----------------------------------------
+def _metric(text: str, name: str) -> float:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_on_sigterm_a_worker_whose_clients_hung_up_finishes_every_accepted_request(tiny_checkpoints, tmp_path):
+    """`python -m model serve`: three clients ask for 64 poems of 16 candidates each (seconds
+    of work) and hang up; their places come back at once instead of refusing the next
+    requests 429 busy until that work is done. Then 24 requests are accepted and the worker
+    gets SIGTERM while they are in flight: each gets its poem, and the worker exits within
+    its grace period."""
+    from model.worker.http import SHUTDOWN_GRACE_S
+
+    port, log = free_port(), tmp_path / "worker.log"
+    env = {"POEMBOT_FORMS": "5", "POEMBOT_CHECKPOINT_5": str(tiny_checkpoints[5]), "POEMBOT_THREADS": "1"}
+    with log.open("w") as output:
+        proc = await start_worker(port, output=output, POEMBOT_MAX_QUEUE="192", **env)
+    url = f"http://127.0.0.1:{port}"
+    loop = asyncio.get_running_loop()
+    try:
+        async with aiohttp.ClientSession() as s:
+
+            async def metrics() -> str:
+                async with s.get(url + "/metrics") as r:
+                    return await r.text()
+
+            async def until(condition, what: str, within_s: float):
+                end = loop.time() + within_s
+                while not condition(await metrics()):
+                    if loop.time() > end:
+                        pytest.fail(f"{what} within {within_s:g} s")
+                    await asyncio.sleep(0.02)
+
+            async def ask(body: dict):
+                async with s.post(url + "/v1/sample", json=body) as r:
+                    return r.status, await r.json()
+
+            heavy = [
+                asyncio.create_task(ask({"seed": 64 * i, "n": 64, "options": {"candidates": 16}})) for i in range(3)
+            ]
+            await until(lambda m: _metric(m, "poembot_queued") == 192, "the heavy requests were not queued", 10)
+            for task in heavy:  # their clients hang up
+                task.cancel()
+            await asyncio.gather(*heavy, return_exceptions=True)
+            await until(lambda m: _metric(m, "poembot_queued") == 0, "the hung-up requests still hold places", 3)
+
+            asked = [asyncio.create_task(ask({"seed": 100 + i})) for i in range(24)]
+            in_flight = lambda m: _metric(m, "poembot_requests_in_progress")  # noqa: E731
+            answered = lambda m: _metric(m, 'poembot_requests_total{endpoint="sample"}')  # noqa: E731
+            # (the heavy requests count as answered: cut short, as errors)
+            await until(lambda m: in_flight(m) + answered(m) == 3 + 24, "the 24 requests were not all accepted", 10)
+            assert in_flight(await metrics()) > 0, "SIGTERM comes while requests are in flight"
+            proc.send_signal(signal.SIGTERM)
+            stopped = loop.time()
+            replies = await asyncio.gather(*asked)
+        assert [status for status, _ in replies] == [200] * 24, [r for r in replies if r[0] != 200][:3]
+        assert [reply["poems"][0]["seed"] for _, reply in replies] == [100 + i for i in range(24)]
+        code = await loop.run_in_executor(None, proc.wait, SHUTDOWN_GRACE_S + 10)
+        assert code == 0 and loop.time() - stopped < SHUTDOWN_GRACE_S + 10
+        assert f"have {SHUTDOWN_GRACE_S:g} s to finish" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

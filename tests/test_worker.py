@@ -719,3 +719,62 @@ async def test_every_reply_the_worker_writes_passes_the_check_the_bot_makes(engi
         check_reply(request, reply)
         checked += 1
     assert checked > len(asked) * 3 // 4
+
+
+async def _until(condition, what: str, within_s: float = 5.0) -> None:
+    """Wait (a loopback server's events, a few ms each) until `condition()` holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within_s
+    while not condition():
+        if loop.time() > end:
+            pytest.fail(f"{what} within {within_s:g} s")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("kind", ["sample", "vary"])  # a batched request, and a job of its own
+async def test_requests_whose_clients_hung_up_are_dropped_and_give_their_places_back(worker_settings, kind):
+    """The queue holds 4; 4 clients ask and hang up while the model is busy with the first.
+    Their places come back at once (before, the next request was told 429 busy until the
+    abandoned work was done), the ones not started are never written, and the next client
+    gets its poem."""
+    import threading
+
+    eng = Engine(Engine.from_settings(worker_settings).generators, max_batch=1, max_queue=4, threads=1)
+    gen = eng.generators[5]
+    text = gen.sample_seeds([1])[0].text
+    method = "sample_checked" if kind == "sample" else "vary"
+    real, written, release = getattr(gen, method), [], threading.Event()
+
+    def held(*args):  # the model thread is busy until the test lets it go
+        written.append(args[0] if kind == "sample" else args[1])  # the seeds, or the seed
+        release.wait(10)
+        return real(*args)
+
+    setattr(gen, method, held)
+    port = free_port()
+    runner = await serve(worker_settings, port, eng)
+    url = f"http://127.0.0.1:{port}/v1/{kind}"
+    body = (lambda seed: {"seed": seed}) if kind == "sample" else (lambda seed: {"text": text, "seed": seed})
+    try:
+        async with aiohttp.ClientSession() as s:
+
+            async def ask(seed: int):
+                async with s.post(url, json=body(seed)) as r:
+                    return r.status, await r.json()
+
+            gone = [asyncio.create_task(ask(seed)) for seed in range(4)]
+            await _until(lambda: eng.queued == 4 and written, "the four requests were not all queued")
+            for task in gone:  # the clients hang up
+                task.cancel()
+            await asyncio.gather(*gone, return_exceptions=True)
+            await _until(lambda: eng.queued == 0, "the hung-up requests still hold their queue places")
+            nxt = asyncio.create_task(ask(99))
+            await _until(lambda: eng.queued == 1, "the next request was not queued")
+            release.set()
+            status, reply = await nxt
+        assert status == 200, reply
+        assert reply["poems"][0]["seed"] == 99
+        assert len(written) == 2 and written[-1] in ([99], 99), "of the hung-up requests only the one begun was written"
+    finally:
+        release.set()
+        await runner.cleanup()

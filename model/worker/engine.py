@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import torch
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 from ..checkpoint import CheckpointError
 from ..contract import (
@@ -46,7 +46,7 @@ from .settings import WorkerSettings, available_cpus
 log = logging.getLogger("poembot.model.worker")
 
 
-@dataclass
+@dataclass(eq=False)  # (compared by identity: a request given up is taken out of its queue)
 class _Pending:
     form: int
     opts: Options
@@ -70,7 +70,8 @@ class BatchSizes:
 
 class Metrics:
     """The worker's Prometheus metrics (prometheus_client), in a registry of its own:
-    requests, errors and latency per endpoint, batch sizes, and the process."""
+    requests, errors and latency per endpoint, requests being answered, batch sizes, the
+    queue (set by the engine: `queued`), and the process."""
 
     LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
     BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -91,6 +92,15 @@ class Metrics:
             Histogram(
                 "poembot_batch_size", "Poems per forward pass", buckets=self.BATCH_BUCKETS, registry=self.registry
             )
+        )
+        self.answering = 0  # requests being answered now (read at shutdown)
+        Gauge("poembot_requests_in_progress", "Requests being answered", registry=self.registry).set_function(
+            lambda: self.answering
+        )
+        self.queued = Gauge(
+            "poembot_queued",
+            "Poems waiting or being written, and other jobs (POEMBOT_MAX_QUEUE)",
+            registry=self.registry,
         )
 
     def observe(self, endpoint: str, seconds: float, error: bool) -> None:
@@ -130,6 +140,7 @@ class Engine:
         self._batch: dict[int, list[_Pending]] = {}  # per form, the requests being written now
         self.max_queue = max_queue
         self.queued = 0  # poems waiting or being written, and other jobs on the model threads
+        self.metrics.queued.set_function(lambda: self.queued)
         self._job_s = 0.05  # seconds a batch or job took lately, for Retry-After
 
     @classmethod
@@ -186,19 +197,20 @@ class Engine:
         return self.generators[form]
 
     async def _in_thread(self, form: int, fn, *args):
-        """Run model work on `form`'s model thread, never on the event loop."""
+        """Run model work on `form`'s model thread, never on the event loop. A job whose
+        request is given up (its client hung up) before the thread takes it is never run."""
         if form not in self._pools:
             raise RuntimeError("the engine is not started")
         t0 = time.monotonic()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pools[form], fn, *args)
-        finally:
-            self._job_s = 0.8 * self._job_s + 0.2 * (time.monotonic() - t0)
+        result = await asyncio.get_running_loop().run_in_executor(self._pools[form], fn, *args)
+        self._job_s = 0.8 * self._job_s + 0.2 * (time.monotonic() - t0)
+        return result
 
     @contextlib.contextmanager
     def _admitted(self, poems: int):
-        """Count `poems` (or one job) as queued while they are written; past `max_queue`,
-        refuse at once (Overloaded: 429) with the time the queue ahead should take."""
+        """Count `poems` (or one job) as queued while they are written, or until their request
+        is given up (cancelled: its client hung up); past `max_queue`, refuse at once
+        (Overloaded: 429) with the time the queue ahead should take."""
         if self.queued + poems > self.max_queue and self.queued:
             ahead = math.ceil(self.queued / self.max_batch) / max(1, len(self.generators))
             raise Overloaded(max(1.0, ahead * self._job_s))
@@ -259,7 +271,7 @@ class Engine:
                 break  # too big for what is left: it opens the next batch of its kind
             batch.append(queue.popleft())
             size += len(batch[-1].seeds)
-        if not queue:
+        if not queue and self._waiting.get(kind) is queue:  # (`_give_up` may have emptied and dropped it)
             del self._waiting[kind]
         return batch
 
@@ -267,6 +279,9 @@ class Engine:
         """Write a batch in one forward pass and answer each request with its poems (or
         the error); the poems written (0 on an error)."""
         form, opts = kind
+        batch = [item for item in batch if not item.future.done()]  # (given up while it was collected)
+        if not batch:
+            return 0
         seeds = [s for item in batch for s in item.seeds]
         self.metrics.batches.observe(len(seeds))
         try:
@@ -298,11 +313,25 @@ class Engine:
         if gen.form not in self._batchers:
             raise RuntimeError("the engine is not started")
         with self._admitted(req.n):
-            future = asyncio.get_running_loop().create_future()
-            self._waiting.setdefault((gen.form, opts), deque()).append(_Pending(gen.form, opts, seeds, future))
+            pending = _Pending(gen.form, opts, seeds, asyncio.get_running_loop().create_future())
+            self._waiting.setdefault((gen.form, opts), deque()).append(pending)
             self._arrived[gen.form].set()
-            poems = await future
+            try:
+                poems = await pending.future
+            except asyncio.CancelledError:  # its client hung up: not written, its place given back
+                self._give_up(pending)
+                raise
         return PoemsReply(poems, gen.version, asdict(opts))
+
+    def _give_up(self, pending: _Pending) -> None:
+        """Take a request nobody waits for out of its queue (one already in a batch is skipped
+        when the batch is written, or written with it if it has started)."""
+        kind = (pending.form, pending.opts)
+        queue = self._waiting.get(kind)
+        if queue is not None and pending in queue:
+            queue.remove(pending)
+            if not queue:
+                del self._waiting[kind]
 
     async def blend(self, req: BlendRequest) -> PoemsReply:
         gen = self._generator(req.form)

@@ -1,5 +1,10 @@
 """The worker over HTTP (aiohttp): `create_app(settings)`; each endpoint reads its
-request with the contract's `from_json` and answers its reply's `to_json`."""
+request with the contract's `from_json` and answers its reply's `to_json`.
+
+A request whose client hangs up is given up (aiohttp cancels its handler): the engine
+drops its work if it has not started and gives its queue places back. On SIGTERM (or
+SIGINT) the worker stops listening, so new work goes elsewhere, and finishes the requests
+it has accepted within SHUTDOWN_GRACE_S before it exits."""
 
 from __future__ import annotations
 
@@ -20,10 +25,22 @@ from .settings import WorkerSettings
 log = logging.getLogger("poembot.model.worker")
 BODY_TIMEOUT_S = 10.0  # a body must arrive within this once its headers have
 IDLE_TIMEOUT_S = 15.0  # a connection idle (or still sending its headers) this long is closed
+# on SIGTERM, how long the requests accepted have to finish (then they are cut, and the
+# client asks another replica): within Kubernetes' 45 s less the 15 s preStop
+# (deploy/kubernetes/worker.yaml), and past the bot's 10 s request timeout
+SHUTDOWN_GRACE_S = 20.0
 # keyword arguments for web.AppRunner / web.run_app: bodies are never decompressed (our
 # client never compresses; a bad gzip/deflate/br body would fail inside aiohttp's parser),
-# and the unread rest of a refused body is waited for 1 s, not aiohttp's 10
-SERVER_OPTIONS = {"keepalive_timeout": IDLE_TIMEOUT_S, "auto_decompress": False, "lingering_time": 1.0}
+# the unread rest of a refused body is waited for 1 s, not aiohttp's 10, a handler is
+# cancelled when its client hangs up (its work is dropped), and a shutdown waits
+# SHUTDOWN_GRACE_S for the requests being answered
+SERVER_OPTIONS = {
+    "keepalive_timeout": IDLE_TIMEOUT_S,
+    "auto_decompress": False,
+    "lingering_time": 1.0,
+    "handler_cancellation": True,
+    "shutdown_timeout": SHUTDOWN_GRACE_S,
+}
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -43,6 +60,7 @@ def create_app(settings: WorkerSettings, engine: Engine | None = None) -> web.Ap
         await eng.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(_stopping)  # (after the listener closes, before the grace period)
     for name, (request_type, _) in ENDPOINTS.items():
         app.router.add_post(request_type.PATH, _handler(name))
     app.router.add_get("/healthz", _health)
@@ -103,17 +121,28 @@ async def _json_body(request: web.Request):
         raise InputError("the request body is not valid JSON") from None
 
 
+async def _stopping(app: web.Application) -> None:
+    if ENGINE in app:
+        log.info(
+            "stopping: no new connections; %d requests being answered have %g s to finish",
+            app[ENGINE].metrics.answering,
+            SHUTDOWN_GRACE_S,
+        )
+
+
 def _handler(name: str):
     async def handler(request: web.Request) -> web.Response:
         engine = request.app[ENGINE]
         t0 = time.perf_counter()
         error = True
+        engine.metrics.answering += 1
         try:
             req = ENDPOINTS[name][0].from_json(await _json_body(request))
             reply = await getattr(engine, name)(req)
             error = False
             return web.json_response(reply.to_json(), dumps=lambda o: json.dumps(o, ensure_ascii=False))
-        finally:
+        finally:  # (also when the client hung up: the handler is cancelled)
+            engine.metrics.answering -= 1
             engine.metrics.observe(name, time.perf_counter() - t0, error)
 
     return handler
