@@ -385,6 +385,28 @@ class PoemGenerator:
         ]
 
     # -- requests: a subject, an acrostic, a line rewritten ---------------------------------
+    def traditional(self, text: str) -> tuple[str, list[str]]:
+        """`text` in the vocabulary's traditional characters, and the characters it cannot map.
+
+        Text the vocabulary knows whole is kept as it is (a traditional 余 stays 余). Otherwise
+        the text is converted whole by OpenCC's s2t, whose phrase tables choose by the word
+        (白发 -> 白髮, 钟声 -> 鐘聲, 余晖 -> 餘暉, where one character at a time gives 白發, 鍾聲,
+        余暉), and each character takes its conversion where the vocabulary knows it."""
+        if all(ch in self.vocab.index for ch in text):
+            return text, []
+        whole = self._s2t.convert(text)
+        if len(whole) != len(text):  # (s2t maps a character to one character; never seen otherwise)
+            whole = "".join(self._s2t.convert(ch) for ch in text)
+        mapped, unknown = [], []
+        for ch, alt in zip(text, whole):
+            if alt in self.vocab.index:
+                mapped.append(alt)
+            elif ch in self.vocab.index:
+                mapped.append(ch)
+            else:
+                unknown.append(ch)
+        return "".join(mapped), unknown
+
     def characters(self, text: str, what: str) -> list[int]:
         """A request's characters as the model's ids (a simplified character the vocabulary
         lacks mapped to its traditional form), or an error naming those it does not know."""
@@ -392,14 +414,12 @@ class PoemGenerator:
             raise InputError(f"{what} is empty")
         bad = [ch for ch in text if not HAN_LINE.match(ch)]
         if bad:
-            raise InputError(f"{what} is written in Chinese characters; found {', '.join(repr(c) for c in bad[:4])}")
-        ids, unknown = [], []
-        for ch in text:
-            alt = ch if ch in self.vocab.index else self._s2t.convert(ch)
-            if alt in self.vocab.index:
-                ids.append(self.vocab.index[alt])
-            else:
-                unknown.append(ch)
+            found = ", ".join(repr(c) for c in bad[:4])
+            raise InputError(
+                f"{what} must be written in Chinese characters, and {found} {'is' if len(bad) == 1 else 'are'} not"
+            )
+        mapped, unknown = self.traditional(text)
+        ids = [self.vocab.index[ch] for ch in mapped]
         if unknown:
             raise InputError(
                 f"the model does not know the character{'s' if len(unknown) > 1 else ''} "
@@ -512,20 +532,10 @@ class PoemGenerator:
             raise InputError(
                 f"a quatrain has 4 lines of {self.form} characters; got line lengths {[len(line) for line in lines]}"
             )
-        mapped = []
-        unknown = []
-        for ch in chars:
-            if ch in self.vocab.index:
-                mapped.append(ch)
-                continue
-            alt = self._s2t.convert(ch)
-            if alt in self.vocab.index:
-                mapped.append(alt)
-            else:
-                unknown.append(ch)
+        mapped, unknown = self.traditional(chars)
         if unknown:
             raise InputError(f"the model does not know these characters: {''.join(sorted(set(unknown)))}")
-        return "".join(mapped)
+        return mapped
 
     def encode(self, text: str) -> list[float]:
         """A poem's latent: the posterior mean."""
