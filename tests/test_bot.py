@@ -13,18 +13,36 @@ from bot.local import GUILD_ID
 from bot.storage.repo import Viewer
 from bot.storage.db import create_engine, session_maker
 from bot.worker_client import HttpWorker, InProcessWorker
+from tests.fake_worker import FakeWorker
 from tests.helpers import free_port, needs_model, poem_of, running_bot
 
 
 @pytest.fixture
-async def local(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as loc:
+async def local(sqlite_url):
+    """The bot on a fake worker (tests/fake_worker.py): no model, no torch."""
+    async with running_bot(sqlite_url, FakeWorker()) as loc:
         yield loc
 
 
-async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(local):
-    (first,) = await local.say("!poem 42")
-    (second,) = await local.say("!poem 42")
+@pytest.fixture(params=["fake", "model"])
+def worker(request):
+    """Each worker the bot is tried on end to end: the fake, then the tiny model's engine in
+    process (skipped where the model's packages are not installed)."""
+    if request.param == "fake":
+        return FakeWorker()
+    return InProcessWorker(request.getfixturevalue("engine"))
+
+
+@pytest.fixture
+async def any_local(sqlite_url, worker):
+    """The bot on each worker of `worker`."""
+    async with running_bot(sqlite_url, worker) as loc:
+        yield loc
+
+
+async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(any_local):
+    (first,) = await any_local.say("!poem 42")
+    (second,) = await any_local.say("!poem 42")
     assert poem_of(first) == poem_of(second)
     assert len(poem_of(first)) == 4 and all(len(line) == 6 for line in poem_of(first))
     assert first.embeds[0]["title"] == "Poem #1" and second.embeds[0]["title"] == "Poem #2"
@@ -35,7 +53,7 @@ async def test_the_same_seed_writes_the_same_poem_with_its_id_seed_and_buttons(l
         "poem:reroll:5",
         "poem:rewrite:1",
     ]
-    (seven,) = await local.say("!poem 42 7")
+    (seven,) = await any_local.say("!poem 42 7")
     assert all(len(line) == 8 for line in poem_of(seven))
 
 
@@ -108,10 +126,10 @@ async def test_rating_favourites_leaderboard_and_show(local):
     assert shown.embeds[0]["title"] == "Poem #1" and "5.00★ from 1" in shown.text()
 
 
-async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local):
-    (first,) = await local.say("!poem 10")
-    (second,) = await local.say("!poem 11")
-    (path,) = await local.say("!blend 1 #2 4")
+async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(any_local):
+    (first,) = await any_local.say("!poem 10")
+    (second,) = await any_local.say("!poem 11")
+    (path,) = await any_local.say("!blend 1 #2 4")
     assert path.embeds[0]["title"] == "Blend: 4 steps from #1 to #2"
     fields = path.embeds[0]["fields"]
     assert [f["name"].split(" ")[0] for f in fields] == ["#1", "#3", "#4", "#2"]
@@ -121,30 +139,30 @@ async def test_blend_goes_from_the_saved_poems_and_saves_the_steps_between(local
     for before, after, field in zip(lines, lines[1:], fields[1:]):  # bold marks exactly what changed
         bold = [ch for part in field["value"].split("**")[1::2] for ch in part if ch != "\n"]
         assert bold == [b for x, y in zip(before, after) for a, b in zip(x, y) if a != b]
-    assert "You gave poem #4" in (await local.say("!rate 4 3"))[0].content
-    (shown,) = await local.say("!show 3")
+    assert "You gave poem #4" in (await any_local.say("!rate 4 3"))[0].content
+    (shown,) = await any_local.say("!show 3")
     assert "blend of #1 and #2" in shown.text()
-    await local.say("!fav 2")
-    await local.say("!fav 1")
-    (again,) = await local.say("!blend 3")  # no second poem: a friendly hint, nothing written
+    await any_local.say("!fav 2")
+    await any_local.say("!fav 1")
+    (again,) = await any_local.say("!blend 3")  # no second poem: a friendly hint, nothing written
     assert "Blend two poems" in again.content
-    (again,) = await local.say("!blend")  # the two newest favourites, older first
+    (again,) = await any_local.say("!blend")  # the two newest favourites, older first
     assert again.embeds[0]["title"] == "Blend: 5 steps from #2 to #1"
     assert [f["name"].split(" ")[0] for f in again.embeds[0]["fields"]] == ["#2", "#5", "#6", "#7", "#1"]
 
 
-async def test_a_variation_keeps_its_poem_as_parent_and_changes_it(local):
-    (first,) = await local.say("!poem 21")
-    (varied,) = await local.say("!vary #1", user_id=5)
+async def test_a_variation_keeps_its_poem_as_parent_and_changes_it(any_local):
+    (first,) = await any_local.say("!poem 21")
+    (varied,) = await any_local.say("!vary #1", user_id=5)
     assert varied.embeds[0]["title"] == "Poem #2"
     assert "variation of #1" in varied.embeds[0]["footer"]["text"]
     assert any(b["custom_id"] == "poem:vary:2" for row in varied.components for b in row["components"])
-    poems = [poem_of(first)] + [poem_of((await local.say("!vary 1", user_id=5))[0]) for _ in range(4)]
+    poems = [poem_of(first)] + [poem_of((await any_local.say("!vary 1", user_id=5))[0]) for _ in range(4)]
     assert any(p != poems[0] for p in poems[1:])  # variations are new poems
     assert len(set(map(tuple, poems[1:]))) > 1  # and differ from each other
-    (shown,) = await local.say("!show 2")
+    (shown,) = await any_local.say("!show 2")
     assert "variation of #1" in shown.text()
-    (rated,) = await local.say("!rate 2 4", user_id=9)
+    (rated,) = await any_local.say("!rate 2 4", user_id=9)
     assert "You gave poem #2 4★" in rated.content
 
 
@@ -280,8 +298,8 @@ async def test_slash_commands_rate_and_report_errors_privately(local):
     assert any("1 to 5 stars" in s.content and s.ephemeral for s in bad)
 
 
-async def test_cooldown_on_poem_says_when_to_come_back(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
+async def test_cooldown_on_poem_says_when_to_come_back(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), poem_cooldown_s=60) as local:
         await local.say("!poem 1")
         (again,) = await local.say("!poem 2")
         assert "again in 60 s" in again.content or "again in 59 s" in again.content
@@ -289,17 +307,17 @@ async def test_cooldown_on_poem_says_when_to_come_back(sqlite_url, engine):
         assert other.embeds
 
 
-async def test_too_much_work_in_flight_gets_a_busy_reply(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), max_in_flight=0) as local:
+async def test_too_much_work_in_flight_gets_a_busy_reply(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), max_in_flight=0) as local:
         (busy,) = await local.say("!poem 1")
         assert "busy" in busy.content and "try again in" in busy.content
 
 
-async def test_rating_buttons_work_on_a_message_from_before_a_restart(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+async def test_rating_buttons_work_on_a_message_from_before_a_restart(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker()) as local:
         (posted,) = await local.say("!poem 42")
     message = posted.message  # the message stays in the channel; the bot process is gone
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+    async with running_bot(sqlite_url, FakeWorker()) as local:
         replies = await local.click(message, "poem:rate:1:4", user_id=7)
         assert any("You gave poem #1 4★" in s.content and s.ephemeral for s in replies)
         replies = await local.click(message, "poem:fav:1", user_id=7)
@@ -487,8 +505,8 @@ def _public(sent) -> list:
     return [s for s in sent if s.kind in ("message", "interaction", "followup", "edit") and not s.ephemeral]
 
 
-async def test_a_slash_error_before_the_work_is_private_and_nothing_public_is_left(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
+async def test_a_slash_error_before_the_work_is_private_and_nothing_public_is_left(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), poem_cooldown_s=60) as local:
         await local.slash("poem", {"seed": "1"})
         again = await local.slash("poem", {"seed": "2"})
         assert [s.kind for s in again] == ["interaction"] and again[0].ephemeral
@@ -523,8 +541,8 @@ async def test_the_local_discord_makes_the_first_follow_up_public_after_a_public
     assert (first.content, first.ephemeral, second.content, second.ephemeral) == ("first", False, "second", True)
 
 
-async def test_busy_leaves_the_cooldown_unspent(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60, max_in_flight=0) as local:
+async def test_busy_leaves_the_cooldown_unspent(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), poem_cooldown_s=60, max_in_flight=0) as local:
         (busy,) = await local.say("!poem 1")
         assert "busy" in busy.content
         local.bot.service.settings.max_in_flight = 32
@@ -666,8 +684,8 @@ async def test_each_limit_reads_the_same_in_help_slash_options_and_the_service(l
     assert f"from {MIN_STEPS} to {MAX_STEPS}" in too_many.text()
 
 
-async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), prefix="?") as local:
+async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), prefix="?") as local:
         replies = []
         for typed in ("?help", "?help poem", "?poem fav", "?blend 1", "?rate", "?poem 藏頭 春"):
             replies += [s.text() for s in await local.say(typed)]
@@ -679,7 +697,7 @@ async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url, e
         assert not await local.say("!help"), "the default prefix is not this server's"
 
 
-async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_gets_its_own_guilds(db_url, engine):
+async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_gets_its_own_guilds(db_url):
     """Two bot processes, shards 0 and 1 of 2 (as SHARD_COUNT=2 SHARD_IDS=0 and =1 build
     them), on one database: each is given only the guilds of its shard; a user's cooldown
     started on one holds on the other; a poem its author rates from both has one rating."""
@@ -689,7 +707,7 @@ async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_g
     from bot.settings import Settings
 
     guilds = {0: 2 << 22, 1: 3 << 22}  # (guild_id >> 22) % 2: shards 0 and 1
-    worker = InProcessWorker(engine)
+    worker = FakeWorker()
     shards, engines = {}, []
     for shard in (0, 1):
         settings = Settings(database_url=db_url, poem_cooldown_s=60, shard_count=2, shard_ids=(shard,)).check()
@@ -718,8 +736,8 @@ async def test_two_shards_on_one_database_share_cooldowns_and_ratings_and_each_g
             await eng.dispose()
 
 
-async def test_replies_are_in_the_servers_language_for_typed_commands_and_the_readers_for_slash(sqlite_url, engine):
-    worker = InProcessWorker(engine)
+async def test_replies_are_in_the_servers_language_for_typed_commands_and_the_readers_for_slash(sqlite_url):
+    worker = FakeWorker()
     async with (
         running_bot(sqlite_url, worker, poem_cooldown_s=60, locale="zh-TW") as taiwan,
         running_bot(sqlite_url, worker, poem_cooldown_s=60) as english,
@@ -754,8 +772,8 @@ def test_every_catalogue_entry_keeps_what_it_quotes():
     assert translate("床前明月光，疑是地上霜。", "zh-CN") == "床前明月光，疑是地上霜。", "a poem is never converted"
 
 
-async def test_help_pages_read_in_the_servers_language(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), locale="zh-TW") as taiwan:
+async def test_help_pages_read_in_the_servers_language(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), locale="zh-TW") as taiwan:
         (page,) = await taiwan.say("!help")
         (blend,) = await taiwan.say("!help blend")
     assert "詩：" in page.text() and "把一首詩收進你的收藏" in page.text() and "輸入 !help 指令名稱" in page.text()
@@ -763,7 +781,7 @@ async def test_help_pages_read_in_the_servers_language(sqlite_url, engine):
 
     assert "沿著模型的潛空間" in blend.text() and f"步數：{MIN_STEPS} 到 {MAX_STEPS}" in blend.text()
     assert "參數：" in blend.text() and "途中的詩數" in blend.text() and "（可省略）" in blend.text()
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as english:
+    async with running_bot(sqlite_url, FakeWorker()) as english:
         (page,) = await english.say("!help")
     assert "Keep a poem among your favourites" in page.text() and "詩：" not in page.text()
 
@@ -782,9 +800,9 @@ BY_ID = [  # every command that takes a poem id
 
 
 @pytest.fixture
-async def places(db_url, engine):
+async def places(db_url):
     """The bot in two servers and direct messages, on SQLite and on PostgreSQL."""
-    async with running_bot(db_url, InProcessWorker(engine), guilds=2) as loc:
+    async with running_bot(db_url, FakeWorker(), guilds=2) as loc:
         yield loc
 
 
@@ -859,7 +877,7 @@ async def test_favourites_are_listed_and_used_only_where_they_can_be_seen(places
 
 # -- !forgetme while a poem of yours is being written (issue 31) ------------------------------------
 class HeldRewrites:
-    """The in-process worker, but each rewrite waits, once started, until `release` is set."""
+    """A worker, but each rewrite waits, once started, until `release` is set."""
 
     def __init__(self, worker):
         self.worker, self.started, self.release = worker, asyncio.Event(), asyncio.Event()
@@ -873,8 +891,8 @@ class HeldRewrites:
         return await self.worker.rewrite(req)
 
 
-async def test_a_poem_finished_after_its_authors_forgetme_is_dropped_not_saved(db_url, engine):
-    worker = HeldRewrites(InProcessWorker(engine))
+async def test_a_poem_finished_after_its_authors_forgetme_is_dropped_not_saved(db_url):
+    worker = HeldRewrites(FakeWorker())
     async with running_bot(db_url, worker) as local:
         await local.say("!poem 59", user_id=4)
         rewriting = asyncio.create_task(local.say("!rewrite 1 2", user_id=4))
@@ -911,8 +929,8 @@ async def test_poems_others_made_from_a_forgotten_users_poem_stay_without_the_li
     assert "不再連到你的詩" in command_help("forgetme", None, "zh-TW")
 
 
-async def test_a_refused_subject_gives_the_cooldown_back_as_busy_does(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), poem_cooldown_s=60) as local:
+async def test_a_refused_subject_gives_the_cooldown_back_as_busy_does(sqlite_url, worker):
+    async with running_bot(sqlite_url, worker, poem_cooldown_s=60) as local:
         (refused,) = await local.say("!poem 𠀀")
         assert refused.text().startswith("I cannot write that poem: "), refused.text()
         (written,) = await local.say("!poem 月")
@@ -922,7 +940,7 @@ async def test_a_refused_subject_gives_the_cooldown_back_as_busy_does(sqlite_url
 
 
 # -- cooldowns on the database's clock, whatever each process's says (issue 31) ------------------
-async def test_a_cooldown_holds_across_two_bots_whose_clocks_disagree_by_an_hour(db_url, engine, monkeypatch):
+async def test_a_cooldown_holds_across_two_bots_whose_clocks_disagree_by_an_hour(db_url, monkeypatch):
     """Two bot processes on one database, one whose clock runs an hour ahead: a cooldown
     started on either holds on the other for the cooldown's length, and no wait is shown
     longer than the cooldown."""
@@ -938,7 +956,7 @@ async def test_a_cooldown_holds_across_two_bots_whose_clocks_disagree_by_an_hour
 
     monkeypatch.setattr(repo, "utcnow", process_clock)
     monkeypatch.setattr(models, "utcnow", process_clock)
-    worker = InProcessWorker(engine)
+    worker = FakeWorker()
     async with (
         running_bot(db_url, worker, poem_cooldown_s=60) as fast,
         running_bot(db_url, worker, poem_cooldown_s=60) as right,
@@ -1040,9 +1058,14 @@ async def test_a_footer_shows_the_subject_as_the_poem_writes_it_in_the_readers_s
     assert "东南西北, seed 3" in shown.text(), shown.text()
 
 
-async def test_the_local_discord_waits_for_commands_never_for_the_workers_own_tasks(local):
+async def test_the_local_discord_waits_for_commands_never_for_the_workers_own_tasks(sqlite_url, engine):
     """The in-process worker's batcher runs for good: `wait_idle` (and each `say`) waits for
     what was dispatched only."""
+    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        await _waits_for_commands_only(local)
+
+
+async def _waits_for_commands_only(local) -> None:
     pending = asyncio.create_task(local.say("!poem 1"))
     await asyncio.sleep(0)  # (the message is dispatched)
     await asyncio.wait_for(local.wait_idle(), 30)

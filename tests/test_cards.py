@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot import cards
-from bot.worker_client import InProcessWorker
+from tests.fake_worker import FakeWorker
 from tests.helpers import poem_of, running_bot
 
 needs_font = pytest.mark.skipif(
@@ -33,8 +33,8 @@ def ink_columns(png: bytes, form: int) -> list[tuple[int, int]]:
 
 
 @needs_font
-async def test_a_new_poem_comes_with_a_card_whose_ink_lies_in_four_columns(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+async def test_a_new_poem_comes_with_a_card_whose_ink_lies_in_four_columns(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker()) as local:
         (five,) = await local.say("!poem 42")
         (seven,) = await local.say("!poem 42 7言")
         rerolled = [s for s in await local.click(five.message, "poem:reroll:5") if s.files]
@@ -51,10 +51,10 @@ async def test_a_new_poem_comes_with_a_card_whose_ink_lies_in_four_columns(sqlit
 
 
 @needs_font
-async def test_without_attach_files_a_new_poem_is_posted_as_text(sqlite_url, engine, caplog):
+async def test_without_attach_files_a_new_poem_is_posted_as_text(sqlite_url, caplog):
     """Discord refuses a whole message whose file the bot may not attach: the poem goes as text."""
     caplog.set_level(logging.WARNING, "poembot")
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+    async with running_bot(sqlite_url, FakeWorker()) as local:
         local.attach_files = False
         (sent,) = await local.say("!poem 42")
         (shown,) = await local.say("!show 1")
@@ -63,18 +63,18 @@ async def test_without_attach_files_a_new_poem_is_posted_as_text(sqlite_url, eng
     assert "Attach Files" in caplog.text
 
 
-async def test_cards_off_sends_no_attachment(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine), cards=False) as local:
+async def test_cards_off_sends_no_attachment(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker(), cards=False) as local:
         (sent,) = await local.say("!poem 42")
     assert not sent.files and "image" not in sent.embeds[0] and poem_of(sent)
 
 
-async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqlite_url, engine, monkeypatch, caplog):
+async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqlite_url, monkeypatch, caplog):
     monkeypatch.setattr(cards, "FONT_GLOBS", ())
     cards.find_font.cache_clear()
     cards.font.cache_clear()
     try:
-        async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+        async with running_bot(sqlite_url, FakeWorker()) as local:
             (first,) = await local.say("!poem 1")
             (second,) = await local.say("!poem 2")
     finally:
@@ -86,8 +86,8 @@ async def test_without_a_cjk_font_poems_go_as_text_and_the_log_says_so_once(sqli
 
 
 @needs_font
-async def test_a_user_can_turn_their_cards_off_and_on(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+async def test_a_user_can_turn_their_cards_off_and_on(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker()) as local:
         assert "text alone" in (await local.say("!cards off", user_id=5))[0].content
         (plain,) = await local.say("!poem 3", user_id=5)
         (other,) = await local.say("!poem 3", user_id=6)  # someone else's setting is their own

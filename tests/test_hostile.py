@@ -13,7 +13,7 @@ import pytest
 
 from bot.app import APOLOGY
 from bot.local import LIMITS, check_limits
-from bot.worker_client import InProcessWorker
+from tests.fake_worker import FakeWorker
 from tests.helpers import poem_of, running_bot
 
 MARKERS = ("[l](http://e.x)", "**zz**", "@everyone", "<@123456789012345678>", "`tick`")
@@ -25,8 +25,8 @@ def raw_markup(text: str) -> list[str]:
 
 
 @pytest.fixture
-async def local(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as loc:
+async def local(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker()) as loc:
         yield loc
 
 
@@ -128,8 +128,8 @@ async def test_help_for_a_quoted_or_wide_command_name(local):
         assert "Write a quatrain" in helped.content, helped.content
 
 
-async def test_a_long_console_session_keeps_a_bounded_window(sqlite_url, engine):
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as loc:
+async def test_a_long_console_session_keeps_a_bounded_window(sqlite_url):
+    async with running_bot(sqlite_url, FakeWorker()) as loc:
         loc.keep = 20
         for i in range(150):
             await loc.say(f"!rate {i} 9")

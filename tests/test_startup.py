@@ -240,15 +240,15 @@ def test_sigterm_ends_the_console_chat_at_once_with_status_0_and_the_database_cl
     assert not (tmp_path / "poembot.sqlite3-wal").exists(), "the database was closed (WAL checkpointed)"
 
 
-async def test_sigterm_closes_a_connected_bot(sqlite_url, engine):
+async def test_sigterm_closes_a_connected_bot(sqlite_url):
     import asyncio
     import signal
 
     from bot.__main__ import until_stopped
-    from bot.worker_client import InProcessWorker
+    from tests.fake_worker import FakeWorker
     from tests.helpers import running_bot
 
-    async with running_bot(sqlite_url, InProcessWorker(engine)) as local:
+    async with running_bot(sqlite_url, FakeWorker()) as local:
 
         async def session() -> None:  # what bot.start() does: hold the gateway until bot.close()
             while not local.bot.is_closed():
