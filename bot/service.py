@@ -441,12 +441,13 @@ class PoemService:
         await (self.blend_cooldown if blend else self.poem_cooldown).check(user_id)
 
     @asynccontextmanager
-    async def _job(self, cooldown: Cooldowns, user_id: int):
-        """Bound the model work in flight; past the bound, say so instead of queueing. Start
-        the user's cooldown and mark the job in flight (one transaction), and yield the mark:
-        the transaction that saves the job's work ends it first (`_keep`). A job that fails
-        ends its mark, and one the worker refused (busy, or a request it cannot write) gives
-        the cooldown back."""
+    async def _job(self, cooldown: Cooldowns, user_id: int, refused: str = ""):
+        """One model job on the worker, around the worker's call. Bound the model work in
+        flight; past the bound, say so instead of queueing. Start the user's cooldown and mark
+        the job in flight (one transaction), and yield the mark: the transaction that saves
+        the job's work ends it first (`_keep`). A job that fails ends its mark; a request the
+        worker refuses is the user's error, worded after `refused`, and it (or busy workers)
+        gives the cooldown back."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
         async with self.sessions.begin() as s:
@@ -458,26 +459,22 @@ class PoemService:
         try:
             yield job
         except Exception as e:
+            error = e
+            if isinstance(e, WorkerBadRequest):
+                error = Refused(refused + echo(e, 300))
+            elif isinstance(e, WorkerBusy):  # every worker is full
+                error = Busy(e.retry_after)
             async with self.sessions.begin() as s:  # nothing will be saved
                 await repo.end_job(s, user_id, job)
-                if isinstance(e, (Busy, Refused)):  # the user keeps their cooldown unspent
+                if isinstance(error, (Busy, Refused)):  # the user keeps their cooldown unspent
                     await cooldown.give_back(s, user_id)
+            if error is not e:
+                raise error from None
             raise
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.dec()
             self._recent_latency = 0.8 * self._recent_latency + 0.2 * (time.monotonic() - t0)
-
-    async def _ask(self, cooldown: Cooldowns, user_id: int, call, req, refused: str = "") -> tuple:
-        """One model job on the worker, bounded and on `cooldown`: its reply, and its mark
-        for `_keep`. A request the worker refuses is the user's error, worded after `refused`."""
-        async with self._job(cooldown, user_id) as job:
-            try:
-                return await call(req), job
-            except WorkerBadRequest as e:
-                raise Refused(refused + echo(e, 300)) from None
-            except WorkerBusy as e:  # every worker is full
-                raise Busy(e.retry_after) from None
 
     @staticmethod
     async def _keep(s, user_id: int, job: str) -> None:
@@ -537,13 +534,8 @@ class PoemService:
         """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
         form and request always give the same poem."""
         request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
-        reply, job = await self._ask(
-            self.poem_cooldown,
-            user_id,
-            self.worker.sample,
-            SampleRequest(seed=seed, form=form, **request),
-            "I cannot write that poem: ",
-        )
+        async with self._job(self.poem_cooldown, user_id, "I cannot write that poem: ") as job:
+            reply = await self.worker.sample(SampleRequest(seed=seed, form=form, **request))
         return await self._save_written(
             reply, job, user_id, guild_id, channel_id, form, "written", reply.poems[0].seed, noted=request
         )
@@ -556,13 +548,10 @@ class PoemService:
             raise UserError("A quatrain's lines are numbered 1 to 4.")
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        reply, job = await self._ask(
-            self.poem_cooldown,
-            user_id,
-            self.worker.rewrite,
-            RewriteRequest(text=parent.text, form=parent.form, line=line),
-            f"Line {line} of poem #{parent.id} cannot be rewritten: ",
-        )
+        async with self._job(
+            self.poem_cooldown, user_id, f"Line {line} of poem #{parent.id} cannot be rewritten: "
+        ) as job:
+            reply = await self.worker.rewrite(RewriteRequest(text=parent.text, form=parent.form, line=line))
         return await self._save_written(
             reply,
             job,
@@ -609,13 +598,10 @@ class PoemService:
         others = [p for p in favourites if p.form == a.form and p.id != a.id]
         b = rng.choice(others) if others else a
         t = round(rng.random(), 4) if b is not a else 0.0
-        reply, job = await self._ask(
-            self.poem_cooldown,
-            user_id,
-            self.worker.vary,
-            VaryRequest(text=a.text, towards=b.text, t=t, form=a.form, seed=seed),
-            f"Your favourites #{a.id} and #{b.id} cannot be blended: ",
-        )
+        async with self._job(
+            self.poem_cooldown, user_id, f"Your favourites #{a.id} and #{b.id} cannot be blended: "
+        ) as job:
+            reply = await self.worker.vary(VaryRequest(text=a.text, towards=b.text, t=t, form=a.form, seed=seed))
         return await self._save_written(
             reply,
             job,
@@ -635,13 +621,8 @@ class PoemService:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        reply, job = await self._ask(
-            self.poem_cooldown,
-            user_id,
-            self.worker.vary,
-            VaryRequest(text=parent.text, form=parent.form),
-            f"Poem #{parent.id} cannot be varied: ",
-        )
+        async with self._job(self.poem_cooldown, user_id, f"Poem #{parent.id} cannot be varied: ") as job:
+            reply = await self.worker.vary(VaryRequest(text=parent.text, form=parent.form))
         return await self._save_written(
             reply, job, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
         )
@@ -677,13 +658,8 @@ class PoemService:
             end_b, id_b, form_b = await self._blend_end(s, viewer, b)
         if form_a != form_b:
             raise UserError("Both poems must have the same form (5 or 7 characters a line).")
-        reply, job = await self._ask(
-            self.blend_cooldown,
-            user_id,
-            self.worker.blend,
-            BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a),
-            "That is not a poem I can blend: ",
-        )
+        async with self._job(self.blend_cooldown, user_id, "That is not a poem I can blend: ") as job:
+            reply = await self.worker.blend(BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a))
         path, created = [], []
         async with self.sessions.begin() as s:
             await self._keep(s, user_id, job)
