@@ -15,19 +15,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from . import cards
-from .service import (
-    with_limits,
-    LOCALE_SCRIPT,
+from .parsing import (
     MAX_STEPS,
     MAX_TOP,
     MIN_STEPS,
-    ShownPoem,
     parse_poem_args,
     parse_poem_id,
     parse_stars,
-    script_for_locale,
     slash_poem_words,
+    with_limits,
 )
+from .service import LOCALE_SCRIPT, ShownPoem, script_for_locale
 from .i18n import LANGUAGE, language_for
 from .storage.repo import Viewer
 from .logs import command_done

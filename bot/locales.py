@@ -9,6 +9,8 @@ import discord
 import opencc
 from discord import app_commands
 
+from .parsing import with_limits
+
 # in traditional characters; zh-CN gets them converted to simplified
 DESCRIPTIONS = {
     "poem": "寫一首絕句，從種子抽出的潛向量寫成；可指定題目（月）或藏頭（春花秋月）",
@@ -83,7 +85,5 @@ class Translator(app_commands.Translator):
 def chinese(text: str, language: str) -> str:
     """A Chinese text of this module in `language` (zh-TW as written, zh-CN simplified), with
     the limits written in from their one place."""
-    from .service import with_limits
-
     text = with_limits(text)
     return _simplified(text) if language == "zh-CN" else text
