@@ -205,7 +205,7 @@ def slash_poem_words(seed: str | None, form: str | None, subject: str | None, ac
 
 
 def parse_poem_id(text) -> int:
-    value = _whole_number(str(text), 1, MAX_SEED)
+    value = _whole_number(str(text), 1, repo.MAX_ID)
     if value is None:
         raise UserError(f"A poem id looks like 12 or #12.{_what_is_wrong(str(text))}")
     return value

@@ -17,13 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from model.text import MAX_SEED
-
 from .models import KINDS, Cooldown, Favourite, Poem, Rating, UserPreference, utcnow
 
 PRIOR_VOTES = 5  # the Bayesian average acts as if every poem had this many votes ...
 DEFAULT_PRIOR_MEAN = 3.0  # ... at the server's mean rating (this one when it has none)
 SCRIPTS = ("traditional", "simplified")
+MAX_ID = 2**63 - 1  # a poem's id is a BIGINT (signed 64-bit)
 
 
 class StorageError(ValueError):
@@ -93,7 +92,7 @@ def visible_to(viewer: Viewer):
 
 
 def _check_id(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= MAX_SEED):
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= MAX_ID):
         raise UnknownPoem(value)
     return value
 
