@@ -8,7 +8,6 @@ import inspect
 import io
 import logging
 import time
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -33,8 +32,8 @@ from .replies import echo, fit, plural
 
 log = logging.getLogger("poembot.bot.cogs")
 
-if TYPE_CHECKING:
-    from .app import PoemBot
+# The bot these take is bot.app.PoemBot (a `commands.Bot` with a `service`); app imports this
+# module, so it is named here by its discord.py base, keeping the imports one way.
 
 COLOUR = discord.Colour(0x8B2E2E)  # cinnabar
 
@@ -92,7 +91,7 @@ async def poem_ids(interaction: discord.Interaction, current: str) -> list[app_c
     return [app_commands.Choice(name=f"#{p.id} · {p.lines[0]}"[:100], value=str(p.id)) for p in poems]
 
 
-async def poem_message(bot: PoemBot, p: ShownPoem) -> dict:
+async def poem_message(bot: commands.Bot, p: ShownPoem) -> dict:
     """A new poem's message: its embed and buttons, and its card when cards are on and a
     CJK font is here (rendered on a thread: the event loop never draws). The text stays in
     the embed, for screen readers and search."""
@@ -304,7 +303,7 @@ async def private_error(interaction: discord.Interaction, text: str) -> None:
 async def _post_new_poem(interaction: discord.Interaction, write) -> None:
     """What a button that writes a new poem does: defer, write it with `write(service, user,
     guild, channel)`, post it under its own buttons; a failure is answered with its description."""
-    bot: PoemBot = interaction.client
+    bot: commands.Bot = interaction.client
     use_locale(interaction)
     t0, outcome = time.perf_counter(), "ok"
     try:
@@ -438,7 +437,7 @@ def poem_view(p: ShownPoem, reroll: bool = True) -> discord.ui.View:
 class Poems(commands.Cog):
     """Writing, blending and keeping poems."""
 
-    def __init__(self, bot: PoemBot):
+    def __init__(self, bot: commands.Bot):
         self.bot = bot
         self.service = bot.service
 
