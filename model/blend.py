@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from .contract import MAX_STEPS, InputError, Options, WrittenPoem, check_seed
+from .prosody import regular_scheme
+from .text import split_lines
 
 if TYPE_CHECKING:
     from .generate import PoemGenerator
@@ -67,8 +69,9 @@ def interpolate(
             return gen.written([text] * steps, path, [None] * steps, opts)
         return gen.written(_steps(gen, path, keep, ends, seed, opts), path, [None] * steps, opts)
     path = torch.stack([interpolate_latents(za, zb, i / (steps - 1), method) for i in range(steps)])
-    if not crossings:
-        return gen.decode_latents(path.tolist(), seed=seed, opts=opts)
+    if not crossings:  # each step ends line 1 as the end it is nearer to does, where both are texts
+        like = [ends[0] if 2 * i <= steps - 1 else ends[1] for i in range(steps)] if None not in ends else None
+        return gen.decode_latents(path.tolist(), seed=seed, opts=opts, like=like)
     missing = [i for i, e in enumerate(ends) if e is None]  # a latent's end is what it decodes to
     if missing:
         decoded = gen.decode_latents([(path[0], path[-1])[i].tolist() for i in missing], seed=seed, opts=opts)
@@ -84,12 +87,14 @@ def _steps(
     """Each point of a path (S, D) decoded, reading `keep` (S,) detail dimensions, with
     `opts.continuity` nats for the characters of the neighbour nearer its end: from both
     ends inwards, two steps a decode, and the middle of an odd path leaning on both its
-    neighbours (MIDDLE_LEAN). An end given as text is itself (what the user gave is the end)."""
+    neighbours (MIDDLE_LEAN). An end given as text is itself (what the user gave is the end).
+    Each step ends line 1 as the end it is nearer to does (the middle one: as a)."""
     S = len(path)
     _, us = gen.randomness([check_seed(seed)])
 
     def run(rows: list[int], prefer=()) -> list[str]:
-        return gen.decode(path[rows].float(), us.expand(len(rows), -1), opts, keep[rows], prefer)
+        like = [texts[0] if 2 * r <= S - 1 else texts[-1] for r in rows] if None not in (texts[0], texts[-1]) else None
+        return gen.decode(path[rows].float(), us.expand(len(rows), -1), opts, keep[rows], prefer, like=like)
 
     texts: list[str | None] = [None] * S
     texts[0], texts[-1] = ends
@@ -144,8 +149,10 @@ def half_lines(gen: PoemGenerator) -> list[tuple[int, int]]:
 def crossings_between(gen: PoemGenerator, a: str, b: str, opts: Options) -> tuple[list[int], list[str]]:
     """Every poem made of half-lines of a and b in their places, as (which halves come
     from b, a bit mask; text), a first and b last. A crossing between them must keep
-    what `opts` asks of a poem: no character twice, lines 2 and 4 rhyming."""
+    what `opts` asks of a poem: no character twice, lines 2 and 4 rhyming, and where both
+    ends have regular line endings (`regular_scheme`), regular endings too."""
     halves = half_lines(gen)
+    regular = opts.rhyme and all(regular_scheme(gen.prosody, split_lines(p, gen.form)) for p in (a, b))
     masks, texts = [], []
     for mask in range(2 ** len(halves)):
         chars = list(a)
@@ -157,6 +164,8 @@ def crossings_between(gen: PoemGenerator, a: str, b: str, opts: Options) -> tupl
             if opts.no_repeat and len(set(text)) < len(text):
                 continue
             if opts.rhyme and not gen.prosody.rhymes(text[2 * gen.form - 1], text[4 * gen.form - 1]):
+                continue
+            if regular and not regular_scheme(gen.prosody, split_lines(text, gen.form)):
                 continue
         masks.append(mask)
         texts.append(text)

@@ -4,12 +4,13 @@ Decoding walks the poem one position at a time. For the hybrid model the
 autoregressive head gives each position's distribution given z and the
 characters so far; for Su's parallel model the parallel head gives it given
 z alone. Either way the same constraints apply, each of which can be turned
-off: no character twice, lines 2 and 4 (and optionally 1) end in one level
-rhyme group, and the regulated tone pattern as a preference.
+off: no character twice, the regular line endings (`_ends`: lines 2 and 4 end
+in one level rhyme group, line 3 oblique, line 1 in that group or oblique), and
+the regulated tone pattern as a preference.
 
-Every random number a poem uses (its latent and one uniform per position)
-comes from a generator seeded by that poem's seed alone, so a seed gives the
-same poem alone or inside any batch.
+Every random number a poem uses (its latent, one uniform per position and one
+for its choices) comes from a generator seeded by that poem's seed alone, so a
+seed gives the same poem alone or inside any batch.
 
 This module owns the decoder loop and its constraints, the requests (a subject,
 an acrostic, a line rewritten, a variation) and the checks of what they name.
@@ -40,9 +41,9 @@ from .contract import (
     WrittenPoem,
     check_seed,
 )
-from .prosody import Prosody, key_pattern, key_positions
+from .prosody import Prosody, first_line_rhymes, key_pattern, key_positions
 from .sampling import choose
-from .text import HAN_LINE, MAX_SEED, PUNCTUATION
+from .text import HAN_LINE, MAX_SEED, PUNCTUATION, split_lines
 
 REWRITE_CANDIDATES = 8  # lines drawn for a rewrite, the one that fits the whole poem best kept
 # poems an acrostic draws, the likeliest kept: four heads forced at random break a poem's flow (measured,
@@ -52,6 +53,21 @@ ACROSTIC_CANDIDATES = 2
 # the language model mixed in (measured: 5-character poems keep about 3 characters in 4,
 # 7-character ones about half, and almost every variation differs from its poem)
 VARY = Options(temperature=1.0, top_k=40, top_p=1.0, guidance=0.75)
+# the share of poems whose line 1 rhymes with lines 2 and 4 (首句入韻) where Options.first_rhyme does not say:
+# real poems' share, measured with the Pingshui tables on data/corpus/<form>/valid.txt (5-character 0.061 of
+# 1,416, 7-character 0.451 of 2,195); the other poems end line 1 oblique
+FIRST_RHYME = {5: 0.06, 7: 0.45}
+
+
+def _first_alive(logp: torch.Tensor, tiers: list[torch.Tensor]) -> torch.Tensor:
+    """`logp` (B, V) limited to each row's first tier (B, V) bool that leaves it a character;
+    a row that no tier leaves one keeps `logp` as it is."""
+    out = logp
+    for allowed in reversed(tiers):
+        limited = logp + torch.where(allowed, 0.0, -math.inf)  # (B, V)
+        alive = limited.amax(dim=1, keepdim=True) > -math.inf  # (B, 1)
+        out = torch.where(alive, limited, out)
+    return out
 
 
 def new_seed() -> int:
@@ -95,8 +111,7 @@ class PoemGenerator:
         for j, g in enumerate(names):
             self.groups[groups[g], j] = 1.0
         # a rhyme-setting character must have partners: groups of at least 20 characters
-        rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)
-        self.rhymable_bias = torch.where(rhymable, 0.0, -math.inf)  # (V,), added to log-probabilities
+        self.rhymable = (self.groups[:, self.groups.sum(dim=0) >= 20] > 0).any(dim=1)  # (V,) bool
         # how this checkpoint samples unless told otherwise: the card's measured sampler settings
         # (written by `python -m model calibrate`), read once
         # (and blends, variations and poems between favourites, where the card says how: "blend",
@@ -121,8 +136,10 @@ class PoemGenerator:
     def randomness(
         self, seeds: list[int], k: int = 1, generators: list | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each seed's k latents (D,) and per-position uniforms (T,), from its own generator:
-        (B * k, D) and (B * k, T), a seed's k draws together. The first of k is what k = 1 draws.
+        """Each seed's k latents (D,) and uniforms (T + 1,), from its own generator: (B * k, D)
+        and (B * k, T + 1), a seed's k draws together. The first of k is what k = 1 draws.
+        Uniform t < T picks position t's character; uniform T decides the poem's choices
+        (whether its line 1 rhymes: `_first_rhymes`).
 
         The latent comes from the checkpoint's fitted prior where it has one (where
         real poems encode to), else from N(0, I); for a two-level code, z_g from N(0, I)
@@ -139,7 +156,7 @@ class PoemGenerator:
                     zs.append(torch.cat([torch.randn(cfg.latent_global, generator=g), torch.zeros(cfg.latent_detail)]))
                 else:
                     zs.append(prior.sample(g) if prior is not None else torch.randn(cfg.latent, generator=g))
-                us.append(torch.rand(self.T, generator=g, dtype=torch.float64))
+                us.append(torch.rand(self.T + 1, generator=g, dtype=torch.float64))
         return torch.stack(zs), torch.stack(us)
 
     @torch.no_grad()
@@ -176,6 +193,23 @@ class PoemGenerator:
         """Whether each poem follows the pattern whose first key position is level. (B,)"""
         return us[:, 0] < 0.5
 
+    def _first_rhymes(self, us: torch.Tensor, opts: Options, like: list[str] | None = None) -> torch.Tensor:
+        """Whether each poem means its line 1 to rhyme (else to end oblique): always with
+        `rhyme_first`; else drawn on each poem's own uniform for choices at the share
+        `first_rhyme` (default: real poems' share of the form, FIRST_RHYME), or, where the
+        poem is written from others and `first_rhyme` is not set, as the poem it is nearest
+        to in `like` has it (a variation, a blend's step). (B,)"""
+        if opts.rhyme_first:
+            return torch.ones(len(us), dtype=torch.bool)
+        if like is not None and opts.first_rhyme is None:
+            return torch.tensor([self.first_line_rhymes(text) for text in like], dtype=torch.bool)
+        share = opts.first_rhyme if opts.first_rhyme is not None else FIRST_RHYME.get(self.form, 0.0)
+        return us[:, self.T] < share
+
+    def first_line_rhymes(self, text: str) -> bool:
+        """Whether an unpunctuated poem's line 1 rhymes with its lines 2 and 4."""
+        return first_line_rhymes(self.prosody, split_lines(text, self.form))
+
     def detail_keep(self, n: int, detail: float) -> torch.Tensor | None:
         """How many detail dimensions n rows read at a share `detail` (None for a one-level code). (n,)"""
         Dd = self.ckpt.cfg.latent_detail
@@ -191,15 +225,17 @@ class PoemGenerator:
         prefer: list[tuple[torch.Tensor, float]] = (),
         forced: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
+        like: list[str] | None = None,
     ) -> list[str]:
-        """Latents (B, D) and uniforms (B, T) -> B poems, one position at a time. For a
+        """Latents (B, D) and uniforms (B, T + 1) (see `randomness`) -> B poems, one position at a time. For a
         two-level code, `keep` (B,) says how many detail dimensions each row reads
         (default: the share `opts.detail`). Each (ids (B, T), nats) in `prefer` adds those
         nats to the character ids name at each position (a blend step's neighbours).
         `forced` (B, T) names a character a position must take (-1: free): a subject's
         words, an acrostic's heads, the lines a rewrite keeps; with no_repeat, a forced
         character is taken nowhere else. `bias` (V,) is added to every position's
-        log-probabilities (a subject's associations)."""
+        log-probabilities (a subject's associations). `like` names, for a poem written from
+        others, the poem whose line 1 ending it takes (`_first_rhymes`)."""
         opts.check()
         if keep is None:
             keep = self.detail_keep(len(z), opts.detail)
@@ -234,6 +270,8 @@ class PoemGenerator:
         first_level = self._pattern_level(us)  # (B,)
         pattern = key_pattern(form, self.ckpt.cfg.lines, True)  # the other pattern is its complement
         keys = key_positions(form)
+        first_rhymes = self._first_rhymes(us, opts, like)  # (B,)
+        rhyme = torch.ones(B, self.groups.shape[1], dtype=torch.bool)  # (B, G) the groups the poem may rhyme in
         cache = self.model.new_ar_cache(len(hp)) if autoregressive else None
         logp = torch.empty(B, V)  # this position's log-probabilities, rewritten every step
         both = torch.empty(len(hp), V) if guided else logp
@@ -253,39 +291,20 @@ class PoemGenerator:
             if opts.tone and col in keys:
                 want_level = first_level == pattern[line][keys.index(col)]  # (B,)
                 logp.add_(tone_cost.index_select(0, want_level.long()))  # (B, V)
-            adjusted = self._rhyme_mask(logp, out, line, opts) if opts.rhyme and col == form - 1 else logp
+            end = opts.rhyme and col == form - 1
+            adjusted = self._ends(logp, line, out, forced, first_rhymes, rhyme) if end else logp
             if forced is not None:
-                adjusted = self._force(adjusted, logp, forced, t, line, col, opts)
+                adjusted = self._force(adjusted, forced, t)
             out[:, t] = choose(adjusted, us[:, t], opts)
+            if end:
+                rhyme = self._rhyme_after(rhyme, line, out[:, t], forced, first_rhymes)
             if opts.no_repeat:
                 banned.scatter_(1, out[:, t : t + 1], -math.inf)
         return [self.vocab.text(row) for row in out.tolist()]
 
-    def _force(
-        self,
-        logp: torch.Tensor,
-        unrhymed: torch.Tensor,
-        forced: torch.Tensor,
-        t: int,
-        line: int,
-        col: int,
-        opts: Options,
-    ) -> torch.Tensor:
+    def _force(self, logp: torch.Tensor, forced: torch.Tensor, t: int) -> torch.Tensor:
         """Position t's log-probabilities with the forced characters: a forced row can take its
-        character alone. At line 2's end, a free row whose line 4 end is forced (a rewrite of
-        line 2) rhymes with that end; where nothing can (the end is in no level rhyme group, an
-        oblique rhyme, or its partners are all taken), the row drops the rhyme and takes its
-        log-probabilities before any rhyme rule, `unrhymed` (no character twice still holds, and
-        the tone pattern stays a preference, never a ban): no position is left with no character."""
-        form = self.form
-        if opts.rhyme and line == 1 and col == form - 1 and not opts.rhyme_first:
-            anchor = forced[:, 4 * form - 1]  # (B,)
-            free = (anchor >= 0) & (forced[:, t] < 0)
-            if bool(free.any()):
-                allowed = (self.groups[anchor.clamp_min(0)] @ self.groups.T) > 0  # (B, V)
-                rhymed = torch.where(free[:, None] & ~allowed, -math.inf, logp)  # (B, V)
-                dead = free & (rhymed.amax(dim=1) == -math.inf)  # (B,) rows where nothing rhymes
-                logp = torch.where(dead[:, None], unrhymed, rhymed) if bool(dead.any()) else rhymed
+        character alone (whatever the other rules would allow there)."""
         f = forced[:, t]
         rows = f >= 0
         if not bool(rows.any()):
@@ -295,22 +314,74 @@ class PoemGenerator:
         logp[rows, f[rows]] = 0.0
         return logp
 
-    def _rhyme_mask(self, logp, out, line, opts) -> torch.Tensor:
-        """At a line end: the first rhyming line (2, or 1 with rhyme_first) must end in a
-        character with rhyme partners; each later rhyming line rhymes with the one before."""
-        form = self.form
-        if line == (0 if opts.rhyme_first else 1):
-            return logp + self.rhymable_bias
-        if line != 3 and not (line == 1 and opts.rhyme_first):
-            return logp
-        anchor_line = 1 if line == 3 else 0
-        anchor = out[:, anchor_line * form + form - 1]  # (B,) the character to rhyme with
-        allowed = (self.groups[anchor] @ self.groups.T) > 0  # (B, V): shares a level rhyme group
-        masked = logp + torch.where(allowed, 0.0, -math.inf)  # (B, V)
-        # keep the unconstrained row when no rhyme partner is left (line 2 kept by a rewrite of
-        # line 4 ends in no level rhyme group, or every partner is taken)
-        dead = masked.amax(dim=1) == -math.inf  # (B,)
-        return torch.where(dead[:, None], logp, masked) if dead.any() else masked
+    # -- the line endings -------------------------------------------------------------------
+    # A regular quatrain: lines 2 and 4 end in one level rhyme group, line 3 ends oblique, and
+    # line 1 ends in that group (首句入韻) or oblique (model/prosody.py's `regular_scheme`). Line 1
+    # is written before the group is known, so a poem that means line 1 to rhyme (`_first_rhymes`)
+    # ends it on a character with rhyme partners, and that character's groups become the poem's.
+    # The characters a rewrite or a subject forces are kept as they are; the free line ends are
+    # fitted to them (a rewrite of line 2 or 4 keeps the group of the lines it keeps).
+    def _sharing(self, groups: torch.Tensor) -> torch.Tensor:
+        """Characters sharing a level rhyme group with each row's groups (B, G): (B, V) bool."""
+        return (groups.float() @ self.groups.T) > 0
+
+    def _kept_groups(self, forced: torch.Tensor | None, line: int, B: int) -> torch.Tensor:
+        """The groups of the forced rhyme ends (lines 2 and 4) after line `line`, which a free
+        line end must rhyme with: (B, G) bool, all True where none is forced."""
+        kept = torch.ones(B, self.groups.shape[1], dtype=torch.bool)
+        if forced is None:
+            return kept
+        for later in (1, 3):
+            if later > line:
+                f = forced[:, later * self.form + self.form - 1]  # (B,)
+                kept &= torch.where((f >= 0)[:, None], self.groups[f.clamp_min(0)] > 0, True)
+        return kept
+
+    def _ends(self, logp, line, out, forced, first_rhymes, rhyme) -> torch.Tensor:
+        """Line `line`'s (0-based) last position: its log-probabilities with the characters the
+        regular endings allow, given the groups the poem may still rhyme in, `rhyme` (B, G).
+        Rules relax in a stated order where they leave a row no character (every partner taken,
+        a kept end in no level group), so no position is left with no character:
+          line 1: the ending the row drew (in the rhyme, or oblique), then the other one, then any;
+          line 2: the poem's group (line 1's where it rhymes, a kept line 4's), then the kept
+            line 4's alone, then any;
+          line 3: oblique, then any;
+          line 4: the group of lines 1 and 2, then line 2's alone, then any.
+        No character twice still holds throughout, and the tone pattern stays a preference."""
+        B = len(logp)
+        kept = self._kept_groups(forced, line, B)  # (B, G)
+        target = rhyme & kept
+        # a row that starts the rhyme (no line before or after it fixes a group) takes a character
+        # with rhyme partners; a row with a group shares it
+        starts = target.all(dim=1, keepdim=True)  # (B, 1)
+        rhymes = torch.where(starts, self.rhymable, self._sharing(target))  # (B, V)
+        oblique = self.oblique.expand(B, -1)
+        if line == 0:
+            meant = first_rhymes[:, None]
+            tiers = [torch.where(meant, rhymes, oblique), torch.where(meant, oblique, rhymes)]
+        elif line == 1:
+            tiers = [rhymes, torch.where(kept.all(dim=1, keepdim=True), self.rhymable, self._sharing(kept))]
+        elif line == 2:
+            tiers = [oblique]
+        else:
+            line2 = out[:, 2 * self.form - 1]  # (B,)
+            tiers = [self._sharing(rhyme), self._sharing(self.groups[line2] > 0)]
+        return _first_alive(logp, tiers)
+
+    def _rhyme_after(self, rhyme, line, chosen, forced, first_rhymes) -> torch.Tensor:
+        """The groups the poem may rhyme in once line `line` ends on `chosen` (B,): line 1's
+        groups where it rhymes (it was meant to, or it ends level only, as a kept line 1 may),
+        narrowed by line 2's; unchanged after lines 3 and 4."""
+        groups = self.groups[chosen] > 0  # (B, G)
+        if line == 0:
+            kept = self._kept_groups(forced, line, len(chosen))
+            sets = groups & kept
+            anchored = (first_rhymes | ~self.oblique[chosen]) & sets.any(dim=1)  # (B,)
+            return torch.where(anchored[:, None], sets, rhyme)
+        if line == 1:
+            both = rhyme & groups
+            return torch.where(both.any(dim=1, keepdim=True), both, groups)
+        return rhyme
 
     def written(self, texts, z, seeds, opts) -> list[WrittenPoem]:
         return [
@@ -364,7 +435,7 @@ class PoemGenerator:
             if opts.topic and self.ckpt.subjects is not None:
                 bias = opts.topic * self.ckpt.subjects.bias([i for w in words for i in w], len(self.vocab))
         elif heads:
-            forced = torch.full(us.shape, -1, dtype=torch.long)
+            forced = torch.full((len(z), self.T), -1, dtype=torch.long)
             forced[:, :: self.form] = torch.tensor(heads)
         texts = self.decode(z, us, opts, keep=self.detail_keep(len(z), 0.0), forced=forced, bias=bias)
         if k > 1:
@@ -469,6 +540,9 @@ class PoemGenerator:
             z[:, :D] = mean + std * z[:, :D]
         forced = torch.full((B, T), -1, dtype=torch.long)
         rhyme_slots = {2 * form - 1, 4 * form - 1} if opts.rhyme else set()
+        # the ends of lines 1 and 3 take a word's character only where it keeps the endings regular
+        # (`_ends`): line 1's oblique or with rhyme partners (then the poem rhymes on it), line 3's oblique
+        fits = {form - 1: self.oblique | self.rhymable, 3 * form - 1: self.oblique} if opts.rhyme else {}
         order = sorted(range(len(words)), key=lambda j: -len(words[j]))  # longest first: it has fewest places
         for b, g in enumerate(generators):
             taken: set[int] = set()
@@ -477,7 +551,9 @@ class PoemGenerator:
                 starts = [
                     p
                     for p in range(T)
-                    if p % form + len(w) <= form and not ({*range(p, p + len(w))} & (taken | rhyme_slots))
+                    if p % form + len(w) <= form
+                    and not ({*range(p, p + len(w))} & (taken | rhyme_slots))
+                    and all(bool(fits[q][w[q - p]]) for q in range(p, p + len(w)) if q in fits)
                 ]
                 if not starts:
                     raise InputError(f"the subject's words do not fit together in a {form}-character quatrain")
@@ -554,12 +630,13 @@ class PoemGenerator:
         opts: Options = BLEND,
         keep: torch.Tensor | None = None,
         prefer: list[tuple[torch.Tensor, float]] = (),
+        like: list[str] | None = None,
     ) -> list[WrittenPoem]:
         """Poems for given latents; the same seed's uniforms for every one, so the
-        poems differ only where their latents do. (`keep`, `prefer`: see `decode`.)"""
+        poems differ only where their latents do. (`keep`, `prefer`, `like`: see `decode`.)"""
         z = self.as_latents(latents)
         _, us = self.randomness([check_seed(seed)])
-        texts = self.decode(z, us.expand(len(z), -1), opts, keep, prefer)
+        texts = self.decode(z, us.expand(len(z), -1), opts, keep, prefer, like=like)
         return self.written(texts, z, [None] * len(z), opts)
 
     def vary(
@@ -567,15 +644,17 @@ class PoemGenerator:
     ) -> WrittenPoem:
         """A poem near `text`: its own latent decoded with `seed`'s uniforms. With
         `towards`, near the point a share `t` of the way from `text` to that poem
-        (a poem between two favourites)."""
+        (a poem between two favourites). It ends line 1 as the poem it is nearer to does
+        (rhyming or oblique), unless `opts.first_rhyme` says otherwise."""
         if towards is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0):
             raise InputError("t must be a number from 0 to 1")
         if opts is None:
             opts = self.vary_options if towards is None else self.favourite_options
         parsed = self.parse(text)
-        z, keep, prefer = self.latent_of(parsed), None, []
+        z, keep, prefer, like = self.latent_of(parsed), None, [], parsed
         if towards is not None:
             other = self.parse(towards)
+            like = parsed if t <= 0.5 else other
             za, zb = torch.tensor(z), torch.tensor(self.latent_of(other))
             if self.ckpt.cfg.latent_global:  # the blend's point at t, its detail read a share opts.detail
                 point, dims = blend.path_point(self, za, zb, float(t), "lerp")
@@ -585,7 +664,7 @@ class PoemGenerator:
             if opts.continuity:  # each favourite's characters in their places, the nearer one more
                 ends = self.vocab.encode_batch([parsed, other])  # (2, T)
                 prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
-        poem = self.decode_latents([z], seed=seed, opts=opts, keep=keep, prefer=prefer)[0]
+        poem = self.decode_latents([z], seed=seed, opts=opts, keep=keep, prefer=prefer, like=[like])[0]
         poem.seed = seed
         return poem
 

@@ -158,3 +158,32 @@ def tone_key_accuracy(prosody: Prosody, lines: list[str]) -> float | None:
         if judged:
             best = max(best or 0.0, hit / judged)
     return best
+
+
+def rhyme_groups(prosody: Prosody, lines: list[str]) -> frozenset[str]:
+    """The level rhyme groups lines 2 and 4 end in together (empty: they do not rhyme)."""
+    a, b = prosody.reading(lines[1][-1]), prosody.reading(lines[3][-1])
+    return a.groups & b.groups if a and b else frozenset()
+
+
+def first_line_rhymes(prosody: Prosody, lines: list[str]) -> bool:
+    """Line 1 ends in a level rhyme group that lines 2 and 4 end in (首句入韻)."""
+    r = prosody.reading(lines[0][-1])
+    return bool(r and r.groups & rhyme_groups(prosody, lines))
+
+
+def is_oblique(prosody: Prosody, ch: str) -> bool:
+    """The character has an oblique reading (one with both readings has)."""
+    r = prosody.reading(ch)
+    return r is not None and ZE in r.tones
+
+
+def regular_scheme(prosody: Prosody, lines: list[str]) -> bool:
+    """A quatrain's regular line endings: lines 2 and 4 rhyme on a level tone, line 3 ends
+    oblique, and line 1 either rhymes with lines 2 and 4 or ends oblique. A line 1 that ends
+    level without the rhyme (出韻 at the head) or a level line 3 end breaks it."""
+    return (
+        bool(rhyme_groups(prosody, lines))
+        and is_oblique(prosody, lines[2][-1])
+        and (first_line_rhymes(prosody, lines) or is_oblique(prosody, lines[0][-1]))
+    )
