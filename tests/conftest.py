@@ -30,7 +30,19 @@ collect_ignore = (
     if MODEL
     else [
         f"test_{name}.py"
-        for name in ("deploy", "generate", "latent", "model", "requests", "sampler", "two_level", "worker")
+        for name in (
+            "deploy",
+            "endings",
+            "generate",
+            "latent",
+            "model",
+            "ranking",
+            "requests",
+            "sampler",
+            "script",
+            "two_level",
+            "worker",
+        )
     ]
 )
 
