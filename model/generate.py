@@ -163,21 +163,30 @@ class PoemGenerator:
     def fluency(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
         """Mean log-probability per character of each text under the writing head's
         latent-free language model (given its latent z (N, D) where the head has none). (N,)"""
-        if self.model.autoregressive and self.model.can_guide:
-            return self.log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1)).mean(1)
-        return self.log_probs(texts, self.model.decode_parallel(z.float())).mean(1)
+        return self._language_model(texts, z).mean(1)
 
+    def _language_model(self, texts: list[str], z: torch.Tensor) -> torch.Tensor:
+        """Each character's log-probability under the latent-free language model (`fluency`). (N, T)"""
+        if self.model.autoregressive and self.model.can_guide:
+            return self.log_probs(texts, self.model.null_hp.expand(len(texts), -1, -1))
+        return self.log_probs(texts, self.model.decode_parallel(z.float()))
+
+    @torch.no_grad()
     def rank(self, texts: list[str], z: torch.Tensor, opts: Options) -> torch.Tensor:
-        """How candidates are ranked, higher better: each text's `fluency`, less
+        """How candidates are ranked, higher better: each text's `fluency`, discounted
+        (`discounted`). (N,)"""
+        return self.discounted(texts, self._language_model(texts, z), opts)
+
+    def discounted(self, texts: list[str], logp: torch.Tensor, opts: Options) -> torch.Tensor:
+        """Each text's mean log-probability per character (logp (N, T)), less
         `opts.unigram_discount` times its characters' mean log share of the training poems
         (the checkpoint's `unigram`; none where it has none). Likelihood alone prefers the
         poem made of the commonest characters, which readers find bland; the discount asks
         how much the context explains each character beyond its commonness (Li et al. 2016's
         anti-language-model). (N,)"""
-        score = self.fluency(texts, z)
         if opts.unigram_discount and self.ckpt.unigram is not None:
-            score -= opts.unigram_discount * self.ckpt.unigram[self.vocab.encode_batch(texts)].mean(1)
-        return score
+            logp = logp - opts.unigram_discount * self.ckpt.unigram[self.vocab.encode_batch(texts)]
+        return logp.mean(1)
 
     def log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor:
         """Each character's log-probability under the writing head given the parallel
@@ -694,10 +703,8 @@ class PoemGenerator:
         if not texts:
             raise InputError(f"line {line} has no other way to be written here that keeps the rules")
         hp = self.model.decode_parallel(z.expand(len(texts), -1), keep[: len(texts)] if keep is not None else None)
-        score = self.log_probs(texts, hp).sum(1)  # (N,) the whole poem under its own latent
-        if opts.unigram_discount and self.ckpt.unigram is not None:  # as `rank` discounts, line by line
-            score -= opts.unigram_discount * self.ckpt.unigram[self.vocab.encode_batch(texts)].sum(1)
-        best = int(score.argmax())
+        # the whole poem under its own latent (the lines after the new one too), discounted as `rank` is
+        best = int(self.discounted(texts, self.log_probs(texts, hp), opts).argmax())
         poem = self.written(
             [texts[best]], self.model.encode(self.vocab.encode_batch(texts[best : best + 1]))[0], [seed], opts
         )[0]
