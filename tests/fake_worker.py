@@ -184,7 +184,8 @@ class FakeWorker:
         bad = [ch for ch in text if not HAN_LINE.match(ch)]
         if bad:
             raise WorkerBadRequest(
-                f"{what} is written in Chinese characters; found {', '.join(repr(c) for c in bad[:4])}"
+                f"{what} must be written in Chinese characters, and {', '.join(repr(c) for c in bad[:4])} "
+                f"{'is' if len(bad) == 1 else 'are'} not"
             )
         mapped = "".join(ch if ch in VOCABULARY else self._s2t.convert(ch) for ch in text)
         unknown = [ch for ch, m in zip(text, mapped) if m not in VOCABULARY]

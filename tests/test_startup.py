@@ -212,16 +212,7 @@ def test_sigterm_ends_the_console_chat_at_once_with_status_0_and_the_database_cl
     import signal
     import time
 
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("POEMBOT_", "DATABASE_URL", "DISCORD_TOKEN"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--console"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**clean, "POEMBOT_DATA_DIR": str(tmp_path)},
-    )
+    proc = _console(tmp_path)
     try:
         proc.stdin.write("!poem 1\n")
         proc.stdin.flush()
@@ -334,8 +325,9 @@ def test_both_command_lines_say_their_version(capsys):
 
 
 # -- the console with a replica down (issue 31) ------------------------------------------------------
-def _console(tmp_path: Path, worker_url: str) -> subprocess.Popen:
-    """`python -m bot --console` on `worker_url` (no model: the bot alone), its stdin a pipe."""
+def _console(tmp_path: Path, **env: str) -> subprocess.Popen:
+    """`python -m bot --console` with its database under `tmp_path`, none of this environment's
+    bot settings and `env` added (e.g. WORKER_URL: the bot alone), its stdin a pipe."""
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -348,14 +340,13 @@ def _console(tmp_path: Path, worker_url: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={
-            **clean,
-            "POEMBOT_DATA_DIR": str(tmp_path),
-            "WORKER_URL": worker_url,
-            "POEMBOT_WORKER_TIMEOUT_S": "300",
-            "POEMBOT_CARDS": "0",
-        },
+        env={**clean, "POEMBOT_DATA_DIR": str(tmp_path), **env},
     )
+
+
+def _console_on(tmp_path: Path, worker_url: str) -> subprocess.Popen:
+    """The console on `worker_url` with no model, waiting long on it, without cards."""
+    return _console(tmp_path, WORKER_URL=worker_url, POEMBOT_WORKER_TIMEOUT_S="300", POEMBOT_CARDS="0")
 
 
 def test_the_console_with_dead_replicas_answers_each_command_and_ends_at_the_end_of_input(tmp_path):
@@ -364,7 +355,7 @@ def test_the_console_with_dead_replicas_answers_each_command_and_ends_at_the_end
     from tests.helpers import free_port
 
     dead = ",".join(f"http://127.0.0.1:{free_port()}" for _ in range(2))
-    proc = _console(tmp_path, dead)
+    proc = _console_on(tmp_path, dead)
     try:
         out, err = proc.communicate("!poem 1\n!poem 2\n!help rate\n", timeout=60)
     except subprocess.TimeoutExpired:
@@ -387,7 +378,7 @@ def test_sigterm_ends_the_console_while_a_command_waits_on_a_hung_replica(tmp_pa
         hung.bind(("127.0.0.1", 0))
         hung.listen()
         hung.settimeout(60)
-        proc = _console(tmp_path, f"http://127.0.0.1:{free_port()},http://127.0.0.1:{hung.getsockname()[1]}")
+        proc = _console_on(tmp_path, f"http://127.0.0.1:{free_port()},http://127.0.0.1:{hung.getsockname()[1]}")
         try:
             proc.stdin.write("!poem 1\n")
             proc.stdin.flush()
