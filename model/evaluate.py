@@ -28,8 +28,10 @@ TARGETS = {
     "first_line_rhymes": "real +- 0.1",
     "tone_keys": ">= 0.90",
     "repetition": "<= 0.02",
-    "distinct_2": ">= 0.85",
+    "distinct_2": ">= 0.75",  # a guard against sameness (issue 30): readers judge the poems
     "copied_lines": "<= 0.05",
+    "copied_poems": "<= 0.01",  # poems holding a line copied whole from a training poem
+    "unique_poems": ">= 1.0",  # no two poems alike
     "bigram_ppl": "<= real",
     "real_vs_generated": ("<= 0.65", "<= 0.70"),
     "reconstruction": (">= 0.70", ">= 0.60"),
@@ -114,6 +116,8 @@ def poem_metrics(
         "distinct_1": len(set(unigrams)) / len(unigrams),
         "distinct_2": len(set(bigrams)) / len(bigrams),
         "copied_lines": sum(line in train_lines for line in lines) / len(lines),
+        "copied_poems": sum(any(line in train_lines for line in ls) for ls in split) / len(poems),
+        "unique_poems": len(set(poems)) / len(poems),
         "bigram_ppl": lm.perplexity(lines),
     }
 

@@ -144,3 +144,18 @@ def test_evaluate_reports_the_endings_beside_real_poems():
     off = "白日依山光" + POEM_A[5:]
     row = poem_metrics([POEM_A, off], 5, prosody, set(), BigramLM(split_lines(POEM_A, 5)))
     assert (row["regular_scheme"], row["first_line_rhymes"]) == (0.5, 0.0)
+
+
+def test_evaluate_reports_the_guards_against_copying_and_sameness():
+    """Issue 30 keeps the statistics as guards: a poem holding a training line, and two poems
+    alike, are counted (the README's guards: <= 1% and none among 1,000)."""
+    from model.evaluate import BigramLM, poem_metrics, target
+
+    prosody = Prosody.default()
+    train_lines = {POEM_A[5:10]}  # one line of POEM_A is a training line
+    poems = [POEM_A, POEM_B, POEM_B, "白日依山光" + POEM_B[5:]]
+    row = poem_metrics(poems, 5, prosody, train_lines, BigramLM(split_lines(POEM_A, 5)))
+    assert row["copied_poems"] == 0.25
+    assert row["copied_lines"] == 1 / 16
+    assert row["unique_poems"] == 0.75
+    assert (target("copied_poems", 5), target("unique_poems", 7)) == ("<= 0.01", ">= 1.0")
