@@ -45,7 +45,17 @@ class WorkerError(Exception):
 
 
 class WorkerBadRequest(WorkerError):
-    """The request was refused; the message is for the user."""
+    """The request was refused, for the user's mistake: `code` and `params` say what is wrong
+    (the contract's REFUSALS, which the bot words in its reader's language); the message says
+    it in English, as the worker did."""
+
+    def __init__(self, message: str, code: str = "invalid_request", params: dict | None = None):
+        super().__init__(message)
+        self.code, self.params = code, params or {}
+
+    @classmethod
+    def of(cls, error: InputError) -> WorkerBadRequest:
+        return cls(str(error), error.code, error.params)
 
 
 class WorkerBusy(WorkerError):
@@ -110,7 +120,7 @@ class InProcessWorker:
             checked = type(req).from_json(req.to_json())  # the check the HTTP worker makes on arrival
             return await getattr(self.engine, name)(checked)
         except InputError as e:
-            raise WorkerBadRequest(str(e)) from None
+            raise WorkerBadRequest.of(e) from None
         except Overloaded as e:
             raise WorkerBusy(e.retry_after) from None
 
@@ -379,8 +389,8 @@ class HttpWorker:
                         if len(busy) >= len(self.endpoints):
                             raise WorkerBusy(min(busy.values()))
                         continue
-                    if await self._refusal(resp):  # the user's mistake: the same anywhere
-                        raise WorkerBadRequest(message)
+                    if refusal := await self._refusal(resp):  # the user's mistake: the same anywhere
+                        raise WorkerBadRequest.of(refusal)
                     # any other 4xx is not about the user's input (another service's 401, 403,
                     # 404, 422; a worker of another contract's "unknown fields"): like a 5xx
                     last = f"{resp.status}: {message}"
@@ -399,21 +409,16 @@ class HttpWorker:
         raise WorkerUnavailable(last)
 
     @staticmethod
-    async def _refusal(resp: aiohttp.ClientResponse) -> bool:
-        """Whether a 4xx is the worker refusing the request itself (the contract's InputError:
-        400 bad_request naming this bot's contract), the only 4xx the user is told about."""
+    async def _refusal(resp: aiohttp.ClientResponse) -> InputError | None:
+        """The worker's refusal of the request itself, if a 4xx is that (the contract's
+        InputError: 400 bad_request naming this bot's contract), the only 4xx the user is told
+        about; else None."""
         if resp.status != 400:
-            return False
+            return None
         try:
-            body = await resp.json()
+            return InputError.from_json(await resp.json())
         except (aiohttp.ContentTypeError, ValueError):
-            return False
-        return (
-            isinstance(body, dict)
-            and body.get("error") == "bad_request"
-            and isinstance(body.get("message"), str)
-            and body.get("contract") == version()
-        )
+            return None
 
     async def _post(self, req, reply_type):
         return await self._request("POST", req.PATH, req.to_json(), reply_type, req)

@@ -13,9 +13,11 @@ it does not know, a form it has not loaded) is refused by the engine, also as In
     POST /v1/rewrite  RewriteRequest -> PoemsReply (seed, line)
     POST /v1/encode   EncodeRequest  -> EncodeReply
     GET  /healthz                    -> {"status": "ok", "models": {form: version}, "contract": version()}
-A refusal is HTTP 400 {"error": "bad_request", "message": ..., "contract": version()}. Both
-sides must speak one contract: the bot's client keeps a replica whose /healthz reports another
-`version()` out of rotation, and takes only a refusal that names its own for the user's mistake.
+A refusal is HTTP 400 {"error": "bad_request", "code": ..., "params": {...}, "message": ...,
+"contract": version()}: a code of REFUSALS and its parameters, which the bot words in its
+reader's language, and the message in English for API users. Both sides must speak one
+contract: the bot's client keeps a replica whose /healthz reports another `version()` out of
+rotation, and takes only a refusal that names its own for the user's mistake.
 
 A reply is not trusted: `check_reply(request, reply)` says whether it can be the answer to
 its request (the bot's client refuses one that is not, as a broken replica's).
@@ -28,7 +30,18 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-from .text import FORMS, HAN_CHAR, HAN_LINE, LINES, MAX_SEED, form_of, han_count, punctuated, split_lines
+from .text import (
+    FORMS,
+    HAN_CHAR,
+    HAN_LINE,
+    LINES,
+    MAX_SEED,
+    form_of,
+    han_count,
+    punctuated,
+    simplified,
+    split_lines,
+)
 
 # -- limits -----------------------------------------------------------------------------------
 MAX_N = 64  # poems in one sample request
@@ -58,8 +71,77 @@ def version() -> str:
         return found.group(1) if found else "unknown"
 
 
+# -- refusals --------------------------------------------------------------------------------
+# What a refused request is refused for: a code and the parameters that code carries (JSON
+# values), which the bot words in its reader's language (bot/replies.py); the English message
+# beside them is for API users and logs. A worker of this contract refuses with these codes only.
+REFUSALS: dict[str, frozenset[str]] = {
+    code: frozenset(params.split())
+    for code, params in {
+        "invalid_request": "",  # the request's shape, types or ranges (the message names what)
+        "form_not_loaded": "forms",  # a form this worker has no model of; forms: those it has
+        "subject_and_acrostic": "",
+        "subject_words": "max",  # more subject words than `max`
+        "subject_word_length": "max word",  # a subject word longer than `max` characters
+        "not_chinese": "field text found",  # field: subject or acrostic; text: the word or the heads;
+        "unknown_characters": "field text chars",  # found, chars: lists of the characters in question
+        "empty": "field text",
+        "subject_repeats": "",  # the subject's words share a character (and repeats are forbidden)
+        "subject_too_long": "form",  # more characters than half the poem
+        "subject_word_too_long": "form",  # a word longer than a line
+        "subject_does_not_fit": "form",  # no places in the poem for all the words
+        "acrostic_length": "lines",  # an acrostic is one head a line
+        "acrostic_repeats": "",
+        "poem_empty": "",  # a poem given as text (blend, vary, rewrite, encode) ...
+        "poem_too_long": "",
+        "poem_not_chinese": "found more",  # found: up to 8 characters that are not Chinese; more: how many else
+        "poem_length": "form lines expected got",  # characters: expected (lines x form), got
+        "poem_lines": "form lengths",  # lengths: each line's, when they are not 4 of `form`
+        "poem_unknown_characters": "chars",
+        "line_range": "lines",  # a rewrite's line is 1 to `lines`
+        "no_rewrite": "line",  # no other line keeps the rules there
+    }.items()
+}
+
+
 class InputError(ValueError):
-    """A request that cannot be turned into a poem; the message says why, for the user."""
+    """A request that cannot be turned into a poem. `code` (one of REFUSALS) names what is wrong
+    and `params` carry its particulars, for the bot to word in its reader's language; the message
+    says it in English, for API users and logs."""
+
+    def __init__(self, message: str, code: str = "invalid_request", **params):
+        if REFUSALS.get(code) != set(params):
+            raise ValueError(f"refusal {code!r} with parameters {sorted(params)}: see contract.REFUSALS")
+        super().__init__(message)
+        self.code, self.params = code, params
+
+    def to_json(self) -> dict:
+        """The worker's HTTP 400 body: names this contract, so a bot of it takes the refusal for
+        its user's mistake (and words it from the code)."""
+        return {
+            "error": "bad_request",
+            "code": self.code,
+            "params": self.params,
+            "message": str(self),
+            "contract": version(),
+        }
+
+    @classmethod
+    def from_json(cls, body) -> InputError | None:
+        """A 400 body as the refusal it is, or None when it is not this contract's refusal (another
+        version's, another service's). A code or parameters it does not know read as
+        `invalid_request`, with the message."""
+        if not (
+            isinstance(body, dict)
+            and body.get("error") == "bad_request"
+            and isinstance(body.get("message"), str)
+            and body.get("contract") == version()
+        ):
+            return None
+        code, params = body.get("code"), body.get("params")
+        if not (isinstance(params, dict) and REFUSALS.get(code) == set(params)):
+            code, params = "invalid_request", {}
+        return cls(body["message"][:500], code, **params)
 
 
 @dataclass(frozen=True)
@@ -549,7 +631,7 @@ def _check_poem(poem: WrittenPoem, form: int, no_repeat: bool, what: str) -> Non
     if poem.form != form:
         raise ReplyError(f"{what} is a {poem.form}-character poem, not {form}")
     _check_text(poem.text, form, what)
-    if poem.display and poem.display not in (poem.text, _opencc("t2s").convert(poem.text)):
+    if poem.display and poem.display not in (poem.text, simplified(poem.text)):
         _check_text(poem.display, form, f"{what}'s display")
         if not _same_text(poem.display, poem.text):
             raise ReplyError(f"{what} is shown as another poem")

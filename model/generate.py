@@ -43,7 +43,7 @@ from .contract import (
 )
 from .prosody import Prosody, first_line_rhymes, key_pattern, key_positions
 from .sampling import choose
-from .text import HAN_LINE, MAX_SEED, PUNCTUATION, split_lines
+from .text import HAN_LINE, MAX_SEED, PUNCTUATION, simplified, split_lines
 
 REWRITE_CANDIDATES = 8  # lines drawn for a rewrite, the one that fits the whole poem best kept
 # poems an acrostic draws, the likeliest kept: four heads forced at random break a poem's flow (measured,
@@ -90,7 +90,6 @@ class PoemGenerator:
         self.form = ckpt.cfg.form
         self.T = ckpt.cfg.positions
         self.prosody = prosody or Prosody.default()
-        self._t2s = opencc.OpenCC("t2s")
         self._s2t = opencc.OpenCC("s2t")
         V = len(self.vocab)
         level = torch.zeros(V, dtype=torch.bool)
@@ -399,7 +398,7 @@ class PoemGenerator:
                 form=self.form,
                 seed=s,
                 latent=[round(v, 6) for v in zi],
-                display=self._t2s.convert(t) if opts.simplified else t,
+                display=simplified(t) if opts.simplified else t,
             )
             for t, zi, s in zip(texts, z.tolist(), seeds)
         ]
@@ -487,52 +486,76 @@ class PoemGenerator:
                 unknown.append(ch)
         return "".join(mapped), unknown
 
-    def characters(self, text: str, what: str) -> list[int]:
-        """A request's characters as the model's ids (a simplified character the vocabulary
-        lacks mapped to its traditional form), or an error naming those it does not know."""
+    def characters(self, text: str, field: str) -> list[int]:
+        """A request's characters (`field`: "subject", a word of it, or "acrostic") as the
+        model's ids (a simplified character the vocabulary lacks mapped to its traditional
+        form), or an error naming those it does not know."""
+        what = f"the subject {text}" if field == "subject" else f"the {field}"
         if not isinstance(text, str) or not text:
-            raise InputError(f"{what} is empty")
+            raise InputError(f"{what} is empty", "empty", field=field, text="")
         bad = [ch for ch in text if not HAN_LINE.match(ch)]
         if bad:
             found = ", ".join(repr(c) for c in bad[:4])
             raise InputError(
-                f"{what} must be written in Chinese characters, and {found} {'is' if len(bad) == 1 else 'are'} not"
+                f"{what} must be written in Chinese characters, and {found} {'is' if len(bad) == 1 else 'are'} not",
+                "not_chinese",
+                field=field,
+                text=text,
+                found=bad[:4],
             )
         mapped, unknown = self.traditional(text)
         ids = [self.vocab.index[ch] for ch in mapped]
         if unknown:
+            unknown = list(dict.fromkeys(unknown))
             raise InputError(
-                f"the model does not know the character{'s' if len(unknown) > 1 else ''} "
-                f"{'、'.join(dict.fromkeys(unknown))} ({what})"
+                f"the model does not know the character{'s' if len(unknown) > 1 else ''} {'、'.join(unknown)} ({what})",
+                "unknown_characters",
+                field=field,
+                text=text,
+                chars=unknown,
             )
         return ids
 
     def request(self, subject, acrostic, opts: Options) -> tuple[list[list[int]], list[int]]:
         """A subject's words and an acrostic's heads as character ids, checked."""
         if subject and acrostic:
-            raise InputError("a poem takes a subject or an acrostic, not both")
+            raise InputError("a poem takes a subject or an acrostic, not both", "subject_and_acrostic")
         words: list[list[int]] = []
         if subject:
             if not isinstance(subject, (list, tuple)) or not 1 <= len(subject) <= MAX_SUBJECT_WORDS:
-                raise InputError(f"a subject is 1 to {MAX_SUBJECT_WORDS} words")
+                raise InputError(f"a subject is 1 to {MAX_SUBJECT_WORDS} words", "subject_words", max=MAX_SUBJECT_WORDS)
             for w in subject:
                 if not isinstance(w, str) or not 1 <= len(w) <= MAX_WORD:
-                    raise InputError(f"a subject word is 1 to {MAX_WORD} Chinese characters; got {w!r}"[:200])
-                words.append(self.characters(w, f"the subject {w}"))
+                    raise InputError(
+                        f"a subject word is 1 to {MAX_WORD} Chinese characters; got {w!r}"[:200],
+                        "subject_word_length",
+                        max=MAX_WORD,
+                        word=str(w)[:20],
+                    )
+                words.append(self.characters(w, "subject"))
             flat = [i for w in words for i in w]
             if opts.no_repeat and len(set(flat)) < len(flat):
-                raise InputError("the subject repeats a character, and a poem here never does")
+                raise InputError("the subject repeats a character, and a poem here never does", "subject_repeats")
             if len(flat) > 2 * self.form:
-                raise InputError(f"the subject is too long for a {self.form}-character quatrain")
+                raise InputError(
+                    f"the subject is too long for a {self.form}-character quatrain", "subject_too_long", form=self.form
+                )
             if any(len(w) > self.form for w in words):
-                raise InputError(f"a subject word longer than a line ({self.form} characters) does not fit")
+                raise InputError(
+                    f"a subject word longer than a line ({self.form} characters) does not fit",
+                    "subject_word_too_long",
+                    form=self.form,
+                )
         heads: list[int] = []
         if acrostic:
             if not isinstance(acrostic, str) or len(acrostic) != self.ckpt.cfg.lines:
-                raise InputError(f"an acrostic (藏頭) is {self.ckpt.cfg.lines} characters, one to start each line")
-            heads = self.characters(acrostic, "the acrostic")
+                lines = self.ckpt.cfg.lines
+                raise InputError(
+                    f"an acrostic (藏頭) is {lines} characters, one to start each line", "acrostic_length", lines=lines
+                )
+            heads = self.characters(acrostic, "acrostic")
             if opts.no_repeat and len(set(heads)) < len(heads):
-                raise InputError("the acrostic repeats a character, and a poem here never does")
+                raise InputError("the acrostic repeats a character, and a poem here never does", "acrostic_repeats")
         return words, heads
 
     def _subject(
@@ -565,7 +588,11 @@ class PoemGenerator:
                     and all(bool(fits[q][w[q - p]]) for q in range(p, p + len(w)) if q in fits)
                 ]
                 if not starts:
-                    raise InputError(f"the subject's words do not fit together in a {form}-character quatrain")
+                    raise InputError(
+                        f"the subject's words do not fit together in a {form}-character quatrain",
+                        "subject_does_not_fit",
+                        form=form,
+                    )
                 weights = (index.where(w[0]) if index is not None else torch.ones(T))[starts]
                 p = starts[int(torch.multinomial(weights, 1, generator=g))]
                 forced[b, p : p + len(w)] = torch.tensor(w)
@@ -597,29 +624,47 @@ class PoemGenerator:
         traditional form (OpenCC s2t) when that one is known.
         """
         if not isinstance(text, str) or not text.strip():
-            raise InputError("the poem is empty")
+            raise InputError("the poem is empty", "poem_empty")
         if len(text) > 400:
-            raise InputError("that is too long to be a quatrain")
+            raise InputError("that is too long to be a quatrain", "poem_too_long")
         lines = [line for line in PUNCTUATION.split(text.strip()) if line]
         chars = "".join(lines)
         bad = list(dict.fromkeys(ch for ch in chars if not HAN_LINE.match(ch)))  # in reading order
         if bad:
             more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
             found = ", ".join(ascii(ch) if not ch.isprintable() else repr(ch) for ch in bad[:8])
-            raise InputError(f"a poem is written in Chinese characters only; found {found}{more}")
-        n = self.form * self.ckpt.cfg.lines
+            raise InputError(
+                f"a poem is written in Chinese characters only; found {found}{more}",
+                "poem_not_chinese",
+                found=bad[:8],
+                more=max(0, len(bad) - 8),
+            )
+        n, count = self.form * self.ckpt.cfg.lines, self.ckpt.cfg.lines
         if len(chars) != n:
             raise InputError(
-                f"a {self.form}-character quatrain has {n} characters "
-                f"({self.ckpt.cfg.lines} lines of {self.form}); this has {len(chars)}"
+                f"a {self.form}-character quatrain has {n} characters ({count} lines of {self.form}); this has {len(chars)}",
+                "poem_length",
+                form=self.form,
+                lines=count,
+                expected=n,
+                got=len(chars),
             )
         if len(lines) > 1 and (len(lines) != 4 or any(len(line) != self.form for line in lines)):
+            lengths = [len(line) for line in lines]
             raise InputError(
-                f"a quatrain has 4 lines of {self.form} characters; got line lengths {[len(line) for line in lines]}"
+                f"a quatrain has 4 lines of {self.form} characters; got line lengths {lengths}",
+                "poem_lines",
+                form=self.form,
+                lengths=lengths,
             )
         mapped, unknown = self.traditional(chars)
         if unknown:
-            raise InputError(f"the model does not know these characters: {''.join(sorted(set(unknown)))}")
+            unknown = sorted(set(unknown))
+            raise InputError(
+                f"the model does not know these characters: {''.join(unknown)}",
+                "poem_unknown_characters",
+                chars=unknown,
+            )
         return mapped
 
     def encode(self, text: str) -> list[float]:
@@ -689,7 +734,7 @@ class PoemGenerator:
         opts = self.default_options if opts is None else opts  # (a two-level code: z_g and the other lines)
         lines = self.ckpt.cfg.lines
         if isinstance(line, bool) or not isinstance(line, int) or not 1 <= line <= lines:
-            raise InputError(f"a quatrain's lines are numbered 1 to {lines}")
+            raise InputError(f"a quatrain's lines are numbered 1 to {lines}", "line_range", lines=lines)
         parsed = self.parse(text)
         form = self.form
         lo, hi = (line - 1) * form, line * form
@@ -701,7 +746,9 @@ class PoemGenerator:
         zs, keep = z.expand(candidates, -1), self.detail_keep(candidates, opts.detail)
         texts = [t for t in dict.fromkeys(self.decode(zs, us, opts, keep, forced=forced)) if t[lo:hi] != parsed[lo:hi]]
         if not texts:
-            raise InputError(f"line {line} has no other way to be written here that keeps the rules")
+            raise InputError(
+                f"line {line} has no other way to be written here that keeps the rules", "no_rewrite", line=line
+            )
         hp = self.model.decode_parallel(z.expand(len(texts), -1), keep[: len(texts)] if keep is not None else None)
         # the whole poem under its own latent (the lines after the new one too), discounted as `rank` is
         best = int(self.discounted(texts, self.log_probs(texts, hp), opts).argmax())

@@ -4,6 +4,7 @@ into lines, its form, and the range of a seed."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_SEED = 2**63 - 1  # a seed is a signed 64-bit whole number (it is stored in a BIGINT)
@@ -38,3 +39,20 @@ def split_lines(text: str, form: int) -> list[str]:
 def punctuated(lines: list[str]) -> list[str]:
     """The lines as a reader sees them: a comma after lines 1 and 3, a full stop after 2 and 4."""
     return [line + ("，" if i % 2 == 0 else "。") for i, line in enumerate(lines)]
+
+
+@functools.cache
+def _t2s():
+    import opencc  # (made once, when first needed)
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """A poem (or a word of one) in simplified characters, for a reader who reads them: OpenCC's
+    t2s, except where it gives a character outside the Basic Multilingual Plane (巘 -> 𪩘,
+    鑪 -> 𬬻), which most fonts lack: there the traditional character stays."""
+    converted = _t2s().convert(text)
+    if len(converted) != len(text):  # (t2s maps a character to one character; never seen otherwise)
+        converted = "".join(_t2s().convert(ch) for ch in text)
+    return "".join(ch if ord(new) > 0xFFFF and ord(ch) <= 0xFFFF else new for ch, new in zip(text, converted))

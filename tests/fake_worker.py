@@ -3,8 +3,9 @@ protocol (`bot.worker_client.WorkerClient`), answered from a fixed table of real
 
 It keeps the worker's rules, so the bot's tests pass only where users would see the same:
 every request is checked with the contract (`from_json`, as the in-process and HTTP workers
-check it) and refused as they refuse it (`WorkerBadRequest` with the contract's message, or
-the model's own words for a character it does not know or a text that is no quatrain); every
+check it) and refused as they refuse it (`WorkerBadRequest` with the contract's code, its
+parameters and message, or the model's own for a character it does not know or a text that
+is no quatrain); every
 reply is checked with `check_reply`, as the HTTP client checks a replica's. The same request
 and seed always give the same poem; a subject's words are in the poem, an acrostic's heads
 start its lines, a rewrite keeps the other three lines, a blend has the steps asked for, and
@@ -72,10 +73,16 @@ def latent_of(text: str) -> list[float]:
     return [round(max(-4.0, min(4.0, rng.gauss(0.0, 1.0))), 6) for _ in range(LATENT)]
 
 
+def _refused(message: str, code: str, **params) -> WorkerBadRequest:
+    """The worker's refusal: the model's English words, its code and parameters (the contract's
+    REFUSALS, checked by InputError), as a client raises it."""
+    return WorkerBadRequest.of(InputError(message, code, **params))
+
+
 def _loaded(form: int) -> int:
     """`form`, if the fake has a model of it (as the engine refuses a form it has not loaded)."""
     if form not in POEMS:
-        raise WorkerBadRequest(f"form must be one of {sorted(POEMS)}")
+        raise _refused(f"form must be one of {sorted(POEMS)}", "form_not_loaded", forms=sorted(POEMS))
     return form
 
 
@@ -93,8 +100,8 @@ class FakeWorker:
         _loaded(req.form)
         opts = parse_options(req.options)
         start = secrets.randbelow(2**31) if req.seed is None else req.seed
-        words = [self._known(w, f"the subject {w}") for w in req.subject or []]
-        heads = self._known(req.acrostic, "the acrostic") if req.acrostic else ""
+        words = [self._known(w, "subject") for w in req.subject or []]
+        heads = self._known(req.acrostic, "acrostic") if req.acrostic else ""
         self._check_request(req, words, heads)
         poems = [
             self._poem(self._written(req.form, start + i, words, heads), req.form, start + i) for i in range(req.n)
@@ -144,7 +151,9 @@ class FakeWorker:
         lo, hi = (req.line - 1) * form, req.line * form
         kept = text[:lo] + text[hi:]
         if len(set(kept)) < len(kept):
-            raise WorkerBadRequest(f"line {req.line} has no other way to be written here that keeps the rules")
+            raise _refused(
+                f"line {req.line} has no other way to be written here that keeps the rules", "no_rewrite", line=req.line
+            )
         new = ""
         for _ in range(form):
             new += self._other(text + new, rng)
@@ -171,28 +180,38 @@ class FakeWorker:
         try:
             return type(req).from_json(req.to_json())
         except InputError as e:
-            raise WorkerBadRequest(str(e)) from None
+            raise WorkerBadRequest.of(e) from None
 
     @staticmethod
     def _replied(req, reply):
         check_reply(req, reply)  # the fake keeps the contract it stands in for
         return reply
 
-    def _known(self, text: str, what: str) -> str:
-        """`text` in the characters the fake knows (simplified ones as traditional), or the
-        model's refusal naming those it does not know."""
+    def _known(self, text: str, field: str) -> str:
+        """`text` (`field`: a subject word, or the acrostic) in the characters the fake knows
+        (simplified ones as traditional), or the model's refusal naming those it does not know
+        (`PoemGenerator.characters`)."""
+        what = f"the subject {text}" if field == "subject" else f"the {field}"
         bad = [ch for ch in text if not HAN_LINE.match(ch)]
         if bad:
-            raise WorkerBadRequest(
+            raise _refused(
                 f"{what} must be written in Chinese characters, and {', '.join(repr(c) for c in bad[:4])} "
-                f"{'is' if len(bad) == 1 else 'are'} not"
+                f"{'is' if len(bad) == 1 else 'are'} not",
+                "not_chinese",
+                field=field,
+                text=text,
+                found=bad[:4],
             )
         mapped = "".join(ch if ch in VOCABULARY else self._s2t.convert(ch) for ch in text)
-        unknown = [ch for ch, m in zip(text, mapped) if m not in VOCABULARY]
+        unknown = list(dict.fromkeys(ch for ch, m in zip(text, mapped) if m not in VOCABULARY))
         if unknown:
             s = "s" if len(unknown) > 1 else ""
-            raise WorkerBadRequest(
-                f"the model does not know the character{s} {'、'.join(dict.fromkeys(unknown))} ({what})"
+            raise _refused(
+                f"the model does not know the character{s} {'、'.join(unknown)} ({what})",
+                "unknown_characters",
+                field=field,
+                text=text,
+                chars=unknown,
             )
         return mapped
 
@@ -200,41 +219,63 @@ class FakeWorker:
     def _check_request(req: SampleRequest, words: list[str], heads: str) -> None:
         """What only the model judges of a subject or an acrostic (after `PoemGenerator.request`)."""
         if words and heads:
-            raise WorkerBadRequest("a poem takes a subject or an acrostic, not both")
+            raise _refused("a poem takes a subject or an acrostic, not both", "subject_and_acrostic")
         flat = "".join(words)
         if len(set(flat)) < len(flat):
-            raise WorkerBadRequest("the subject repeats a character, and a poem here never does")
+            raise _refused("the subject repeats a character, and a poem here never does", "subject_repeats")
         if len(flat) > 2 * req.form:
-            raise WorkerBadRequest(f"the subject is too long for a {req.form}-character quatrain")
+            raise _refused(
+                f"the subject is too long for a {req.form}-character quatrain", "subject_too_long", form=req.form
+            )
         if heads and len(heads) != LINES:
-            raise WorkerBadRequest(f"an acrostic (藏頭) is {LINES} characters, one to start each line")
+            raise _refused(
+                f"an acrostic (藏頭) is {LINES} characters, one to start each line", "acrostic_length", lines=LINES
+            )
         if len(set(heads)) < len(heads):
-            raise WorkerBadRequest("the acrostic repeats a character, and a poem here never does")
+            raise _refused("the acrostic repeats a character, and a poem here never does", "acrostic_repeats")
 
     def _parse(self, text: str, form: int) -> str:
         """A typed poem as the model reads it, refused in the model's words (`PoemGenerator.parse`)."""
         if not text.strip():
-            raise WorkerBadRequest("the poem is empty")
+            raise _refused("the poem is empty", "poem_empty")
         lines = [line for line in PUNCTUATION.split(text.strip()) if line]
         chars = "".join(lines)
         bad = list(dict.fromkeys(ch for ch in chars if not HAN_LINE.match(ch)))
         if bad:
             more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
             found = ", ".join(ascii(ch) if not ch.isprintable() else repr(ch) for ch in bad[:8])
-            raise WorkerBadRequest(f"a poem is written in Chinese characters only; found {found}{more}")
+            raise _refused(
+                f"a poem is written in Chinese characters only; found {found}{more}",
+                "poem_not_chinese",
+                found=bad[:8],
+                more=max(0, len(bad) - 8),
+            )
         if len(chars) != LINES * form:
-            raise WorkerBadRequest(
+            raise _refused(
                 f"a {form}-character quatrain has {LINES * form} characters ({LINES} lines of {form}); "
-                f"this has {len(chars)}"
+                f"this has {len(chars)}",
+                "poem_length",
+                form=form,
+                lines=LINES,
+                expected=LINES * form,
+                got=len(chars),
             )
         if len(lines) > 1 and (len(lines) != LINES or any(len(line) != form for line in lines)):
-            raise WorkerBadRequest(
-                f"a quatrain has 4 lines of {form} characters; got line lengths {[len(line) for line in lines]}"
+            lengths = [len(line) for line in lines]
+            raise _refused(
+                f"a quatrain has 4 lines of {form} characters; got line lengths {lengths}",
+                "poem_lines",
+                form=form,
+                lengths=lengths,
             )
         mapped = "".join(ch if ch in VOCABULARY else self._s2t.convert(ch) for ch in chars)
         unknown = sorted({ch for ch, m in zip(chars, mapped) if m not in VOCABULARY})
         if unknown:
-            raise WorkerBadRequest(f"the model does not know these characters: {''.join(unknown)}")
+            raise _refused(
+                f"the model does not know these characters: {''.join(unknown)}",
+                "poem_unknown_characters",
+                chars=unknown,
+            )
         return mapped
 
     @staticmethod

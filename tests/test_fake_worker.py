@@ -28,10 +28,11 @@ BAD = [  # (the worker's method, a request it must refuse)
 ]
 
 
-async def _refusal(worker, method: str, req) -> str:
+async def _refusal(worker, method: str, req) -> tuple[str, str, dict]:
+    """The refusal's English words, its code and its parameters (which the bot words)."""
     with pytest.raises(WorkerBadRequest) as refused:
         await getattr(worker, method)(req)
-    return str(refused.value)
+    return str(refused.value), refused.value.code, refused.value.params
 
 
 @pytest.mark.parametrize("method, req", BAD)

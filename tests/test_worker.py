@@ -15,6 +15,7 @@ from model.generate import InputError
 from model.contract import (
     BlendRequest,
     EncodeRequest,
+    REFUSALS,
     PoemsReply,
     RewriteRequest,
     SampleRequest,
@@ -257,6 +258,7 @@ async def test_every_bad_request_gets_a_clear_4xx(http_worker, path, body, messa
     assert message in reply["message"]
     if reply["error"] == "bad_request":  # the worker's own refusal names its contract (the client trusts no other)
         assert reply["contract"] == version()
+        assert REFUSALS[reply["code"]] == set(reply["params"]), "and its code, for the bot to word"
 
 
 async def test_the_client_reports_a_stopped_worker_and_recovers_when_it_returns(worker_settings, tiny_checkpoints):
@@ -607,6 +609,7 @@ async def test_both_transports_refuse_one_bad_request_with_the_same_message(engi
     with pytest.raises(WorkerBadRequest) as in_process:
         await getattr(InProcessWorker(engine), name)(request_)
     assert str(in_process.value) == str(over_http.value)
+    assert (in_process.value.code, in_process.value.params) == (over_http.value.code, over_http.value.params)
 
 
 async def test_a_worker_past_its_queue_bound_says_busy_with_retry_after_and_the_user_is_told_when(

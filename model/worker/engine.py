@@ -193,7 +193,8 @@ class Engine:
 
     def _generator(self, form) -> PoemGenerator:
         if isinstance(form, bool) or not isinstance(form, int) or form not in self.generators:
-            raise InputError(f"form must be one of {sorted(self.generators)}")
+            forms = sorted(self.generators)
+            raise InputError(f"form must be one of {forms}", "form_not_loaded", forms=forms)
         return self.generators[form]
 
     async def _in_thread(self, form: int, fn, *args):

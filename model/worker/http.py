@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from ..contract import ENDPOINTS, MAX_BODY, InputError, Overloaded, version
+from ..contract import ENDPOINTS, MAX_BODY, InputError, Overloaded
 from .engine import Engine
 from .settings import WorkerSettings
 
@@ -153,7 +153,7 @@ async def _errors(request: web.Request, handler):
     try:
         return await handler(request)
     except InputError as e:  # (the contract named: the client takes it for the user's mistake)
-        return web.json_response({"error": "bad_request", "message": str(e), "contract": version()}, status=400)
+        return web.json_response(e.to_json(), status=400, dumps=lambda o: json.dumps(o, ensure_ascii=False))
     except Overloaded as e:
         return web.json_response(
             {"error": "busy", "message": str(e), "retry_after": round(e.retry_after, 1)},
