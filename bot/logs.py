@@ -8,14 +8,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import datetime, timezone
 
 log = logging.getLogger("poembot.bot.commands")
 FIELDS = ("command", "user", "outcome", "ms")  # a command line's fields, kept apart in JSON
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, a command line's fields, and
-    the traceback (as one string) when there is one."""
+    """One JSON object a line: time (ISO 8601 in UTC, with its offset: `2025-01-31T09:00:00.123+00:00`),
+    level, logger, message, a command line's fields, and the traceback (as one string) when there is one."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
