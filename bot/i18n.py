@@ -1,33 +1,178 @@
-"""Replies in the reader's language: English as the code writes them, 繁體中文 for a reader
-(slash commands, buttons: their client's language) or a server (typed commands: its
-preferred locale) in zh-TW or zh-HK, and 简体中文 for zh-CN and zh-SG (the 繁體 text
-converted by OpenCC). One catalogue below: each entry an English reply sentence, with
-`{name}` where it varies (`{name:d}` a number; `(s)` an optional plural), and its Chinese.
+"""Words in the reader's language: English, 繁體中文 (zh-TW) and 简体中文 (zh-CN).
 
-A reply is translated when it is sent (`translate`), sentence by sentence: a sentence
-the catalogue does not hold stays in English. The poems themselves are never touched.
+Every text a reader reads (replies, embeds and their footers, buttons, menus, help pages,
+slash-command descriptions) is a message of one catalogue, gettext's. A message's id is its
+English source (`msgid`, with `{name}` where a value goes, and a `msgctxt` where one English
+text is said two ways); bot/locale/<zh_TW|zh_CN>/LC_MESSAGES/poembot.po hold each id's
+translation beside it, with plural forms. They are read with Babel when first needed, so no
+compile step and no tool but Babel is needed at run time; English needs no file.
+
+Code writes a message as `t("Poem #{id}", id=12)` (`tn` with a plural, `tc` with a context)
+and gets a `Text`, worded only when it is sent (`render`, in the language of LANGUAGE): an
+error raised deep in the service is worded for whoever reads it. `str(text)` is the English,
+for logs. A value is put in as it is (a poem, what a user typed) unless it is a Text itself.
+`N_` marks a message kept as its English id (a slash-command description, which discord.py
+holds) for the catalogue, looked up when it is worded.
+
+zh_CN.po is a translation of its own, in mainland terms (服务器, 私信): its messages were
+first made from zh_TW.po with OpenCC's tw2sp (`python -m bot.i18n`, which also adds the
+messages new in the code to both files) and corrected by hand. tests/test_language.py fails
+while a message of the code has no translation.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
-import re
+import gettext
+import io
+import string
+from importlib import resources
 
-import opencc
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 # the reader's language for the command or press being handled: "en", "zh-TW" or "zh-CN"
 LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("reply_language", default="en")
+LANGUAGES = ("en", "zh-TW", "zh-CN")
+CATALOGUES = {"zh-TW": "zh_TW", "zh-CN": "zh_CN"}  # language -> its catalogue under bot/locale
+DOMAIN = "poembot"
 
 
 def language_for(locale: str | None) -> str:
-    """A Discord locale's reply language."""
+    """A Discord locale's reply language: zh-TW and zh-HK read 繁體, zh-CN and zh-SG 简体,
+    the rest English."""
     if locale in ("zh-TW", "zh-HK"):
         return "zh-TW"
     if locale in ("zh-CN", "zh-SG"):
         return "zh-CN"
     return "en"
 
+
+def reader_language(origin) -> str:
+    """The one place that decides the language of whoever a command or press is answered for
+    (`origin`: a commands.Context or a discord.Interaction): an interaction (a slash command, a
+    button, a menu) reads its client's language; a typed command its server's preferred
+    language (only Community servers set one), English in direct messages. A reader's stored
+    choice, when there is one, comes first here."""
+    interaction = origin if hasattr(origin, "locale") else getattr(origin, "interaction", None)
+    if interaction is not None:
+        locale = interaction.locale
+    else:
+        guild = getattr(origin, "guild", None)
+        locale = guild.preferred_locale if guild is not None else None
+    return language_for(str(locale) if locale else None)
+
+
+@functools.cache
+def _translations(language: str) -> gettext.NullTranslations:
+    """`language`'s catalogue, read from its .po file with Babel (and compiled in memory)."""
+    if language not in CATALOGUES:
+        return gettext.NullTranslations()  # English: a message's id is its English
+    po = resources.files("bot") / "locale" / CATALOGUES[language] / "LC_MESSAGES" / f"{DOMAIN}.po"
+    catalogue = read_po(io.StringIO(po.read_text(encoding="utf-8")), locale=CATALOGUES[language], domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalogue)  # (fuzzy entries are left out: their English is shown)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+class Text:
+    """Words for a reader: a catalogue message and the values that fill it in, worded in a
+    language when sent (`render`). `str()` is the English."""
+
+    __slots__ = ("msgid", "values", "plural", "n", "context")
+
+    def __init__(self, msgid: str, values: dict, plural: str | None = None, n: int = 1, context: str | None = None):
+        self.msgid, self.values, self.plural, self.n, self.context = msgid, values, plural, n, context
+
+    def template(self, language: str) -> str:
+        """The message in `language`, its values not yet filled in."""
+        tr = _translations(language)
+        if self.plural is None:
+            return tr.pgettext(self.context, self.msgid) if self.context else tr.gettext(self.msgid)
+        if self.context:
+            return tr.npgettext(self.context, self.msgid, self.plural, self.n)
+        return tr.ngettext(self.msgid, self.plural, self.n)
+
+    def render(self, language: str) -> str:
+        values = {k: v.render(language) if isinstance(v, (Text, Sentences)) else v for k, v in self.values.items()}
+        return self.template(language).format_map(values)
+
+    def filled(self, **values) -> Text:
+        """This message with more values."""
+        return Text(self.msgid, {**self.values, **values}, self.plural, self.n, self.context)
+
+    def __add__(self, other: Text | Sentences | None) -> Sentences:
+        return Sentences(self, other)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+    def __repr__(self) -> str:
+        return f"Text({str(self)!r})"
+
+
+class Sentences:
+    """Messages one after another: with a space between them in English, none in Chinese."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: Text | Sentences | None):
+        self.parts = [p for p in parts if p is not None]
+
+    def render(self, language: str) -> str:
+        return ("" if language.startswith("zh") else " ").join(p.render(language) for p in self.parts)
+
+    def __add__(self, other: Text | Sentences | None) -> Sentences:
+        return Sentences(*self.parts, other)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+    def __repr__(self) -> str:
+        return f"Sentences({str(self)!r})"
+
+
+Words = Text | Sentences  # what a reply may hold: words from the catalogue
+
+
+def t(msgid: str, /, **values) -> Text:
+    """A catalogue message (its English, with `{name}` for each value)."""
+    return Text(msgid, values)
+
+
+def tn(singular: str, plural: str, n: int, /, **values) -> Text:
+    """A message whose wording follows a number, `n` (also its value `{n}` unless given)."""
+    return Text(singular, {"n": n, **values}, plural, n)
+
+
+def tc(context: str, msgid: str, /, **values) -> Text:
+    """A message in a context: one English said apart from the same English elsewhere."""
+    return Text(msgid, values, context=context)
+
+
+def N_(msgid: str) -> str:
+    """Mark `msgid` (kept as an English string, where discord.py wants one) for the catalogue."""
+    return msgid
+
+
+def render(text: Words | str | None, language: str | None = None) -> str | None:
+    """Words in `language` (default: the reader's, LANGUAGE); a plain string as it is."""
+    if isinstance(text, (Text, Sentences)):
+        return text.render(language or LANGUAGE.get())
+    return text
+
+
+def fields(template: str) -> list[str]:
+    """The `{name:spec}` fields of a message, in order (a translation must have the same)."""
+    return sorted(f"{name}:{spec}" for _, name, spec, _ in string.Formatter().parse(template) if name is not None)
+
+
+# -- until the cogs word with Text: the sentence patterns they are translated by -------------
+import re  # noqa: E402
+
+import opencc  # noqa: E402
 
 CATALOGUE: dict[str, str] = {
     # poems, ratings, favourites
@@ -207,6 +352,8 @@ def translate(text: str, language: str | None = None) -> str:
     """`text` in `language` (default: the reader's, LANGUAGE): each line, or each sentence of
     it, that the catalogue holds; the rest as it was."""
     language = language or LANGUAGE.get()
+    if isinstance(text, (Text, Sentences)):
+        return text.render(language)
     if language == "en" or not text:
         return text
     return "\n".join(_line(line, language) for line in text.split("\n"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from model.contract import MAX_SUBJECT_WORDS, MAX_WORD  # torch-free
 from model.text import FORMS, HAN, MAX_SEED  # torch-free: a poem's text rules
 
+from .i18n import Text, Words, t
 from .replies import echo, invisible, normalise
 from .storage import repo
 
@@ -30,15 +31,22 @@ POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
 
 
 class UserError(Exception):
-    """Something the user asked for that cannot be done; the message says why."""
+    """Something the user asked for that cannot be done; the message (words of the catalogue,
+    `bot.i18n`) says why. `str()` is the English."""
+
+    def __init__(self, words: Words):
+        super().__init__(words)
+        self.words = words
 
 
-def _what_is_wrong(raw: str) -> str:
+def _what_is_wrong(raw: str) -> Text | None:
     """Why a typed number could not be read, for the end of an error message."""
     hidden = invisible(raw)
     if hidden:
-        return f" “{echo(raw)}” holds invisible characters ({', '.join(dict.fromkeys(hidden))})."
-    return f" You wrote “{echo(raw)}”." if raw.strip() else ""
+        return t(
+            "“{typed}” holds invisible characters ({which}).", typed=echo(raw), which=", ".join(dict.fromkeys(hidden))
+        )
+    return t("You wrote “{typed}”.", typed=echo(raw)) if raw.strip() else None
 
 
 def _whole_number(raw: str, lo: int, hi: int) -> int | None:
@@ -54,7 +62,7 @@ def parse_seed(text: str | None) -> int | None:
         return None
     value = _whole_number(text, 0, MAX_SEED) if not normalise(text).startswith("#") else None
     if value is None:
-        raise UserError(f"A seed is a whole number from 0 to {MAX_SEED}.{_what_is_wrong(text)}")
+        raise UserError(t("A seed is a whole number from 0 to {max}.", max=MAX_SEED) + _what_is_wrong(text))
     return value
 
 
@@ -63,7 +71,7 @@ def parse_form(form: int | str | None) -> int:
         return 5
     value = _whole_number(str(form), min(FORMS), max(FORMS))
     if value not in FORMS:
-        raise UserError(f"The form is 5 or 7 (characters a line).{_what_is_wrong(str(form))}")
+        raise UserError(t("The form is 5 or 7 (characters a line).") + _what_is_wrong(str(form)))
     return value
 
 
@@ -106,15 +114,20 @@ def _not_a_subject(word: str) -> UserError:
     hidden = invisible(text)
     marks = [f"U+{ord(ch):04X}" for ch in text if unicodedata.combining(ch)]
     others = [ch for ch in text if not _HAN_CHAR.match(ch) and not invisible(ch) and not unicodedata.combining(ch)]
+    typed = echo(text)
     if hidden:
-        why = f"“{echo(text)}” holds invisible characters ({', '.join(dict.fromkeys(hidden))})."
+        why = t("“{typed}” holds invisible characters ({which}).", typed=typed, which=", ".join(dict.fromkeys(hidden)))
     elif marks:
-        why = f"“{echo(text)}” holds combining marks ({', '.join(dict.fromkeys(marks))})."
+        why = t("“{typed}” holds combining marks ({which}).", typed=typed, which=", ".join(dict.fromkeys(marks)))
     elif not _HAN_CHAR.search(text):
-        why = f"“{echo(text)}” has no Chinese characters."
+        why = t("“{typed}” has no Chinese characters.", typed=typed)
     else:
-        why = f"“{echo(text)}” holds characters that are not Chinese: {echo(', '.join(dict.fromkeys(others)), 20)}."
-    return UserError(f"A subject is 1 to 3 words in Chinese characters, like `!poem 月` or `!poem 秋 雁`. {why}")
+        which = echo(", ".join(dict.fromkeys(others)), 20)
+        why = t("“{typed}” holds characters that are not Chinese: {which}.", typed=typed, which=which)
+    lead = t(
+        "A subject is 1 to {max} words in Chinese characters, like `!poem 月` or `!poem 秋 雁`.", max=MAX_SUBJECT_WORDS
+    )
+    return UserError(lead + why)
 
 
 def parse_poem_args(*words: str | None) -> PoemRequest:
@@ -153,10 +166,10 @@ def parse_poem_args(*words: str | None) -> PoemRequest:
         else:
             raise _not_a_subject(word)
     if heads == []:
-        raise UserError("藏頭 takes the four characters that start the lines: `!poem 藏頭 春花秋月`.")
+        raise UserError(t("藏頭 takes the four characters that start the lines: `!poem 藏頭 春花秋月`."))
     check_request(request)
     if len(bare) > (0 if request.seed is not None else 1) + 1:
-        raise UserError("`!poem` takes a seed, a form and a subject, like `!poem 月 7言 42`; see `!help poem`.")
+        raise UserError(t("`!poem` takes a seed, a form and a subject, like `!poem 月 7言 42`; see `!help poem`."))
     if bare and request.seed is None:
         request.seed = parse_seed(bare.pop(0))
     if bare:
@@ -166,26 +179,27 @@ def parse_poem_args(*words: str | None) -> PoemRequest:
 
 def check_request(request: PoemRequest) -> PoemRequest:
     """What a poem request may hold together (the model checks the characters themselves)."""
+    limits = t(
+        "A subject is up to {words} words of 1 to {chars} characters, like `!poem 秋 雁`.",
+        words=MAX_SUBJECT_WORDS,
+        chars=MAX_WORD,
+    )
     if len(request.subject) > MAX_SUBJECT_WORDS:
-        raise UserError(
-            f"A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`. "
-            f"You gave {len(request.subject)} words."
-        )
+        raise UserError(limits + t("You gave {n} words.", n=len(request.subject)))
     if long := [w for w in request.subject if len(w) > MAX_WORD]:
-        raise UserError(
-            f"A subject is up to 3 words of 1 to 4 characters, like `!poem 秋 雁`. "
-            f"“{echo(long[0])}” has {len(long[0])} characters."
-        )
+        raise UserError(limits + t("“{typed}” has {n} characters.", typed=echo(long[0]), n=len(long[0])))
     if request.subject and request.acrostic:
-        raise UserError("A poem takes a subject or an acrostic (藏頭), not both.")
+        raise UserError(t("A poem takes a subject or an acrostic (藏頭), not both."))
     if request.favourites and (request.subject or request.acrostic):
-        raise UserError("`!poem fav` writes between your favourites; it takes no subject or acrostic.")
+        raise UserError(t("`!poem fav` writes between your favourites; it takes no subject or acrostic."))
     if request.acrostic is not None and (
         len(request.acrostic) != ACROSTIC_LENGTH or not _SUBJECT_WORD.match(request.acrostic)
     ):
         raise UserError(
-            f"An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; "
-            f"you wrote {echo(request.acrostic, 40)}."
+            t(
+                "An acrostic (藏頭) is four Chinese characters, one to start each line, like 春花秋月; you wrote {typed}.",
+                typed=echo(request.acrostic, 40),
+            )
         )
     return request
 
@@ -207,19 +221,19 @@ def slash_poem_words(seed: str | None, form: str | None, subject: str | None, ac
 def parse_poem_id(text) -> int:
     value = _whole_number(str(text), 1, repo.MAX_ID)
     if value is None:
-        raise UserError(f"A poem id looks like 12 or #12.{_what_is_wrong(str(text))}")
+        raise UserError(t("A poem id looks like 12 or #12.") + _what_is_wrong(str(text)))
     return value
 
 
 def parse_stars(text) -> int:
     value = _whole_number(str(text), 1, 5)
     if value is None:
-        raise UserError(f"A rating is 1 to 5 stars.{_what_is_wrong(str(text))}")
+        raise UserError(t("A rating is 1 to 5 stars.") + _what_is_wrong(str(text)))
     return value
 
 
 def parse_script(text: str) -> str:
     script = normalise(text).lower()
     if script not in repo.SCRIPTS:
-        raise UserError(f"The script is simplified or traditional.{_what_is_wrong(text)}")
+        raise UserError(t("The script is simplified or traditional.") + _what_is_wrong(text))
     return script

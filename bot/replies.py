@@ -12,6 +12,8 @@ import unicodedata
 
 from discord.utils import escape_markdown, escape_mentions
 
+from .i18n import Words, t, tn
+
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 MAX_CONTENT = 2000  # characters in a message's content
 ECHO_CHARS = 40  # characters of user input a reply repeats
@@ -48,27 +50,143 @@ def fit(text: str, limit: int = MAX_CONTENT) -> str:
 
 
 def storage_reply(error: Exception) -> str:
+    """(Until the app words with Text: `storage_words`, in English.)"""
+    return str(storage_words(error))
+
+
+def storage_words(error: Exception) -> Words:
     """What a user is told when the data cannot do what they asked."""
     from .storage import repo
 
     match error:
         case repo.UnknownPoem():
-            return f"There is no poem #{error.poem_id}."
+            return t("There is no poem #{id}.", id=error.poem_id)
         case repo.AlreadyFavourite():
-            return f"Poem #{error.poem_id} is already one of your favourites."
+            return t("Poem #{id} is already one of your favourites.", id=error.poem_id)
         case repo.NotFavourite():
-            return f"Poem #{error.poem_id} is not one of your favourites."
+            return t("Poem #{id} is not one of your favourites.", id=error.poem_id)
         case repo.NotEnoughFavourites():
-            return (
-                f"You need {plural(error.need, 'favourite')} for that and have {error.have}. "
-                "Press ♥ under a poem or type `!fav <id>` to add one."
-            )
+            return tn(
+                "You need {n} favourite for that and have {have}.",
+                "You need {n} favourites for that and have {have}.",
+                error.need,
+                have=error.have,
+            ) + t("Press ♥ under a poem or type `!fav <id>` to add one.")
         case repo.InvalidStars():
-            return "A rating is 1 to 5 stars."
+            return t("A rating is 1 to 5 stars.")
         case repo.InvalidScript():
-            return "The script is simplified or traditional."
-    return "That cannot be done with the poems saved here."
+            return t("The script is simplified or traditional.")
+    return t("That cannot be done with the poems saved here.")
 
 
 def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _chars(chars, limit: int = 20) -> str:
+    """Characters a refusal names, as a reply may quote them: 𠀀、𠀁."""
+    return echo("、".join(map(str, chars)) if isinstance(chars, list) else chars, limit)
+
+
+def _quoted(chars) -> str:
+    """Characters that are not Chinese, each quoted as Python writes it ('m', '\\u200b')."""
+    return echo(", ".join(ascii(ch) if not str(ch).isprintable() else repr(ch) for ch in chars), 80)
+
+
+def refusal(code: str, params: dict) -> Words:
+    """What the model's refusal (the contract's code and parameters, model/contract.py REFUSALS)
+    says, in the catalogue's words: the English is the model's own message; what a user typed
+    is quoted with `echo`."""
+    p = params
+    text = echo(p.get("text", ""), 20)
+    subject = p.get("field") == "subject"
+    match code:
+        case "form_not_loaded":
+            return t("form must be one of {forms}", forms=echo(p["forms"]))
+        case "subject_and_acrostic":
+            return t("a poem takes a subject or an acrostic, not both")
+        case "subject_words":
+            return t("a subject is 1 to {max} words", max=p["max"])
+        case "subject_word_length":
+            word = echo(repr(p["word"]), 24)
+            return t("a subject word is 1 to {max} Chinese characters; got {word}", max=p["max"], word=word)
+        case "not_chinese":
+            found, n = _quoted(p["found"]), len(p["found"])
+            if subject:
+                return tn(
+                    "the subject {text} must be written in Chinese characters, and {found} is not",
+                    "the subject {text} must be written in Chinese characters, and {found} are not",
+                    n,
+                    text=text,
+                    found=found,
+                )
+            return tn(
+                "the acrostic must be written in Chinese characters, and {found} is not",
+                "the acrostic must be written in Chinese characters, and {found} are not",
+                n,
+                found=found,
+            )
+        case "unknown_characters":
+            chars, n = _chars(p["chars"]), len(p["chars"])
+            if subject:
+                return tn(
+                    "the model does not know the character {chars} (the subject {text})",
+                    "the model does not know the characters {chars} (the subject {text})",
+                    n,
+                    chars=chars,
+                    text=text,
+                )
+            return tn(
+                "the model does not know the character {chars} (the acrostic)",
+                "the model does not know the characters {chars} (the acrostic)",
+                n,
+                chars=chars,
+            )
+        case "empty":
+            return t("the subject is empty") if subject else t("the acrostic is empty")
+        case "subject_repeats":
+            return t("the subject repeats a character, and a poem here never does")
+        case "subject_too_long":
+            return t("the subject is too long for a {form}-character quatrain", form=p["form"])
+        case "subject_word_too_long":
+            return t("a subject word longer than a line ({form} characters) does not fit", form=p["form"])
+        case "subject_does_not_fit":
+            return t("the subject's words do not fit together in a {form}-character quatrain", form=p["form"])
+        case "acrostic_length":
+            return t("an acrostic (藏頭) is {lines} characters, one to start each line", lines=p["lines"])
+        case "acrostic_repeats":
+            return t("the acrostic repeats a character, and a poem here never does")
+        case "poem_empty":
+            return t("the poem is empty")
+        case "poem_too_long":
+            return t("that is too long to be a quatrain")
+        case "poem_not_chinese":
+            found = _quoted(p["found"])
+            if p.get("more"):
+                return t(
+                    "a poem is written in Chinese characters only; found {found} and {more} more",
+                    found=found,
+                    more=p["more"],
+                )
+            return t("a poem is written in Chinese characters only; found {found}", found=found)
+        case "poem_length":
+            return t(
+                "a {form}-character quatrain has {expected} characters ({lines} lines of {form}); this has {got}",
+                form=p["form"],
+                expected=p["expected"],
+                lines=p["lines"],
+                got=p["got"],
+            )
+        case "poem_lines":
+            return t(
+                "a quatrain has 4 lines of {form} characters; got line lengths {lengths}",
+                form=p["form"],
+                lengths=echo(p["lengths"]),
+            )
+        case "poem_unknown_characters":
+            return t("the model does not know these characters: {chars}", chars=echo("".join(p["chars"]), 20))
+        case "line_range":
+            return t("a quatrain's lines are numbered 1 to {lines}", lines=p["lines"])
+        case "no_rewrite":
+            return t("line {line} has no other way to be written here that keeps the rules", line=p["line"])
+    return t("the request is not one the poem worker takes")

@@ -15,6 +15,8 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import logging
+
 import opencc
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -25,8 +27,9 @@ from model.contract import (  # torch-free
     SampleRequest,
     VaryRequest,
 )
-from model.text import form_of, punctuated, split_lines  # torch-free: a poem's text rules
+from model.text import form_of, punctuated, simplified, split_lines  # torch-free: a poem's text rules
 
+from .i18n import Text, Words, t
 from .metrics import Metrics
 from .parsing import (
     MAX_STEPS,
@@ -38,7 +41,7 @@ from .parsing import (
     parse_poem_id,
     parse_script,
 )
-from .replies import echo, normalise
+from .replies import normalise, refusal
 from .settings import Settings
 from .storage import repo
 from .storage.db import read_sessions
@@ -48,28 +51,31 @@ from .worker_client import WorkerBadRequest, WorkerBusy, WorkerClient
 
 
 @functools.cache
-def _to_simplified():
-    """The converter for readers who chose simplified characters (made once, when first needed)."""
-    return opencc.OpenCC("t2s")
-
-
-@functools.cache
 def _to_traditional():
     """The converter for what a reader typed in simplified characters (phrase by phrase)."""
     return opencc.OpenCC("s2t")
 
 
+log = logging.getLogger("poembot.bot.service")
+
+
 class OnCooldown(UserError):
-    def __init__(self, what: str, retry_after: float):
+    """The user's cooldown for `action` ("poem" or "blend") runs `retry_after` seconds more."""
+
+    def __init__(self, action: str, retry_after: float):
         self.retry_after = retry_after
-        super().__init__(f"Easy, poet: you can {what} again in {max(1, round(retry_after))} s.")
+        s = max(1, round(retry_after))
+        if action == "blend":
+            super().__init__(t("Easy, poet: you can blend again in {s} s.", s=s))
+        else:
+            super().__init__(t("Easy, poet: you can write a poem again in {s} s.", s=s))
 
 
 class ForgottenMeanwhile(UserError):
     """The user's `!forgetme` came while their poem was being written: it is not saved."""
 
     def __init__(self):
-        super().__init__("Your `!forgetme` came while this was being written, so it was not saved.")
+        super().__init__(t("Your `!forgetme` came while this was being written, so it was not saved."))
 
 
 class Refused(UserError):
@@ -80,7 +86,7 @@ class Refused(UserError):
 class Busy(UserError):
     def __init__(self, retry_after: float):
         self.retry_after = retry_after
-        super().__init__(f"I'm busy writing other poems; try again in {max(1, round(retry_after))} s.")
+        super().__init__(t("I'm busy writing other poems; try again in {s} s.", s=max(1, round(retry_after))))
 
 
 # The script a user who never chose one sees: what their Discord client's language
@@ -106,54 +112,61 @@ class ShownPoem:
     lines: list[str]  # in the reader's script, with punctuation
     seed: int | None
     model_version: str
-    origin: str = ""  # where it came from, for its footer
+    origin: Words | None = None  # where it came from, for its footer
     script: str = "traditional"  # the reader's script, which `lines` are in
     cards: bool = True  # whether the reader takes poem cards with new poems
 
 
-def _ref(poem_id: int | None, was: int | None = None) -> str:
+def _ref(poem_id: int | None, was: int | None = None) -> Text:
     """A poem on a footer: `#12`; a saved poem since deleted (`was` its id, or -1 when
     not known); else a text typed in."""
     if poem_id:
-        return f"#{poem_id}"
-    return "a text" if was is None else f"#{was} (deleted)" if was > 0 else "a deleted poem"
+        return t("#{id}", id=poem_id)
+    return t("a text") if was is None else t("#{id} (deleted)", id=was) if was > 0 else t("a deleted poem")
 
 
 def _as_in(text: str, word: str) -> str:
     """`word` (a subject word, in either script) as `text` (a poem, traditional) writes it: the
     same characters in the poem, else the word in traditional characters."""
-    folded = _to_simplified().convert(word)
+    folded = simplified(word)
     for i in range(len(text) - len(word) + 1):
-        if _to_simplified().convert(text[i : i + len(word)]) == folded:
+        if simplified(text[i : i + len(word)]) == folded:
             return text[i : i + len(word)]
     return _to_traditional().convert(word)
 
 
-def _origin(poem: Poem, script: str = "traditional") -> str:
+def _origin(poem: Poem, script: str = "traditional") -> Text:
     """Where a poem came from, for its footer: from its kind and that kind's inputs, in the
     reader's script (a subject typed 风 under a poem that shows 風 reads 風)."""
     options = poem.options or {}
     if poem.kind == "written":
-        scripted = _to_simplified().convert if script == "simplified" else str
+        scripted = simplified if script == "simplified" else str
         if options.get("subject"):
-            return f"on {scripted(' '.join(_as_in(poem.text, w) for w in options['subject']))}, seed {poem.seed}"
+            subject = scripted(" ".join(_as_in(poem.text, w) for w in options["subject"]))
+            return t("on {subject}, seed {seed}", subject=subject, seed=poem.seed)
         if options.get("acrostic"):  # (the heads are the lines' first characters: the contract checks it)
             heads = "".join(line[0] for line in split_lines(poem.text, poem.form))
-            return f"藏頭 {scripted(heads)}, seed {poem.seed}"
-        return f"seed {poem.seed}"
+            return t("藏頭 {heads}, seed {seed}", heads=scripted(heads), seed=poem.seed)
+        return t("seed {seed}", seed=poem.seed)
     if poem.kind == "rewrite":
-        return f"line {options.get('rewritten_line')} rewritten from {_ref(poem.parent_a_id, -1)}"
+        line, parent = options.get("rewritten_line"), _ref(poem.parent_a_id, -1)
+        return t("line {line} rewritten from {parent}", line=line, parent=parent)
     if poem.kind == "variation":
-        return f"variation of {_ref(poem.parent_a_id, -1)}"
+        return t("variation of {parent}", parent=_ref(poem.parent_a_id, -1))
     if poem.kind == "favourites":
-        between = " and ".join(_ref(p) for p in dict.fromkeys((poem.parent_a_id, poem.parent_b_id)) if p)
-        return f"from favourites {between or '(since deleted)'}, seed {poem.seed}"
+        between = [_ref(p) for p in dict.fromkeys((poem.parent_a_id, poem.parent_b_id)) if p]
+        if len(between) == 2:
+            return t("from favourites {a} and {b}, seed {seed}", a=between[0], b=between[1], seed=poem.seed)
+        if between:
+            return t("from favourites {a}, seed {seed}", a=between[0], seed=poem.seed)
+        return t("from favourites (since deleted), seed {seed}", seed=poem.seed)
     ends = options.get("ends") or [None, None]  # a blend: which ends were saved poems
-    return f"blend of {_ref(poem.parent_a_id, ends[0])} and {_ref(poem.parent_b_id, ends[1])}"
+    a, b = _ref(poem.parent_a_id, ends[0]), _ref(poem.parent_b_id, ends[1])
+    return t("blend of {a} and {b}", a=a, b=b)
 
 
 def show(poem: Poem, script: str = "traditional", cards: bool = True) -> ShownPoem:
-    text = _to_simplified().convert(poem.text) if script == "simplified" else poem.text
+    text = simplified(poem.text) if script == "simplified" else poem.text
     f = poem.form
     lines = punctuated(split_lines(text, f))
     return ShownPoem(
@@ -180,8 +193,8 @@ class Cooldowns:
     its clock, so that it holds across every bot process (and restarts) whatever their own
     clocks say. 0 seconds: no cooldown, no database."""
 
-    def __init__(self, per_s: float, what: str, action: str, sessions: async_sessionmaker):
-        self.per_s, self.what, self.action, self.sessions = per_s, what, action, sessions
+    def __init__(self, per_s: float, action: str, sessions: async_sessionmaker):
+        self.per_s, self.action, self.sessions = per_s, action, sessions
         self.reads = read_sessions(sessions)
 
     async def check(self, user_id: int) -> None:
@@ -190,7 +203,7 @@ class Cooldowns:
             async with self.reads() as s:
                 left = await repo.cooldown_left(s, user_id, self.action, self.per_s)
             if left > 0:
-                raise OnCooldown(self.what, min(left, self.per_s))
+                raise OnCooldown(self.action, min(left, self.per_s))
 
     async def hit(self, user_id: int) -> None:
         """Start the user's cooldown, or raise OnCooldown if one is running."""
@@ -202,7 +215,7 @@ class Cooldowns:
         if self.per_s > 0:
             left = await repo.take_cooldown(s, user_id, self.action, self.per_s)
             if left > 0:
-                raise OnCooldown(self.what, min(left, self.per_s))
+                raise OnCooldown(self.action, min(left, self.per_s))
 
     async def refund(self, user_id: int) -> None:
         """End the user's cooldown: what they asked for was not done (the workers were busy)."""
@@ -224,8 +237,8 @@ class PoemService:
         self.reads = read_sessions(sessions)  # and those that only read
         self.worker = worker
         self.settings = settings
-        self.poem_cooldown = Cooldowns(settings.poem_cooldown_s, "write a poem", "poem", sessions)
-        self.blend_cooldown = Cooldowns(settings.blend_cooldown_s, "blend", "blend", sessions)
+        self.poem_cooldown = Cooldowns(settings.poem_cooldown_s, "poem", sessions)
+        self.blend_cooldown = Cooldowns(settings.blend_cooldown_s, "blend", sessions)
         self.in_flight = 0
         self._recent_latency = 1.0  # seconds one job took lately, for "try again in N s"
 
@@ -237,13 +250,13 @@ class PoemService:
         await (self.blend_cooldown if blend else self.poem_cooldown).check(user_id)
 
     @asynccontextmanager
-    async def _job(self, cooldown: Cooldowns, user_id: int, refused: str = ""):
+    async def _job(self, cooldown: Cooldowns, user_id: int, refused: Text):
         """One model job on the worker, around the worker's call. Bound the model work in
         flight; past the bound, say so instead of queueing. Start the user's cooldown and mark
         the job in flight (one transaction), and yield the mark: the transaction that saves
         the job's work ends it first (`_keep`). A job that fails ends its mark; a request the
-        worker refuses is the user's error, worded after `refused`, and it (or busy workers)
-        gives the cooldown back."""
+        worker refuses is the user's error, worded by `refused` (its `{why}` the refusal's
+        words), and it (or busy workers) gives the cooldown back."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
         async with self.sessions.begin() as s:
@@ -257,7 +270,8 @@ class PoemService:
         except Exception as e:
             error = e
             if isinstance(e, WorkerBadRequest):
-                error = Refused(refused + echo(e, 300))
+                log.info("the worker refused a request (%s): %s", e.code, e)
+                error = Refused(refused.filled(why=refusal(e.code, e.params)))
             elif isinstance(e, WorkerBusy):  # every worker is full
                 error = Busy(e.retry_after)
             async with self.sessions.begin() as s:  # nothing will be saved
@@ -330,7 +344,7 @@ class PoemService:
         """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
         form and request always give the same poem."""
         request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
-        async with self._job(self.poem_cooldown, user_id, "I cannot write that poem: ") as job:
+        async with self._job(self.poem_cooldown, user_id, t("I cannot write that poem: {why}")) as job:
             reply = await self.worker.sample(SampleRequest(seed=seed, form=form, **request))
         return await self._save_written(
             reply, job, user_id, guild_id, channel_id, form, "written", reply.poems[0].seed, noted=request
@@ -341,12 +355,11 @@ class PoemService:
     ) -> ShownPoem:
         """Write (and save) a saved poem again with one line new, the other three kept."""
         if not 1 <= line <= 4:
-            raise UserError("A quatrain's lines are numbered 1 to 4.")
+            raise UserError(t("A quatrain's lines are numbered 1 to 4."))
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        async with self._job(
-            self.poem_cooldown, user_id, f"Line {line} of poem #{parent.id} cannot be rewritten: "
-        ) as job:
+        refused = t("Line {line} of poem #{id} cannot be rewritten: {why}", line=line, id=parent.id)
+        async with self._job(self.poem_cooldown, user_id, refused) as job:
             reply = await self.worker.rewrite(RewriteRequest(text=parent.text, form=parent.form, line=line))
         return await self._save_written(
             reply,
@@ -380,24 +393,28 @@ class PoemService:
             others = not here and form is not None and await repo.count_favourites(s, viewer)
         favourites = sorted(here, key=lambda p: p.id)
         if others:
-            raise UserError(
-                f"None of your favourites here is a {form}-character poem. "
-                f"`!poem fav` without a form writes between the ones you have."
+            none = (
+                t("None of your favourites here is a 7-character poem.")
+                if form == 7
+                else t("None of your favourites here is a 5-character poem.")
             )
+            raise UserError(none + t("`!poem fav` without a form writes between the ones you have."))
         if not favourites:
             raise UserError(
-                "You have no favourites yet. Press ♥ under a poem you like (or type `!fav <id>`), "
-                "then `!poem fav` writes new poems between your favourites."
+                t("You have no favourites yet.")
+                + t(
+                    "Press ♥ under a poem you like (or type `!fav <id>`), then `!poem fav` writes new poems "
+                    "between your favourites."
+                )
             )
         rng = random.Random(seed)
         a = rng.choice(favourites)
         others = [p for p in favourites if p.form == a.form and p.id != a.id]
         b = rng.choice(others) if others else a
-        t = round(rng.random(), 4) if b is not a else 0.0
-        async with self._job(
-            self.poem_cooldown, user_id, f"Your favourites #{a.id} and #{b.id} cannot be blended: "
-        ) as job:
-            reply = await self.worker.vary(VaryRequest(text=a.text, towards=b.text, t=t, form=a.form, seed=seed))
+        share = round(rng.random(), 4) if b is not a else 0.0
+        refused = t("Your favourites #{a} and #{b} cannot be blended: {why}", a=a.id, b=b.id)
+        async with self._job(self.poem_cooldown, user_id, refused) as job:
+            reply = await self.worker.vary(VaryRequest(text=a.text, towards=b.text, t=share, form=a.form, seed=seed))
         return await self._save_written(
             reply,
             job,
@@ -407,17 +424,17 @@ class PoemService:
             a.form,
             "favourites",
             seed,
-            noted={"t": t},
+            noted={"t": share},
             parent_a_id=a.id,
             parent_b_id=b.id if b is not a else None,
-            blend_position=t,
+            blend_position=share,
         )
 
     async def vary(self, user_id: int, guild_id: int | None, channel_id: int | None, poem_id: int) -> ShownPoem:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        async with self._job(self.poem_cooldown, user_id, f"Poem #{parent.id} cannot be varied: ") as job:
+        async with self._job(self.poem_cooldown, user_id, t("Poem #{id} cannot be varied: {why}", id=parent.id)) as job:
             reply = await self.worker.vary(VaryRequest(text=parent.text, form=parent.form))
         return await self._save_written(
             reply, job, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
@@ -442,9 +459,9 @@ class PoemService:
         (and an end given as text, as the model reads it) is saved as a new poem.
         """
         if not MIN_STEPS <= steps <= MAX_STEPS:
-            raise UserError(f"A blend takes {MIN_STEPS} to {MAX_STEPS} steps.")
+            raise UserError(t("A blend takes {a} to {b} steps.", a=MIN_STEPS, b=MAX_STEPS))
         if (a is None) != (b is None):
-            raise UserError("Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites.")
+            raise UserError(t("Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites."))
         viewer = Viewer(user_id, guild_id)
         async with self.reads() as s:
             if a is None:
@@ -453,8 +470,8 @@ class PoemService:
             end_a, id_a, form_a = await self._blend_end(s, viewer, a)
             end_b, id_b, form_b = await self._blend_end(s, viewer, b)
         if form_a != form_b:
-            raise UserError("Both poems must have the same form (5 or 7 characters a line).")
-        async with self._job(self.blend_cooldown, user_id, "That is not a poem I can blend: ") as job:
+            raise UserError(t("Both poems must have the same form (5 or 7 characters a line)."))
+        async with self._job(self.blend_cooldown, user_id, t("That is not a poem I can blend: {why}")) as job:
             reply = await self.worker.blend(BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a))
         path, created = [], []
         async with self.sessions.begin() as s:
@@ -526,7 +543,7 @@ class PoemService:
 
     async def top(self, viewer: Viewer, n: int = 5) -> list[tuple[ShownPoem, repo.Ranked]]:
         if not 1 <= n <= MAX_TOP:
-            raise UserError(f"The leaderboard shows 1 to {MAX_TOP} poems.")
+            raise UserError(t("The leaderboard shows 1 to {n} poems.", n=MAX_TOP))
         async with self.reads() as s:
             script = await self._script(s, viewer.user_id)
             return [(show(r.poem, script), r) for r in await repo.top_poems(s, viewer, n)]
@@ -549,7 +566,7 @@ class PoemService:
     async def set_cards(self, user_id: int, setting: str) -> bool:
         on = {"on": True, "off": False}.get(normalise(setting).lower())
         if on is None:
-            raise UserError(f"Cards are on or off.{_what_is_wrong(setting)}")
+            raise UserError(t("Cards are on or off.") + _what_is_wrong(setting))
         async with self.sessions.begin() as s:
             await repo.set_cards(s, user_id, on)
         return on

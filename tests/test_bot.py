@@ -554,9 +554,9 @@ async def test_a_reader_who_never_chose_a_script_gets_the_one_their_client_langu
     taiwan = [s for s in await local.slash("poem", {"seed": "5"}, user_id=3, locale="zh-TW") if s.embeds][-1]
     china = [s for s in await local.slash("poem", {"seed": "5"}, user_id=4, locale="zh-CN") if s.embeds][-1]
     assert poem_of(taiwan) != poem_of(china), "zh-CN reads simplified characters"
-    from bot.service import _to_simplified
+    from model.text import simplified
 
-    assert [_to_simplified().convert(line) for line in poem_of(taiwan)] == poem_of(china)
+    assert [simplified(line) for line in poem_of(taiwan)] == poem_of(china)
     await local.say("!script traditional", user_id=4)  # a choice wins over the client's language
     chosen = [s for s in await local.slash("poem", {"seed": "5"}, user_id=4, locale="zh-CN") if s.embeds][-1]
     assert poem_of(chosen) == poem_of(taiwan)

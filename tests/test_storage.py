@@ -418,11 +418,11 @@ async def test_old_poems_learn_what_they_are_and_a_variation_of_a_deleted_poem_s
         "favourites": ("favourites", 11),
         "blend": ("blend", 0),
     }
-    assert show(got["variation"]).origin == f"variation of #{parent}"
+    assert str(show(got["variation"]).origin) == f"variation of #{parent}"
     async with sm.begin() as s:
         await repo.forget_user(s, 1)  # the parent's owner leaves
     async with sm() as s:
-        origins = {n: show(await repo.get_poem(s, pid, at(1))).origin for n, pid in made.items()}
+        origins = {n: str(show(await repo.get_poem(s, pid, at(1))).origin) for n, pid in made.items()}
     assert origins["variation"] == "variation of a deleted poem"
     assert origins["rewrite"] == "line 2 rewritten from a deleted poem"
     assert origins["favourites"] == f"from favourites #{other}, seed 11"
@@ -467,8 +467,8 @@ async def test_a_cooldown_holds_across_bot_processes_and_only_one_of_two_at_once
 
     eng_a, eng_b = create_engine(db_url), create_engine(db_url)
     await upgrade(eng_a)
-    a = Cooldowns(60, "write a poem", "poem", session_maker(eng_a))
-    b = Cooldowns(60, "write a poem", "poem", session_maker(eng_b))
+    a = Cooldowns(60, "poem", session_maker(eng_a))
+    b = Cooldowns(60, "poem", session_maker(eng_b))
     await a.hit(1)
     with pytest.raises(OnCooldown) as told:
         await b.hit(1)
@@ -549,7 +549,7 @@ async def test_a_cooldown_is_timed_by_the_databases_clock_and_never_longer_than_
     eng = create_engine(db_url)
     await upgrade(eng)
     sm = session_maker(eng)
-    cooldowns = Cooldowns(60, "write a poem", "poem", sm)
+    cooldowns = Cooldowns(60, "poem", sm)
     for patched in (repo, models):
         monkeypatch.setattr(patched, "utcnow", lambda: datetime.now(UTC) + timedelta(hours=1))
     await cooldowns.hit(1)  # taken by the process an hour ahead ...
