@@ -562,7 +562,7 @@ class LocalDiscord:
                 guild_id=str(guild_id),
                 channel={"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "poems"},
                 member=self._member(user_id, name),
-                guild_locale="en-US",
+                guild_locale=self.locale,
                 authorizing_integration_owners={"0": str(guild_id)},
                 context=0,
             )
@@ -596,17 +596,30 @@ class LocalDiscord:
         payload["locale"] = locale
         return await self._dispatch_interaction(payload)
 
-    async def click(self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet") -> list[Sent]:
-        """A user presses a button on a message (which may predate a restart), where it is."""
+    async def click(
+        self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet", locale: str = "en-US"
+    ) -> list[Sent]:
+        """A user (whose client is set to `locale`) presses a button on a message (which may
+        predate a restart), where it is."""
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
+        payload = self._interaction(3, data, user_id, name, message)
+        payload["locale"] = locale
+        return await self._dispatch_interaction(payload)
 
     async def choose(
-        self, message: dict, custom_id: str, values: list[str], user_id: int = 1, name: str = "poet"
+        self,
+        message: dict,
+        custom_id: str,
+        values: list[str],
+        user_id: int = 1,
+        name: str = "poet",
+        locale: str = "en-US",
     ) -> list[Sent]:
-        """A user picks from a select menu on a message."""
+        """A user (whose client is set to `locale`) picks from a select menu on a message."""
         data = {"custom_id": custom_id, "component_type": 3, "values": values}
-        return await self._dispatch_interaction(self._interaction(3, data, user_id, name, message))
+        payload = self._interaction(3, data, user_id, name, message)
+        payload["locale"] = locale
+        return await self._dispatch_interaction(payload)
 
 
 class _Adapter(webhook_async.AsyncWebhookAdapter):

@@ -37,6 +37,8 @@ from model.contract import (
     version,
 )  # torch-free
 
+from .i18n import t
+
 log = logging.getLogger("poembot.bot.worker")
 
 
@@ -68,8 +70,11 @@ class WorkerBusy(WorkerError):
 
 
 class WorkerUnavailable(WorkerError):
+    """No worker answered; `words` tell the user (`detail` says why, for the log)."""
+
     def __init__(self, detail: str = ""):
-        super().__init__("The poem worker is not answering right now. Please try again in a minute.")
+        self.words = t("The poem worker is not answering right now.") + t("Please try again in a minute.")
+        super().__init__(str(self.words))
         self.detail = detail
 
 
