@@ -1,5 +1,6 @@
-"""The bot: a `commands.Bot` that receives its dependencies, one error handler
-for prefix and slash commands, and `main()` that wires everything."""
+"""The bot: a `commands.Bot` that receives its dependencies (the service; `make_bot`), its
+help command, and one error handler for prefix and slash commands, buttons and menus.
+`bot.__main__.build` wires it to the database and the worker."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import time
 import discord
 from discord.ext import commands
 
-from .cogs import (
-    ARGUMENTS,
+from .cogs import ARGUMENTS, Poems
+from .views import (
     FavouriteButton,
     ForgetButton,
-    Poems,
     RateButton,
     RerollButton,
     RewriteSelect,

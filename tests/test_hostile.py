@@ -266,7 +266,7 @@ def test_a_quoted_discord_tag_is_shown_as_text_not_rendered(typed):
 
 
 def test_the_console_reads_any_slash_line_without_crashing():
-    from bot.__main__ import _slash
+    from bot.console import _slash
 
     assert _slash("/") == ("", {})
     assert _slash("/'") == ("'", {})

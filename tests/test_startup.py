@@ -274,7 +274,7 @@ def test_settings_come_from_a_dot_env_file_and_the_environment_wins(tmp_path, mo
 
 
 def test_the_console_chat_has_no_cooldowns_unless_the_environment_sets_them():
-    from bot.__main__ import for_console
+    from bot.console import for_console
     from bot.settings import Settings
 
     settings = Settings(poem_cooldown_s=5.0, blend_cooldown_s=15.0)
