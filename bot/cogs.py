@@ -13,16 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .parsing import (
-    MAX_STEPS,
-    MAX_TOP,
-    MIN_STEPS,
-    parse_poem_args,
-    parse_poem_id,
-    parse_stars,
-    slash_poem_words,
-    with_limits,
-)
+from .limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS, with_limits
+from .parsing import parse_poem_args, parse_poem_id, parse_stars, slash_poem_words
 from .service import ShownPoem
 from .storage.repo import Viewer
 from .replies import echo, fit, plural
@@ -55,7 +47,7 @@ ARGUMENTS = {
     "poem_id": "a poem's id: 12 or #12",
     "a": "the first poem: an id (12 or #12) or a poem's text in quotes",
     "b": "the last poem: an id or a poem's text in quotes",
-    "steps": f"poems on the way, both ends included: {MIN_STEPS} to {MAX_STEPS}",
+    "steps": f"poems on the way, both ends included: {MIN_SHOWN_STEPS} to {MAX_SHOWN_STEPS}",
     "stars": "1 to 5 stars",
     "n": f"how many poems: 1 to {MAX_TOP}",
     "script": "simplified or traditional characters",
@@ -205,7 +197,7 @@ class Poems(commands.Cog):
         ctx: commands.Context,
         a: str | None = None,
         b: str | None = None,
-        steps: commands.Range[int, MIN_STEPS, MAX_STEPS] = 5,
+        steps: commands.Range[int, MIN_SHOWN_STEPS, MAX_SHOWN_STEPS] = 5,
     ):
         """Walk from poem a to poem b through the model's latent space, writing each step.
 

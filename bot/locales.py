@@ -9,7 +9,7 @@ import discord
 import opencc
 from discord import app_commands
 
-from .parsing import with_limits
+from .limits import with_limits
 
 # in traditional characters; zh-CN gets them converted to simplified
 DESCRIPTIONS = {

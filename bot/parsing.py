@@ -1,6 +1,6 @@
 """What a user types, read: the `!poem` grammar (one for typed and slash commands), seeds,
-forms, poem ids, stars and scripts, and the limits on a command's arguments. A word that
-cannot be read is a `UserError` saying what is wrong with it."""
+forms, poem ids, stars and scripts (the limits on a command's arguments are in `bot.limits`).
+A word that cannot be read is a `UserError` saying what is wrong with it."""
 
 from __future__ import annotations
 
@@ -15,18 +15,6 @@ from .i18n import Text, Words, t
 from .replies import echo, invisible, normalise
 from .storage import repo
 
-MIN_STEPS, MAX_STEPS = 3, 10
-MAX_TOP = 25
-
-
-def with_limits(text: str) -> str:
-    """`text` (a help text, in any language) with `{MIN_STEPS}`, `{MAX_STEPS}` and `{MAX_TOP}`
-    written in: the one place the limits come from."""
-    for token, value in (("{MIN_STEPS}", MIN_STEPS), ("{MAX_STEPS}", MAX_STEPS), ("{MAX_TOP}", MAX_TOP)):
-        text = text.replace(token, str(value))
-    return text
-
-
 POEM_REF = re.compile(r"^#?([0-9]{1,19})$")
 
 
@@ -39,7 +27,7 @@ class UserError(Exception):
         self.words = words
 
 
-def _what_is_wrong(raw: str) -> Text | None:
+def why_unreadable(raw: str) -> Text | None:
     """Why a typed number could not be read, for the end of an error message."""
     hidden = invisible(raw)
     if hidden:
@@ -62,7 +50,7 @@ def parse_seed(text: str | None) -> int | None:
         return None
     value = _whole_number(text, 0, MAX_SEED) if not normalise(text).startswith("#") else None
     if value is None:
-        raise UserError(t("A seed is a whole number from 0 to {max}.", max=MAX_SEED) + _what_is_wrong(text))
+        raise UserError(t("A seed is a whole number from 0 to {max}.", max=MAX_SEED) + why_unreadable(text))
     return value
 
 
@@ -71,7 +59,7 @@ def parse_form(form: int | str | None) -> int:
         return 5
     value = _whole_number(str(form), min(FORMS), max(FORMS))
     if value not in FORMS:
-        raise UserError(t("The form is 5 or 7 (characters a line).") + _what_is_wrong(str(form)))
+        raise UserError(t("The form is 5 or 7 (characters a line).") + why_unreadable(str(form)))
     return value
 
 
@@ -221,19 +209,19 @@ def slash_poem_words(seed: str | None, form: str | None, subject: str | None, ac
 def parse_poem_id(text) -> int:
     value = _whole_number(str(text), 1, repo.MAX_ID)
     if value is None:
-        raise UserError(t("A poem id looks like 12 or #12.") + _what_is_wrong(str(text)))
+        raise UserError(t("A poem id looks like 12 or #12.") + why_unreadable(str(text)))
     return value
 
 
 def parse_stars(text) -> int:
     value = _whole_number(str(text), 1, 5)
     if value is None:
-        raise UserError(t("A rating is 1 to 5 stars.") + _what_is_wrong(str(text)))
+        raise UserError(t("A rating is 1 to 5 stars.") + why_unreadable(str(text)))
     return value
 
 
 def parse_script(text: str) -> str:
     script = normalise(text).lower()
     if script not in repo.SCRIPTS:
-        raise UserError(t("The script is simplified or traditional.") + _what_is_wrong(text))
+        raise UserError(t("The script is simplified or traditional.") + why_unreadable(text))
     return script

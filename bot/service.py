@@ -31,16 +31,8 @@ from model.text import form_of, punctuated, simplified, split_lines  # torch-fre
 
 from .i18n import Text, Words, t
 from .metrics import Metrics
-from .parsing import (
-    MAX_STEPS,
-    MAX_TOP,
-    MIN_STEPS,
-    POEM_REF,
-    UserError,
-    _what_is_wrong,
-    parse_poem_id,
-    parse_script,
-)
+from .limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS
+from .parsing import POEM_REF, UserError, parse_poem_id, parse_script, why_unreadable
 from .replies import normalise, refusal
 from .settings import Settings
 from .storage import repo
@@ -458,8 +450,8 @@ class PoemService:
         A saved poem at an end is shown as itself; every step written on the way
         (and an end given as text, as the model reads it) is saved as a new poem.
         """
-        if not MIN_STEPS <= steps <= MAX_STEPS:
-            raise UserError(t("A blend takes {a} to {b} steps.", a=MIN_STEPS, b=MAX_STEPS))
+        if not MIN_SHOWN_STEPS <= steps <= MAX_SHOWN_STEPS:
+            raise UserError(t("A blend takes {a} to {b} steps.", a=MIN_SHOWN_STEPS, b=MAX_SHOWN_STEPS))
         if (a is None) != (b is None):
             raise UserError(t("Blend two poems: `!blend <a> <b>`, or `!blend` alone for your two newest favourites."))
         viewer = Viewer(user_id, guild_id)
@@ -566,7 +558,7 @@ class PoemService:
     async def set_cards(self, user_id: int, setting: str) -> bool:
         on = {"on": True, "off": False}.get(normalise(setting).lower())
         if on is None:
-            raise UserError(t("Cards are on or off.") + _what_is_wrong(setting))
+            raise UserError(t("Cards are on or off.") + why_unreadable(setting))
         async with self.sessions.begin() as s:
             await repo.set_cards(s, user_id, on)
         return on

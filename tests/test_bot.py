@@ -221,7 +221,7 @@ async def test_owner_can_sync_slash_commands(local):
 
 
 async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autocomplete(local):
-    from bot.service import MAX_STEPS, MIN_STEPS
+    from bot.limits import MAX_SHOWN_STEPS, MIN_SHOWN_STEPS
 
     await local.say("!sync", user_id=1)
     commands = {c["name"]: c for c in local.commands}
@@ -237,7 +237,7 @@ async def test_synced_slash_commands_carry_descriptions_choices_ranges_and_autoc
                 if not choice["name"].startswith("★"):
                     assert set(choice.get("name_localizations") or {}) == {"zh-CN", "zh-TW"}, choice
     steps = {o["name"]: o for o in commands["blend"]["options"]}["steps"]["description_localizations"]
-    assert steps["zh-TW"].endswith(f"{MIN_STEPS} 到 {MAX_STEPS}")
+    assert steps["zh-TW"].endswith(f"{MIN_SHOWN_STEPS} 到 {MAX_SHOWN_STEPS}")
     options = {(c["name"], o["name"]): o for c in local.commands for o in c.get("options", [])}
     assert options and all(o["description"] not in ("…", "") for o in options.values()), options
     assert [ch["value"] for ch in options["poem", "form"]["choices"]] == ["5", "7"]
@@ -673,15 +673,15 @@ async def test_forgetme_is_confirmed_with_a_button_only_its_asker_can_press(loca
 
 
 async def test_each_limit_reads_the_same_in_help_slash_options_and_the_service(local):
-    from bot.service import MAX_STEPS, MAX_TOP, MIN_STEPS
+    from bot.limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS
 
     steps = {p.name: p for p in local.bot.tree.get_command("blend").parameters}["steps"]
     n = {p.name: p for p in local.bot.tree.get_command("top").parameters}["n"]
-    assert (steps.min_value, steps.max_value, n.max_value) == (MIN_STEPS, MAX_STEPS, MAX_TOP)
+    assert (steps.min_value, steps.max_value, n.max_value) == (MIN_SHOWN_STEPS, MAX_SHOWN_STEPS, MAX_TOP)
     (help_blend,) = await local.say("!help blend")
-    assert f"Steps: {MIN_STEPS} to {MAX_STEPS}." in help_blend.text() and "{" not in help_blend.text()
-    (too_many,) = await local.say(f"!blend 1 2 {MAX_STEPS + 1}")
-    assert f"from {MIN_STEPS} to {MAX_STEPS}" in too_many.text()
+    assert f"Steps: {MIN_SHOWN_STEPS} to {MAX_SHOWN_STEPS}." in help_blend.text() and "{" not in help_blend.text()
+    (too_many,) = await local.say(f"!blend 1 2 {MAX_SHOWN_STEPS + 1}")
+    assert f"from {MIN_SHOWN_STEPS} to {MAX_SHOWN_STEPS}" in too_many.text()
 
 
 async def test_hints_name_commands_with_the_prefix_the_server_uses(sqlite_url):
@@ -777,9 +777,9 @@ async def test_help_pages_read_in_the_servers_language(sqlite_url):
         (page,) = await taiwan.say("!help")
         (blend,) = await taiwan.say("!help blend")
     assert "詩：" in page.text() and "把一首詩收進你的收藏" in page.text() and "輸入 !help 指令名稱" in page.text()
-    from bot.service import MAX_STEPS, MIN_STEPS
+    from bot.limits import MAX_SHOWN_STEPS, MIN_SHOWN_STEPS
 
-    assert "沿著模型的潛空間" in blend.text() and f"步數：{MIN_STEPS} 到 {MAX_STEPS}" in blend.text()
+    assert "沿著模型的潛空間" in blend.text() and f"步數：{MIN_SHOWN_STEPS} 到 {MAX_SHOWN_STEPS}" in blend.text()
     assert "參數：" in blend.text() and "途中的詩數" in blend.text() and "（可省略）" in blend.text()
     async with running_bot(sqlite_url, FakeWorker()) as english:
         (page,) = await english.say("!help")
