@@ -91,3 +91,17 @@ def test_no_module_of_bot_or_model_imports_itself_round_a_circle():
 
 def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_walk_counts_lazy_and_type_checking_imports_as_edges(tmp_path):
+    path = tmp_path / "views.py"
+    path.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from .app import PoemBot\n"
+        "def f():\n"
+        "    from . import cogs\n"
+        "    import bot.storage.repo\n"
+    )
+    modules = {"bot", "bot.app", "bot.cogs", "bot.views", "bot.storage", "bot.storage.repo"}
+    assert _imports(path, "bot.views", modules) == {"bot", "bot.app", "bot.cogs", "bot.storage.repo"}
