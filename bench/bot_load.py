@@ -20,22 +20,17 @@ import logging
 import random
 import re
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the test helpers: one harness for the tests and the benchmarks
-
-from bot.__main__ import build  # noqa: E402
-from bot.local import CHANNEL_ID, LocalDiscord  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.storage.db import session_maker  # noqa: E402
-from bot.storage.models import Rating  # noqa: E402
-from tests.helpers import free_port, start_worker  # noqa: E402
+from bot.__main__ import build
+from bot.local import CHANNEL_ID, LocalDiscord
+from bot.settings import Settings
+from bot.storage.db import session_maker
+from bot.storage.models import Rating
+from harness import free_port, start_worker  # one harness for the tests and the benchmarks
 
 
 async def run(rate: float, seconds: float, users: int, seed: int) -> None:

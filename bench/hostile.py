@@ -28,14 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bot.__main__ import build  # noqa: E402
-from bot.local import CHANNEL_ID, LocalDiscord  # noqa: E402
-from bot.replies import APOLOGY  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.helpers import free_port  # noqa: E402
+from bot.__main__ import build
+from bot.local import CHANNEL_ID, LocalDiscord
+from bot.replies import APOLOGY
+from bot.settings import Settings
+from harness import ROOT, free_port  # one harness for the tests and the benchmarks
 
 
 class Errors(logging.Handler):

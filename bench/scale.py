@@ -22,22 +22,17 @@ import os
 import random
 import re
 import signal
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the test helpers: one harness for the tests and the benchmarks
-
-from bot.__main__ import build  # noqa: E402
-from bot.local import CHANNEL_ID, LocalDiscord  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.worker_client import HttpWorker  # noqa: E402
-from model.contract import SampleRequest  # noqa: E402
-from tests.helpers import free_port, start_worker  # noqa: E402
+from bot.__main__ import build
+from bot.local import CHANNEL_ID, LocalDiscord
+from bot.settings import Settings
+from bot.worker_client import HttpWorker
+from harness import free_port, start_worker  # one harness for the tests and the benchmarks
+from model.contract import SampleRequest
 
 WORKER_ENV = {"POEMBOT_FORMS": "5", "POEMBOT_THREADS": "1"}
 

@@ -37,9 +37,7 @@ from model.generate import PoemGenerator
 from model.worker.engine import Engine
 from model.worker.http import SERVER_OPTIONS
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the test helpers: one harness for the tests and the benchmarks
-from tests.helpers import free_port  # noqa: E402
+from harness import free_port  # one harness for the tests and the benchmarks
 
 
 def decoder_flops_per_poem(cfg) -> float:
