@@ -86,16 +86,16 @@ async def build(
     engine = await open_database(settings, settings.migrate_on_start)
     worker = worker or await connect(settings.worker_url, settings.worker_timeout_s)
     service = PoemService(session_maker(engine), worker, settings)
-    if settings.metrics_port:
+    owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
+    bot = make_bot(service, settings.prefix, frozenset(owners), settings.shard_count, settings.shard_ids)
+    if settings.metrics_port:  # /metrics and /healthz (connected to Discord), on a thread of their own
         try:
-            service.metrics.serve(settings.metrics_port)
+            service.metrics.serve(settings.metrics_port, bot)
         except OSError as e:
             raise ConfigError(
                 f"POEMBOT_METRICS_PORT: cannot listen on {settings.metrics_port} ({e.strerror})"
             ) from None
-        log.info("metrics on :%d/metrics", settings.metrics_port)
-    owners = settings.owner_ids | ({CONSOLE_USER} if console else set())
-    bot = make_bot(service, settings.prefix, frozenset(owners), settings.shard_count, settings.shard_ids)
+        log.info("metrics on :%d/metrics, health on /healthz", settings.metrics_port)
     return bot, engine, worker
 
 

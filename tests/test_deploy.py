@@ -379,8 +379,9 @@ def test_the_bot_pods_serve_metrics_where_their_probes_look_and_keep_the_token_i
     env = env_of(c)
     metrics = int(env["POEMBOT_METRICS_PORT"]["value"])
     assert port_number(c, "metrics") == metrics
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert c[probe]["httpGet"]["path"] == "/metrics" and port_number(c, c[probe]["httpGet"]["port"]) == metrics
+    # alive while its event loop answers (/livez); ready only while connected to Discord (/healthz)
+    for probe, path in (("startupProbe", "/livez"), ("readinessProbe", "/healthz"), ("livenessProbe", "/livez")):
+        assert c[probe]["httpGet"]["path"] == path and port_number(c, c[probe]["httpGet"]["port"]) == metrics
     service = k8s[("Service", sts["spec"]["serviceName"])]
     assert (
         service["spec"]["clusterIP"] == "None" and service["spec"]["selector"] == sts["spec"]["selector"]["matchLabels"]
