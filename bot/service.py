@@ -29,16 +29,18 @@ from model.contract import (  # torch-free
 )
 from model.text import form_of, punctuated, simplified, split_lines  # torch-free: a poem's text rules
 
-from .i18n import Text, Words, t
+from .i18n import Text, Words, t, tn
 from .metrics import Metrics
 from .limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS
 from .parsing import POEM_REF, UserError, parse_poem_id, parse_script, why_unreadable
 from .replies import normalise, refusal
 from .settings import Settings
 from .storage import repo
+from .storage import settings as servers
 from .storage.db import read_sessions
 from .storage.models import Poem
 from .storage.repo import Viewer
+from .storage.settings import ServerRules
 from .worker_client import WorkerBadRequest, WorkerBusy, WorkerClient
 
 
@@ -61,6 +63,22 @@ class OnCooldown(UserError):
             super().__init__(t("Easy, poet: you can blend again in {s} s.", s=s))
         else:
             super().__init__(t("Easy, poet: you can write a poem again in {s} s.", s=s))
+
+
+class DailyCap(UserError):
+    """The member has asked for their server's daily cap of poems today (its day, in its time
+    zone): more tomorrow."""
+
+    def __init__(self, rules: ServerRules):
+        self.cap = rules.daily_cap
+        super().__init__(
+            tn(
+                "You have had {n} poem here today, this server's limit: more after midnight ({zone}).",
+                "You have had {n} poems here today, this server's limit: more after midnight ({zone}).",
+                rules.daily_cap,
+                zone=rules.timezone,
+            )
+        )
 
 
 class ForgottenMeanwhile(UserError):
@@ -183,41 +201,50 @@ class Blend:
 class Cooldowns:
     """One use of an action per `per_s` seconds per user, kept in the database and timed by
     its clock, so that it holds across every bot process (and restarts) whatever their own
-    clocks say. 0 seconds: no cooldown, no database."""
+    clocks say. 0 seconds: no cooldown, no database. A server with a cooldown of its own
+    (`/config cooldown`) has its own row per user (`poem:<server id>`), timed by its length."""
 
     def __init__(self, per_s: float, action: str, sessions: async_sessionmaker):
         self.per_s, self.action, self.sessions = per_s, action, sessions
         self.reads = read_sessions(sessions)
 
-    async def check(self, user_id: int) -> None:
+    def rule(self, rules: ServerRules | None = None) -> tuple[float, str]:
+        """The cooldown's length where the rules apply, and the action its row is kept under."""
+        own = rules.cooldown(self.action) if rules is not None else None
+        return (self.per_s, self.action) if own is None else (own, f"{self.action}:{rules.guild_id}")
+
+    async def check(self, user_id: int, rules: ServerRules | None = None) -> None:
         """Raise OnCooldown if the user may not go again yet (records nothing)."""
-        if self.per_s > 0:
+        seconds, action = self.rule(rules)
+        if seconds > 0:
             async with self.reads() as s:
-                left = await repo.cooldown_left(s, user_id, self.action, self.per_s)
+                left = await repo.cooldown_left(s, user_id, action, seconds)
             if left > 0:
-                raise OnCooldown(self.action, min(left, self.per_s))
+                raise OnCooldown(self.action, min(left, seconds))
 
     async def hit(self, user_id: int) -> None:
         """Start the user's cooldown, or raise OnCooldown if one is running."""
         async with self.sessions.begin() as s:
             await self.take(s, user_id)
 
-    async def take(self, s, user_id: int) -> None:
+    async def take(self, s, user_id: int, rules: ServerRules | None = None) -> None:
         """`hit`, in the caller's transaction."""
-        if self.per_s > 0:
-            left = await repo.take_cooldown(s, user_id, self.action, self.per_s)
+        seconds, action = self.rule(rules)
+        if seconds > 0:
+            left = await repo.take_cooldown(s, user_id, action, seconds)
             if left > 0:
-                raise OnCooldown(self.action, min(left, self.per_s))
+                raise OnCooldown(self.action, min(left, seconds))
 
     async def refund(self, user_id: int) -> None:
         """End the user's cooldown: what they asked for was not done (the workers were busy)."""
         async with self.sessions.begin() as s:
             await self.give_back(s, user_id)
 
-    async def give_back(self, s, user_id: int) -> None:
+    async def give_back(self, s, user_id: int, rules: ServerRules | None = None) -> None:
         """`refund`, in the caller's transaction."""
-        if self.per_s > 0:
-            await repo.end_cooldown(s, user_id, self.action)
+        seconds, action = self.rule(rules)
+        if seconds > 0:
+            await repo.end_cooldown(s, user_id, action)
 
 
 class PoemService:
@@ -234,25 +261,39 @@ class PoemService:
         self.in_flight = 0
         self._recent_latency = 1.0  # seconds one job took lately, for "try again in N s"
 
-    async def admit(self, user_id: int, blend: bool = False) -> None:
-        """Raise now what `_job` would raise (busy, cooldown), spending nothing: the
-        bot asks before it defers a slash command, so such errors stay private."""
+    async def admit(self, user_id: int, blend: bool = False, guild_id: int | None = None) -> None:
+        """Raise now what `_job` would raise (busy, cooldown, the server's daily cap), spending
+        nothing: the bot asks before it defers a slash command, so such errors stay private."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
-        await (self.blend_cooldown if blend else self.poem_cooldown).check(user_id)
+        rules = None
+        if guild_id is not None:
+            async with self.reads() as s:
+                rules = await servers.server_rules(s, guild_id)
+                used = await servers.poems_today(s, user_id, rules) if rules.daily_cap is not None else 0
+            if rules.daily_cap is not None and used >= rules.daily_cap:
+                raise DailyCap(rules)
+        await (self.blend_cooldown if blend else self.poem_cooldown).check(user_id, rules)
 
     @asynccontextmanager
-    async def _job(self, cooldown: Cooldowns, user_id: int, refused: Text):
+    async def _job(self, cooldown: Cooldowns, user_id: int, refused: Text, guild_id: int | None = None):
         """One model job on the worker, around the worker's call. Bound the model work in
-        flight; past the bound, say so instead of queueing. Start the user's cooldown and mark
+        flight; past the bound, say so instead of queueing. Start the user's cooldown (their
+        server's, if it has its own), count the poem against the server's daily cap, and mark
         the job in flight (one transaction), and yield the mark: the transaction that saves
-        the job's work ends it first (`_keep`). A job that fails ends its mark; a request the
-        worker refuses is the user's error, worded by `refused` (its `{why}` the refusal's
-        words), and it (or busy workers) gives the cooldown back."""
+        the job's work ends it first (`_keep`). A job that fails ends its mark and is not
+        counted; a request the worker refuses is the user's error, worded by `refused` (its
+        `{why}` the refusal's words), and it (or busy workers) gives the cooldown back."""
         if self.in_flight >= self.settings.max_in_flight:
             raise Busy(self._recent_latency * 2)
         async with self.sessions.begin() as s:
-            await cooldown.take(s, user_id)
+            rules = await servers.server_rules(s, guild_id) if guild_id is not None else None
+            await cooldown.take(s, user_id, rules)
+            day = None
+            if rules is not None and rules.daily_cap is not None:
+                day = await servers.server_day(s, rules)
+                if not await servers.count_poem(s, user_id, guild_id, day, rules.daily_cap):
+                    raise DailyCap(rules)
             job = await repo.start_job(s, user_id)
         self.in_flight += 1
         self.metrics.in_flight.inc()
@@ -268,8 +309,10 @@ class PoemService:
                 error = Busy(e.retry_after)
             async with self.sessions.begin() as s:  # nothing will be saved
                 await repo.end_job(s, user_id, job)
+                if day is not None:
+                    await servers.uncount_poem(s, user_id, guild_id, day)
                 if isinstance(error, (Busy, Refused)):  # the user keeps their cooldown unspent
-                    await cooldown.give_back(s, user_id)
+                    await cooldown.give_back(s, user_id, rules)
             if error is not e:
                 raise error from None
             raise
@@ -321,7 +364,8 @@ class PoemService:
                 channel_id=channel_id,
                 **parents,
             )
-            return show(poem, *await repo.preferences(s, user_id, LOCALE_SCRIPT.get()))
+            cards = await servers.server_cards(s, guild_id) if guild_id is not None else True
+            return show(poem, *await repo.preferences(s, user_id, LOCALE_SCRIPT.get(), cards))
 
     async def write(
         self,
@@ -336,7 +380,7 @@ class PoemService:
         """Write (and save) one poem, on a subject or as an acrostic if asked; the same seed,
         form and request always give the same poem."""
         request = {k: v for k, v in (("subject", subject), ("acrostic", acrostic)) if v}
-        async with self._job(self.poem_cooldown, user_id, t("I cannot write that poem: {why}")) as job:
+        async with self._job(self.poem_cooldown, user_id, t("I cannot write that poem: {why}"), guild_id) as job:
             reply = await self.worker.sample(SampleRequest(seed=seed, form=form, **request))
         return await self._save_written(
             reply, job, user_id, guild_id, channel_id, form, "written", reply.poems[0].seed, noted=request
@@ -351,7 +395,7 @@ class PoemService:
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
         refused = t("Line {line} of poem #{id} cannot be rewritten: {why}", line=line, id=parent.id)
-        async with self._job(self.poem_cooldown, user_id, refused) as job:
+        async with self._job(self.poem_cooldown, user_id, refused, guild_id) as job:
             reply = await self.worker.rewrite(RewriteRequest(text=parent.text, form=parent.form, line=line))
         return await self._save_written(
             reply,
@@ -405,7 +449,7 @@ class PoemService:
         b = rng.choice(others) if others else a
         share = round(rng.random(), 4) if b is not a else 0.0
         refused = t("Your favourites #{a} and #{b} cannot be blended: {why}", a=a.id, b=b.id)
-        async with self._job(self.poem_cooldown, user_id, refused) as job:
+        async with self._job(self.poem_cooldown, user_id, refused, guild_id) as job:
             reply = await self.worker.vary(VaryRequest(text=a.text, towards=b.text, t=share, form=a.form, seed=seed))
         return await self._save_written(
             reply,
@@ -426,7 +470,9 @@ class PoemService:
         """Write (and save) a poem near a saved one: its latent, a few characters changed."""
         async with self.reads() as s:
             parent = await repo.get_poem(s, poem_id, Viewer(user_id, guild_id))
-        async with self._job(self.poem_cooldown, user_id, t("Poem #{id} cannot be varied: {why}", id=parent.id)) as job:
+        async with self._job(
+            self.poem_cooldown, user_id, t("Poem #{id} cannot be varied: {why}", id=parent.id), guild_id
+        ) as job:
             reply = await self.worker.vary(VaryRequest(text=parent.text, form=parent.form))
         return await self._save_written(
             reply, job, user_id, guild_id, channel_id, parent.form, "variation", reply.seed, parent_a_id=parent.id
@@ -463,7 +509,7 @@ class PoemService:
             end_b, id_b, form_b = await self._blend_end(s, viewer, b)
         if form_a != form_b:
             raise UserError(t("Both poems must have the same form (5 or 7 characters a line)."))
-        async with self._job(self.blend_cooldown, user_id, t("That is not a poem I can blend: {why}")) as job:
+        async with self._job(self.blend_cooldown, user_id, t("That is not a poem I can blend: {why}"), guild_id) as job:
             reply = await self.worker.blend(BlendRequest(a=end_a, b=end_b, steps=steps, form=form_a))
         path, created = [], []
         async with self.sessions.begin() as s:

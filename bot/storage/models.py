@@ -1,14 +1,16 @@
-"""The tables: poem, rating, favourite, user_preference."""
+"""The tables: poem, rating, favourite, user_preference, cooldown; and each server's own rules
+(server_setting, server_channel, server_role, daily_use, daily_post)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -100,7 +102,8 @@ class UserPreference(Base):
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     script: Mapped[str | None] = mapped_column(String(16))  # "traditional", "simplified"; None: not chosen
-    cards: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # poem cards on new poems
+    cards: Mapped[bool | None] = mapped_column(Boolean)  # poem cards on new poems; None: the server's default
+    language: Mapped[str | None] = mapped_column(String(8))  # "en", "zh-TW", "zh-CN"; None: not chosen
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -112,5 +115,81 @@ class Cooldown(Base):
     __tablename__ = "cooldown"
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # `poem`, `blend`; `poem:<server id>` where a server has a cooldown of its own; `job:<token>`
+    action: Mapped[str] = mapped_column(String(40), primary_key=True)
     until_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # may not go again before this
+
+
+class ServerSetting(Base):
+    """A server's own rules for the bot, set with `/config` by its members with Manage Server;
+    a server without a row, or a rule left None, has the bot's defaults. The channels and roles
+    it allows are rows of server_channel and server_role."""
+
+    __tablename__ = "server_setting"
+    __table_args__ = (
+        CheckConstraint("daily_hour BETWEEN 0 AND 23", name="daily_hour_range"),
+        CheckConstraint("poem_cooldown_s >= 0 AND blend_cooldown_s >= 0", name="cooldowns_range"),
+        CheckConstraint("daily_cap >= 1", name="daily_cap_range"),
+    )
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    poem_cooldown_s: Mapped[float | None] = mapped_column(Float)  # None: the bot's (POEMBOT_POEM_COOLDOWN_S)
+    blend_cooldown_s: Mapped[float | None] = mapped_column(Float)  # None: the bot's (POEMBOT_BLEND_COOLDOWN_S)
+    daily_cap: Mapped[int | None] = mapped_column(Integer)  # poems one member may ask for a day here; None: no cap
+    cards: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # for members who never chose
+    language: Mapped[str | None] = mapped_column(String(8))  # the default for members who never chose
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")  # an IANA name
+    daily_channel_id: Mapped[int | None] = mapped_column(BigInteger)  # the poem of the day's; None: none
+    daily_hour: Mapped[int] = mapped_column(SmallInteger, default=9, server_default="9")  # 0-23, in `timezone`
+    daily_from: Mapped[date | None] = mapped_column(Date)  # the first day a poem of the day is due
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ServerChannel(Base):
+    """A channel the bot answers in, in a server that chose some; a server with none: all."""
+
+    __tablename__ = "server_channel"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class ServerRole(Base):
+    """A role whose members may use the bot, in a server that chose some; a server with none:
+    everyone (members with Manage Server may always)."""
+
+    __tablename__ = "server_role"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    role_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class DailyUse(Base):
+    """How many poems a member asked for in a server on one of its days (in the server's time
+    zone): what its daily cap counts. Only kept where a server has a cap."""
+
+    __tablename__ = "daily_use"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    poems: Mapped[int] = mapped_column(Integer)
+
+
+class DailyPost(Base):
+    """A server's poem of the day, one row a day: the row is claimed (inserted) before the poem
+    is written and posted, so that of every bot process one posts it. A claim not posted
+    (`posted_at` None) and older than a few minutes was left by a process that died: another
+    may take it over."""
+
+    __tablename__ = "daily_post"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the server's day, in its time zone
+    claim: Mapped[str] = mapped_column(String(16))  # the claiming process's token
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # by the database's clock
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: not yet
+    kind: Mapped[str | None] = mapped_column(String(16))  # "season", "best"; "failed": not posted, not retried
+    poem_id: Mapped[int | None] = mapped_column(ForeignKey("poem.id", ondelete="SET NULL"))
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import KINDS, Cooldown, Favourite, Poem, Rating, UserPreference, utcnow
+from .models import KINDS, Cooldown, DailyUse, Favourite, Poem, Rating, UserPreference, utcnow
 
 PRIOR_VOTES = 5  # the Bayesian average acts as if every poem had this many votes ...
 DEFAULT_PRIOR_MEAN = 3.0  # ... at the server's mean rating (this one when it has none)
@@ -62,6 +62,18 @@ class NotEnoughFavourites(StorageError):
 class InvalidScript(StorageError):
     def __init__(self, script):
         super().__init__(f"unknown script {script!r}"[:80])
+
+
+class NotYourPoem(StorageError):
+    """A poem the viewer can see but did not ask for: only its author may delete it."""
+
+    def __init__(self, poem_id):
+        super().__init__(f"poem {poem_id} is not the viewer's")
+        self.poem_id = poem_id
+
+
+class FavouritesOfMixedForms(NotEnoughFavourites):
+    """Favourites enough, but not `need` of one form (a blend walks between poems of one form)."""
 
 
 def pack_latent(values: list[float]) -> bytes:
@@ -268,6 +280,30 @@ async def top_poems(session: AsyncSession, viewer: Viewer, limit: int = 10) -> l
     return [Ranked(count=n, mean=t / n, score=float(s), poem=p) for p, n, t, s in rows]
 
 
+async def best_since(session: AsyncSession, guild_id: int, since: datetime, leave_out) -> Ranked | None:
+    """The server's best rated poem written since `since` (by its Bayesian average, as the
+    leaderboard ranks), of those rated 4 stars or more on average and not in `leave_out` (a
+    select of poem ids); None if there is none."""
+    viewer = Viewer(0, guild_id)
+    prior = await _prior_mean(session, viewer)
+    count, total = func.count(Rating.id), func.sum(Rating.stars)
+    score = bayesian(count, total, prior)
+    stmt = (
+        select(Poem, count, total, score)
+        .join(Rating, Rating.poem_id == Poem.id)
+        .where(_board(viewer), Poem.created_at >= since, Poem.id.not_in(leave_out))
+        .group_by(Poem.id)
+        .having(total >= 4 * count)
+        .order_by(score.desc(), count.desc(), Poem.id)
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    p, n, t, s = row
+    return Ranked(count=n, mean=t / n, score=float(s), poem=p)
+
+
 async def add_favourite(session: AsyncSession, viewer: Viewer, poem_id: int) -> Favourite:
     """The viewer keeps a poem they can see among their favourites."""
     await get_poem(session, poem_id, viewer)
@@ -297,17 +333,18 @@ async def remove_favourite(session: AsyncSession, viewer: Viewer, poem_id: int) 
 
 
 async def list_favourites(
-    session: AsyncSession, viewer: Viewer, limit: int = 25, form: int | None = None
+    session: AsyncSession, viewer: Viewer, limit: int = 25, form: int | None = None, offset: int = 0
 ) -> list[Poem]:
     """The viewer's favourites that they can see where they are (of `form` only, if given),
-    newest first: a favourite kept in one server is not listed, nor used, in another (unless
-    the viewer wrote it)."""
+    newest first (from the `offset`-th): a favourite kept in one server is not listed, nor
+    used, in another (unless the viewer wrote it)."""
     stmt = (
         select(Poem)
         .join(Favourite, Favourite.poem_id == Poem.id)
         .where(Favourite.user_id == viewer.user_id, visible_to(viewer))
         .where(Poem.form == form if form is not None else true())
         .order_by(Favourite.created_at.desc(), Favourite.id.desc())
+        .offset(offset)
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
@@ -325,19 +362,37 @@ async def recent_poems(session: AsyncSession, user_id: int, limit: int = 25) -> 
 
 
 async def latest_favourites(session: AsyncSession, viewer: Viewer, n: int = 2) -> list[Poem]:
-    """The viewer's n newest favourites seen here, oldest of them first (for !blend with no
-    arguments)."""
-    poems = await list_favourites(session, viewer, n)
-    if len(poems) < n:
-        raise NotEnoughFavourites(len(poems), n)
-    return poems[::-1]
+    """The viewer's n newest favourites of one form seen here, oldest of them first (for !blend
+    with no arguments, which walks between two poems of one form): of the form whose n-th
+    newest favourite is the newest, as `!poem fav` pairs a favourite with one of its form."""
+    newest = await list_favourites(session, viewer, n)
+    if len(newest) < n:
+        raise NotEnoughFavourites(len(newest), n)
+    if len({p.form for p in newest}) == 1:
+        return newest[::-1]
+    kept = select(Favourite.created_at, Favourite.id).join(Poem, Poem.id == Favourite.poem_id)
+    kept = kept.where(_favourites_here(viewer))
+    best = None
+    for form in {p.form for p in newest}:  # (at most the two forms)
+        when = (await session.execute(kept.where(Poem.form == form).order_by(*_NEWEST).offset(n - 1).limit(1))).first()
+        if when is not None and (best is None or tuple(when) > best[0]):
+            best = (tuple(when), form)
+    if best is None:
+        raise FavouritesOfMixedForms(len(newest), n)
+    return (await list_favourites(session, viewer, n, form=best[1]))[::-1]
 
 
-async def preferences(session: AsyncSession, user_id: int, default_script: str = "traditional") -> tuple[str, bool]:
+_NEWEST = (Favourite.created_at.desc(), Favourite.id.desc())  # favourites, newest first
+
+
+async def preferences(
+    session: AsyncSession, user_id: int, default_script: str = "traditional", default_cards: bool = True
+) -> tuple[str, bool]:
     """The user's script (the one they chose, else `default_script`) and whether they take
-    poem cards (yes unless they said no), in one read."""
+    poem cards (their choice, else `default_cards`: their server's), in one read."""
     pref = await session.get(UserPreference, user_id)
-    return (pref.script if pref and pref.script else default_script), (pref.cards if pref else True)
+    script = pref.script if pref and pref.script else default_script
+    return script, (pref.cards if pref and pref.cards is not None else default_cards)
 
 
 async def set_cards(session: AsyncSession, user_id: int, on: bool) -> None:
@@ -386,7 +441,92 @@ async def forget_user(session: AsyncSession, user_id: int) -> Forgotten:
     favourites = (await session.execute(delete(Favourite).where(Favourite.user_id == user_id))).rowcount
     poems = (await session.execute(delete(Poem).where(Poem.user_id == user_id))).rowcount
     await session.execute(delete(UserPreference).where(UserPreference.user_id == user_id))
+    await session.execute(delete(DailyUse).where(DailyUse.user_id == user_id))
     return Forgotten(poems=poems, ratings=ratings, favourites=favourites)
+
+
+# -- a member's own poems: !mine, !delete, a poem asked for again -------------------------------------
+def _mine_here(viewer: Viewer):
+    """The viewer's own poems written where they are (their server; in direct messages, those
+    written there): what `!mine` lists, so no list carries a poem from one place to another."""
+    return (Poem.user_id == viewer.user_id) & _board(viewer)
+
+
+async def list_mine(session: AsyncSession, viewer: Viewer, limit: int = 10, offset: int = 0) -> list[Poem]:
+    """The viewer's own poems written here, newest first (from the `offset`-th)."""
+    stmt = select(Poem).where(_mine_here(viewer)).order_by(Poem.id.desc()).offset(offset).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_mine(session: AsyncSession, viewer: Viewer) -> int:
+    """How many poems `list_mine` has to show."""
+    return (await session.execute(select(func.count(Poem.id)).where(_mine_here(viewer)))).scalar_one()
+
+
+async def own_poem(session: AsyncSession, viewer: Viewer, poem_id: int) -> Poem:
+    """A poem of the viewer's, looked up as they see it: UnknownPoem where they cannot see it
+    (as for an id never used), NotYourPoem where they can but someone else asked for it."""
+    poem = await get_poem(session, poem_id, viewer)
+    if poem.user_id != viewer.user_id:
+        raise NotYourPoem(poem_id)
+    return poem
+
+
+async def others_on_poem(session: AsyncSession, poem_id: int, user_id: int) -> tuple[int, int]:
+    """(ratings, favourites) that users other than `user_id` gave a poem: they go with it."""
+
+    async def count(model) -> int:
+        stmt = select(func.count(model.id)).where(model.poem_id == poem_id, model.user_id != user_id)
+        return (await session.execute(stmt)).scalar_one()
+
+    return await count(Rating), await count(Favourite)
+
+
+async def delete_poem(session: AsyncSession, viewer: Viewer, poem_id: int) -> Forgotten:
+    """Delete one of the viewer's poems (`own_poem`), with its ratings and favourites. The
+    poems made from it (rewrites, variations, blends, poems from favourites) stay, without
+    the link (the database sets it to NULL), as after `forget_user`; one being made from it
+    now is saved without the link (`create_poem`)."""
+    await own_poem(session, viewer, poem_id)
+    ratings = (await session.execute(delete(Rating).where(Rating.poem_id == poem_id))).rowcount
+    favourites = (await session.execute(delete(Favourite).where(Favourite.poem_id == poem_id))).rowcount
+    gone = await session.execute(delete(Poem).where(Poem.id == poem_id, Poem.user_id == viewer.user_id))
+    if gone.rowcount == 0:  # deleted meanwhile (a second !delete, or !forgetme)
+        raise UnknownPoem(poem_id)
+    return Forgotten(poems=1, ratings=ratings, favourites=favourites)
+
+
+async def repeat_of(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    guild_id: int | None,
+    kind: str,
+    form: int,
+    text: str,
+    seed: int | None,
+    options: dict,
+    model_version: str,
+    parent_a_id: int | None = None,
+    parent_b_id: int | None = None,
+    blend_position: float | None = None,
+    **_,
+) -> Poem | None:
+    """The poem the user already has in the same place that is this one (`create_poem`'s
+    arguments) in every respect: kind, text, seed, request, parents and model. Asked for again
+    (`!poem 42` twice), the saved poem is shown again rather than saved twice."""
+    same = {"seed": seed, "parent_a_id": parent_a_id, "parent_b_id": parent_b_id, "blend_position": blend_position}
+    stmt = select(Poem).where(
+        Poem.user_id == user_id,
+        Poem.guild_id.is_(None) if guild_id is None else Poem.guild_id == guild_id,
+        Poem.kind == kind,
+        Poem.form == form,
+        Poem.text == text,
+        Poem.model_version == model_version,
+        *(getattr(Poem, k).is_(None) if v is None else getattr(Poem, k) == v for k, v in same.items()),
+    )
+    found = [p for p in (await session.execute(stmt.order_by(Poem.id))).scalars() if p.options == options]
+    return found[0] if found else None
 
 
 async def count_ratings(session: AsyncSession) -> int:
