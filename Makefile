@@ -10,7 +10,7 @@ TORCH ?= cpu
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_PIN := torch==2.13.0
 
-.PHONY: run test lint format bench evaluate
+.PHONY: run test lint format bench evaluate lock
 
 # A .venv that cannot run (half made, or from a Python this project does not support)
 # is made again rather than reused.
@@ -43,3 +43,15 @@ bench: $(STAMP)
 
 evaluate: $(STAMP)
 	$(PY) -m model evaluate --n 1000
+
+# The images' lock files, every file pinned by its hash (the Dockerfile installs them with
+# --require-hashes): requirements/bot.txt from pyproject.toml's dependencies, and
+# requirements/worker.txt from requirements/worker.in (torch's CPU build from PyTorch's own
+# index). Run after changing a pin; needs uv (`pip install uv` anywhere, not in .venv).
+UV ?= uv
+TORCH_FIND_LINKS ?= https://download.pytorch.org/whl/cpu/torch/
+LOCK := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" --quiet
+lock:
+	$(UV) pip compile pyproject.toml $(LOCK) -o requirements/bot.txt
+	$(UV) pip compile requirements/worker.in $(LOCK) --find-links $(TORCH_FIND_LINKS) -o requirements/worker.txt

@@ -22,7 +22,7 @@ from .app import PoemBot, make_bot
 from .console import CONSOLE_USER
 from .local import LocalDiscord
 from .service import PoemService
-from .settings import ConfigError, Settings, environment
+from .settings import ConfigError, Settings
 from .storage.db import create_engine, revisions, schema_revision, session_maker, upgrade
 from .worker_client import WorkerClient, connect
 
@@ -187,17 +187,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    env = environment()  # read once: the environment and .env
-    settings = Settings.from_env(env)
+    settings = Settings.from_env()  # read once: the environment, .env and secret files
     chat = args.console or not settings.discord_token
-    level = env.log_level or ("WARNING" if chat else "INFO")
+    level = settings.log_level or ("WARNING" if chat else "INFO")
     discord.utils.setup_logging(
         level=getattr(logging, level),
         root=True,  # discord.py's handler
-        formatter=logs.formatter(env.log_format),
+        formatter=logs.formatter(settings.log_format),
     )
-    if chat and not env.log_level:
+    if chat and not settings.log_level:
         logging.getLogger("discord").setLevel(logging.ERROR)  # no voice-support chatter in a chat
+    for warning in settings.warnings:  # (once logging is set up: in the log's own format)
+        log.warning(warning)
     if args.command == "migrate":
         asyncio.run(run_migrations(settings))
     elif settings.discord_token and not args.console:
@@ -211,7 +212,7 @@ def _run(args) -> int:
                     "to chat with commands on stdin"
                 )
             print("No DISCORD_TOKEN set: starting the local console chat.", file=sys.stderr)
-        asyncio.run(run_console(console.for_console(settings, env.model_fields_set)))
+        asyncio.run(run_console(console.for_console(settings, settings.model_fields_set)))
     return 0
 
 

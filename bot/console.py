@@ -10,7 +10,7 @@ import re
 import shlex
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .local import LocalDiscord
 from .settings import Settings
@@ -27,13 +27,14 @@ async def chat(local: LocalDiscord, stdin=sys.stdin, stdout=sys.stdout) -> None:
 
 def for_console(settings: Settings, asked: set[str]) -> Settings:
     """One local user: cooldowns guard shared servers, not a private chat (unless `asked`
-    for: the environment's fields that were set)."""
-    return replace(
-        settings,
-        shard_count=None,  # one local guild, no gateway: nothing to shard
-        shard_ids=None,
-        poem_cooldown_s=settings.poem_cooldown_s if "poem_cooldown_s" in asked else 0.0,
-        blend_cooldown_s=settings.blend_cooldown_s if "blend_cooldown_s" in asked else 0.0,
+    for: the settings that were set)."""
+    return settings.model_copy(
+        update={
+            "shard_count": None,  # one local guild, no gateway: nothing to shard
+            "shard_ids": None,
+            "poem_cooldown_s": settings.poem_cooldown_s if "poem_cooldown_s" in asked else 0.0,
+            "blend_cooldown_s": settings.blend_cooldown_s if "blend_cooldown_s" in asked else 0.0,
+        }
     )
 
 

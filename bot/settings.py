@@ -1,50 +1,56 @@
-"""Settings from the environment and `.env` (pydantic-settings). The Discord token is
-read here and nowhere else, and is never logged (it is kept out of every repr).
+"""The bot's settings, each declared once (`Settings`: its variable, type, default and
+meaning). `Settings(...)` holds what it is given and nothing else (tests, benchmarks);
+`Settings.from_env()` reads the environment, then `.env`, then secret files (bot/sources.py).
+The Discord token and the database password are read here and nowhere else, and are never
+logged (they are kept out of every repr).
 
-A bad value is a `ConfigError` whose message names the variable and the fix;
-`python -m bot` prints it as one line and exits with status 2.
+A bad value is a `ConfigError` whose message names the variable and the fix; `python -m bot`
+prints it as one line and exits with status 2. A `POEMBOT_*` variable that nothing reads
+(a typo, most likely) is a warning naming the setting closest to it. (Over 450 lines for one
+idea: each variable beside every rule its value must keep, so that one file answers "what
+does this setting do, and why was it refused".)
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from model.worker.settings import WorkerSettings  # the in-process worker's variables are this process's too
+
+from . import sources
+
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+ENV_FILE = Path(".env")  # read from the working directory, as docker compose does; the environment wins
+SECRETS_DIR = Path("/run/secrets")  # where Docker (and most Kubernetes set-ups) mount secrets: read when it exists
+MAX_SHARDS = 65536  # far past Discord's largest bots; a bound, so that a typo is an error, not a MemoryError
+MAX_DISCORD_ID = 2**64 - 1  # Discord's ids (snowflakes) are unsigned 64-bit
+DIGITS = re.compile(r"[0-9]+")  # a number in a setting: ASCII digits only (not ², not Arabic-Indic ٣)
 
 
 class ConfigError(Exception):
     """A setting that cannot work; the message names it and says how to fix it."""
 
 
-ENV_FILE = ".env"  # read from the working directory, as docker compose does; the environment wins
-MAX_SHARDS = 65536  # far past Discord's largest bots; a bound, so that a typo is an error, not a MemoryError
-MAX_DISCORD_ID = 2**64 - 1  # Discord's ids (snowflakes) are unsigned 64-bit
-DIGITS = re.compile(r"[0-9]+")  # a number in a setting: ASCII digits only (not ², not Arabic-Indic ٣)
+class Settings(BaseModel):
+    """Every setting the bot reads: its variable, type, default and meaning, in one place
+    (docs/operators.md's table lists the same; tests/test_settings.py keeps them equal)."""
 
-
-class Environment(BaseSettings):
-    """Every setting the bot reads: its variable, type, default and meaning, in one
-    place. Read from the environment and `.env`; the README's table lists the same."""
-
-    model_config = SettingsConfigDict(
-        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     discord_token: str | None = Field(
         None, alias="DISCORD_TOKEN", repr=False, description="connect to Discord; unset: the console chat"
     )
-    database_url: str | None = Field(
-        None,
+    database_url: str = Field(
+        "",
         alias="DATABASE_URL",
         description=(
             "an async SQLAlchemy URL: `sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pw@host/db`; "
@@ -60,7 +66,9 @@ class Environment(BaseSettings):
         ),
     )
     data_dir: Path = Field(Path("data"), alias="POEMBOT_DATA_DIR", description="where the SQLite file lives")
-    owner_ids: str = Field("", alias="POEMBOT_OWNER_IDS", description="user ids allowed to `!sync`, comma-separated")
+    owner_ids: frozenset[int] = Field(
+        frozenset(), alias="POEMBOT_OWNER_IDS", description="user ids allowed to `!sync`, comma-separated"
+    )
     prefix: str = Field("!", alias="POEMBOT_PREFIX", min_length=1, description="the prefix of typed commands")
     poem_cooldown_s: float = Field(
         5.0,
@@ -89,26 +97,24 @@ class Environment(BaseSettings):
     migrate_on_start: bool = Field(
         True,
         alias="POEMBOT_MIGRATE_ON_START",
-        description=("run migrations at start (0 when a separate `poembot migrate` step does it)"),
+        description="run migrations at start (0 when a separate `poembot migrate` step does it)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
         None,
         alias="LOG_LEVEL",
-        description=("DEBUG, INFO, WARNING or ERROR; default: INFO on Discord, WARNING in the console chat"),
+        description="DEBUG, INFO, WARNING or ERROR (any case); default: INFO on Discord, WARNING in the console chat",
     )
     shard_count: int | None = Field(
         None,
         alias="SHARD_COUNT",
         ge=1,
         le=MAX_SHARDS,
-        description=(
-            "the bot's shards in all (Discord requires sharding past 2,500 guilds); unset: one process, no shards"
-        ),
+        description="the bot's shards in all (Discord requires sharding past 2,500 guilds); unset: one process, no shards",
     )
-    shard_ids: str = Field(
-        "",
+    shard_ids: tuple[int, ...] | None = Field(
+        None,
         alias="SHARD_IDS",
-        description=("the shards this process runs, comma-separated (like `0,1`); unset: all of SHARD_COUNT"),
+        description="the shards this process runs, comma-separated (like `0,1`); unset: all of SHARD_COUNT",
     )
     bots: int | None = Field(
         None,
@@ -132,8 +138,8 @@ class Environment(BaseSettings):
         "text",
         alias="LOG_FORMAT",
         description=(
-            "text, or json: one JSON object a line (time, level, logger, message; a command's line adds command, "
-            "user (hashed), outcome, ms)"
+            "text, or json: one JSON object a line (time in ISO 8601 with its offset, level, logger, message; "
+            "a command's line adds command, user (hashed), outcome, ms)"
         ),
     )
     metrics_port: int = Field(
@@ -141,16 +147,38 @@ class Environment(BaseSettings):
         alias="POEMBOT_METRICS_PORT",
         ge=0,
         le=65535,
-        description=("serve the bot's Prometheus metrics on this port (`/metrics`); 0: off"),
+        description=(
+            "serve the bot's Prometheus metrics (`/metrics`) and health (`/healthz`: connected to Discord) "
+            "on this port; 0: off"
+        ),
     )
     cards: bool = Field(
-        True, alias="POEMBOT_CARDS", description=("attach a picture of the poem (a card) to new poems; 0: text only")
+        True, alias="POEMBOT_CARDS", description="attach a picture of the poem (a card) to new poems; 0: text only"
     )
     card_font: Path | None = Field(
         None,
         alias="POEMBOT_CARD_FONT",
-        description=("the CJK serif font for cards; default: Noto Serif CJK from `fonts-noto-cjk`"),
+        description="the CJK serif font for cards; default: Noto Serif CJK from `fonts-noto-cjk`",
     )
+    database_password: str | None = Field(
+        None,
+        alias="DATABASE_PASSWORD",
+        repr=False,
+        description=(
+            "the database's password, when DATABASE_URL names none (the URL in plain configuration, "
+            "the password in a secret file)"
+        ),
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        alias="POEMBOT_SECRETS_DIR",
+        description=(
+            "a directory of files named like the variables (`discord_token`, `database_password`), read after "
+            "the environment and `.env`; default: `/run/secrets` when it exists"
+        ),
+    )
+
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("max_in_flight", "shard_count", "bots", "metrics_port", mode="before")
     @classmethod
@@ -160,116 +188,66 @@ class Environment(BaseSettings):
             raise ValueError("written in the digits 0-9")
         return value
 
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value):
+        """`LOG_LEVEL=debug` as `DEBUG`, `LOG_FORMAT=JSON` as `json`."""
+        if isinstance(value, str):
+            value = value.strip()
+            return value.lower() if value.lower() in ("text", "json") else value.upper()
+        return value
 
-def markdown_rows(environment_class: type[BaseSettings]) -> list[str]:
-    """The README's configuration table, one row a variable, from the class itself."""
-    rows = []
-    for info in environment_class.model_fields.values():
-        default = info.default
-        default = (
-            "unset" if default in (None, "") else f"`{int(default)}`" if isinstance(default, bool) else f"`{default}`"
-        )
-        rows.append(f"| `{info.alias}` | {default} | {info.description} |")
-    return rows
+    @field_validator("owner_ids", mode="before")
+    @classmethod
+    def _owner_list(cls, value):
+        return _ids(value) if isinstance(value, str) else value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value):
+        return _shard_ids(value) if isinstance(value, str) else value
 
-def config_error(error: ValidationError, model: type[BaseModel]) -> ConfigError:
-    """One line for the first bad variable: its name, what it must be, what it was."""
-    first = error.errors()[0]
-    name = str(first["loc"][0]) if first["loc"] else "a setting"
-    field_name = next((f for f, info in model.model_fields.items() if info.alias == name), None)
-    kind = model.model_fields[field_name].annotation if field_name else None
-    if len(inner := [a for a in get_args(kind) if a is not type(None)]) == 1:  # int | None -> int
-        kind = inner[0]
-    what = {
-        float: "a number of seconds" if name.endswith("_S") else "a number",
-        int: "a whole number",
-        bool: "0 or 1",
-    }.get(kind, "valid")
-    detail = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "less_than_equal":
-        detail = f"at most {first['ctx']['le']}"
-    detail = detail[:1].lower() + detail[1:]
-    return ConfigError(f"{name} must be {what} ({detail}), not {first.get('input')!r}")
+    @model_validator(mode="after")
+    def _derived(self) -> Settings:
+        """What follows from other settings: the default database, its password, this bot's shards."""
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'poembot.sqlite3'}"
+        if self.database_password:
+            self.database_url = _with_password(self.database_url, self.database_password)
+        if self.bots is not None or self.bot_ordinal.strip():  # this bot's place among several
+            self.shard_ids = _derived_shard_ids(self)
+        return self
 
+    def __repr_args__(self):
+        """The repr (what a log would show): no token or password, the database URL without its password."""
+        for name, value in super().__repr_args__():
+            yield name, _hide_password(value) if name == "database_url" else value
 
-def environment() -> Environment:
-    try:
-        return Environment()
-    except ValidationError as e:
-        raise config_error(e, Environment) from None
-
-
-def data_dir() -> Path:
-    return environment().data_dir
-
-
-def default_database_url() -> str:
-    return f"sqlite+aiosqlite:///{data_dir() / 'poembot.sqlite3'}"
-
-
-def _numbers(text: str, most: int) -> list[int] | None:
-    """The whole numbers (0 to `most`, ASCII digits) in a comma- or space-separated list, or
-    None if any word is not one."""
-    words = text.replace(",", " ").split()
-    if not all(DIGITS.fullmatch(w) and len(w) <= len(str(most)) and int(w) <= most for w in words):
-        return None
-    return [int(w) for w in words]
-
-
-def _ids(text: str) -> frozenset[int]:
-    ids = _numbers(text, MAX_DISCORD_ID)
-    if ids is None or 0 in ids:
-        raise ConfigError(
-            f"POEMBOT_OWNER_IDS must be Discord user ids (whole numbers, digits 0-9), comma-separated, "
-            f"not {text[:80]!r}"
-        )
-    return frozenset(ids)
-
-
-@dataclass
-class Settings:
-    """What the bot runs with: from `Environment` (`from_env`), or given directly (tests)."""
-
-    database_url: str = field(default_factory=default_database_url)
-    worker_url: str | None = None  # None: the in-process worker
-    discord_token: str | None = field(default=None, repr=False)
-    owner_ids: frozenset[int] = frozenset()  # may run !sync (besides the application's owner)
-    prefix: str = "!"
-    poem_cooldown_s: float = 5.0  # per user, !poem and re-roll
-    blend_cooldown_s: float = 15.0  # per user
-    max_in_flight: int = 32  # poem jobs running at once before users are told to wait
-    worker_timeout_s: float = 10.0
-    migrate_on_start: bool = True
-    metrics_port: int = 0  # Prometheus /metrics on this port; 0 = off
-    cards: bool = True  # attach a poem card (a PNG) to new poems, when a CJK font is found
-    card_font: Path | None = None  # None: look for Noto Serif CJK
-    shard_count: int | None = None  # None: one process, no shards
-    shard_ids: tuple[int, ...] | None = None  # the shards this process runs (None: all)
+    @property
+    def warnings(self) -> list[str]:
+        """What `from_env` found odd but harmless (a variable nothing reads), to log once logging is set up."""
+        return list(self._warnings)
 
     @classmethod
-    def from_env(cls, env: Environment | None = None) -> Settings:
-        """The settings `env` (default: the environment, read now) describes, checked."""
-        env = environment() if env is None else env
-        derived = env.bots is not None or env.bot_ordinal.strip()  # this bot's place among several
-        shard_ids = _derived_shard_ids(env) if derived else _shard_ids(env.shard_ids)
-        return cls(
-            database_url=env.database_url or f"sqlite+aiosqlite:///{env.data_dir / 'poembot.sqlite3'}",
-            worker_url=env.worker_url or None,
-            discord_token=env.discord_token or None,
-            owner_ids=_ids(env.owner_ids),
-            prefix=env.prefix,
-            poem_cooldown_s=env.poem_cooldown_s,
-            blend_cooldown_s=env.blend_cooldown_s,
-            max_in_flight=env.max_in_flight,
-            worker_timeout_s=env.worker_timeout_s,
-            migrate_on_start=env.migrate_on_start,
-            metrics_port=env.metrics_port,
-            cards=env.cards,
-            card_font=env.card_font,
-            shard_count=env.shard_count,
-            shard_ids=shard_ids,
-        ).check()
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+        """The settings `environ` (default: this process's environment) gives, over those of
+        `env_file`, over those of the secrets directory (bot/sources.py); checked (see
+        `check`). A variable `NAME_FILE` gives NAME the content of that file; an empty
+        variable is unset. A `POEMBOT_*` name nothing reads is kept as a warning."""
+        try:
+            given = sources.variables(os.environ if environ is None else environ, "the environment", ALIASES)
+            dotenv = sources.variables(sources.env_file(env_file), str(env_file), ALIASES) if env_file else {}
+            folder = given.get("POEMBOT_SECRETS_DIR") or dotenv.get("POEMBOT_SECRETS_DIR")
+            secrets = sources.secret_files(Path(folder) if folder else SECRETS_DIR, ALIASES, asked=bool(folder))
+        except sources.SourceError as e:
+            raise ConfigError(str(e)) from None
+        values = {name: v for name, v in {**secrets, **dotenv, **given}.items() if name in ALIASES and v}
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as e:
+            raise config_error(e, cls) from None
+        settings._warnings = sources.unknown({*given, *dotenv}, "POEMBOT_", KNOWN)
+        return settings.check()
 
     def check(self) -> Settings:
         """Refuse what cannot work before anything starts (see `database_path` and `worker_url`)."""
@@ -314,10 +292,18 @@ class Settings:
                 f"DATABASE_URL is not a database URL: {_hide_password(self.database_url)!r}; "
                 "for example sqlite+aiosqlite:///data/poembot.sqlite3"
             ) from None
-        backend, driver = url.get_backend_name(), url.get_driver_name()
+        backend, _, driver = url.drivername.partition("+")  # (no dialect loaded: `postgres` names none)
+        if backend == "postgres":
+            backend = "postgresql"  # Heroku's and libpq's spelling
         if ASYNC_DRIVERS.get(backend) != driver:
+            if backend not in ASYNC_DRIVERS:
+                raise ConfigError(
+                    f"DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, not {url.drivername}://"
+                )
+            fixed = url.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}").render_as_string(hide_password=True)
             raise ConfigError(
-                f"DATABASE_URL must use sqlite+aiosqlite:// or postgresql+asyncpg://, not {backend}+{driver}://"
+                f"DATABASE_URL must use {backend}+{ASYNC_DRIVERS[backend]}:// (the async driver the bot has), "
+                f"not {url.drivername}://: write {fixed}"
             )
         if backend != "sqlite":
             if url.port is not None and not 1 <= url.port <= 65535:
@@ -351,6 +337,62 @@ class Settings:
         return path
 
 
+ALIASES = frozenset(info.alias for info in Settings.model_fields.values())  # the bot's variables
+KNOWN = ALIASES | {info.alias for info in WorkerSettings.model_fields.values() if info.alias}  # and its worker's
+
+
+def _with_password(url: str, password: str) -> str:
+    """DATABASE_URL with DATABASE_PASSWORD put in (the URL must not carry one of its own)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url  # `check` says what is wrong with it
+    if parsed.password:
+        raise ConfigError("DATABASE_URL names a password and DATABASE_PASSWORD is set too: set one")
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
+def config_error(error: ValidationError, model: type[BaseModel]) -> ConfigError:
+    """One line for the first bad variable: its name, what it must be, what it was (unless secret)."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "a setting"
+    field_name = next((f for f, info in model.model_fields.items() if info.alias == name), None)
+    info = model.model_fields[field_name] if field_name else None
+    kind = info.annotation if info else None
+    if len(inner := [a for a in get_args(kind) if a is not type(None)]) == 1:  # int | None -> int
+        kind = inner[0]
+    what = {
+        float: "a number of seconds" if name.endswith("_S") else "a number",
+        int: "a whole number",
+        bool: "0 or 1",
+    }.get(kind, "valid")
+    detail = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "less_than_equal":
+        detail = f"at most {first['ctx']['le']}"
+    detail = detail[:1].lower() + detail[1:]
+    shown = "" if info is not None and not info.repr else f", not {first.get('input')!r}"
+    return ConfigError(f"{name} must be {what} ({detail}){shown}")
+
+
+def _numbers(text: str, most: int) -> list[int] | None:
+    """The whole numbers (0 to `most`, ASCII digits) in a comma- or space-separated list, or
+    None if any word is not one."""
+    words = text.replace(",", " ").split()
+    if not all(DIGITS.fullmatch(w) and len(w) <= len(str(most)) and int(w) <= most for w in words):
+        return None
+    return [int(w) for w in words]
+
+
+def _ids(text: str) -> frozenset[int]:
+    ids = _numbers(text, MAX_DISCORD_ID)
+    if ids is None or 0 in ids:
+        raise ConfigError(
+            f"POEMBOT_OWNER_IDS must be Discord user ids (whole numbers, digits 0-9), comma-separated, "
+            f"not {text[:80]!r}"
+        )
+    return frozenset(ids)
+
+
 def _shard_ids(text: str) -> tuple[int, ...] | None:
     if not text.replace(",", " ").split():
         return None
@@ -377,38 +419,40 @@ def shards_for(ordinal: int, bots: int, shard_count: int) -> tuple[int, ...]:
     return tuple(range(start, start + each + (ordinal < extra)))
 
 
-def _derived_shard_ids(env: Environment) -> tuple[int, ...]:
+def _derived_shard_ids(settings: Settings) -> tuple[int, ...]:
     """SHARD_IDS from POEMBOT_BOTS and POEMBOT_BOT_ORDINAL (see `shards_for`)."""
-    if env.shard_ids.strip():
+    if settings.shard_ids is not None:
         raise ConfigError(
             "SHARD_IDS and POEMBOT_BOTS/POEMBOT_BOT_ORDINAL both say which shards to run: set one "
             "(the shards listed, or this bot's place among the bots)"
         )
-    if env.bots is None or not env.bot_ordinal.strip():
+    if settings.bots is None or not settings.bot_ordinal.strip():
         raise ConfigError(
             "POEMBOT_BOTS and POEMBOT_BOT_ORDINAL go together (the bots in all, and this one's place "
             "among them, like POEMBOT_BOTS=4 POEMBOT_BOT_ORDINAL=poembot-bot-2)"
         )
-    if env.shard_count is None:
-        raise ConfigError(f"POEMBOT_BOTS needs SHARD_COUNT (the shards the {env.bots} bots split), like SHARD_COUNT=16")
-    found = re.fullmatch(r"(?:.*-)?([0-9]{1,6})", env.bot_ordinal.strip())
+    if settings.shard_count is None:
+        raise ConfigError(
+            f"POEMBOT_BOTS needs SHARD_COUNT (the shards the {settings.bots} bots split), like SHARD_COUNT=16"
+        )
+    found = re.fullmatch(r"(?:.*-)?([0-9]{1,6})", settings.bot_ordinal.strip())
     if found is None:
         raise ConfigError(
             f"POEMBOT_BOT_ORDINAL must be a number from 0, or a name ending in one (like poembot-bot-2), "
-            f"not {env.bot_ordinal!r}"
+            f"not {settings.bot_ordinal!r}"
         )
     ordinal = int(found.group(1))
-    if env.bots > env.shard_count:
+    if settings.bots > settings.shard_count:
         raise ConfigError(
-            f"POEMBOT_BOTS={env.bots} is more bots than SHARD_COUNT={env.shard_count} shards: some would "
+            f"POEMBOT_BOTS={settings.bots} is more bots than SHARD_COUNT={settings.shard_count} shards: some would "
             "run none; raise SHARD_COUNT or run fewer bots"
         )
-    if ordinal >= env.bots:
+    if ordinal >= settings.bots:
         raise ConfigError(
-            f"POEMBOT_BOT_ORDINAL {env.bot_ordinal!r} is bot {ordinal}, but POEMBOT_BOTS={env.bots} "
-            f"(bots 0 to {env.bots - 1}): set POEMBOT_BOTS to the StatefulSet's replicas"
+            f"POEMBOT_BOT_ORDINAL {settings.bot_ordinal!r} is bot {ordinal}, but POEMBOT_BOTS={settings.bots} "
+            f"(bots 0 to {settings.bots - 1}): set POEMBOT_BOTS to the StatefulSet's replicas"
         )
-    return shards_for(ordinal, env.bots, env.shard_count)
+    return shards_for(ordinal, settings.bots, settings.shard_count)
 
 
 def _hide_password(url: str) -> str:

@@ -30,9 +30,9 @@ def _configure(connection: Connection) -> None:
 
 
 def _url() -> str:
-    from bot.settings import default_database_url, environment
+    from bot.settings import Settings
 
-    return config.get_main_option("sqlalchemy.url") or environment().database_url or default_database_url()
+    return config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
 
 
 async def _run_async() -> None:

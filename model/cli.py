@@ -258,9 +258,9 @@ def _train(args, argv) -> None:
         overrides[key] = json.loads(value)
     given.update(overrides=overrides, out=args.out or Path(f"runs/quatrain{args.form}"))
     if args.device == "cpu":  # the one place settings are read (the GPU machine has no pydantic)
-        from .worker.settings import worker_environment
+        from .worker.settings import WorkerSettings
 
-        given["progress"] = worker_environment().progress
+        given["progress"] = WorkerSettings.from_env(checkpoints=False).progress
     train(TrainArgs(**given), argv)
 
 
@@ -438,16 +438,19 @@ def _serve(args, argv) -> None:
     from aiohttp import web
 
     from .worker.http import SERVER_OPTIONS, create_app
-    from .worker.settings import WorkerSettings, worker_environment
+    from .worker.settings import WorkerSettings
 
-    env = worker_environment()
-    settings = WorkerSettings.from_env(env)
+    settings = WorkerSettings.from_env()
     if args.max_batch:
         settings.max_batch = args.max_batch
     if args.max_wait_ms is not None:
         settings.max_wait_ms = args.max_wait_ms
     web.run_app(
-        create_app(settings), host=args.host or env.host, port=args.port or env.port, print=None, **SERVER_OPTIONS
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        print=None,
+        **SERVER_OPTIONS,
     )
 
 

@@ -25,10 +25,10 @@ def compose() -> dict:
 
 def env_vars_read_by_code() -> set[str]:
     """The variables the settings classes declare (the code reads no other)."""
-    from bot.settings import Environment
-    from model.worker.settings import WorkerEnvironment
+    from bot.settings import Settings
+    from model.worker.settings import WorkerSettings
 
-    return {info.alias for cls in (Environment, WorkerEnvironment) for info in cls.model_fields.values()}
+    return {info.alias for cls in (Settings, WorkerSettings) for info in cls.model_fields.values() if info.alias}
 
 
 def test_services_and_their_commands_exist(compose):
@@ -88,12 +88,18 @@ def test_every_variable_the_compose_file_sets_is_one_the_code_reads(compose):
     assert "poembot" not in str(compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"])
 
 
-def test_the_worker_image_installs_the_cpu_torch_and_the_bot_image_none(compose):
+def test_each_image_installs_its_own_locked_packages_the_worker_the_cpu_torch(compose):
     dockerfile = (ROOT / "Dockerfile").read_text()
     pinned = re.search(r'"torch==([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     stages = dict(re.findall(r"^FROM \S+ AS (\w+)\n(.*?)(?=^FROM |\Z)", dockerfile, re.M | re.S))
-    assert f"torch=={pinned}" in stages["worker"] and "/whl/cpu" in stages["worker"]
-    assert "pip install" not in stages["bot"] and "torch" not in stages["base"]
+    assert f"torch=={pinned}+cpu " in (ROOT / "requirements" / "worker.txt").read_text()
+    assert "/whl/cpu" in stages["worker"]
+    for stage in ("worker", "bot"):
+        (install,) = re.findall(r"^RUN pip install (.*)$", stages[stage], re.M)
+        assert f"-r requirements/{stage}.txt" in install and "--require-hashes" in install and "--no-deps" in install
+        assert f"COPY requirements/{stage}.txt requirements/" in stages[stage]
+        assert "HEALTHCHECK" in stages[stage] and "/healthz" in stages[stage]
+    assert "pip install" not in stages["base"] and "torch" not in stages["base"] + stages["bot"]
     assert "COPY model model" in stages["worker"]
     assert "COPY bot bot" in stages["bot"] and "COPY migrations migrations" in stages["bot"]
     s = compose["services"]
@@ -105,13 +111,20 @@ def test_the_bot_image_holds_every_model_module_the_bot_imports():
     import subprocess
     import sys
 
-    copied = re.search(r"^COPY (model/\S+ )+model/$", (ROOT / "Dockerfile").read_text(), re.M).group(0).split()[1:-1]
+    copied = {  # each file that lands at its own path under /app
+        source
+        for sources, target in re.findall(
+            r"^COPY ((?:model/\S+ )+)(model/\S*)$", (ROOT / "Dockerfile").read_text(), re.M
+        )
+        for source in sources.split()
+        if target.rstrip("/") + "/" + source.rsplit("/", 1)[1] == source
+    }
     code = (
         "import sys, bot.__main__, bot.cogs, bot.worker_client, bot.storage.db; "
-        "print(' '.join(m for m in sys.modules if m == 'model' or m.startswith('model.')))"
+        "print(' '.join(m.__file__ for n, m in sys.modules.items() if n == 'model' or n.startswith('model.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    imported = {m.replace(".", "/") + ".py" for m in out.split() if m != "model"} | {"model/__init__.py"}
+    imported = {str(Path(file).relative_to(ROOT)) for file in out.split()}  # (a package: its __init__.py)
     assert imported <= set(copied), f"the bot image lacks {imported - set(copied)}"
 
 
@@ -150,10 +163,9 @@ def test_the_shards_example_splits_every_shard_between_two_bots_and_scales_worke
 # -- the shard rule: one definition, used by compose and the Kubernetes StatefulSet -----------
 def settings_from(env: dict[str, str]):
     """The bot's settings for `env` alone (no .env file; an in-memory database, so nothing is written)."""
-    from bot.settings import Environment, Settings
+    from bot.settings import Settings
 
-    env = {"DATABASE_URL": "sqlite+aiosqlite:///:memory:", **env}
-    return Settings.from_env(Environment(_env_file=None, **env))
+    return Settings.from_env({"DATABASE_URL": "sqlite+aiosqlite:///:memory:", **env}, env_file=None)
 
 
 @pytest.mark.parametrize("bots, shard_count", [(1, 1), (1, 4), (2, 2), (2, 5), (3, 10), (4, 16), (7, 100), (16, 16)])
@@ -274,12 +286,12 @@ def test_kustomize_applies_every_manifest_as_it_is():
 
 
 def test_the_manifests_set_only_variables_the_code_reads(k8s):
-    from bot.settings import Environment
-    from model.worker.settings import WorkerEnvironment
+    from bot.settings import Settings
+    from model.worker.settings import WorkerSettings
 
     reads = {
-        "bot": {i.alias for i in Environment.model_fields.values()},
-        "worker": {i.alias for i in WorkerEnvironment.model_fields.values()},
+        "bot": {i.alias for i in Settings.model_fields.values()},
+        "worker": {i.alias for i in WorkerSettings.model_fields.values() if i.alias},
     }
     programs = {("bot", "bot"): "bot", ("migrate", "bot"): "bot", ("worker", "model"): "worker"}
     seen = set()
@@ -344,13 +356,13 @@ def test_worker_threads_match_the_cpu_request_and_autoscaling_owns_the_count(k8s
 
 
 def test_a_stopping_worker_finishes_what_it_accepted_before_it_is_killed(k8s):
-    from bot.settings import Environment
+    from bot.settings import Settings
     from bot.worker_client import RESOLVE_S
 
     worker = k8s[("Deployment", "poembot-worker")]
     wait = the_container(worker, "worker")["lifecycle"]["preStop"]["exec"]["command"]
     assert wait[0] == "sleep" and int(wait[1]) >= RESOLVE_S + 5, "the bots stop sending first (re-resolve + DNS TTL)"
-    request_s = Environment.model_fields["worker_timeout_s"].default  # a bot gives up on a request after this
+    request_s = Settings.model_fields["worker_timeout_s"].default  # a bot gives up on a request after this
     assert pod_spec(worker)["terminationGracePeriodSeconds"] >= int(wait[1]) + request_s + 10
 
 
@@ -438,3 +450,30 @@ def test_the_readme_s_kubernetes_commands_name_what_the_manifests_use(k8s):
     (job,) = [name for kind, name in k8s if kind == "Job"]
     assert f"job/{job} " in section, "the README waits for this release's migrate Job"
     assert "deploy/kubernetes/migrate-job.yaml" in section and (K8S / "migrate-job.yaml").exists()
+
+
+def test_the_secrets_example_gives_the_bot_and_postgres_their_secrets_as_files(compose):
+    """docker-compose.secrets.yml: each secret file is named like a variable the bot reads (it
+    reads /run/secrets), postgres reads the same password file, and the bot's health check is
+    its connection to Discord (the migrate step, which exits, has none)."""
+    import json
+
+    import jsonschema
+
+    from bot.settings import ALIASES, SECRETS_DIR
+
+    secrets = yaml.safe_load((ROOT / "docker-compose.secrets.yml").read_text())
+    schema = json.loads((ROOT / "tests" / "fixtures" / "compose-spec.json").read_text("utf-8"))
+    jsonschema.validate(secrets, schema, cls=jsonschema.Draft7Validator)
+    assert {name.upper() for name in secrets["secrets"]} <= ALIASES and str(SECRETS_DIR) == "/run/secrets"
+    s = secrets["services"]
+    assert set(s["bot"]["secrets"]) == {"discord_token", "database_password"}
+    assert s["migrate"]["secrets"] == ["database_password"] and s["postgres"]["secrets"] == ["database_password"]
+    assert s["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/database_password"
+    for name in ("bot", "migrate"):
+        url = settings_from(
+            {"DATABASE_URL": s[name]["environment"]["DATABASE_URL"], "DATABASE_PASSWORD": "pw"}
+        ).database_url
+        assert url.startswith("postgresql+asyncpg://poembot:pw@postgres:5432/"), url
+    assert "/healthz" in " ".join(compose["services"]["bot"]["healthcheck"]["test"])
+    assert compose["services"]["migrate"]["healthcheck"] == {"disable": True}

@@ -1,18 +1,20 @@
-"""The worker's settings, from the environment and `.env` (the bot's own are in
-bot/settings.py)."""
+"""The worker's settings, each declared once (`WorkerSettings`), from the environment and
+`.env` (the bot's own are in bot/settings.py). Torch-free: the bot reads the names here to
+know every variable of the project."""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource
 
-from .. import corpus
-from ..checkpoint import shipped
+from ..text import FORMS
+
+ENV_FILE = Path(".env")  # read from the working directory; the environment wins
 
 
 def available_cpus() -> int:
@@ -28,38 +30,15 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
-@dataclass
-class WorkerSettings:
-    checkpoints: dict[int, Path | None]  # form -> checkpoint path (None = shipped)
-    max_batch: int = 64  # poems in one forward pass
-    max_wait_ms: float = 5.0  # how long a batch may wait for the poems likely to come soon
-    threads: int = 0  # torch intra-op threads (0 = one per core this process may use)
-    max_queue: int = 512  # poems waiting (and other jobs) past which requests get 429, busy
-
-    @classmethod
-    def from_env(cls, env: WorkerEnvironment | None = None) -> WorkerSettings:
-        env = worker_environment() if env is None else env
-        shipped_forms = ",".join(str(f) for f in corpus.FORMS if shipped(f).with_suffix(".json").exists())
-        forms = sorted({int(f) for f in (env.forms or shipped_forms or "5").split(",") if f.strip()})
-        paths = {5: env.checkpoint_5, 7: env.checkpoint_7}
-        return cls(
-            checkpoints={f: paths[f] for f in forms},
-            max_batch=env.max_batch,
-            max_wait_ms=env.max_wait_ms,
-            threads=env.threads,
-            max_queue=env.max_queue,
-        )
-
-
 class SettingsError(ValueError):
     """A worker setting that cannot work; one line naming the variable."""
 
 
-class WorkerEnvironment(BaseSettings):
-    """Every setting the worker reads (the bot's own are in bot/settings.py), from the
-    environment and `.env`."""
+class WorkerSettings(BaseModel):
+    """Every setting the worker reads (the bot's own are in bot/settings.py). `WorkerSettings(...)`
+    holds what it is given (tests); `from_env()` reads the environment and `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     forms: str | None = Field(
         None,
@@ -100,6 +79,9 @@ class WorkerEnvironment(BaseSettings):
         False, alias="POEMBOT_PROGRESS", description="1: show training progress bars even when stderr is not a terminal"
     )
 
+    # form -> checkpoint path (None: the shipped one); `from_env` fills it from the variables above
+    checkpoints: dict[int, Path | None] = Field(default_factory=dict)
+
     @field_validator("forms")
     @classmethod
     def _forms(cls, value: str | None) -> str | None:
@@ -107,13 +89,45 @@ class WorkerEnvironment(BaseSettings):
             raise ValueError("the forms are 5, 7 or 5,7")
         return value
 
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE, checkpoints: bool = True
+    ) -> WorkerSettings:
+        """The settings `environ` (default: this process's environment) gives, over those of
+        `env_file`, with the `checkpoints` to serve found (unless not asked: training reads
+        its settings here too); an empty variable is unset. A `SettingsError` names a bad one."""
+        environ = os.environ if environ is None else environ
+        dotenv = (
+            {}
+            if env_file is None
+            else DotEnvSettingsSource(BaseSettings, env_file=env_file, case_sensitive=True).env_vars
+        )
+        names = {info.alias for info in cls.model_fields.values() if info.alias}
+        given = {k.upper(): v for source in (dotenv, environ) for k, v in source.items() if v}
+        try:
+            settings = cls.model_validate({k: v for k, v in given.items() if k in names})
+        except ValidationError as e:
+            first = e.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else "a worker setting"
+            detail = first["msg"].removeprefix("Value error, ")
+            detail = detail[:1].lower() + detail[1:]
+            raise SettingsError(f"{name}: {detail}, not {first.get('input')!r}") from None
+        if checkpoints:
+            settings.checkpoints = settings._checkpoints()
+        return settings
 
-def worker_environment() -> WorkerEnvironment:
-    try:
-        return WorkerEnvironment()
-    except ValidationError as e:
-        first = e.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "a worker setting"
-        detail = first["msg"].removeprefix("Value error, ")
-        detail = detail[:1].lower() + detail[1:]
-        raise SettingsError(f"{name}: {detail}, not {first.get('input')!r}") from None
+    def _checkpoints(self) -> dict[int, Path | None]:
+        """The forms to load (POEMBOT_FORMS; default: those shipped, else those given a
+        checkpoint), each with its checkpoint (None: the shipped one)."""
+        from ..checkpoint import shipped  # (torch: only a worker reads its checkpoints)
+
+        given = {5: self.checkpoint_5, 7: self.checkpoint_7}
+        shipped_forms = [f for f in FORMS if shipped(f).with_suffix(".json").exists()]
+        forms = self.forms or ",".join(map(str, shipped_forms or [f for f in FORMS if given[f]]))
+        if not forms:
+            raise SettingsError(
+                "POEMBOT_CHECKPOINT_5: this install carries no model (the wheel ships without weights): set "
+                "POEMBOT_CHECKPOINT_5 or _7 to a checkpoint (its path without suffix, like a checkout's "
+                "model/checkpoints/quatrain5), or run the worker image"
+            )
+        return {int(f): given[int(f)] for f in sorted({f.strip() for f in forms.split(",") if f.strip()})}
