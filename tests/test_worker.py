@@ -615,13 +615,11 @@ async def test_both_transports_refuse_one_bad_request_with_the_same_message(engi
 async def test_a_worker_past_its_queue_bound_says_busy_with_retry_after_and_the_user_is_told_when(
     worker_settings, sqlite_url
 ):
-    from dataclasses import replace
-
     from bot.worker_client import WorkerBusy
     from tests.helpers import running_bot
 
     port = free_port()
-    small = Engine.from_settings(replace(worker_settings, max_queue=2, max_wait_ms=200))
+    small = Engine.from_settings(worker_settings.model_copy(update={"max_queue": 2, "max_wait_ms": 200}))
     runner = await serve(worker_settings, port, small)
     client = HttpWorker(f"http://127.0.0.1:{port}", timeout_s=10, retries=0)
     try:
