@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -284,6 +285,26 @@ def _options(body: dict) -> dict | None:
     return raw
 
 
+# JSON's \u escapes can spell half a surrogate pair alone ("\ud800"): a str that no UTF-8
+# holds, so a refusal quoting it could not be sent (the worker answered 500)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _check_unicode(body) -> None:
+    """Refuse a body holding a string (a value or a key, at any depth) that is not valid Unicode."""
+    stack = [body]
+    while stack:  # (a loop: a body nested as deep as json.loads allows would overflow a recursion)
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InputError("the request holds text that is not valid Unicode (a lone surrogate)")
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
 class _Request:
     """A request: `from_json` (the one check of what arrives), `to_json` (what is sent)."""
 
@@ -294,6 +315,7 @@ class _Request:
     def _body(cls, body) -> dict:
         if not isinstance(body, dict):
             raise InputError("the request body must be a JSON object")
+        _check_unicode(body)
         unknown = sorted(str(k) for k in set(body) - cls.KEYS)
         if unknown:
             raise InputError(f"unknown fields: {', '.join(unknown)}"[:200])

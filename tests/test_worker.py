@@ -350,6 +350,27 @@ async def test_hostile_bodies_get_a_json_4xx_not_a_500(http_worker, request_byte
     assert not [r for r in caplog.records if r.levelname == "ERROR"], "a client's mistake is not the worker's error"
 
 
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/vary", b'{"text": "\\ud800"}'),
+        ("/v1/rewrite", b'{"text": "\\udfff", "line": 2}'),
+        ("/v1/encode", b'{"text": "\\ud83d"}'),  # the first half of 😀 without its second
+        ("/v1/sample", b'{"subject": ["\\udc00"]}'),
+        ("/v1/blend", b'{"a": "x", "b": "y", "\\ud800": 1}'),  # in a key, which a refusal quotes too
+    ],
+)
+async def test_text_that_is_not_valid_unicode_is_refused_as_the_senders_mistake(http_worker, path, body, caplog):
+    """JSON can spell a lone surrogate ("\\ud800"), which no UTF-8 holds: a 400 naming it,
+    not a 500 from a refusal that quotes it and cannot be sent."""
+    status, reply = _status_and_json(await _raw(http_worker, _post(path, body)))
+    assert (status, reply["error"], reply["code"]) == (400, "bad_request", "invalid_request"), reply
+    assert "not valid Unicode" in reply["message"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    status, reply = _status_and_json(await _raw(http_worker, _post("/v1/encode", b'{"text": "\\ud83d\\ude00"}')))
+    assert (status, reply["code"]) == (400, "poem_not_chinese"), "a whole pair is a character like any other"
+
+
 async def test_a_client_hanging_up_mid_body_is_no_error_and_the_worker_carries_on(http_worker, caplog):
     host, port = http_worker.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
