@@ -357,7 +357,7 @@ def test_worker_threads_match_the_cpu_request_and_autoscaling_owns_the_count(k8s
 
 def test_a_stopping_worker_finishes_what_it_accepted_before_it_is_killed(k8s):
     from bot.settings import Settings
-    from bot.worker_client import RESOLVE_S
+    from bot.replicas import RESOLVE_S
 
     worker = k8s[("Deployment", "poembot-worker")]
     wait = the_container(worker, "worker")["lifecycle"]["preStop"]["exec"]["command"]

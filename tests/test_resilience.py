@@ -313,7 +313,7 @@ async def test_a_replica_of_another_contract_version_is_kept_out_of_rotation_wit
     subject" and the user read it as their fault. Its /healthz names no contract, or another:
     it gets no request, the log says so once, and every user gets a poem from the new one;
     upgraded, it is back in rotation."""
-    import bot.worker_client as wc
+    import bot.replicas
     from model.worker.engine import Engine
     from model.worker.http import SERVER_OPTIONS, create_app
 
@@ -338,7 +338,7 @@ async def test_a_replica_of_another_contract_version_is_kept_out_of_rotation_wit
             assert worker.endpoints[0].contract is None and worker.endpoints[1].contract == contract.version()
             await worker.close()
         async with _replica(refusal, 400) as (upgraded, asked):  # the same replica, upgraded
-            monkeypatch.setattr(wc, "OTHER_CONTRACT_S", 0.0)
+            monkeypatch.setattr(bot.replicas, "OTHER_CONTRACT_S", 0.0)
             worker = HttpWorker(upgraded, timeout_s=5, retries=0)
             worker.endpoints[0].other = "0.0.1"  # (as it was last seen)
             with caplog.at_level(logging.WARNING, "poembot.bot.worker"):

@@ -675,7 +675,7 @@ async def test_a_worker_past_its_queue_bound_says_busy_with_retry_after_and_the_
 async def test_a_host_name_with_several_addresses_is_one_replica_an_address(worker_settings):
     """compose's `--scale worker=3`: one name, WORKER_URL=http://worker:8500, several
     addresses. Each is a replica of its own; one that goes is dropped at the next lookup."""
-    import bot.worker_client as wc
+    from bot.replicas import RESOLVE_S
 
     port = free_port()
     runners = []
@@ -701,7 +701,7 @@ async def test_a_host_name_with_several_addresses_is_one_replica_an_address(work
                     counts.append(_sampled(await r.text()))
         assert all(c > 0 for c in counts), counts
         addresses.pop()  # scaled down to one
-        client._resolved_at -= wc.RESOLVE_S
+        client.pool._resolved_at -= RESOLVE_S
         await client.sample(SampleRequest(seed=1))
         assert [e.url for e in client.endpoints] == [f"http://127.0.0.1:{port}"]
     finally:
