@@ -180,6 +180,34 @@ def _from_multipart(form: list[dict] | None) -> tuple[dict, dict[str, bytes]]:
     return payload, files
 
 
+EVERYONE = discord.Permissions(2248473465835073)  # @everyone's: Discord's defaults (no Manage Server)
+OWNER_ID = 1  # every local server's owner: it has every permission, as a server's owner does
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A channel or a role picked for a slash command's option: Discord sends its id, and the
+    object itself under the interaction's `resolved`."""
+
+    kind: str  # "channel" or "role"
+    id: int
+
+
+def _role(guild_id: int, name: str, permissions: int, position: int) -> dict:
+    role_id = guild_id if name == "@everyone" else None
+    return {
+        "id": str(role_id or time_snowflake(utcnow()) + position),
+        "guild_id": str(guild_id),  # (kept here; Discord's role objects do not carry it)
+        "name": name,
+        "permissions": str(permissions),
+        "position": position,
+        "color": 0,
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+    }
+
+
 def _user(user_id: int, name: str, bot: bool = False) -> dict:
     return {"id": str(user_id), "username": name, "global_name": name, "discriminator": "0", "avatar": None, "bot": bot}
 
@@ -208,6 +236,10 @@ class LocalDiscord:
     _guild_of: dict[int, int | None] = field(default_factory=dict)  # channel -> its guild (None: a DM)
     _dms: dict[int, int] = field(default_factory=dict)  # user -> their DM channel with the bot
     _token_channel: dict[str, int] = field(default_factory=dict)  # interaction -> its channel
+    _roles: dict[int, dict] = field(default_factory=dict)  # role id -> its payload (beside @everyone)
+    _member_roles: dict[int, set[int]] = field(default_factory=dict)  # user -> their roles' ids
+    _channels: dict[int, dict] = field(default_factory=dict)  # channels added by `add_channel`
+    _deleted: set[int] = field(default_factory=set)  # channels deleted (Discord answers 404 there)
 
     def place(self, guild: int | None = 0, user_id: int = 1) -> tuple[int | None, int]:
         """(guild id, channel id) of where a user speaks: server `guild` (0, the first, ...: its
@@ -279,18 +311,8 @@ class LocalDiscord:
             "features": [],
             "emojis": [],
             "stickers": [],
-            "roles": [
-                {
-                    "id": str(guild_id),
-                    "name": "@everyone",
-                    "permissions": "2248473465835073",
-                    "position": 0,
-                    "color": 0,
-                    "hoist": False,
-                    "managed": False,
-                    "mentionable": False,
-                }
-            ],
+            "roles": [_role(guild_id, "@everyone", EVERYONE.value, 0)]
+            + [r for r in self._roles.values() if r["guild_id"] == str(guild_id)],
             "channels": [
                 {
                     "id": str(channel),
@@ -301,7 +323,8 @@ class LocalDiscord:
                     "guild_id": str(guild_id),
                 }
                 for i, channel in enumerate(channels)
-            ],
+            ]
+            + [c for c in self._channels.values() if c["guild_id"] == str(guild_id)],
             "members": [
                 {
                     "user": _user(BOT_USER_ID, "poembot", True),
@@ -320,16 +343,85 @@ class LocalDiscord:
             "soundboard_sounds": [],
         }
 
-    def _member(self, user_id: int, name: str) -> dict:
+    def _member(self, user_id: int, name: str, guild_id: int | None = None) -> dict:
+        guild_id = guild_id or self.guild_id
+        roles = [r for r in sorted(self._member_roles.get(user_id, ())) if self._roles[r]["guild_id"] == str(guild_id)]
         return {
             "user": _user(user_id, name),
-            "roles": [],
+            "roles": [str(r) for r in roles],
             "joined_at": utcnow().isoformat(),
             "deaf": False,
             "mute": False,
-            "permissions": "2248473465835073",
+            "permissions": str(self.permissions(user_id, guild_id).value),
             "flags": 0,
         }
+
+    def permissions(self, user_id: int, guild_id: int | None = None) -> discord.Permissions:
+        """A member's permissions in a server as Discord works them out: its owner has all; else
+        @everyone's and their roles' together, all of them with Administrator."""
+        guild_id = guild_id or self.guild_id
+        if user_id == OWNER_ID:
+            return discord.Permissions.all()
+        value = EVERYONE.value
+        for role in self._member_roles.get(user_id, ()):
+            if self._roles[role]["guild_id"] == str(guild_id):
+                value |= int(self._roles[role]["permissions"])
+        allowed = discord.Permissions(value)
+        return discord.Permissions.all() if allowed.administrator else allowed
+
+    # -- what admins do -----------------------------------------------------------------------------
+    def add_role(self, name: str, permissions: discord.Permissions | None = None, guild: int = 0) -> int:
+        """A new role in server `guild` (Discord tells the bot: GUILD_ROLE_CREATE); its id."""
+        guild_id, role_id = self.guild_id + guild, self.snowflake()
+        role = _role(guild_id, name, (permissions or discord.Permissions.none()).value, len(self._roles) + 1)
+        self._roles[role_id] = {**role, "id": str(role_id)}
+        if self.bot._connection._get_guild(guild_id) is not None:
+            self.bot._connection.parse_guild_role_create({"guild_id": str(guild_id), "role": self._roles[role_id]})
+        return role_id
+
+    def give_role(self, user_id: int, role_id: int) -> None:
+        self._member_roles.setdefault(user_id, set()).add(role_id)
+
+    def delete_role(self, role_id: int) -> None:
+        role = self._roles.pop(role_id)
+        for roles in self._member_roles.values():
+            roles.discard(role_id)
+        self.bot._connection.parse_guild_role_delete({"guild_id": role["guild_id"], "role_id": str(role_id)})
+
+    def add_channel(self, name: str, guild: int = 0, deny_bot: discord.Permissions | None = None) -> int:
+        """A new text channel in server `guild` (Discord tells the bot: CHANNEL_CREATE), where the
+        bot is denied `deny_bot` (an overwrite for its member); its id."""
+        guild_id, channel_id = self.guild_id + guild, self.snowflake()
+        overwrites = (
+            [{"id": str(BOT_USER_ID), "type": 1, "allow": "0", "deny": str(deny_bot.value)}] if deny_bot else []
+        )
+        payload = {
+            "id": str(channel_id),
+            "type": 0,
+            "name": name,
+            "position": 100 + len(self._channels),
+            "permission_overwrites": overwrites,
+            "guild_id": str(guild_id),
+        }
+        self._channels[channel_id] = payload
+        self._guild_of[channel_id] = guild_id
+        if self.bot._connection._get_guild(guild_id) is not None:
+            self.bot._connection.parse_channel_create(payload)
+        return channel_id
+
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel (CHANNEL_DELETE); Discord answers a message sent there with 404."""
+        guild_id = self._guild_of[channel_id]
+        payload = self._channels.pop(channel_id, None) or {
+            "id": str(channel_id),
+            "type": 0,
+            "name": "poems",
+            "position": 0,
+            "permission_overwrites": [],
+            "guild_id": str(guild_id),
+        }
+        self._deleted.add(channel_id)
+        self.bot._connection.parse_channel_delete(payload)
 
     def _message(
         self,
@@ -381,6 +473,10 @@ class LocalDiscord:
         if method in ("POST", "PATCH") and "/messages" in path:
             check_limits(payload)
         if method == "POST" and path == "/channels/{channel_id}/messages":
+            if int(channel_id) in self._deleted:
+                raise discord.NotFound(
+                    SimpleNamespace(status=404, reason="Not Found"), {"code": 10003, "message": "Unknown Channel"}
+                )
             if attached and not self.attach_files:
                 raise discord.Forbidden(
                     SimpleNamespace(status=403, reason="Forbidden"), {"code": 50013, "message": "Missing Permissions"}
@@ -497,16 +593,19 @@ class LocalDiscord:
         """Wait until everything dispatched so far has been handled (see `_settle`)."""
         await self._settle(set())
 
-    async def say(self, content: str, user_id: int = 1, name: str = "poet", guild: int | None = 0) -> list[Sent]:
-        """A user posts a message in the channel (of server `guild`; None: in their direct
-        messages with the bot); returns what the bot sent in response."""
+    async def say(
+        self, content: str, user_id: int = 1, name: str = "poet", guild: int | None = 0, channel: int | None = None
+    ) -> list[Sent]:
+        """A user posts a message in the channel (of server `guild`, or `channel` of it; None: in
+        their direct messages with the bot); returns what the bot sent in response."""
         self._forget_old()
         mark = len(self.sent)
         before = set(asyncio.all_tasks())
         guild_id, channel_id = self.place(guild, user_id)
+        channel_id = channel or channel_id
         msg = self._message(channel_id, {"content": content}, author=_user(user_id, name))
         if guild_id is not None:
-            msg["member"] = {k: v for k, v in self._member(user_id, name).items() if k != "user"}
+            msg["member"] = {k: v for k, v in self._member(user_id, name, guild_id).items() if k != "user"}
         self.bot._connection.parse_message_create(msg)
         await self._settle(before)
         return self.sent[mark:]
@@ -525,15 +624,23 @@ class LocalDiscord:
             self._waiters.pop(channel_id, None)
 
     def _interaction(
-        self, kind: int, data: dict, user_id: int, name: str, message: dict | None = None, guild: int | None = 0
+        self,
+        kind: int,
+        data: dict,
+        user_id: int,
+        name: str,
+        message: dict | None = None,
+        guild: int | None = 0,
+        channel: int | None = None,
     ) -> dict:
-        """An interaction payload, in server `guild` or (None) the user's direct messages; one on
-        a message is where that message is."""
+        """An interaction payload, in server `guild` (its `channel`) or (None) the user's direct
+        messages; one on a message is where that message is."""
         if message is not None:
             channel_id = int(message["channel_id"])
             guild_id = self._guild_of.get(channel_id, self.guild_id)
         else:
             guild_id, channel_id = self.place(guild, user_id)
+            channel_id = channel or channel_id
         token = f"tok{self.snowflake()}"
         self._token_channel[token] = channel_id
         payload = {
@@ -545,7 +652,7 @@ class LocalDiscord:
             "token": token,
             "version": 1,
             "locale": "en-US",
-            "app_permissions": "2248473465835073",
+            "app_permissions": str(EVERYONE.value),
             "entitlements": [],
             "attachment_size_limit": 8388608,
         }
@@ -561,7 +668,7 @@ class LocalDiscord:
             payload.update(
                 guild_id=str(guild_id),
                 channel={"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "poems"},
-                member=self._member(user_id, name),
+                member=self._member(user_id, name, guild_id),
                 guild_locale=self.locale,
                 authorizing_integration_owners={"0": str(guild_id)},
                 context=0,
@@ -586,15 +693,51 @@ class LocalDiscord:
         name_of_user: str = "poet",
         locale: str = "en-US",
         guild: int | None = 0,
+        channel: int | None = None,
     ) -> list[Sent]:
-        """A user (whose client is set to `locale`) runs a slash command in server `guild` (None:
-        in their direct messages)."""
+        """A user (whose client is set to `locale`) runs a slash command in server `guild` (its
+        `channel`; None: in their direct messages). `name` may name a subcommand ("config
+        channels add"); an option's value may be a channel or role (`Picked`), which Discord
+        sends with the object itself under `resolved`."""
         types = {bool: 5, int: 4, float: 10, str: 3}
-        opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in (options or {}).items()]
-        data = {"id": str(self.snowflake()), "name": name, "type": 1, "options": opts}
-        payload = self._interaction(2, data, user_id, name_of_user, guild=guild)
+        resolved: dict[str, dict] = {}
+        opts = []
+        for key, value in (options or {}).items():
+            if isinstance(value, Picked):
+                opts.append({"name": key, "type": 7 if value.kind == "channel" else 8, "value": str(value.id)})
+                if value.kind == "channel":
+                    resolved.setdefault("channels", {})[str(value.id)] = self._resolved_channel(value.id)
+                else:
+                    resolved.setdefault("roles", {})[str(value.id)] = self._resolved_role(value.id, guild)
+            else:
+                opts.append({"name": key, "type": types[type(value)], "value": value})
+        root, *path = name.split()
+        for i, part in enumerate(reversed(path)):  # the innermost part holds the options
+            opts = [{"name": part, "type": 1 if i == 0 else 2, "options": opts}]
+        data = {"id": str(self.snowflake()), "name": root, "type": 1, "options": opts}
+        if resolved:
+            data["resolved"] = resolved
+        payload = self._interaction(2, data, user_id, name_of_user, guild=guild, channel=channel)
         payload["locale"] = locale
         return await self._dispatch_interaction(payload)
+
+    def _resolved_channel(self, channel_id: int) -> dict:
+        guild_id = self._guild_of.get(channel_id, self.guild_id)
+        found = self._channels.get(channel_id, {"name": "poems", "type": 0})
+        everyone = EVERYONE.value
+        return {
+            "id": str(channel_id),
+            "name": found["name"],
+            "type": found["type"],
+            "permissions": str(everyone),
+            "guild_id": str(guild_id),
+        }
+
+    def _resolved_role(self, role_id: int, guild: int | None) -> dict:
+        if role_id in self._roles:
+            return {k: v for k, v in self._roles[role_id].items() if k != "guild_id"}
+        guild_id = self.guild_id + (guild or 0)
+        return {k: v for k, v in _role(guild_id, "@everyone", EVERYONE.value, 0).items() if k != "guild_id"}
 
     async def click(
         self, message: dict, custom_id: str, user_id: int = 1, name: str = "poet", locale: str = "en-US"

@@ -222,13 +222,13 @@ async def daily_servers(session: AsyncSession) -> list[ServerRules]:
     return [_rules(row.guild_id, row) for row in rows]
 
 
-async def daily_done(session: AsyncSession, days: list[tuple[int, date]]) -> set[tuple[int, date]]:
-    """Of these (server, day), those whose poem of the day is posted or being posted."""
+async def daily_posted(session: AsyncSession, days: list[tuple[int, date]]) -> set[tuple[int, date]]:
+    """Of these (server, day), those whose poem of the day is posted (or given up)."""
     if not days:
         return set()
     key = tuple_(DailyPost.guild_id, DailyPost.day)
-    rows = await session.execute(select(DailyPost.guild_id, DailyPost.day).where(key.in_(days)))
-    return {(g, d) for g, d in rows}
+    stmt = select(DailyPost.guild_id, DailyPost.day).where(key.in_(days), DailyPost.posted_at.is_not(None))
+    return {(g, d) for g, d in await session.execute(stmt)}
 
 
 async def claim_daily(session: AsyncSession, guild_id: int, day: date, token: str) -> bool:
