@@ -194,9 +194,9 @@ def _faults(lines: list[str], tones: list[str], pattern: list[str], form: int) -
             faults.append(Fault(kind, n, pos + 1, line[pos], wants[pos]))
         if wants[off:] == CORES[True, True]:  # 平平仄仄平: two level characters besides the foot
             level = [j for j in range(off, form - 1) if _fits(read[j], LEVEL)]
-            if len(level) <= 1:
+            if len(level) <= 1:  # (chars: the one level character, or none)
                 at = level[0] if level else off
-                faults.append(Fault(LONE_LEVEL, n, at + 1, line[at]))
+                faults.append(Fault(LONE_LEVEL, n, at + 1, line[at] if level else ""))
         if wants[-1] == LEVEL and all(tone == LEVEL for tone in read[-3:]):
             faults.append(Fault(THREE_LEVEL, n, form - 2, line[-3:]))
     return faults, accepted
