@@ -125,11 +125,12 @@ async def run_discord(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout) -> None:
+async def run_console(settings: Settings, stdin=sys.stdin, stdout=sys.stdout, locale: str = "en") -> None:
     """A chat with the bot in this terminal (`bot.console`): one command a line, replies
-    printed as Discord would show them. Ends at the end of input."""
+    printed as Discord would show them, in `locale`'s language (`--locale`). Ends at the end
+    of input."""
     bot, engine, worker = await build(settings, console=True)
-    local = LocalDiscord(bot)
+    local = LocalDiscord(bot, locale=console.LOCALES[locale])
     try:
         await local.start()
         chat = asyncio.ensure_future(console.chat(local, stdin, stdout))
@@ -177,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     p.add_argument("command", nargs="?", choices=["run", "migrate"], default="run")
     p.add_argument("--console", action="store_true", help="chat locally even if DISCORD_TOKEN is set")
+    p.add_argument(
+        "--locale",
+        choices=list(console.LOCALES),
+        default="en",
+        help="the console chat's language: its server's and its user's (default en)",
+    )
     p.add_argument("--version", action="version", version=f"poembot {version()}")
     args = p.parse_args(argv)
     try:
@@ -212,7 +219,7 @@ def _run(args) -> int:
                     "to chat with commands on stdin"
                 )
             print("No DISCORD_TOKEN set: starting the local console chat.", file=sys.stderr)
-        asyncio.run(run_console(console.for_console(settings, settings.model_fields_set)))
+        asyncio.run(run_console(console.for_console(settings, settings.model_fields_set), locale=args.locale))
     return 0
 
 

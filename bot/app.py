@@ -11,7 +11,7 @@ import time
 import discord
 from discord.ext import commands
 
-from .cogs import ARGUMENTS, Poems
+from .cogs import Poems, meaning
 from .views import (
     FavouriteButton,
     ForgetButton,
@@ -24,12 +24,11 @@ from .views import (
     use_locale,
     worded,
 )
-from . import locales
-from .i18n import LANGUAGE, command_help, translate
-from .locales import Translator
+from .i18n import Translator, Words, help_of, render, t, tc
 from .service import PoemService, UserError
 from .logs import command_done
-from .replies import APOLOGY, echo, fit, normalise, storage_reply
+from .replies import APOLOGY as APOLOGY  # (its English: what tests compare a reply with)
+from .replies import SORRY, echo, fit, normalise, storage_reply
 from .storage.repo import StorageError
 from .worker_client import WorkerUnavailable
 
@@ -42,9 +41,14 @@ def intents() -> discord.Intents:
     return i
 
 
+# the headings of `!help`'s lists (discord.py writes them from the cog's name and no_category)
+HEADINGS = {"Poems:": t("Poems:"), "Other:": t("Other:"), "Commands:": t("Commands:")}
+
+
 class HelpCommand(commands.DefaultHelpCommand):
-    """discord.py's help, reading `!help "poem"` and `!help ＰＯＥＭ` as `!help poem`, and
-    quoting an unknown name short and escaped."""
+    """discord.py's help, in the reader's language (every text from the catalogue), reading
+    `!help "poem"` and `!help ＰＯＥＭ` as `!help poem`, and quoting an unknown name short
+    and escaped."""
 
     def __init__(self):
         super().__init__(no_category="Other")
@@ -61,21 +65,17 @@ class HelpCommand(commands.DefaultHelpCommand):
         arguments = command.clean_params.values()
         if not arguments:
             return
-        self.paginator.add_line(self.arguments_heading)
+        self.paginator.add_line(render(t("Arguments:")))
         width = max(len(a.name) for a in arguments)
-        language = LANGUAGE.get()
         for a in arguments:
-            meaning = ARGUMENTS.get(a.name, "")
-            if language != "en" and a.name in locales.ARGUMENTS:
-                meaning = locales.chinese(locales.ARGUMENTS[a.name], language)
-            optional = "" if a.required else (" (optional)" if language == "en" else "（可省略）")
-            self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {meaning}{optional}")
+            optional = "" if a.required else render(t(" (optional)"))
+            self.paginator.add_line(f"{self.indent * ' '}{a.name:<{width}}  {render(meaning(a.name))}{optional}")
 
     def add_command_formatting(self, command, /) -> None:
         """discord.py's, with the help in the reader's language."""
         self.paginator.add_line(self.get_command_signature(command), empty=True)
-        if text := command_help(command.name, command.help):
-            for line in text.splitlines():
+        if command.help:
+            for line in render(help_of(command)).splitlines():
                 self.paginator.add_line(line)
             self.paginator.add_line()
         self.add_command_arguments(command)
@@ -84,11 +84,30 @@ class HelpCommand(commands.DefaultHelpCommand):
         """discord.py's list of commands, each with its first help line in the reader's language."""
         if not commands_:
             return
-        self.paginator.add_line(heading)
+        heading = heading.lstrip("\u200b")
+        self.paginator.add_line(render(HEADINGS.get(heading, heading)))
         max_size = max_size or self.get_max_size(commands_)
         for command in commands_:
-            short = (command_help(command.name, None) or "").split("\n")[0] or command.short_doc
+            short = render(help_of(command)).split("\n")[0] if command.help else command.short_doc
             self.paginator.add_line(self.shorten_text(f"{self.indent * ' '}{command.name:<{max_size}} {short}"))
+
+    async def send_cog_help(self, cog, /) -> None:
+        """discord.py's, with the cog's description in the reader's language."""
+        if cog.description:
+            self.paginator.add_line(render(tc("help", cog.description)), empty=True)
+        filtered = await self.filter_commands(cog.get_commands(), sort=self.sort_commands)
+        self.add_indented_commands(filtered, heading="Commands:")
+        self.paginator.add_line()
+        self.paginator.add_line(self.get_ending_note())
+        await self.send_pages()
+
+    def get_ending_note(self) -> str:
+        typed = f"{self.context.clean_prefix}{self.invoked_with}"
+        return (
+            render(t("Type {help} command for more info on a command.", help=typed))
+            + "\n"
+            + render(t("You can also type {help} category for more info on a category.", help=typed))
+        )
 
     async def send_pages(self) -> None:
         destination = self.get_destination()
@@ -97,10 +116,14 @@ class HelpCommand(commands.DefaultHelpCommand):
 
     def command_not_found(self, string: str) -> str:
         # (discord.py has already broken mentions with a zero-width space; echo escapes them itself)
-        return f"There is no command called “{echo(string.replace(chr(0x200B), ''))}”. Type `!help` for the list."
+        name = echo(string.replace(chr(0x200B), ""))
+        return self.context.bot.wording(
+            t("There is no command called “{name}”.", name=name) + t("Type `!help` for the list.")
+        )
 
     def subcommand_not_found(self, command, string: str) -> str:
-        return f"`{command.qualified_name}` has no part called “{echo(string)}”."
+        said = t("`{command}` has no part called “{name}”.", command=command.qualified_name, name=echo(string))
+        return self.context.bot.wording(said)
 
 
 class PoemContext(commands.Context):
@@ -116,7 +139,7 @@ class PoemContext(commands.Context):
 async def _reader_locale(ctx: commands.Context) -> None:
     """Before every command: a reader who never chose a script gets the one their client's
     language suggests (slash commands), else the server's preferred language (typed ones)."""
-    use_locale(ctx.interaction, ctx.guild)
+    use_locale(ctx)
     ctx.started = time.perf_counter()
 
 
@@ -154,17 +177,17 @@ class PoemBot(commands.Bot):
 
     async def get_context(self, origin, /, *, cls=PoemContext):
         ctx = await super().get_context(origin, cls=cls)
-        use_locale(ctx.interaction, ctx.guild)  # (before the arguments are read: their errors are replies too)
+        use_locale(ctx)  # (before the arguments are read: their errors are replies too)
         return ctx
 
-    def wording(self, text: str) -> str:
-        """A reply as its reader reads it: in their language (`bot.i18n`; the code writes
-        English) and naming commands (`!help`) with this bot's prefix (POEMBOT_PREFIX)."""
-        if not text:
-            return text
-        if self.prefix != "!":
+    def wording(self, text: Words | str) -> str:
+        """A reply as its reader reads it: in their language (words of the catalogue,
+        `bot.i18n`, rendered in LANGUAGE's) and naming commands (`!help`) with this bot's prefix
+        (POEMBOT_PREFIX)."""
+        text = render(text)
+        if text and self.prefix != "!":
             text = re.sub(r"`!(?=[A-Za-z\u3400-\u9fff])", lambda _: "`" + self.prefix, text)
-        return translate(text)
+        return text
 
     def describe(self, error: BaseException, parameter: str | None = None) -> tuple[str, str]:
         """The reply a user gets for an error, and the outcome counted in the metrics and the
@@ -176,26 +199,28 @@ class PoemBot(commands.Bot):
         text = self._user_text(error, parameter)
         if text is None:
             log.error("unexpected error", exc_info=(type(error), error, error.__traceback__))
-            return APOLOGY, "error"
-        return self.wording(text), "refused"
+            return self.wording(SORRY), "error"
+        return fit(self.wording(text)), "refused"
 
     @staticmethod
-    def _user_text(error: BaseException, parameter: str | None) -> str | None:
+    def _user_text(error: BaseException, parameter: str | None) -> Words | None:
         if isinstance(error, StorageError):
             return storage_reply(error)
         if isinstance(error, (UserError, WorkerUnavailable)):
-            return fit(str(error))
+            return error.words
         if isinstance(error, commands.NotOwner):
-            return "Only the bot's owner can do that."
+            return t("Only the bot's owner can do that.")
         if isinstance(error, commands.MissingRequiredArgument):
-            return f"Something is missing: `{error.param.name}`. See `!help`."
+            return t("Something is missing: `{p}`.", p=error.param.name) + t("See `!help`.")
         if isinstance(error, commands.RangeError):
-            what = f"`{parameter}`" if parameter else "That number"
-            return f"{what} must be from {error.minimum} to {error.maximum} (not {echo(error.value)})."
+            lo, hi, value = error.minimum, error.maximum, echo(error.value)
+            if parameter:
+                return t("`{p}` must be from {a} to {b} (not {v}).", p=parameter, a=lo, b=hi, v=value)
+            return t("That number must be from {a} to {b} (not {v}).", a=lo, b=hi, v=value)
         if isinstance(error, (commands.BadArgument, commands.BadUnionArgument)):
-            return "I could not read that: numbers must be whole numbers. See `!help`."
+            return t("I could not read that: numbers must be whole numbers.") + t("See `!help`.")
         if isinstance(error, commands.UserInputError):
-            return "I could not read that command. See `!help`."
+            return t("I could not read that command.") + t("See `!help`.")
         return None
 
     async def on_app_command_error(
@@ -203,14 +228,14 @@ class PoemBot(commands.Bot):
     ) -> None:
         """A slash command the tree cannot run: unknown or stale (synced from an older
         version), or failing before a command's own handler: a clear answer, one log line."""
+        use_locale(interaction)
         if isinstance(error, (discord.app_commands.CommandNotFound, discord.app_commands.CommandSignatureMismatch)):
             log.warning(
                 "slash command %r is not this version's (%s); run !sync",
                 interaction.data.get("name"),
                 error.__class__.__name__,
             )
-            reply = (
-                "That slash command is out of date: the bot's owner can refresh them with `!sync`. "
+            reply = t("That slash command is out of date: the bot's owner can refresh them with `!sync`.") + t(
                 "Typed commands work meanwhile: see `!help`."
             )
         else:

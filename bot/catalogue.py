@@ -1,13 +1,15 @@
 """Keeping the catalogue of `bot.i18n` (bot/locale/<zh_TW|zh_CN>/LC_MESSAGES/poembot.po).
 
 `python -m bot.catalogue` finds every message of the code: Babel's extractor over bot/ (the
-calls `t`, `tn`, `tc` and the marks `N_`), and each command's help and slash description,
-which discord.py reads from its docstring. It adds the messages new in the code to both
-catalogues and drops those the code no longer has; a zh_CN message that has no translation
-yet is made from its zh_TW one with OpenCC's tw2sp (mainland phrases and terms: 伺服器 ->
-服务器) and the few terms written by hand below, then kept as its own (edit it freely). It
-ends by listing what still lacks a translation; `--check` changes nothing and exits 1 if the
-catalogues are not up to date (tests/test_language.py checks the same).
+calls `t`, `tn` and `tc`), and the words discord.py holds in English (each command's help and
+slash description, from its docstring; its options' descriptions and choices). It adds the
+messages new in the code to both catalogues, and keeps those the code no longer has as
+obsolete (`#~`), to come back with their translations if the code has them again. A zh_CN
+message that has no translation yet is made from its zh_TW one with OpenCC's tw2sp (mainland
+phrases and terms: 伺服器 -> 服务器) and the few terms written by hand below, then kept as its
+own (edit it freely). It ends by listing what still lacks a translation; `--check` changes
+nothing and exits 1 if the catalogues are not up to date (tests/test_language.py checks the
+same).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
+from discord import app_commands
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
@@ -29,7 +32,7 @@ from .i18n import CATALOGUES, DOMAIN
 
 BOT = Path(__file__).resolve().parent
 LOCALE = BOT / "locale"
-KEYWORDS = {"t": None, "tn": (1, 2), "tc": ((1, "c"), 2), "N_": None}  # bot.i18n's functions, for Babel
+KEYWORDS = {"t": None, "tn": (1, 2), "tc": ((1, "c"), 2)}  # bot.i18n's functions, for Babel
 # zh_CN terms that tw2sp leaves as Taiwan writes them (applied after it)
 TERMS = {
     "私讯": "私信",  # a direct message
@@ -43,11 +46,27 @@ def path(language: str) -> Path:
     return LOCALE / CATALOGUES[language] / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def _commands() -> list:
-    """The bot's commands as discord.py holds them (on the cog's class: no bot is built)."""
+def _held() -> dict[Key, str | None]:
+    """The words discord.py holds in English, read from the cog's class (no bot is built): each
+    command's help page (its docstring; context "help", with the cog's description and the help
+    command's own), its slash description (context "slash"), its options' descriptions and their
+    choices' names."""
+    from .app import HelpCommand
     from .cogs import Poems
 
-    return list(Poems.__cog_commands__) + list(Poems.__cog_app_commands__)
+    found: dict[Key, str | None] = {("help", Poems.__cog_description__): None}
+    found[("help", HelpCommand().command_attrs["help"])] = None
+    for command in list(Poems.__cog_commands__) + list(Poems.__cog_app_commands__):
+        if getattr(command, "help", None) and not getattr(command, "hidden", False):
+            found[("help", command.help)] = None
+        slash = getattr(command, "app_command", command if isinstance(command, app_commands.Command) else None)
+        if slash is None:  # (a typed-only command)
+            continue
+        found[("slash", slash.description)] = None
+        for parameter in slash.parameters:
+            found[(None, parameter.description)] = None
+            found.update(((None, choice.name), None) for choice in parameter.choices if not choice.name.startswith("★"))
+    return found
 
 
 def code_messages() -> dict[Key, str | None]:
@@ -60,12 +79,7 @@ def code_messages() -> dict[Key, str | None]:
             found[(context, message[0])] = message[1]
         else:
             found[(context, message)] = None
-    for command in _commands():
-        if getattr(command, "help", None) and not getattr(command, "hidden", False):
-            found[("help", command.help)] = None
-        slash = getattr(command, "app_command", command)
-        if getattr(slash, "description", None):
-            found[("slash", slash.description)] = None
+    found.update(_held())
     return found
 
 
@@ -118,13 +132,17 @@ def updated(language: str, wanted: dict[Key, str | None], traditional: Catalog |
         charset="utf-8",
         fuzzy=False,
     )
+    gone = {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id): m for m in [*old, *old.obsolete.values()]}
     for (context, msgid), plural in sorted(wanted.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
-        had = old.get(msgid, context=context)
+        had = gone.pop((context, msgid), None)
         string = _text(had) if had is not None else ""
         if not string and traditional is not None:
             source = traditional.get(msgid, context=context)
             string = simplify(_text(source)) if source is not None and _text(source) else ""
         new.add((msgid, plural) if plural else msgid, (string,) if plural else string, context=context)
+    for (context, msgid), message in gone.items():  # kept as obsolete (#~): back when the code is
+        if msgid and _text(message):
+            new.obsolete[(msgid, context) if context else msgid] = message
     return new
 
 
@@ -134,7 +152,7 @@ def untranslated(catalogue: Catalog) -> list[Key]:
 
 def render_po(catalogue: Catalog) -> str:
     out = io.BytesIO()
-    write_po(out, catalogue, width=100, omit_header=False, sort_output=False, ignore_obsolete=True)
+    write_po(out, catalogue, width=100, omit_header=False, sort_output=False, ignore_obsolete=False)
     return out.getvalue().decode("utf-8")
 
 

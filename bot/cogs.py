@@ -13,22 +13,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .i18n import Text, help_of, render, t
 from .limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS, with_limits
 from .parsing import parse_poem_args, parse_poem_id, parse_stars, slash_poem_words
 from .service import ShownPoem
 from .storage.repo import Viewer
-from .replies import echo, fit, plural
+from .replies import echo, fit
 from .views import (
     COLOUR,
     ForgetButton,
     answered,
     blend_view,
+    favourites,
     forgotten_text,
     poem_embed,
     poem_message,
     poem_view,
     presser,
     rated_text,
+    ratings,
+    use_locale,
 )
 
 log = logging.getLogger("poembot.bot.cogs")
@@ -37,7 +41,7 @@ log = logging.getLogger("poembot.bot.cogs")
 # module, so it is named here by its discord.py base, keeping the imports one way.
 
 # What each parameter means, in one place: `!help <command>` and the slash client's
-# option descriptions both read it (Discord allows 100 characters).
+# option descriptions both read it (Discord allows 100 characters); `meaning` words it.
 ARGUMENTS = {
     "seed": "the same seed writes the same poem: 42 or #42; or fav for a poem between your favourites",
     "form": "characters a line: 5 or 7 (also 7言, 七言, form:7)",
@@ -63,6 +67,11 @@ SCRIPTS = [
     app_commands.Choice(name=f"{name} ({sample})", value=name)
     for name, sample in (("traditional", "詩"), ("simplified", "诗"))
 ]
+
+
+def meaning(name: str) -> Text:
+    """What a parameter means, in the catalogue's words (its English is ARGUMENTS')."""
+    return Text(ARGUMENTS.get(name, ""), {})
 
 
 def described(func):
@@ -213,11 +222,13 @@ class Poems(commands.Cog):
             ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, a, b, steps
         )
         path = blend.path
-        embed = discord.Embed(title=f"Blend: {len(path)} steps from #{path[0].id} to #{path[-1].id}", colour=COLOUR)
+        title = t("Blend: {n} steps from #{a} to #{b}", n=len(path), a=path[0].id, b=path[-1].id)
+        embed = discord.Embed(title=render(title), colour=COLOUR)
         for i, p in enumerate(path):
             changed = marked_lines(p.lines, path[i - 1].lines if i else None)
-            embed.add_field(name=f"#{p.id} · step {i + 1}/{len(path)}", value="\n".join(changed), inline=False)
-        embed.set_footer(text="Bold: what each step changed. Pick one below to rate or keep it.")
+            name = t("#{id} · step {i}/{n}", id=p.id, i=i + 1, n=len(path))
+            embed.add_field(name=render(name), value="\n".join(changed), inline=False)
+        embed.set_footer(text=render(t("Bold: what each step changed.") + t("Pick one below to rate or keep it.")))
         msg = await ctx.send(embed=embed, view=blend_view(path))
         answered(ctx.interaction)
         await self.service.attach_message(blend.created, ctx.channel.id, msg.id)  # the ends keep their own
@@ -239,7 +250,7 @@ class Poems(commands.Cog):
         """Keep a poem among your favourites. Example: `!fav 12`."""
         pid = parse_poem_id(poem_id)
         await self.service.favourite(asker(ctx), pid)
-        await ctx.send(f"Poem #{pid} is now one of your favourites.")
+        await ctx.send(t("Poem #{id} is now one of your favourites.", id=pid))
 
     @commands.hybrid_command(name="unfav")
     @app_commands.autocomplete(poem_id=poem_ids)
@@ -248,18 +259,23 @@ class Poems(commands.Cog):
         """Remove a poem from your favourites. Example: `!unfav 12`."""
         pid = parse_poem_id(poem_id)
         await self.service.unfavourite(asker(ctx), pid)
-        await ctx.send(f"Poem #{pid} is no longer one of your favourites.")
+        await ctx.send(t("Poem #{id} is no longer one of your favourites.", id=pid))
 
     @commands.hybrid_command(name="favs")
     async def favs(self, ctx: commands.Context):
         """List your favourites that can be seen here, newest first (the newest 10; `!show <id>` shows any)."""
         poems = await self.service.favourites(asker(ctx))
         if not poems:
-            await ctx.send("You have no favourites yet. Press ♥ under a poem or type `!fav <id>`.", ephemeral=True)
+            none = t("You have no favourites yet.") + t("Press ♥ under a poem or type `!fav <id>`.")
+            await ctx.send(none, ephemeral=True)
             return
         total = await self.service.favourite_count(asker(ctx))
-        title = "Your favourites" if total <= len(poems) else f"Your favourites: the newest {len(poems)} of {total}"
-        embed = discord.Embed(title=title, colour=COLOUR)
+        title = (
+            t("Your favourites")
+            if total <= len(poems)
+            else t("Your favourites: the newest {n} of {total}", n=len(poems), total=total)
+        )
+        embed = discord.Embed(title=render(title), colour=COLOUR)
         for p in poems:
             embed.add_field(name=f"#{p.id}", value="\n".join(p.lines), inline=True)
         await ctx.send(embed=embed, ephemeral=True)
@@ -271,17 +287,22 @@ class Poems(commands.Cog):
         message, your own best poems written there."""
         ranked = await self.service.top(asker(ctx), n)
         if not ranked:
-            await ctx.send("No poem here has a rating yet. Rate one with the stars under it or `!rate <id> <1-5>`.")
-            return
-        embed = discord.Embed(
-            title="Best poems here" if ctx.guild else "Your best poems in direct messages", colour=COLOUR
-        )
-        for place, (p, r) in enumerate(ranked, 1):
-            embed.add_field(
-                name=f"{place}. #{p.id} · {r.mean:.2f}★ from {plural(r.count, 'rating')} · score {r.score:.2f}",
-                value="\n".join(p.lines),
-                inline=False,
+            await ctx.send(
+                t("No poem here has a rating yet.") + t("Rate one with the stars under it or `!rate <id> <1-5>`.")
             )
+            return
+        title = t("Best poems here") if ctx.guild else t("Your best poems in direct messages")
+        embed = discord.Embed(title=render(title), colour=COLOUR)
+        for place, (p, r) in enumerate(ranked, 1):
+            name = t(
+                "{place}. #{id} · {mean}★ from {ratings} · score {score}",
+                place=place,
+                id=p.id,
+                mean=f"{r.mean:.2f}",
+                ratings=ratings(r.count),
+                score=f"{r.score:.2f}",
+            )
+            embed.add_field(name=render(name), value="\n".join(p.lines), inline=False)
         await ctx.send(embed=embed)
 
     @commands.hybrid_command(name="show")
@@ -292,7 +313,8 @@ class Poems(commands.Cog):
         p, summary = await self.service.get(asker(ctx), parse_poem_id(poem_id))
         embed = poem_embed(p)
         if summary.count:
-            embed.add_field(name="rating", value=f"{summary.mean:.2f}★ from {plural(summary.count, 'rating')}")
+            rated = t("{mean}★ from {ratings}", mean=f"{summary.mean:.2f}", ratings=ratings(summary.count))
+            embed.add_field(name=render(t("rating")), value=render(rated))
         await ctx.send(embed=embed, view=poem_view(p))
 
     @commands.hybrid_command(name="script")
@@ -301,7 +323,12 @@ class Poems(commands.Cog):
     async def script(self, ctx: commands.Context, script: str):
         """Show poems to you in simplified or traditional characters. Example: `!script simplified`."""
         script = await self.service.set_script(ctx.author.id, script)
-        await ctx.send(f"Poems will be shown to you in {script} characters.", ephemeral=True)
+        said = (
+            t("Poems will be shown to you in simplified characters.")
+            if script == "simplified"
+            else t("Poems will be shown to you in traditional characters.")
+        )
+        await ctx.send(said, ephemeral=True)
 
     @commands.hybrid_command(name="cards")
     @app_commands.choices(setting=[app_commands.Choice(name=v, value=v) for v in ("on", "off")])
@@ -310,7 +337,7 @@ class Poems(commands.Cog):
         """Turn the picture (card) under the poems you ask for on or off. Example: `!cards off`."""
         on = await self.service.set_cards(ctx.author.id, setting)
         await ctx.send(
-            "Your poems will come with a card." if on else "Your poems will come as text alone.", ephemeral=True
+            t("Your poems will come with a card.") if on else t("Your poems will come as text alone."), ephemeral=True
         )
 
     @commands.hybrid_command(name="forgetme")
@@ -323,22 +350,25 @@ class Poems(commands.Cog):
         three of your four lines). A poem of yours still being written is not saved.
         """
         if confirm != "confirm":
-            ratings, favourites = await self.service.others_on_my_poems(ctx.author.id)
+            rated, kept = await self.service.others_on_my_poems(ctx.author.id)
             others = (
-                f" Your poems also carry {plural(ratings, 'rating')} and {plural(favourites, 'favourite')} "
-                "from other people; they go with the poems."
-                if ratings or favourites
-                else ""
+                t(
+                    "Your poems also carry {ratings} and {favourites} from other people; they go with the poems.",
+                    ratings=ratings(rated),
+                    favourites=favourites(kept),
+                )
+                if rated or kept
+                else None
             )
             view = discord.ui.View(timeout=None)
             view.add_item(ForgetButton(ctx.author.id))
-            await ctx.send(
-                "This deletes every poem you asked for, every rating and favourite you gave, "
-                f"and your settings.{others} It cannot be undone. To go ahead, press the button "
-                "(or type `!forgetme confirm`).",
-                view=view,
-                ephemeral=True,
+            asked = (
+                t("This deletes every poem you asked for, every rating and favourite you gave, and your settings.")
+                + others
+                + t("It cannot be undone.")
+                + t("To go ahead, press the button (or type `!forgetme confirm`).")
             )
+            await ctx.send(asked, view=view, ephemeral=True)
             return
         gone = await self.service.forget(ctx.author.id)
         await ctx.send(forgotten_text(gone), ephemeral=True)
@@ -346,19 +376,23 @@ class Poems(commands.Cog):
     @app_commands.command(name="help", description="What this bot does, and how to ask it")
     @app_commands.describe(command="a command to explain in full")
     async def slash_help(self, interaction: discord.Interaction, command: str | None = None):
-        """The slash side of `!help`: every command in one line, or one command in full."""
+        """The slash side of `!help`: every command in one line, or one command in full, in the
+        reader's language."""
+        use_locale(interaction)
         shown = [c for c in self.get_commands() if not c.hidden]
         if command is None:
-            text = "\n".join(f"`/{c.name}` {c.short_doc}" for c in shown)
-            text += "\nEach also works typed with the prefix (`!poem 42 7言`). `/help command:poem` explains one."
+            text = "\n".join(f"`/{c.name}` {render(help_of(c)).splitlines()[0]}" for c in shown)
+            text += "\n" + render(
+                t("Each also works typed with the prefix (`!poem 42 7言`).") + t("`/help command:poem` explains one.")
+            )
         else:
             found = next((c for c in shown if c.name == command.strip().lstrip("/!").lower()), None)
             if found is None:
-                text = f"There is no command called “{echo(command)}”. `/help` lists them."
+                text = render(t("There is no command called “{name}”.", name=echo(command)) + t("`/help` lists them."))
             else:
-                args = "\n".join(f"• `{name}`: {ARGUMENTS.get(name, '')}" for name in found.clean_params)
-                text = f"**/{found.name}**: {found.help}" + (f"\n{args}" if args else "")
-        await interaction.response.send_message(fit(text), ephemeral=True)
+                args = "\n".join(f"• `{name}`: {render(meaning(name))}" for name in found.clean_params)
+                text = f"**/{found.name}**: {render(help_of(found))}" + (f"\n{args}" if args else "")
+        await interaction.response.send_message(fit(interaction.client.wording(text)), ephemeral=True)
 
     @slash_help.autocomplete("command")
     async def _help_names(self, interaction: discord.Interaction, current: str):
@@ -373,4 +407,4 @@ class Poems(commands.Cog):
     async def sync(self, ctx: commands.Context):
         """Publish the slash commands to Discord (owner only)."""
         synced = await self.bot.tree.sync()
-        await ctx.send(f"Synced {len(synced)} slash commands.")
+        await ctx.send(t("Synced {n} slash commands.", n=len(synced)))

@@ -12,16 +12,20 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from .i18n import language_for, render, t
 from .local import LocalDiscord
 from .settings import Settings
 
 CONSOLE_USER = 1  # the one person at the console (an owner of the bot: `!sync` works)
+LOCALES = {"en": "en-US", "zh-TW": "zh-TW", "zh-CN": "zh-CN"}  # `--locale`: the Discord locale it stands for
 
 
 async def chat(local: LocalDiscord, stdin=sys.stdin, stdout=sys.stdout) -> None:
-    """Chat with the bot behind `local` until the end of input (or until cancelled)."""
+    """Chat with the bot behind `local` until the end of input (or until cancelled), in the
+    language of `local.locale`: its server's and the console user's client's."""
     if stdin.isatty():
-        print("poembot console: type !help, !poem 42, ... (Ctrl-D to quit)", file=stdout, flush=True)
+        hello = t("poembot console: type !help, !poem 42, ... (Ctrl-D to quit)")
+        print(render(hello, language_for(local.locale)), file=stdout, flush=True)
     await _chat(local, _lines(stdin), stdout)
 
 
@@ -69,6 +73,11 @@ async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout) -> None:
     (or menu option) listed under the last reply that had any. Ends at the end of input, or
     when cancelled (SIGTERM), a command at work included."""
     controls: list[_Control] = []
+    language = language_for(local.locale)
+
+    def say(words) -> None:
+        print(render(words, language) + "\n", file=stdout, flush=True)
+
     while True:
         line = await lines.get()
         if line is None:
@@ -79,32 +88,30 @@ async def _chat(local: LocalDiscord, lines: asyncio.Queue, stdout) -> None:
         if (press := re.fullmatch(r"(?:!press\s+)?(\d{1,3})", line)) and controls:
             number = int(press.group(1))
             if not 1 <= number <= len(controls):
-                print(f"There is no control {number} (1 to {len(controls)}).\n", file=stdout, flush=True)
+                say(t("There is no control {number} (1 to {n}).", number=number, n=len(controls)))
                 continue
             replies = await controls[number - 1].use(local)
         elif line.startswith("/"):
             try:
                 name, options = _slash(line)
-            except ValueError as e:
-                print(f"{e}.\n", file=stdout, flush=True)
+            except _NotANumber as e:
+                say(t("{key} takes a whole number, like {key}:5.", key=e.key))
                 continue
             if not name:
-                print("Type a slash command after the /, like /poem or /help.\n", file=stdout, flush=True)
+                say(t("Type a slash command after the /, like /poem or /help."))
                 continue
-            replies = await local.slash(name, options, user_id=CONSOLE_USER, name_of_user="you")
+            replies = await local.slash(name, options, user_id=CONSOLE_USER, name_of_user="you", locale=local.locale)
         else:
             replies = await local.say(line, user_id=CONSOLE_USER, name="you")
         for sent in replies:
             if sent.kind in ("message", "interaction", "followup", "edit"):
-                prefix = "(only you can see this) " if sent.ephemeral else ""
+                prefix = render(t("(only you can see this)"), language) + " " if sent.ephemeral else ""
                 print(prefix + sent.text(), file=stdout, flush=True)
                 if found := _controls_of(sent):
                     controls = found
-                    print(
-                        " ".join(f"[{i} {c.label}]" for i, c in enumerate(controls, 1)) + "  (type a number to press)",
-                        file=stdout,
-                        flush=True,
-                    )
+                    listed = " ".join(f"[{i} {c.label}]" for i, c in enumerate(controls, 1))
+                    how = render(t("(type a number to press)"), language)
+                    print(f"{listed}  {how}", file=stdout, flush=True)
         print(file=stdout, flush=True)
 
 
@@ -118,9 +125,10 @@ class _Control:
     value: str | None = None  # the option, for a select menu
 
     async def use(self, local: LocalDiscord):
+        who = {"user_id": CONSOLE_USER, "name": "you", "locale": local.locale}
         if self.value is None:
-            return await local.click(self.message, self.custom_id, user_id=CONSOLE_USER, name="you")
-        return await local.choose(self.message, self.custom_id, [self.value], user_id=CONSOLE_USER, name="you")
+            return await local.click(self.message, self.custom_id, **who)
+        return await local.choose(self.message, self.custom_id, [self.value], **who)
 
 
 def _controls_of(sent) -> list[_Control]:
@@ -132,6 +140,14 @@ def _controls_of(sent) -> list[_Control]:
             elif "custom_id" in c:
                 found.append(_Control(c.get("label") or c["custom_id"], sent.message, c["custom_id"]))
     return found
+
+
+class _NotANumber(ValueError):
+    """A numeric slash option given something else (Discord's client would not send it)."""
+
+    def __init__(self, key: str):
+        super().__init__(f"{key} takes a whole number, like {key}:5")
+        self.key = key
 
 
 def _slash(line: str) -> tuple[str, dict]:
@@ -149,7 +165,7 @@ def _slash(line: str) -> tuple[str, dict]:
         key, sep, value = part.partition(":")
         if sep:
             if key in NUMBER_OPTIONS and not value.isdigit():  # Discord's client takes only numbers there
-                raise ValueError(f"{key} takes a whole number, like {key}:5")
+                raise _NotANumber(key)
             options[key] = int(value) if key in NUMBER_OPTIONS else value
     return name.lower(), options
 

@@ -14,7 +14,8 @@ from discord.utils import escape_markdown, escape_mentions
 
 from .i18n import Words, t, tn
 
-APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+SORRY = t("Sorry, something went wrong on my side. It has been logged; please try again.")  # anything unexpected
+APOLOGY = str(SORRY)  # (its English)
 MAX_CONTENT = 2000  # characters in a message's content
 ECHO_CHARS = 40  # characters of user input a reply repeats
 INVISIBLE = {"Cc", "Cf", "Co", "Cn", "Zl", "Zp"}
@@ -49,12 +50,7 @@ def fit(text: str, limit: int = MAX_CONTENT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def storage_reply(error: Exception) -> str:
-    """(Until the app words with Text: `storage_words`, in English.)"""
-    return str(storage_words(error))
-
-
-def storage_words(error: Exception) -> Words:
+def storage_reply(error: Exception) -> Words:
     """What a user is told when the data cannot do what they asked."""
     from .storage import repo
 
@@ -77,10 +73,6 @@ def storage_words(error: Exception) -> Words:
         case repo.InvalidScript():
             return t("The script is simplified or traditional.")
     return t("That cannot be done with the poems saved here.")
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _chars(chars, limit: int = 20) -> str:

@@ -18,11 +18,10 @@ from discord.ext import commands
 
 from . import cards
 from .parsing import parse_poem_id
-from .service import LOCALE_SCRIPT, ShownPoem, script_for_locale
-from .i18n import LANGUAGE, language_for
+from .service import LOCALE_SCRIPT, ShownPoem
+from .i18n import LANGUAGE, Sentences, Text, Words, reader_language, render, t, tn
 from .storage.repo import Viewer
 from .logs import command_done
-from .replies import plural
 
 # The bot these take is bot.app.PoemBot (a `commands.Bot` with a `service`); app imports this
 # module, so it is named here by its discord.py base, keeping the imports one way.
@@ -46,7 +45,7 @@ async def poem_message(bot: commands.Bot, p: ShownPoem) -> dict:
     font = cards.font(str(settings.card_font) if settings.card_font else None)
     if font is None:
         return message
-    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · {p.origin}"
+    caption = f"#{p.id} · {'五言' if p.form == 5 else '七言'} · {render(p.origin)}"
     png = await asyncio.to_thread(cards.render, [line[:-1] for line in p.lines], caption, p.script, font)
     name = f"poem-{p.id}.png"
     message["embed"].set_image(url=f"attachment://{name}")
@@ -54,18 +53,31 @@ async def poem_message(bot: commands.Bot, p: ShownPoem) -> dict:
     return message
 
 
-def poem_embed(p: ShownPoem, title: str | None = None) -> discord.Embed:
-    embed = discord.Embed(title=title or f"Poem #{p.id}", description="\n".join(p.lines), colour=COLOUR)
-    embed.set_footer(text=f"{p.origin} · {p.form}-character quatrain · {p.model_version}")
+def quatrain(form: int) -> Text:
+    """A poem's form as its footer names it (五言絕句)."""
+    return t("7-character quatrain") if form == 7 else t("5-character quatrain")
+
+
+def poem_embed(p: ShownPoem) -> discord.Embed:
+    """A poem's embed, in the reader's language: its id, its lines, where it came from."""
+    embed = discord.Embed(title=render(t("Poem #{id}", id=p.id)), description="\n".join(p.lines), colour=COLOUR)
+    footer = t("{origin} · {quatrain} · {model}", origin=p.origin, quatrain=quatrain(p.form), model=p.model_version)
+    embed.set_footer(text=render(footer))
     return embed
 
 
-def rated_text(poem_id: int, stars: int, summary) -> str:
+def ratings(n: int) -> Text:
+    return tn("{n} rating", "{n} ratings", n)
+
+
+def rated_text(poem_id: int, stars: int, summary) -> Words:
     if not summary.count:  # (its ratings went with it, a moment after: the poem was deleted)
-        return f"Poem #{poem_id} was deleted by its owner just now."
-    return (
-        f"You gave poem #{poem_id} {stars}★. It now has {plural(summary.count, 'rating')}, "
-        f"{summary.mean:.2f}★ on average."
+        return t("Poem #{id} was deleted by its owner just now.", id=poem_id)
+    return t("You gave poem #{id} {stars}★.", id=poem_id, stars=stars) + tn(
+        "It now has {n} rating, {mean}★ on average.",
+        "It now has {n} ratings, {mean}★ on average.",
+        summary.count,
+        mean=f"{summary.mean:.2f}",
     )
 
 
@@ -97,7 +109,10 @@ class FavouriteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem
     def __init__(self, poem_id: int):
         super().__init__(
             discord.ui.Button(
-                label="♥ favourite", style=discord.ButtonStyle.primary, custom_id=f"poem:fav:{poem_id}", row=1
+                label=render(t("♥ favourite")),
+                style=discord.ButtonStyle.primary,
+                custom_id=f"poem:fav:{poem_id}",
+                row=1,
             )
         )
         self.poem_id = poem_id
@@ -109,7 +124,7 @@ class FavouriteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act():
             await interaction.client.service.favourite(presser(interaction), self.poem_id)
-            return f"Poem #{self.poem_id} is now one of your favourites."
+            return t("Poem #{id} is now one of your favourites.", id=self.poem_id)
 
         await _answer_button(interaction, act)
 
@@ -118,7 +133,10 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:re
     def __init__(self, form: int):
         super().__init__(
             discord.ui.Button(
-                label="↻ another", style=discord.ButtonStyle.success, custom_id=f"poem:reroll:{form}", row=1
+                label=render(t("↻ another")),
+                style=discord.ButtonStyle.success,
+                custom_id=f"poem:reroll:{form}",
+                row=1,
             )
         )
         self.form = form
@@ -139,7 +157,10 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"poem:vary
     def __init__(self, poem_id: int):
         super().__init__(
             discord.ui.Button(
-                label="✎ variation", style=discord.ButtonStyle.secondary, custom_id=f"poem:vary:{poem_id}", row=1
+                label=render(t("✎ variation")),
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"poem:vary:{poem_id}",
+                row=1,
             )
         )
         self.poem_id = poem_id
@@ -158,10 +179,13 @@ class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:r
     """↺ under a poem: pick a line, and the poem comes back with that line written anew."""
 
     def __init__(self, poem_id: int):
-        options = [discord.SelectOption(label=f"↺ rewrite line {n}", value=str(n)) for n in range(1, 5)]
+        options = [discord.SelectOption(label=render(t("↺ rewrite line {n}", n=n)), value=str(n)) for n in range(1, 5)]
         super().__init__(
             discord.ui.Select(
-                custom_id=f"poem:rewrite:{poem_id}", placeholder="↺ rewrite a line…", options=options, row=2
+                custom_id=f"poem:rewrite:{poem_id}",
+                placeholder=render(t("↺ rewrite a line…")),
+                options=options,
+                row=2,
             )
         )
         self.poem_id = poem_id
@@ -178,16 +202,18 @@ class RewriteSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:r
         )
 
 
-def use_locale(interaction: discord.Interaction | None, guild: discord.Guild | None = None) -> None:
-    """Let the poems written for this interaction (or command) default to the script the
-    user's client language suggests (a user's own `!script` choice still wins)."""
-    locale = interaction.locale if interaction is not None else guild.preferred_locale if guild else None
-    LOCALE_SCRIPT.set(script_for_locale(str(locale) if locale else None))
-    LANGUAGE.set(language_for(str(locale) if locale else None))  # the language of the replies
+def use_locale(origin: commands.Context | discord.Interaction) -> None:
+    """Answer this command or press in its reader's language (`i18n.reader_language`), and let
+    the poems written for it default to that language's script (simplified for zh-CN; a user's
+    own `!script` choice still wins)."""
+    language = reader_language(origin)
+    LANGUAGE.set(language)
+    LOCALE_SCRIPT.set("simplified" if language == "zh-CN" else "traditional")
 
 
 def worded(bot, content, kwargs: dict):
-    """`content` and the embeds in `kwargs` with their command hints in the bot's prefix."""
+    """`content` (words of the catalogue, or a string) in the reader's language, and it and the
+    embeds in `kwargs` with their command hints in the bot's prefix."""
     for embed in [kwargs.get("embed")] + list(kwargs.get("embeds") or []):
         if embed is None:
             continue
@@ -199,7 +225,7 @@ def worded(bot, content, kwargs: dict):
             embed.set_footer(text=bot.wording(embed.footer.text), icon_url=embed.footer.icon_url)
         for i, f in enumerate(embed.fields):
             embed.set_field_at(i, name=bot.wording(f.name), value=bot.wording(f.value), inline=f.inline)
-    return bot.wording(content) if isinstance(content, str) else content
+    return bot.wording(content) if isinstance(content, (str, Text, Sentences)) else content
 
 
 def answered(interaction: discord.Interaction | None) -> None:
@@ -208,7 +234,7 @@ def answered(interaction: discord.Interaction | None) -> None:
         interaction.extras["answered"] = True
 
 
-async def private_error(interaction: discord.Interaction, text: str) -> None:
+async def private_error(interaction: discord.Interaction, text: Words | str) -> None:
     """Tell only the user, at any point of an interaction. After a public deferral
     Discord would make the first follow-up public (it fills in the "thinking…"
     message), so that message is deleted first unless it already holds the answer."""
@@ -267,10 +293,16 @@ async def _answer_button(interaction: discord.Interaction, act) -> None:
     _count_press(interaction, outcome, t0)
 
 
-def forgotten_text(gone) -> str:
-    return (
-        f"Done: deleted {plural(gone.poems, 'poem')}, {plural(gone.ratings, 'rating')} and "
-        f"{plural(gone.favourites, 'favourite')}."
+def favourites(n: int) -> Text:
+    return tn("{n} favourite", "{n} favourites", n)
+
+
+def forgotten_text(gone) -> Text:
+    return t(
+        "Done: deleted {poems}, {ratings} and {favourites}.",
+        poems=tn("{n} poem", "{n} poems", gone.poems),
+        ratings=ratings(gone.ratings),
+        favourites=favourites(gone.favourites),
     )
 
 
@@ -280,7 +312,9 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button], template=r"forget:
     def __init__(self, user_id: int):
         super().__init__(
             discord.ui.Button(
-                label="Delete all of it", style=discord.ButtonStyle.danger, custom_id=f"forget:confirm:{user_id}"
+                label=render(t("Delete all of it")),
+                style=discord.ButtonStyle.danger,
+                custom_id=f"forget:confirm:{user_id}",
             )
         )
         self.user_id = user_id
@@ -292,7 +326,7 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button], template=r"forget:
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act():
             if interaction.user.id != self.user_id:
-                return "Only the person who asked can confirm this."
+                return t("Only the person who asked can confirm this.")
             return forgotten_text(await interaction.client.service.forget(interaction.user.id))
 
         await _answer_button(interaction, act)
@@ -306,7 +340,9 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
         seen: set[int] = set()  # a poem on the path twice (`!blend 1 1`) is one option: Discord refuses repeats
         options = [
             discord.SelectOption(
-                label=f"#{p.id} · step {i + 1}/{len(path)}", value=str(p.id), description=p.lines[0][:100]
+                label=render(t("#{id} · step {i}/{n}", id=p.id, i=i + 1, n=len(path))),
+                value=str(p.id),
+                description=p.lines[0][:100],
             )
             for i, p in enumerate(path or [])
             if not (p.id in seen or seen.add(p.id))
@@ -314,7 +350,7 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
         super().__init__(
             discord.ui.Select(
                 custom_id="poem:steps",
-                placeholder="Rate or keep one of these poems…",
+                placeholder=render(t("Rate or keep one of these poems…")),
                 options=options or [discord.SelectOption(label="-")],
                 row=0,
             )

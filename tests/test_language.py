@@ -56,6 +56,7 @@ def test_zh_cn_is_in_simplified_characters_and_mainland_terms_and_zh_tw_in_tradi
     ):
         for msgid, _, text in _translations(language).values():
             prose = re.sub(r"`[^`]*`", "", text)  # (commands may be typed in either script)
+            prose = "".join(ch for ch in prose if ch not in msgid)  # (nor what the English quotes: 詩)
             assert not [w for w in wrong if w in prose], (language, text)
             if language == "zh-CN":
                 assert t2s.convert(prose) == prose, f"traditional characters in {text!r}"
@@ -175,6 +176,156 @@ ENGLISH = re.compile(r"\b[A-Za-z]{2,}(?:[ ,;:'’-]+[A-Za-z]{2,})+\b")
 
 def _prose(text: str) -> str:
     """A reply without what may stay in English: code spans, commands, ids, model versions."""
-    text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"`[^`\n]*`", " ", text.replace("```", "\n"))  # (a help page is a code block: its prose counts)
     text = re.sub(r"[!/][a-z]+(?: [a-z]+)?", " ", text)  # !poem, /help command
     return re.sub(r"\b(?:fake-\d+|simplified|traditional|on|off)\b", " ", text)
+
+
+def _texts(sent) -> list[str]:
+    """Everything a reader reads in what the bot sent: its content, each embed's title, fields
+    and footer, each button's label, each menu's placeholder and options."""
+    texts = [sent.content]
+    for embed in sent.embeds:
+        texts += [embed.get("title", ""), embed.get("footer", {}).get("text", "")]
+        texts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields", [])]
+    for row in sent.components:
+        for item in row.get("components", []):
+            texts += [item.get("label", ""), item.get("placeholder", "")]
+            texts += [o.get("label", "") + " " + o.get("description", "") for o in item.get("options", [])]
+    return [text for text in texts if text]
+
+
+def _english(sent_list) -> list[str]:
+    return [text for sent in sent_list for text in _texts(sent) if ENGLISH.search(_prose(text))]
+
+
+TYPED = [  # (user, what they type), in a Chinese server: every command, its mistakes, the model's refusals
+    (1, "!poem 42"),
+    (1, "!poem 月 3"),
+    (1, "!poem 藏頭 春花秋月 5"),
+    (1, "!poem 藏頭 春 花 秋 42"),
+    (1, "!poem 𠀀"),
+    (1, "!poem moon"),
+    (1, "!poem 99999999999999999999"),
+    (1, "!poem 42 6"),
+    (1, "!poem 秋 雁 月 風"),
+    (1, "!rewrite 1 2"),
+    (1, "!rewrite 1 9"),
+    (1, "!vary 1"),
+    (1, "!vary 99"),
+    (1, "!fav 1"),
+    (1, "!fav 1"),
+    (1, "!unfav 3"),
+    (1, "!fav 2"),
+    (1, "!favs"),
+    (3, "!favs"),
+    (3, "!poem fav"),
+    (1, "!poem fav 7言"),
+    (1, "!poem fav 9"),
+    (1, "!blend 1 2 4"),
+    (1, "!blend 1"),
+    (1, "!blend 1 2 50"),
+    (1, "!blend hello world"),
+    (1, "!rate 1 5"),
+    (1, "!rate 1 9"),
+    (1, "!rate"),
+    (1, "!rate abc 3"),
+    (1, "!show 1"),
+    (1, "!show 999"),
+    (1, "!top"),
+    (3, "!top 0"),
+    (1, "!script klingon"),
+    (1, "!cards maybe"),
+    (1, "!cards off"),
+    (1, "!cards on"),
+    (2, "!sync"),
+    (1, "!help"),
+    (1, "!help poem"),
+    (1, "!help blend"),
+    (1, "!help Poems"),
+    (1, "!help nothing"),
+    (1, "!script traditional"),
+    (1, "!script simplified"),
+    (4, "!forgetme"),
+]
+
+
+@pytest.mark.parametrize("locale", ["zh-TW", "zh-CN"])
+async def test_a_chinese_reader_reads_no_english_sentence_in_any_reply(sqlite_url, locale):
+    """Typed commands in a zh-TW (zh-CN) server, slash commands, buttons and menus from a zh-TW
+    (zh-CN) client: no reply, embed, footer, button or menu holds two English words in a row
+    (commands, ids and code spans aside)."""
+    from tests.helpers import running_bot
+
+    async with running_bot(sqlite_url, FakeWorker(), locale=locale) as local:
+        sent = []
+        for user, typed in TYPED:
+            replies = await local.say(typed, user_id=user)
+            assert replies, typed
+            sent += replies
+        poem = next(s for s in sent if s.embeds and s.custom_ids and s.custom_ids[0].startswith("poem:rate:1:"))
+        blend = next(s for s in sent if s.custom_ids == ["poem:steps"])
+        forget = next(s for s in sent if any(c.startswith("forget:") for c in s.custom_ids))
+        press = {"locale": locale}
+        for custom_id in poem.custom_ids[:-1]:  # stars, ♥, ✎, ↻
+            sent += await local.click(poem.message, custom_id, **press)
+        sent += await local.choose(poem.message, "poem:rewrite:1", ["3"], **press)
+        sent += await local.choose(
+            blend.message, "poem:steps", [blend.components[0]["components"][0]["options"][1]["value"]], **press
+        )
+        sent += await local.click(forget.message, forget.custom_ids[0], user_id=5, **press)
+        for name, options in (
+            ("help", {}),
+            ("help", {"command": "blend"}),
+            ("help", {"command": "nothing"}),
+            ("poem", {"seed": "3", "subject": "雁"}),
+            ("poem", {"acrostic": "春花"}),
+            ("show", {"poem_id": "1"}),
+            ("rate", {"poem_id": "999", "stars": "5"}),
+            ("top", {"n": 3}),
+        ):
+            sent += await local.slash(name, options, user_id=6, locale=locale)
+        sent += await local.click(forget.message, forget.custom_ids[0], user_id=4, **press)
+        assert not _english(sent), _english(sent)
+        chinese = "".join(text for s in sent for text in _texts(s))
+        assert ("五言絕句" if locale == "zh-TW" else "五言绝句") in chinese
+        assert ("題目 月，種子 3" if locale == "zh-TW" else "题目 月，种子 3") in chinese, "the subject's footer"
+        assert "模型不認得的字：𠀀" in chinese if locale == "zh-TW" else "模型不认得的字：𠀀" in chinese
+        assert ("重寫第 2 句" if locale == "zh-TW" else "重写第 2 句") in chinese, "the rewrite's footer"
+
+
+@pytest.mark.parametrize("locale", ["zh-TW", "zh-CN"])
+async def test_busy_workers_and_cooldowns_are_said_in_the_readers_language(sqlite_url, locale):
+    from tests.helpers import running_bot
+
+    async with running_bot(sqlite_url, FakeWorker(), locale=locale, poem_cooldown_s=60) as local:
+        (written,) = await local.say("!poem 1")
+        (wait,) = await local.say("!poem 2")
+        local.bot.service.settings.max_in_flight = 0
+        busy = await local.slash("poem", {"seed": "3"}, user_id=2, locale=locale)
+    assert written.embeds and not _english([wait, *busy]), _english([wait, *busy])
+    assert wait.text().startswith("詩人別急" if locale == "zh-TW" else "诗人别急")
+
+
+async def test_the_console_chats_in_the_language_it_is_given(sqlite_url):
+    """`python -m bot --console --locale zh-TW`: its server's language and its user's client's,
+    typed commands, slash commands and buttons pressed by number alike."""
+    import asyncio
+    import io
+
+    from bot import console
+    from bot.__main__ import main
+    from tests.helpers import running_bot
+
+    async with running_bot(sqlite_url, FakeWorker(), locale=console.LOCALES["zh-TW"]) as local:
+        lines: asyncio.Queue = asyncio.Queue()
+        for line in ("!poem 42", "6", "/poem seed:7", "99", "/top n:x", None):
+            lines.put_nowait(line)
+        out = io.StringIO()
+        await console._chat(local, lines, out)
+    said = out.getvalue()
+    assert "第 1 號詩" in said and "[6 ♥ 收藏]" in said and "（輸入編號來按）" in said
+    assert "第 1 號詩已收進你的收藏" in said and "沒有第 99 個按鈕" in said and "n 要接一個整數" in said
+    assert not ENGLISH.search(_prose(said)), said
+    with pytest.raises(SystemExit):
+        main(["--locale", "fr"])
