@@ -93,6 +93,8 @@ def fresh_venv(where: Path, wheel: Path, without: tuple[str, ...] = ()) -> Path:
 def test_the_wheel_carries_the_code_and_the_license_but_no_model_weights(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "bot/__main__.py" in names and "model/text.py" in names and "bot/migrations/env.py" in names
+    for language in ("zh_TW", "zh_CN"):  # the replies' catalogues, read with Babel at start
+        assert f"bot/locale/{language}/LC_MESSAGES/poembot.po" in names
     assert not [n for n in names if n.endswith(".safetensors") or "checkpoints/" in n], "weights stay out"
     (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
     text = zipfile.ZipFile(wheel).read(metadata).decode()
