@@ -61,7 +61,9 @@ def interpolate(
     if method not in ("slerp", "lerp"):
         raise InputError("method is slerp or lerp")
     ends = [gen.parse(v) if isinstance(v, str) else None for v in (a, b)]  # an end given as text is itself
-    za, zb = (torch.tensor(gen.latent_of(e)) if e is not None else gen.as_latents([v])[0] for v, e in zip((a, b), ends))
+    za, zb = (
+        torch.tensor(gen.latent_of(e)) if e is not None else gen.requests.latents([v])[0] for v, e in zip((a, b), ends)
+    )
     if not crossings and gen.ckpt.cfg.latent_global:
         path, keep = detail_path(gen, za, zb, steps, method)
         if torch.equal(za, zb) and ends[0] == ends[1]:  # a poem with itself: the path is that poem
@@ -134,6 +136,27 @@ def path_point(
     G, Dd = gen.ckpt.cfg.latent_global, gen.ckpt.cfg.latent_detail
     near, share = (za, 1 - 2 * t) if t <= 0.5 else (zb, 2 * t - 1)
     return torch.cat([interpolate_latents(za[:G], zb[:G], t, method), near[G:]]), round(share**2 * Dd)
+
+
+def between(
+    gen: PoemGenerator, a: str, b: str, t: float, opts: Options
+) -> tuple[list[float], torch.Tensor | None, list[tuple[torch.Tensor, float]], str]:
+    """A poem between two favourites a and b (parsed texts), a share t of the way from a:
+    its latent, the detail dimensions it reads (None: all), the characters it leans on (each
+    favourite's in their places, the nearer one more, at `opts.continuity`) and the favourite
+    whose line 1 ending it takes (the nearer): `PoemGenerator.vary` decodes it."""
+    za, zb = torch.tensor(gen.latent_of(a)), torch.tensor(gen.latent_of(b))
+    keep = None
+    if gen.ckpt.cfg.latent_global:  # the blend's point at t, its detail read a share opts.detail
+        point, dims = path_point(gen, za, zb, float(t), "lerp")
+        z, keep = point.tolist(), torch.tensor([round(dims * opts.detail)])
+    else:
+        z = interpolate_latents(za, zb, float(t), "lerp").tolist()
+    prefer = []
+    if opts.continuity:  # each favourite's characters in their places, the nearer one more
+        ends = gen.vocab.encode_batch([a, b])  # (2, T)
+        prefer = [(ends[:1], opts.continuity * (1 - t)), (ends[1:], opts.continuity * t)]
+    return z, keep, prefer, a if t <= 0.5 else b
 
 
 def half_lines(gen: PoemGenerator) -> list[tuple[int, int]]:

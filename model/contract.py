@@ -160,7 +160,7 @@ class Options:
     rhyme: bool = True  # lines 2 and 4 end in the same level-tone rhyme group
     rhyme_first: bool = False  # line 1 rhymes with them too
     first_rhyme: float | None = None  # otherwise the share of poems whose line 1 rhymes, the rest ending it
-    # oblique (None = the share real poems of the form have: model/generate.py's FIRST_RHYME)
+    # oblique (None = the share real poems of the form have: model/endings.py's FIRST_RHYME)
     tone: bool = True  # prefer the regulated level/oblique pattern at key positions
     tone_penalty: float = 4.0  # nats taken from a character off the tone pattern
     parallel: bool = False  # read every character off the latent at once (the parallel head), not in order

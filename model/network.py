@@ -266,7 +266,7 @@ class PoemVAE(nn.Module):
         h = self.from_z(z).view(B, T, C)  # (B, T, C)
         return self.decoder(h)  # (B, T, C)
 
-    def detail_keep(self, B: int, device=None) -> torch.Tensor:
+    def detail_cut(self, B: int, device=None) -> torch.Tensor:
         """Training's random cut of the detail code: (B,) dimensions kept, 0 for a share
         `detail_drop`, 1..Dd-1 for `detail_nest`, all for the rest."""
         Dd = self.cfg.latent_detail
@@ -316,7 +316,7 @@ class PoemVAE(nn.Module):
         """x: (B, T) -> (nll_parallel (B, T), nll_ar (B, T) or None, mu, logvar)."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar) if sample else mu
-        keep = self.detail_keep(len(x), x.device) if self.training and self.cfg.latent_detail else None
+        keep = self.detail_cut(len(x), x.device) if self.training and self.cfg.latent_detail else None
         hp = self.decode_parallel(z, keep)  # (B, T, C)
         C = self.cfg.emb
         nll_p = self.parallel_out.nll(hp.reshape(-1, C), x.reshape(-1)).view_as(x)  # (B, T)

@@ -190,7 +190,7 @@ class FakeWorker:
     def _known(self, text: str, field: str) -> str:
         """`text` (`field`: a subject word, or the acrostic) in the characters the fake knows
         (simplified ones as traditional), or the model's refusal naming those it does not know
-        (`PoemGenerator.characters`)."""
+        (`Requests.characters` in model/requests.py)."""
         what = f"the subject {text}" if field == "subject" else f"the {field}"
         bad = [ch for ch in text if not HAN_LINE.match(ch)]
         if bad:
@@ -217,7 +217,7 @@ class FakeWorker:
 
     @staticmethod
     def _check_request(req: SampleRequest, words: list[str], heads: str) -> None:
-        """What only the model judges of a subject or an acrostic (after `PoemGenerator.request`)."""
+        """What only the model judges of a subject or an acrostic (after `PoemGenerator.request_ids`)."""
         if words and heads:
             raise _refused("a poem takes a subject or an acrostic, not both", "subject_and_acrostic")
         flat = "".join(words)

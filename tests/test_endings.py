@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from model.generate import FIRST_RHYME, PoemGenerator
+from model.endings import FIRST_RHYME
+from model.generate import PoemGenerator
 from model.prosody import Prosody, first_line_rhymes, is_oblique, regular_scheme
 from model.text import split_lines
 

@@ -59,7 +59,7 @@ def test_a_subject_draws_its_latent_from_where_its_poems_encode(indexed):
     mean, std = index.gaussian([indexed.vocab.index[a]])
     generators: list = []
     z, _ = indexed.randomness([5], 1, generators)
-    moved, _ = indexed._subject(z, [[indexed.vocab.index[a]]], generators, indexed.default_options)
+    moved, _ = indexed.requests.place_subject(z, [[indexed.vocab.index[a]]], generators, indexed.default_options)
     assert torch.allclose(moved[0], mean + std * z[0])
     row = index.row[indexed.vocab.index[a]]
     holding = [p for p in corpus.load_split(CORPUS, 5, "train") if a in p and all(c in indexed.vocab.index for c in p)]
@@ -127,7 +127,7 @@ def test_a_rewrite_of_line_2_against_an_oblique_line_4_end_writes_it_without_the
     unrhymable = [
         ch
         for i, ch in enumerate(gen.vocab.chars[:-1])
-        if gen.oblique[i] and not gen.level[i] and not gen.groups[i].any() and ch != first
+        if gen.endings.oblique[i] and not gen.endings.level[i] and not gen.endings.groups[i].any() and ch != first
     ]
     picks, real = [], model.generate.choose
 

@@ -19,7 +19,7 @@ def gen():
     [("白发", "白髮"), ("钟声", "鐘聲"), ("余晖", "餘暉"), ("头发", "頭髮"), ("白髮", "白髮"), ("月", "月")],
 )
 def test_a_simplified_subject_is_converted_by_the_word(gen, typed, meant):
-    assert gen.characters(typed, "subject") == [gen.vocab.index[ch] for ch in meant]
+    assert gen.requests.characters(typed, "subject") == [gen.vocab.index[ch] for ch in meant]
 
 
 def test_a_subject_poem_holds_the_word_it_was_asked_for_in_traditional_script(gen):
@@ -36,4 +36,4 @@ def test_text_the_vocabulary_knows_whole_is_never_converted(gen):
 
 def test_a_subject_that_is_not_chinese_says_so_plainly(gen):
     with pytest.raises(InputError, match="must be written in Chinese characters, and 'm' is not"):
-        gen.characters("m月", "subject")
+        gen.requests.characters("m月", "subject")

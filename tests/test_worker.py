@@ -55,8 +55,8 @@ async def test_batched_poems_equal_the_ones_written_alone(engine, generator):
 async def test_a_subject_or_an_acrostic_is_checked_once_on_its_way_through_the_engine(engine, generator, monkeypatch):
     gen = engine.generators[5]
     checked = []
-    real = type(gen).request
-    monkeypatch.setattr(gen, "request", lambda *args: checked.append(args) or real(gen, *args))
+    real = type(gen).request_ids
+    monkeypatch.setattr(gen, "request_ids", lambda *args: checked.append(args) or real(gen, *args))
     text = generator.sample_seeds([1])[0].text  # characters the tiny model knows, none twice
     for asked in ({"subject": [text[3]]}, {"acrostic": text[4:8]}):
         checked.clear()

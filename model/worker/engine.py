@@ -6,7 +6,7 @@ soon: see `Engine._run_batches`). Model work runs on dedicated threads, never on
 the event loop (a thread per form). A subject or acrostic request runs on its own.
 Requests arrive checked by their `from_json` (model/contract.py); what only the
 model can judge is refused here, as InputError, once: a subject's or an acrostic's
-characters become ids here (`PoemGenerator.request`) and those ids go down to the
+characters become ids here (`PoemGenerator.request_ids`) and those ids go down to the
 generator (`sample_checked`), which checks nothing again.
 """
 
@@ -68,7 +68,7 @@ class BatchSizes:
         self.max = max(self.max, size)
 
 
-class Metrics:
+class EngineMetrics:
     """The worker's Prometheus metrics (prometheus_client), in a registry of its own:
     requests, errors and latency per endpoint, requests being answered, batch sizes, the
     queue (set by the engine: `queued`), and the process."""
@@ -130,11 +130,11 @@ class Engine:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self.threads = threads or available_cpus()
-        self.metrics = Metrics()
+        self.metrics = EngineMetrics()
         # one model thread and one batcher per form: the forms are separate models, so one
         # form's batch never waits for the other's
         self._pools: dict[int, ThreadPoolExecutor] = {}
-        self._waiting: dict[tuple[int, Options], deque[_Pending]] = {}  # by kind, oldest first
+        self._waiting: dict[tuple[int, Options], deque[_Pending]] = {}  # by batch key, oldest first
         self._arrived: dict[int, asyncio.Event] = {}
         self._batchers: dict[int, asyncio.Task] = {}
         self._batch: dict[int, list[_Pending]] = {}  # per form, the requests being written now
@@ -223,15 +223,15 @@ class Engine:
 
     # -- batching ------------------------------------------------------------------------
     async def _run_batches(self, form: int) -> None:
-        """Form batches of one kind (form and options: one forward pass), the kind
-        whose oldest request has waited longest first: everything of that kind
-        already queued, up to `max_batch` poems (a request that would overflow opens
-        the next batch; one bigger than `max_batch` goes alone, never split); then,
-        while fewer are here than are likely to come soon and no other kind is
-        waiting, wait up to `max_wait` for them.
+        """Form batches of requests that share a batch key (form and options: one forward
+        pass), the key whose oldest request has waited longest first: everything queued
+        under that key, up to `max_batch` poems (a request that would overflow opens the
+        next batch; one bigger than `max_batch` goes alone, never split); then, while fewer
+        are here than are likely to come soon and no other key is waiting, wait up to
+        `max_wait` for them.
 
         Likely to come soon: the poems of the last batch of that form (their
-        clients, just answered, tend to ask again) and the poems of that kind that
+        clients, just answered, tend to ask again) and the poems under that key that
         queued while it ran (taken at once). A lone user (a last batch of one) never
         waits, a steady crowd is served in whole batches, a crowd split into two
         half-batches that take turns (each coming back while the other runs) merges
@@ -242,44 +242,44 @@ class Engine:
             while not (mine := [k for k in self._waiting if k[0] == form]):
                 self._arrived[form].clear()
                 await self._arrived[form].wait()
-            kind = min(mine, key=lambda k: self._waiting[k][0].queued_at)
-            batch = await self._collect(kind, expected)
-            size = await self._run(kind, batch)
+            batch_key = min(mine, key=lambda k: self._waiting[k][0].queued_at)
+            batch = await self._collect(batch_key, expected)
+            size = await self._run(batch_key, batch)
             if size:
                 came = sum(len(item.seeds) for k, q in self._waiting.items() if k[0] == form for item in q)
                 expected = min(self.max_batch, size + came)
             self._batch[form] = []  # (close() answers a batch cancelled while it ran)
 
-    async def _collect(self, kind: tuple, expected: int) -> list[_Pending]:
-        """The next batch of one kind: what is queued, then what is likely to come soon."""
-        queue = self._waiting[kind]
-        self._batch[kind[0]] = batch = [queue.popleft()]  # held where close() can answer it, from the first
+    async def _collect(self, batch_key: tuple, expected: int) -> list[_Pending]:
+        """The next batch under one batch key: what is queued, then what is likely to come soon."""
+        queue = self._waiting[batch_key]
+        self._batch[batch_key[0]] = batch = [queue.popleft()]  # held where close() can answer it, from the first
         size = len(batch[0].seeds)
         deadline = time.monotonic() + self.max_wait
         while size < self.max_batch:
             if not queue:
                 timeout = deadline - time.monotonic()
-                others = any(q for k, q in self._waiting.items() if k != kind and k[0] == kind[0])
+                others = any(q for k, q in self._waiting.items() if k != batch_key and k[0] == batch_key[0])
                 if size >= expected or timeout <= 0 or others:
                     break
-                self._arrived[kind[0]].clear()
+                self._arrived[batch_key[0]].clear()
                 try:
-                    await asyncio.wait_for(self._arrived[kind[0]].wait(), timeout)
+                    await asyncio.wait_for(self._arrived[batch_key[0]].wait(), timeout)
                 except asyncio.TimeoutError:
                     break
                 continue
             if size + len(queue[0].seeds) > self.max_batch:
-                break  # too big for what is left: it opens the next batch of its kind
+                break  # too big for what is left: it opens the next batch under its key
             batch.append(queue.popleft())
             size += len(batch[-1].seeds)
-        if not queue and self._waiting.get(kind) is queue:  # (`_give_up` may have emptied and dropped it)
-            del self._waiting[kind]
+        if not queue and self._waiting.get(batch_key) is queue:  # (`_give_up` may have emptied and dropped it)
+            del self._waiting[batch_key]
         return batch
 
-    async def _run(self, kind: tuple, batch: list[_Pending]) -> int:
+    async def _run(self, batch_key: tuple, batch: list[_Pending]) -> int:
         """Write a batch in one forward pass and answer each request with its poems (or
         the error); the poems written (0 on an error)."""
-        form, opts = kind
+        form, opts = batch_key
         batch = [item for item in batch if not item.future.done()]  # (given up while it was collected)
         if not batch:
             return 0
@@ -305,7 +305,7 @@ class Engine:
         seeds = consecutive_seeds(new_seed() if req.seed is None else req.seed, req.n)  # (in range: from_json)
         opts = parse_options(req.options, gen.default_options)
         if req.subject is not None or req.acrostic is not None:  # a request of its own, written on its own
-            words, heads = gen.request(req.subject, req.acrostic, opts)  # what only the model can judge
+            words, heads = gen.request_ids(req.subject, req.acrostic, opts)  # what only the model can judge
             with self._admitted(req.n):
                 poems = await self._in_thread(gen.form, gen.sample_checked, seeds, opts, words, heads)
             return PoemsReply(
@@ -327,12 +327,12 @@ class Engine:
     def _give_up(self, pending: _Pending) -> None:
         """Take a request nobody waits for out of its queue (one already in a batch is skipped
         when the batch is written, or written with it if it has started)."""
-        kind = (pending.form, pending.opts)
-        queue = self._waiting.get(kind)
+        batch_key = (pending.form, pending.opts)
+        queue = self._waiting.get(batch_key)
         if queue is not None and pending in queue:
             queue.remove(pending)
             if not queue:
-                del self._waiting[kind]
+                del self._waiting[batch_key]
 
     async def blend(self, req: BlendRequest) -> PoemsReply:
         gen = self._generator(req.form)
