@@ -48,33 +48,36 @@ collect_ignore = (
 
 
 # -- the model --------------------------------------------------------------------------------
+def train_tiny(out: Path, form: int = 5, **overrides):
+    """A tiny model of `form`, trained for a few seconds (2 epochs, seed 0) on the fixture
+    corpus and saved at `out` (a checkpoint path without suffix); `overrides` change its
+    Config (a two-level code, a null rate). Returns the checkpoint."""
+    from model.train import TrainArgs, train
+
+    args = TrainArgs(
+        form=form,
+        config="tiny",
+        data_dir=CORPUS,
+        out=out,
+        epochs=2,
+        batch_size=32,
+        seed=0,
+        threads=1,
+        kl_anneal_steps=10,
+        overrides=overrides,
+    )
+    return train(args, argv=["train", "--config", "tiny"])
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> dict[int, Path]:
     """A tiny model per form, trained for a few seconds on the fixture corpus."""
     if not MODEL:
         pytest.skip("the model's packages (poembot[worker]) are not installed")
-    from model.train import TrainArgs, train
-
     out = tmp_path_factory.mktemp("ckpt")
-    paths = {}
     for form in (5, 7):
-        path = out / f"tiny{form}"
-        train(
-            TrainArgs(
-                form=form,
-                config="tiny",
-                data_dir=CORPUS,
-                out=path,
-                epochs=2,
-                batch_size=32,
-                seed=0,
-                threads=1,
-                kl_anneal_steps=10,
-            ),
-            argv=["train", "--config", "tiny"],
-        )
-        paths[form] = path
-    return paths
+        train_tiny(out / f"tiny{form}", form)
+    return {form: out / f"tiny{form}" for form in (5, 7)}
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from model.prior import GaussianMixture
 from model.prosody import Prosody
 from model.train import fit_prior
 
-from .conftest import CORPUS
+from .conftest import CORPUS, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -129,23 +129,8 @@ def test_a_tiny_model_gives_back_the_poems_it_memorised_exactly():
 @pytest.fixture(scope="module")
 def guided(tmp_path_factory):
     """A tiny model whose writing head also learnt to write without a latent (null_rate)."""
-    from model.train import TrainArgs, train
-
     path = tmp_path_factory.mktemp("guided") / "tiny5"
-    train(
-        TrainArgs(
-            form=5,
-            config="tiny",
-            data_dir=CORPUS,
-            out=path,
-            epochs=2,
-            batch_size=32,
-            threads=1,
-            kl_anneal_steps=10,
-            overrides={"null_rate": 0.5},
-        ),
-        argv=[],
-    )
+    train_tiny(path, null_rate=0.5)
     return PoemGenerator(load(path))
 
 

@@ -13,9 +13,9 @@ from model.checkpoint import load, save
 from model.blend import BLEND, detail_path
 from model.generate import PoemGenerator
 from model.network import PoemVAE, tiny
-from model.train import TrainArgs, steer_rate, train
+from model.train import steer_rate
 
-from .conftest import CORPUS
+from .conftest import CORPUS, train_tiny
 
 TWO_LEVEL = {
     "latent": 12,
@@ -31,21 +31,7 @@ TWO_LEVEL = {
 def two_level(tmp_path_factory):
     """A tiny two-level 5-character model, its card's sampler guided by z_g as a shipped one is."""
     path = tmp_path_factory.mktemp("two") / "tiny5"
-    train(
-        TrainArgs(
-            form=5,
-            config="tiny",
-            data_dir=CORPUS,
-            out=path,
-            epochs=2,
-            batch_size=32,
-            seed=0,
-            threads=1,
-            kl_anneal_steps=10,
-            overrides=TWO_LEVEL,
-        ),
-        argv=["train"],
-    )
+    train_tiny(path, **TWO_LEVEL)
     ckpt = load(path)
     ckpt.card["sampler"] = {"temperature": 0.9, "top_p": 1.0, "min_p": 0.01, "guidance": 0.5, "detail": 0.0}
     ckpt.card["blend"] = {"continuity": 4.0}
