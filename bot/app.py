@@ -11,7 +11,11 @@ import time
 import discord
 from discord.ext import commands
 
+from .admin import Settings
 from .cogs import Poems, meaning
+from .daily import Clock, Daily, SystemClock
+from .gate import NotHere, check as gate_check, let_in, settle
+from .members import Yours
 from .views import (
     FavouriteButton,
     ForgetButton,
@@ -42,7 +46,13 @@ def intents() -> discord.Intents:
 
 
 # the headings of `!help`'s lists (discord.py writes them from the cog's name and no_category)
-HEADINGS = {"Poems:": t("Poems:"), "Other:": t("Other:"), "Commands:": t("Commands:")}
+HEADINGS = {
+    "Poems:": t("Poems:"),
+    "Yours:": t("Yours:"),
+    "Settings:": t("Settings:"),
+    "Other:": t("Other:"),
+    "Commands:": t("Commands:"),
+}
 
 
 class HelpCommand(commands.DefaultHelpCommand):
@@ -154,7 +164,15 @@ def _count(ctx: commands.Context, outcome: str) -> None:
 
 
 class PoemBot(commands.Bot):
-    def __init__(self, *, service: PoemService, prefix: str = "!", owner_ids: frozenset[int] = frozenset(), **kwargs):
+    def __init__(
+        self,
+        *,
+        service: PoemService,
+        prefix: str = "!",
+        owner_ids: frozenset[int] = frozenset(),
+        clock: Clock | None = None,
+        **kwargs,
+    ):
         super().__init__(
             command_prefix=commands.when_mentioned_or(prefix),
             intents=intents(),
@@ -165,18 +183,26 @@ class PoemBot(commands.Bot):
         )
         self.service = service
         self.prefix = prefix
+        self.clock = clock or SystemClock()  # the time of day, for the poem of the day (tests set their own)
 
     async def setup_hook(self) -> None:
         self.before_invoke(_reader_locale)
         self.tree.on_error = self.on_app_command_error
         await self.tree.set_translator(Translator())
         await self.add_cog(Poems(self))
+        await self.add_cog(Yours(self))  # (it registers its own buttons)
+        await self.add_cog(Settings(self))
+        await self.add_cog(Daily(self))  # (its task posts the poems of the day until the bot closes)
+        self.add_check(gate_check)  # where a server lets the bot answer (bot.gate) ...
+        self.tree.interaction_check = let_in  # ... for slash commands too
         self.add_dynamic_items(
             RateButton, FavouriteButton, VaryButton, RerollButton, StepSelect, RewriteSelect, ForgetButton
         )
 
     async def get_context(self, origin, /, *, cls=PoemContext):
         ctx = await super().get_context(origin, cls=cls)
+        if ctx.command is not None:  # (a command: the reader's stored language and the server's rules)
+            await settle(ctx)
         use_locale(ctx)  # (before the arguments are read: their errors are replies too)
         return ctx
 
@@ -217,6 +243,8 @@ class PoemBot(commands.Bot):
             if parameter:
                 return t("`{p}` must be from {a} to {b} (not {v}).", p=parameter, a=lo, b=hi, v=value)
             return t("That number must be from {a} to {b} (not {v}).", a=lo, b=hi, v=value)
+        if isinstance(error, (commands.ChannelNotFound, commands.RoleNotFound)):
+            return t("There is no channel or role “{name}” here.", name=echo(error.argument))
         if isinstance(error, (commands.BadArgument, commands.BadUnionArgument)):
             return t("I could not read that: numbers must be whole numbers.") + t("See `!help`.")
         if isinstance(error, commands.UserInputError):
@@ -251,6 +279,8 @@ class PoemBot(commands.Bot):
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound):
             return
+        if isinstance(error, NotHere) and ctx.interaction is None:
+            return  # typed where the server does not let the bot answer: silence (bot.gate)
         reply, outcome = self.describe(error, ctx.current_parameter.name if ctx.current_parameter else None)
         _count(ctx, outcome)
         try:

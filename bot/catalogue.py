@@ -51,19 +51,22 @@ def _held() -> dict[Key, str | None]:
     command's help page (its docstring; context "help", with the cog's description and the help
     command's own), its slash description (context "slash"), its options' descriptions and their
     choices' names."""
+    from .admin import Settings
     from .app import HelpCommand
     from .cogs import Poems
+    from .members import Yours
 
-    found: dict[Key, str | None] = {("help", Poems.__cog_description__): None}
+    cogs = (Poems, Yours, Settings)
+    found: dict[Key, str | None] = {("help", cog.__cog_description__): None for cog in cogs}
     found[("help", HelpCommand().command_attrs["help"])] = None
-    for command in list(Poems.__cog_commands__) + list(Poems.__cog_app_commands__):
+    for command in [c for cog in cogs for c in list(cog.__cog_commands__) + list(cog.__cog_app_commands__)]:
         if getattr(command, "help", None) and not getattr(command, "hidden", False):
             found[("help", command.help)] = None
         slash = getattr(command, "app_command", command if isinstance(command, app_commands.Command) else None)
         if slash is None:  # (a typed-only command)
             continue
         found[("slash", slash.description)] = None
-        for parameter in slash.parameters:
+        for parameter in getattr(slash, "parameters", ()):  # (a group has none)
             found[(None, parameter.description)] = None
             found.update(((None, choice.name), None) for choice in parameter.choices if not choice.name.startswith("★"))
     return found

@@ -56,7 +56,8 @@ ARGUMENTS = {
     "n": f"how many poems: 1 to {MAX_TOP}",
     "script": "simplified or traditional characters",
     "setting": "on or off",
-    "confirm": "type confirm to delete everything; without it, you are asked first",
+    "confirm": "type confirm to go ahead; without it, you are asked first",
+    "poem": "a quatrain: 4 lines of 5 or 7 Chinese characters (or a saved poem's id)",
 }
 FORMS = [
     app_commands.Choice(name="5 characters a line (五言)", value="5"),
@@ -80,6 +81,11 @@ def described(func):
     func.__doc__ = with_limits(func.__doc__)
     names = [name for name in inspect.signature(func).parameters if name in ARGUMENTS]
     return app_commands.describe(**{name: ARGUMENTS[name] for name in names})(func)
+
+
+def every_command(bot: commands.Bot) -> list[commands.Command]:
+    """The typed (and hybrid) commands of every cog, cog by cog as they were added."""
+    return [c for cog in bot.cogs.values() for c in cog.get_commands()]
 
 
 def asker(ctx: commands.Context) -> Viewer:
@@ -162,7 +168,7 @@ class Poems(commands.Cog):
         else:  # slash: each option is its own parameter (`form:7` is never a seed), read by the same grammar
             ask = parse_poem_args(*slash_poem_words(seed, form, subject, acrostic))
         guild = ctx.guild.id if ctx.guild else None
-        await self.service.admit(ctx.author.id)
+        await self.service.admit(ctx.author.id, guild_id=ctx.guild.id if ctx.guild else None)
         await ctx.defer()
         if ask.favourites:
             p = await self.service.from_favourites(ctx.author.id, guild, ctx.channel.id, ask.seed, ask.form)
@@ -182,7 +188,7 @@ class Poems(commands.Cog):
         poem is saved as a new one (also the ↺ menu under every poem).
         """
         pid = parse_poem_id(poem_id)
-        await self.service.admit(ctx.author.id)
+        await self.service.admit(ctx.author.id, guild_id=ctx.guild.id if ctx.guild else None)
         await ctx.defer()
         p = await self.service.rewrite(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid, line)
         await self._post(ctx, [p], **await poem_message(self.bot, p))
@@ -193,7 +199,7 @@ class Poems(commands.Cog):
     async def vary(self, ctx: commands.Context, poem_id: str):
         """A variation of a saved poem: much of its wording, a few characters changed. Example: `!vary 12`."""
         pid = parse_poem_id(poem_id)
-        await self.service.admit(ctx.author.id)
+        await self.service.admit(ctx.author.id, guild_id=ctx.guild.id if ctx.guild else None)
         await ctx.defer()
         p = await self.service.vary(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, pid)
         await self._post(ctx, [p], **await poem_message(self.bot, p))
@@ -216,7 +222,7 @@ class Poems(commands.Cog):
         keeps most of a, in the middle it writes new lines, near b it becomes b.
         Steps: {MIN_STEPS} to {MAX_STEPS}. Example: `!blend 12 15 5`.
         """
-        await self.service.admit(ctx.author.id, blend=True)
+        await self.service.admit(ctx.author.id, blend=True, guild_id=ctx.guild.id if ctx.guild else None)
         await ctx.defer()
         blend = await self.service.blend(
             ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id, a, b, steps
@@ -261,30 +267,13 @@ class Poems(commands.Cog):
         await self.service.unfavourite(asker(ctx), pid)
         await ctx.send(t("Poem #{id} is no longer one of your favourites.", id=pid))
 
-    @commands.hybrid_command(name="favs")
-    async def favs(self, ctx: commands.Context):
-        """List your favourites that can be seen here, newest first (the newest 10; `!show <id>` shows any)."""
-        poems = await self.service.favourites(asker(ctx))
-        if not poems:
-            none = t("You have no favourites yet.") + t("Press ♥ under a poem or type `!fav <id>`.")
-            await ctx.send(none, ephemeral=True)
-            return
-        total = await self.service.favourite_count(asker(ctx))
-        title = (
-            t("Your favourites")
-            if total <= len(poems)
-            else t("Your favourites: the newest {n} of {total}", n=len(poems), total=total)
-        )
-        embed = discord.Embed(title=render(title), colour=COLOUR)
-        for p in poems:
-            embed.add_field(name=f"#{p.id}", value="\n".join(p.lines), inline=True)
-        await ctx.send(embed=embed, ephemeral=True)
-
     @commands.hybrid_command(name="top")
     @described
     async def top(self, ctx: commands.Context, n: commands.Range[int, 1, MAX_TOP] = 5):
-        """This server's best poems by Bayesian average rating (1 to {MAX_TOP} of them); in a direct
-        message, your own best poems written there."""
+        """The best rated poems here (1 to {MAX_TOP}), by Bayesian average.
+
+        In a server, its poems; in a direct message, your own poems written there.
+        """
         ranked = await self.service.top(asker(ctx), n)
         if not ranked:
             await ctx.send(
@@ -379,7 +368,7 @@ class Poems(commands.Cog):
         """The slash side of `!help`: every command in one line, or one command in full, in the
         reader's language."""
         use_locale(interaction)
-        shown = [c for c in self.get_commands() if not c.hidden]
+        shown = [c for c in every_command(self.bot) if not c.hidden]
         if command is None:
             text = "\n".join(f"`/{c.name}` {render(help_of(c)).splitlines()[0]}" for c in shown)
             text += "\n" + render(
@@ -398,7 +387,7 @@ class Poems(commands.Cog):
     async def _help_names(self, interaction: discord.Interaction, current: str):
         return [
             app_commands.Choice(name=c.name, value=c.name)
-            for c in self.get_commands()
+            for c in every_command(self.bot)
             if not c.hidden and c.name.startswith(current.strip().lstrip("/!").lower())
         ][:25]
 

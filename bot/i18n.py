@@ -54,19 +54,39 @@ def language_for(locale: str | None) -> str:
     return "en"
 
 
+# The stored choices for the command or press being handled: the member's own language and their
+# server's default (None: not chosen), read from the database by `bot.admin.settle` before it.
+CHOSEN: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
+    "chosen_language", default=(None, None)
+)
+# why a language is in force (`language_and_reason`), from the first to the last resort
+BY_MEMBER, BY_SERVER, BY_CLIENT, BY_SERVER_LOCALE, BY_DEFAULT = "member", "server", "client", "locale", "default"
+
+
 def reader_language(origin) -> str:
     """The one place that decides the language of whoever a command or press is answered for
-    (`origin`: a commands.Context or a discord.Interaction): an interaction (a slash command, a
-    button, a menu) reads its client's language; a typed command its server's preferred
-    language (only Community servers set one), English in direct messages. A reader's stored
-    choice, when there is one, comes first here."""
+    (`origin`: a commands.Context, a discord.Interaction, or the discord.Guild a post is for);
+    `language_and_reason` says the order."""
+    return language_and_reason(origin)[0]
+
+
+def language_and_reason(origin) -> tuple[str, str]:
+    """The reader's language and why: the member's own choice (`!language`), else their
+    server's default (set by its admins), else an interaction's (a slash command's, a
+    button's) client language, or for a typed command its server's preferred language (only
+    Community servers set one), else English. The stored choices are CHOSEN's."""
+    member, server = CHOSEN.get()
+    if member in LANGUAGES:
+        return member, BY_MEMBER
+    if server in LANGUAGES:
+        return server, BY_SERVER
     interaction = origin if isinstance(origin, discord.Interaction) else getattr(origin, "interaction", None)
     if interaction is not None:
-        locale = interaction.locale
-    else:
-        guild = getattr(origin, "guild", None)
-        locale = guild.preferred_locale if guild is not None else None
-    return language_for(str(locale) if locale else None)
+        return language_for(str(interaction.locale) if interaction.locale else None), BY_CLIENT
+    guild = origin if isinstance(origin, discord.Guild) else getattr(origin, "guild", None)
+    if guild is not None and guild.preferred_locale:
+        return language_for(str(guild.preferred_locale)), BY_SERVER_LOCALE
+    return "en", BY_DEFAULT
 
 
 @functools.cache
@@ -199,7 +219,7 @@ class Translator(app_commands.Translator):
         where = app_commands.TranslationContextLocation
         if language is None:
             return None
-        if context.location is where.command_description:
+        if context.location in (where.command_description, where.group_description):
             return tc("slash", string.message).translated(language)
         if context.location in (where.parameter_description, where.choice_name):
             return Text(string.message, {}).translated(language)

@@ -66,6 +66,8 @@ def parse_form(form: int | str | None) -> int:
 FAV_WORDS = ("fav", "favs", "favourites", "favorites")
 _FORM_WORD = re.compile(r"^(?:form[:=])?([57])(?:言|字|char|chars|-char)$|^form[:=]([57])$|^([五七])言$")
 _FORM_KEY = re.compile(r"^form[:=：](.*)$")  # a form written as one, but not 5 or 7 (`form:6`)
+# a form word of another length (八言, 6言, 9char): a form asked for, never a subject
+_OTHER_FORM = re.compile(r"^[0-9]+(?:言|字|char|chars|-char)$|^[一二三四六八九十]言$")
 _SEED_WORD = re.compile(r"^(?:seed[:=：]#?|#)(.*)$")
 
 
@@ -147,6 +149,8 @@ def parse_poem_args(*words: str | None) -> PoemRequest:
             request.form = parse_form(m.group(1))
         elif m := _SEED_WORD.match(text):
             request.seed = parse_seed(m.group(1) or word)
+        elif _OTHER_FORM.match(text):
+            raise UserError(t("The forms are 5 and 7 characters a line (五言, 七言), not {typed}.", typed=echo(word)))
         elif m := _SUBJECT_WORD.match(word):
             request.subject.append(m.group(1))
         elif _numberish(word):

@@ -61,6 +61,13 @@ def storage_reply(error: Exception) -> Words:
             return t("Poem #{id} is already one of your favourites.", id=error.poem_id)
         case repo.NotFavourite():
             return t("Poem #{id} is not one of your favourites.", id=error.poem_id)
+        case repo.NotYourPoem():
+            return t("Poem #{id} is not yours: only the person who asked for it can delete it.", id=error.poem_id)
+        case repo.FavouritesOfMixedForms():
+            return t(
+                "A blend walks between two poems of one form, and your favourites here are one 5-character and "
+                "one 7-character poem."
+            ) + t("Keep another 5- or 7-character poem (♥ or `!fav <id>`), or name two: `!blend <a> <b>`.")
         case repo.NotEnoughFavourites():
             return tn(
                 "You need {n} favourite for that and have {have}.",

@@ -7,6 +7,7 @@ and talks to the worker and storage.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import random
@@ -27,13 +28,14 @@ from model.contract import (  # torch-free
     SampleRequest,
     VaryRequest,
 )
+from model import metre  # torch-free: the Pingshui tables and the text rules
 from model.text import form_of, punctuated, simplified, split_lines  # torch-free: a poem's text rules
 
 from .i18n import Text, Words, t, tn
 from .metrics import Metrics
 from .limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS
 from .parsing import POEM_REF, UserError, parse_poem_id, parse_script, why_unreadable
-from .replies import normalise, refusal
+from .replies import echo, normalise, refusal
 from .settings import Settings
 from .storage import repo
 from .storage import settings as servers
@@ -125,6 +127,18 @@ class ShownPoem:
     origin: Words | None = None  # where it came from, for its footer
     script: str = "traditional"  # the reader's script, which `lines` are in
     cards: bool = True  # whether the reader takes poem cards with new poems
+    again: bool = False  # asked for again: the reader's poem saved before, not a new one
+
+
+PAGE = 10  # poems on a page of `!favs` and `!mine`
+
+
+@dataclass
+class Page:
+    poems: list[ShownPoem]
+    page: int  # from 0
+    pages: int  # at least 1
+    total: int  # poems on every page
 
 
 def _ref(poem_id: int | None, was: int | None = None) -> Text:
@@ -350,8 +364,7 @@ class PoemService:
         p = reply.poems[0]
         async with self.sessions.begin() as s:
             await self._keep(s, user_id, job)
-            poem = await repo.create_poem(
-                s,
+            fields = dict(
                 form=form,
                 text=p.text,
                 latent=p.latent,
@@ -364,8 +377,12 @@ class PoemService:
                 channel_id=channel_id,
                 **parents,
             )
+            again = await repo.repeat_of(s, **fields)  # asked for twice here (`!poem 42` again): shown again
+            poem = again or await repo.create_poem(s, **fields)
             cards = await servers.server_cards(s, guild_id) if guild_id is not None else True
-            return show(poem, *await repo.preferences(s, user_id, LOCALE_SCRIPT.get(), cards))
+            shown = show(poem, *await repo.preferences(s, user_id, LOCALE_SCRIPT.get(), cards))
+            shown.again = again is not None
+            return shown
 
     async def write(
         self,
@@ -612,3 +629,62 @@ class PoemService:
     async def forget(self, user_id: int) -> repo.Forgotten:
         async with self.sessions.begin() as s:
             return await repo.forget_user(s, user_id)
+
+    # -- a member's own: their lists a page at a time, deleting a poem, 格律 (bot/members.py) ----
+    async def page(self, viewer: Viewer, what: str, page: int = 0, size: int = PAGE) -> Page:
+        """Page `page` (from 0) of the viewer's favourites seen here (`what` "favs") or of their
+        own poems written here ("mine"), newest first; past the last page, the last."""
+        listed, counted = {
+            "favs": (repo.list_favourites, repo.count_favourites),
+            "mine": (repo.list_mine, repo.count_mine),
+        }[what]
+        async with self.reads() as s:
+            total = await counted(s, viewer)
+            pages = max(1, -(-total // size))
+            page = min(max(page, 0), pages - 1)
+            poems = await listed(s, viewer, size, offset=page * size)
+            script = await self._script(s, viewer.user_id)
+        return Page([show(p, script) for p in poems], page, pages, total)
+
+    async def deletion(self, viewer: Viewer, poem_id: int) -> tuple[ShownPoem, int, int]:
+        """What `!delete` asks about: the viewer's own poem (`repo.own_poem`), and the ratings and
+        favourites other people gave it, which go with it."""
+        async with self.reads() as s:
+            poem = await repo.own_poem(s, viewer, poem_id)
+            rated, kept = await repo.others_on_poem(s, poem_id, viewer.user_id)
+            return show(poem, await self._script(s, viewer.user_id)), rated, kept
+
+    async def delete(self, viewer: Viewer, poem_id: int) -> repo.Forgotten:
+        """Delete one of the viewer's poems, with its ratings and favourites (`repo.delete_poem`)."""
+        async with self.sessions.begin() as s:
+            return await repo.delete_poem(s, viewer, poem_id)
+
+    async def metre(self, viewer: Viewer, poem: str) -> tuple[metre.Metre, str]:
+        """格律: a typed quatrain (or a saved poem the viewer can see, by its id) held to the
+        regulated patterns (`model.metre`), and the reader's script."""
+        typed = normalise(poem)
+        async with self.reads() as s:
+            script = await self._script(s, viewer.user_id)
+            if POEM_REF.match(typed):  # a saved poem, shown in the reader's script
+                typed = (await repo.get_poem(s, parse_poem_id(typed), viewer)).text
+                typed = simplified(typed) if script == "simplified" else typed
+        try:
+            return await asyncio.to_thread(metre.check, typed), script  # (the tables load once: not on the loop)
+        except metre.NotAQuatrain as e:
+            raise UserError(_not_a_quatrain(e)) from None
+
+
+def _not_a_quatrain(e: metre.NotAQuatrain) -> Words:
+    """Why a text `!check` was given is not a quatrain, in words."""
+    lead = t("`!check` reads a quatrain: 4 lines of 5 or 7 Chinese characters, punctuated or not.")
+    if e.others:
+        which = echo("、".join(e.others[:10]), 30)
+        return lead + tn(
+            "This has a character that is not Chinese: {which}.",
+            "This has characters that are not Chinese: {which}.",
+            len(e.others),
+            which=which,
+        )
+    if 1 < len(e.lengths) <= 8:  # (a list one reads at a glance; else the count says it)
+        return lead + t("Its lines have {lengths} characters.", lengths="、".join(map(str, e.lengths)))
+    return lead + tn("This has {n} Chinese character.", "This has {n} Chinese characters.", e.count)

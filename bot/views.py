@@ -17,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from . import cards
+from .gate import let_in, settle
 from .parsing import parse_poem_id
 from .service import LOCALE_SCRIPT, ShownPoem
 from .i18n import LANGUAGE, Sentences, Text, Words, reader_language, render, t, tn
@@ -39,6 +40,8 @@ async def poem_message(bot: commands.Bot, p: ShownPoem) -> dict:
     CJK font is here (rendered on a thread: the event loop never draws). The text stays in
     the embed, for screen readers and search."""
     message = {"embed": poem_embed(p), "view": poem_view(p)}
+    if p.again:  # (the same request here again: the poem saved then, not a copy)
+        message["content"] = t("You have this poem already: #{id}, shown again.", id=p.id)
     settings = bot.service.settings
     if not settings.cards or not p.cards:
         return message
@@ -254,14 +257,16 @@ async def _post_new_poem(interaction: discord.Interaction, write) -> None:
     """What a button that writes a new poem does: defer, write it with `write(service, user,
     guild, channel)`, post it under its own buttons; a failure is answered with its description."""
     bot: commands.Bot = interaction.client
+    if not await let_in(interaction):  # (where the server lets the bot answer: bot.gate)
+        return
     use_locale(interaction)
     t0, outcome = time.perf_counter(), "ok"
     try:
-        await bot.service.admit(interaction.user.id)
+        await bot.service.admit(interaction.user.id, guild_id=interaction.guild_id)
         await interaction.response.defer(thinking=True)
         poem = await write(bot.service, interaction.user.id, interaction.guild_id, interaction.channel_id)
         message = await poem_message(bot, poem)
-        msg = await interaction.followup.send(worded(bot, None, message), wait=True, **message)
+        msg = await interaction.followup.send(worded(bot, message.pop("content", None), message), wait=True, **message)
         answered(interaction)
         await bot.service.attach_message([poem.id], interaction.channel_id, msg.id)
     except Exception as e:
@@ -283,6 +288,7 @@ def _count_press(interaction: discord.Interaction, outcome: str, t0: float) -> N
 
 
 async def _answer_button(interaction: discord.Interaction, act) -> None:
+    await settle(interaction)  # (the reader's stored language: bot.gate)
     use_locale(interaction)
     t0, outcome = time.perf_counter(), "ok"
     try:
@@ -361,6 +367,7 @@ class StepSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"poem:step
         return cls()
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        await settle(interaction)
         use_locale(interaction)
         t0, outcome = time.perf_counter(), "ok"
         try:

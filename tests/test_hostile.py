@@ -103,7 +103,7 @@ async def test_user_markdown_and_mentions_are_never_echoed_raw(local, command, m
 
 async def test_fullwidth_digits_mean_the_same_everywhere(local):
     (ascii_poem,) = await local.say("!poem 42 7")
-    (wide_poem,) = await local.say("!poem ４２ ７")
+    (wide_poem,) = await local.say("!poem ４２ ７", user_id=2)  # (the same user again: the same poem shown again)
     assert poem_of(wide_poem) == poem_of(ascii_poem)
     assert "You gave poem #2 5★" in (await local.say("!rate ＃２ ５"))[0].content
     assert "Poem #1" in (await local.say("!show １"))[0].text()
