@@ -134,14 +134,17 @@ async def connected_bot(tmp_path, monkeypatch, **settings):
         port = free_port()
         config = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.sqlite3'}", metrics_port=port, **settings)
         bot, engine, worker = await build(config.check(), worker=FakeWorker())
-        run = asyncio.create_task(bot.start("abc.def.ghi"))
-        try:
-            yield gateway, bot, f"http://127.0.0.1:{port}"
-        finally:
-            await bot.close()
-            await asyncio.wait_for(run, 10)
-            bot.service.metrics.close()
-            await engine.dispose()
+        # `async with bot` sets the client up before its start task runs (discord.py's own
+        # pattern), so waiting for ready never races the task's first step
+        async with bot:
+            run = asyncio.create_task(bot.start("abc.def.ghi"))
+            try:
+                yield gateway, bot, f"http://127.0.0.1:{port}"
+            finally:
+                await bot.close()
+                await asyncio.wait_for(run, 10)
+                bot.service.metrics.close()
+                await engine.dispose()
 
 
 async def get(url: str) -> tuple[int, str]:
