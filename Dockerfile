@@ -32,7 +32,7 @@ COPY requirements/bot.txt requirements/
 RUN pip install --require-hashes --no-deps -r requirements/bot.txt
 # of the model, the bot imports a poem's text rules, the contract (no tensors) and the
 # names of the worker's settings (so that a typo in any variable is named)
-COPY model/__init__.py model/text.py model/contract.py model/prosody.py model/metre.py model/
+COPY model/__init__.py model/text.py model/contract.py model/options.py model/wire.py model/reply_check.py model/prosody.py model/metre.py model/
 COPY model/worker/__init__.py model/worker/settings.py model/worker/
 COPY bot bot
 COPY migrations migrations
