@@ -1,4 +1,5 @@
-"""User text inside the bot's replies, and Discord's limits on a reply.
+"""User text inside the bot's replies, Discord's limits on a reply, and what storage's errors
+(`storage_reply`) and the model's refusals (`refusal`, a table of the contract's codes) say.
 
 Anything a user typed that a reply repeats goes through `echo`: normalised,
 invisible characters named, cut short, markdown and mentions escaped, so a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from discord.utils import escape_markdown, escape_mentions
 
@@ -92,100 +94,105 @@ def _quoted(chars) -> str:
     return echo(", ".join(ascii(ch) if not str(ch).isprintable() else repr(ch) for ch in chars), 80)
 
 
+def _not_chinese(p: dict) -> Words:
+    """A subject or an acrostic with characters that are not Chinese."""
+    found, n = _quoted(p["found"]), len(p["found"])
+    if p.get("field") == "subject":
+        return tn(
+            "the subject {text} must be written in Chinese characters, and {found} is not",
+            "the subject {text} must be written in Chinese characters, and {found} are not",
+            n,
+            text=echo(p.get("text", ""), 20),
+            found=found,
+        )
+    return tn(
+        "the acrostic must be written in Chinese characters, and {found} is not",
+        "the acrostic must be written in Chinese characters, and {found} are not",
+        n,
+        found=found,
+    )
+
+
+def _unknown_characters(p: dict) -> Words:
+    """A subject or an acrostic with characters the model does not know."""
+    chars, n = _chars(p["chars"]), len(p["chars"])
+    if p.get("field") == "subject":
+        return tn(
+            "the model does not know the character {chars} (the subject {text})",
+            "the model does not know the characters {chars} (the subject {text})",
+            n,
+            chars=chars,
+            text=echo(p.get("text", ""), 20),
+        )
+    return tn(
+        "the model does not know the character {chars} (the acrostic)",
+        "the model does not know the characters {chars} (the acrostic)",
+        n,
+        chars=chars,
+    )
+
+
+def _poem_not_chinese(p: dict) -> Words:
+    """A poem given as text with characters that are not Chinese (`more`: how many past those named)."""
+    found = _quoted(p["found"])
+    if p.get("more"):
+        return t(
+            "a poem is written in Chinese characters only; found {found} and {more} more", found=found, more=p["more"]
+        )
+    return t("a poem is written in Chinese characters only; found {found}", found=found)
+
+
+# Each refusal code of the contract (model/contract.py REFUSALS) and its words, from its parameters.
+# The English is the model's own message, so API users and the bot's readers read the same.
+REFUSAL_WORDS: dict[str, Callable[[dict], Words]] = {
+    "form_not_loaded": lambda p: t("form must be one of {forms}", forms=echo(p["forms"])),
+    "subject_and_acrostic": lambda p: t("a poem takes a subject or an acrostic, not both"),
+    "subject_words": lambda p: t("a subject is 1 to {max} words", max=p["max"]),
+    "subject_word_length": lambda p: t(
+        "a subject word is 1 to {max} Chinese characters; got {word}", max=p["max"], word=echo(repr(p["word"]), 24)
+    ),
+    "not_chinese": _not_chinese,
+    "unknown_characters": _unknown_characters,
+    "empty": lambda p: t("the subject is empty") if p.get("field") == "subject" else t("the acrostic is empty"),
+    "subject_repeats": lambda p: t("the subject repeats a character, and a poem here never does"),
+    "subject_too_long": lambda p: t("the subject is too long for a {form}-character quatrain", form=p["form"]),
+    "subject_word_too_long": lambda p: t(
+        "a subject word longer than a line ({form} characters) does not fit", form=p["form"]
+    ),
+    "subject_does_not_fit": lambda p: t(
+        "the subject's words do not fit together in a {form}-character quatrain", form=p["form"]
+    ),
+    "acrostic_length": lambda p: t(
+        "an acrostic (藏頭) is {lines} characters, one to start each line", lines=p["lines"]
+    ),
+    "acrostic_repeats": lambda p: t("the acrostic repeats a character, and a poem here never does"),
+    "poem_empty": lambda p: t("the poem is empty"),
+    "poem_too_long": lambda p: t("that is too long to be a quatrain"),
+    "poem_not_chinese": _poem_not_chinese,
+    "poem_length": lambda p: t(
+        "a {form}-character quatrain has {expected} characters ({lines} lines of {form}); this has {got}",
+        form=p["form"],
+        expected=p["expected"],
+        lines=p["lines"],
+        got=p["got"],
+    ),
+    "poem_lines": lambda p: t(
+        "a quatrain has 4 lines of {form} characters; got line lengths {lengths}",
+        form=p["form"],
+        lengths=echo(p["lengths"]),
+    ),
+    "poem_unknown_characters": lambda p: t(
+        "the model does not know these characters: {chars}", chars=echo("".join(p["chars"]), 20)
+    ),
+    "line_range": lambda p: t("a quatrain's lines are numbered 1 to {lines}", lines=p["lines"]),
+    "no_rewrite": lambda p: t("line {line} has no other way to be written here that keeps the rules", line=p["line"]),
+}
+
+
 def refusal(code: str, params: dict) -> Words:
     """What the model's refusal (the contract's code and parameters, model/contract.py REFUSALS)
-    says, in the catalogue's words: the English is the model's own message; what a user typed
-    is quoted with `echo`."""
-    p = params
-    text = echo(p.get("text", ""), 20)
-    subject = p.get("field") == "subject"
-    match code:
-        case "form_not_loaded":
-            return t("form must be one of {forms}", forms=echo(p["forms"]))
-        case "subject_and_acrostic":
-            return t("a poem takes a subject or an acrostic, not both")
-        case "subject_words":
-            return t("a subject is 1 to {max} words", max=p["max"])
-        case "subject_word_length":
-            word = echo(repr(p["word"]), 24)
-            return t("a subject word is 1 to {max} Chinese characters; got {word}", max=p["max"], word=word)
-        case "not_chinese":
-            found, n = _quoted(p["found"]), len(p["found"])
-            if subject:
-                return tn(
-                    "the subject {text} must be written in Chinese characters, and {found} is not",
-                    "the subject {text} must be written in Chinese characters, and {found} are not",
-                    n,
-                    text=text,
-                    found=found,
-                )
-            return tn(
-                "the acrostic must be written in Chinese characters, and {found} is not",
-                "the acrostic must be written in Chinese characters, and {found} are not",
-                n,
-                found=found,
-            )
-        case "unknown_characters":
-            chars, n = _chars(p["chars"]), len(p["chars"])
-            if subject:
-                return tn(
-                    "the model does not know the character {chars} (the subject {text})",
-                    "the model does not know the characters {chars} (the subject {text})",
-                    n,
-                    chars=chars,
-                    text=text,
-                )
-            return tn(
-                "the model does not know the character {chars} (the acrostic)",
-                "the model does not know the characters {chars} (the acrostic)",
-                n,
-                chars=chars,
-            )
-        case "empty":
-            return t("the subject is empty") if subject else t("the acrostic is empty")
-        case "subject_repeats":
-            return t("the subject repeats a character, and a poem here never does")
-        case "subject_too_long":
-            return t("the subject is too long for a {form}-character quatrain", form=p["form"])
-        case "subject_word_too_long":
-            return t("a subject word longer than a line ({form} characters) does not fit", form=p["form"])
-        case "subject_does_not_fit":
-            return t("the subject's words do not fit together in a {form}-character quatrain", form=p["form"])
-        case "acrostic_length":
-            return t("an acrostic (藏頭) is {lines} characters, one to start each line", lines=p["lines"])
-        case "acrostic_repeats":
-            return t("the acrostic repeats a character, and a poem here never does")
-        case "poem_empty":
-            return t("the poem is empty")
-        case "poem_too_long":
-            return t("that is too long to be a quatrain")
-        case "poem_not_chinese":
-            found = _quoted(p["found"])
-            if p.get("more"):
-                return t(
-                    "a poem is written in Chinese characters only; found {found} and {more} more",
-                    found=found,
-                    more=p["more"],
-                )
-            return t("a poem is written in Chinese characters only; found {found}", found=found)
-        case "poem_length":
-            return t(
-                "a {form}-character quatrain has {expected} characters ({lines} lines of {form}); this has {got}",
-                form=p["form"],
-                expected=p["expected"],
-                lines=p["lines"],
-                got=p["got"],
-            )
-        case "poem_lines":
-            return t(
-                "a quatrain has 4 lines of {form} characters; got line lengths {lengths}",
-                form=p["form"],
-                lengths=echo(p["lengths"]),
-            )
-        case "poem_unknown_characters":
-            return t("the model does not know these characters: {chars}", chars=echo("".join(p["chars"]), 20))
-        case "line_range":
-            return t("a quatrain's lines are numbered 1 to {lines}", lines=p["lines"])
-        case "no_rewrite":
-            return t("line {line} has no other way to be written here that keeps the rules", line=p["line"])
-    return t("the request is not one the poem worker takes")
+    says, in the catalogue's words (`REFUSAL_WORDS`): the English is the model's own message;
+    what a user typed is quoted with `echo`. A code without words here (`invalid_request`, whose
+    particulars only its English names, or a newer worker's) reads as a request not taken."""
+    words = REFUSAL_WORDS.get(code)
+    return words(params) if words is not None else t("the request is not one the poem worker takes")
