@@ -16,7 +16,7 @@ from discord.ext import commands
 from .i18n import Text, help_of, render, t
 from .limits import MAX_SHOWN_STEPS, MAX_TOP, MIN_SHOWN_STEPS, with_limits
 from .parsing import parse_poem_args, parse_poem_id, parse_stars, slash_poem_words
-from .service import ShownPoem
+from .shown import ShownPoem
 from .storage.repo import Viewer
 from .replies import echo, fit
 from .views import (

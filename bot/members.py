@@ -21,7 +21,7 @@ from model.text import simplified
 from .cogs import asker, described, poem_ids
 from .i18n import Text, Words, render, t, tn
 from .parsing import parse_poem_id
-from .service import Page
+from .shown import Page
 from .views import (
     COLOUR,
     _answer_button,

@@ -19,7 +19,7 @@ from discord.ext import commands
 from . import cards
 from .gate import let_in, settle
 from .parsing import parse_poem_id
-from .service import LOCALE_SCRIPT, ShownPoem
+from .shown import LOCALE_SCRIPT, ShownPoem
 from .i18n import LANGUAGE, Sentences, Text, Words, reader_language, render, t, tn
 from .storage.repo import Viewer
 from .logs import command_done

@@ -891,7 +891,7 @@ async def test_a_poem_finished_after_its_authors_forgetme_is_dropped_not_saved(d
             "Your `!forgetme` came while this was being written, so it was not saved."
         )
         from bot.i18n import render
-        from bot.service import ForgottenMeanwhile
+        from bot.jobs import ForgottenMeanwhile
 
         assert (
             render(ForgottenMeanwhile().words, "zh-TW") == "這首詩還在寫的時候，你要求了 `!forgetme`，所以它沒有存下。"

@@ -389,7 +389,7 @@ async def test_old_poems_learn_what_they_are_and_a_variation_of_a_deleted_poem_s
     """Revision 0005: each poem saved before gets its kind and its kind's seed from what it
     held; afterwards the footer of a variation whose parent was deleted reads as one (it read
     "blend of a text and a text"), and no deleted poem's id comes back after the rebuild."""
-    from bot.service import show
+    from bot.shown import show
 
     eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
     await upgrade(eng, "0004")
@@ -463,7 +463,7 @@ async def test_a_cooldown_holds_across_bot_processes_and_only_one_of_two_at_once
     the other, and when both try at the same moment exactly one starts it."""
     import asyncio
 
-    from bot.service import Cooldowns, OnCooldown
+    from bot.jobs import Cooldowns, OnCooldown
 
     eng_a, eng_b = create_engine(db_url), create_engine(db_url)
     await upgrade(eng_a)
@@ -543,7 +543,7 @@ async def test_a_cooldown_is_timed_by_the_databases_clock_and_never_longer_than_
     holds the user back."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.service import Cooldowns, OnCooldown
+    from bot.jobs import Cooldowns, OnCooldown
     from bot.storage import models
 
     eng = create_engine(db_url)
