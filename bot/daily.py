@@ -29,7 +29,7 @@ from model.contract import SampleRequest  # torch-free
 from model.text import MAX_SEED, simplified  # torch-free
 
 from .i18n import CHOSEN, LANGUAGE, reader_language, render, t, tn
-from .service import LOCALE_SCRIPT, show
+from .shown import LOCALE_SCRIPT, show
 from .storage import repo
 from .storage import settings as servers
 from .storage.settings import ServerRules
@@ -302,16 +302,15 @@ class Daily(commands.Cog):
         except (WorkerUnavailable, WorkerBusy) as e:
             raise Transient(e) from e
         p = reply.poems[0]
-        async with self.service.sessions.begin() as s:
-            poem = await repo.create_poem(
+        async with self.service.saving(self.bot.user.id) as s:  # (the service's save path; the bot's poem: no job)
+            poem, _ = await self.service.save(
                 s,
+                reply,
+                p,
+                {**request, "daily": term},
                 form=FORM,
-                text=p.text,
-                latent=p.latent,
                 kind="written",
                 seed=p.seed,
-                options={**reply.options, **request, "daily": term},
-                model_version=reply.model,
                 user_id=self.bot.user.id,
                 guild_id=rules.guild_id,
                 channel_id=channel.id,

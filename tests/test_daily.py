@@ -19,7 +19,7 @@ from bot.daily import TERMS, solar_term
 from bot.local import LocalDiscord, Picked
 from bot.settings import Settings
 from bot.storage import settings as servers
-from bot.storage.models import DailyPost
+from bot.storage.models import DailyPost, Poem
 from bot.worker_client import WorkerUnavailable
 from tests.fake_worker import FakeWorker
 
@@ -109,6 +109,23 @@ async def test_two_bot_processes_at_the_hour_post_exactly_one_poem(sqlite_url):
             await at(clock, TUESDAY.replace(hour=9, minute=minute), da, db_)
         assert len(posts(a, b)) == 1
         assert await days_posted(a) == [TUESDAY.date()]
+
+
+async def test_the_poem_of_the_day_is_saved_as_the_bots_in_its_server_with_its_term(sqlite_url):
+    clock = ManualClock(TUESDAY.replace(hour=8))
+    async with bot_process(sqlite_url, clock) as (a, da):
+        poems = a.channel_id + 1
+        await a.say(f"!config daily set <#{poems}> 9")
+        await at(clock, TUESDAY.replace(hour=9), da)
+        (post,) = posts(a)
+        async with a.bot.service.reads() as s:
+            (poem,) = await s.scalars(select(Poem).where(Poem.channel_id == poems))
+        assert (poem.user_id, poem.guild_id, poem.kind, poem.form) == (a.bot.user.id, a.guild_id, "written", 5)
+        assert poem.options["daily"] == "白露" and poem.options["subject"] == ["露"] and "露" in poem.text
+        assert poem.message_id == int(post.message["id"]) and post.embeds[0]["title"] == f"Poem #{poem.id}"
+        await a.say("!forgetme confirm", user_id=MEMBER)  # (a member's forgetting is not the bot's poem's)
+        (shown,) = await a.say(f"!show {poem.id}", user_id=OTHER)
+        assert shown.embeds[0]["title"] == f"Poem #{poem.id}"
 
 
 async def test_a_restart_after_posting_does_not_post_again_and_the_next_day_posts_once(sqlite_url):
