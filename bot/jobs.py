@@ -78,6 +78,9 @@ class Refused(UserError):
 
 
 class Busy(UserError):
+    """Every worker is full, or this process has as many jobs in flight as it takes: nothing
+    was written, so the cooldown is given back; try again in `retry_after` seconds."""
+
     def __init__(self, retry_after: float):
         self.retry_after = retry_after
         super().__init__(t("I'm busy writing other poems; try again in {s} s.", s=max(1, round(retry_after))))
