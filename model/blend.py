@@ -11,7 +11,7 @@ every step; `PoemGenerator.interpolate` is the entry point the worker and the CL
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -20,7 +20,44 @@ from .prosody import regular_scheme
 from .text import split_lines
 
 if TYPE_CHECKING:
-    from .generate import PoemGenerator
+    from .checkpoint import Checkpoint, Vocab
+    from .network import PoemVAE
+    from .prosody import Prosody
+    from .requests import Requests
+
+
+class Writer(Protocol):
+    """What a blend needs of the generator that writes its steps. model/generate.py's
+    `PoemGenerator` has this shape; it is named here by its shape, not imported, because
+    generate imports this module (imports point one way: tests/test_imports.py)."""
+
+    ckpt: Checkpoint
+    model: PoemVAE
+    vocab: Vocab
+    form: int
+    prosody: Prosody
+    requests: Requests
+    blend_options: Options
+
+    def parse(self, text: str) -> str: ...
+    def latent_of(self, parsed: str) -> list[float]: ...
+    def decode_latents(
+        self, latents: list[list[float]], seed: int = 0, opts: Options = ..., *, like: list[str] | None = None
+    ) -> list[WrittenPoem]: ...
+    def written(self, texts, z, seeds, opts) -> list[WrittenPoem]: ...
+    def randomness(self, seeds: list[int], k: int = 1) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def decode(
+        self,
+        z: torch.Tensor,
+        us: torch.Tensor,
+        opts: Options,
+        keep: torch.Tensor | None = None,
+        prefer: list[tuple[torch.Tensor, float]] = (),
+        *,
+        like: list[str] | None = None,
+    ) -> list[str]: ...
+    def log_probs(self, texts: list[str], hp: torch.Tensor) -> torch.Tensor: ...
+
 
 # the middle step of an odd blend leans on each neighbour by this share of the continuity (measured,
 # 5-character, 100 validation pairs, 5 steps: 0.5 left the middle a jump, neighbours sharing 0.78, 0.17,
@@ -32,7 +69,7 @@ BLEND = Options(temperature=0.0, guidance=1.0)
 
 
 def interpolate(
-    gen: PoemGenerator,
+    gen: Writer,
     a,
     b,
     steps: int = 5,
@@ -84,7 +121,7 @@ def interpolate(
 
 
 def _steps(
-    gen: PoemGenerator, path: torch.Tensor, keep: torch.Tensor, ends: list[str | None], seed: int, opts: Options
+    gen: Writer, path: torch.Tensor, keep: torch.Tensor, ends: list[str | None], seed: int, opts: Options
 ) -> list[str]:
     """Each point of a path (S, D) decoded, reading `keep` (S,) detail dimensions, with
     `opts.continuity` nats for the characters of the neighbour nearer its end: from both
@@ -118,7 +155,7 @@ def _steps(
 
 
 def detail_path(
-    gen: PoemGenerator, za: torch.Tensor, zb: torch.Tensor, steps: int, method: str
+    gen: Writer, za: torch.Tensor, zb: torch.Tensor, steps: int, method: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A two-level code's path: (latents (steps, D), detail dimensions read (steps,)), step i
     the point at t = i / (steps - 1) (see `path_point`)."""
@@ -126,9 +163,7 @@ def detail_path(
     return torch.stack([z for z, _ in points]), torch.tensor([dims for _, dims in points])
 
 
-def path_point(
-    gen: PoemGenerator, za: torch.Tensor, zb: torch.Tensor, t: float, method: str
-) -> tuple[torch.Tensor, int]:
+def path_point(gen: Writer, za: torch.Tensor, zb: torch.Tensor, t: float, method: str) -> tuple[torch.Tensor, int]:
     """The point a share t of the way from a to b on a two-level path, and the detail
     dimensions it reads: z_g a share t of the way from a's to b's; up to the middle a share
     (1 - 2t)^2 of a's detail code, after it (2t - 1)^2 of b's (the detail fades fast near
@@ -139,7 +174,7 @@ def path_point(
 
 
 def between(
-    gen: PoemGenerator, a: str, b: str, t: float, opts: Options
+    gen: Writer, a: str, b: str, t: float, opts: Options
 ) -> tuple[list[float], torch.Tensor | None, list[tuple[torch.Tensor, float]], str]:
     """A poem between two favourites a and b (parsed texts), a share t of the way from a:
     its latent, the detail dimensions it reads (None: all), the characters it leans on (each
@@ -159,7 +194,7 @@ def between(
     return z, keep, prefer, a if t <= 0.5 else b
 
 
-def half_lines(gen: PoemGenerator) -> list[tuple[int, int]]:
+def half_lines(gen: Writer) -> list[tuple[int, int]]:
     """Each line's two halves, split at the caesura (2 + 3 characters, 4 + 3): (start, end)."""
     cut = 2 if gen.form == 5 else 4
     return [
@@ -169,7 +204,7 @@ def half_lines(gen: PoemGenerator) -> list[tuple[int, int]]:
     ]
 
 
-def crossings_between(gen: PoemGenerator, a: str, b: str, opts: Options) -> tuple[list[int], list[str]]:
+def crossings_between(gen: Writer, a: str, b: str, opts: Options) -> tuple[list[int], list[str]]:
     """Every poem made of half-lines of a and b in their places, as (which halves come
     from b, a bit mask; text), a first and b last. A crossing between them must keep
     what `opts` asks of a poem: no character twice, lines 2 and 4 rhyming, and where both
@@ -195,7 +230,7 @@ def crossings_between(gen: PoemGenerator, a: str, b: str, opts: Options) -> tupl
     return masks, texts
 
 
-def crossing_path(gen: PoemGenerator, a: str, b: str, path: torch.Tensor, opts: Options) -> list[str]:
+def crossing_path(gen: Writer, a: str, b: str, path: torch.Tensor, opts: Options) -> list[str]:
     """From a to b through crossings, one a step, the likeliest path under the latents:
     maximise the sum over steps of log p(crossing | step's latent), where each step takes
     from b every half-line the step before it took, and a step repeats the poem before
