@@ -148,6 +148,24 @@ def load(path: Path | str) -> Checkpoint:
     card_path, weights_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
     if not card_path.exists() or not weights_path.exists():
         raise CheckpointError(f"checkpoint {path.with_suffix('')} needs both {card_path.name} and {weights_path.name}")
+    card, cfg, vocab = _read_card(card_path)
+    _check_hash(card, card_path, weights_path)
+    tensors = _read_weights(weights_path)
+    prior = _take_prior(card, tensors, cfg, card_path, weights_path)
+    calibration, unigram = _take_sampler_tables(card, tensors, len(vocab), card_path, weights_path)
+    return Checkpoint(
+        model=_build_model(cfg, tensors, weights_path),
+        vocab=vocab,
+        card=card,
+        prior=prior,
+        calibration=None if calibration is None else calibration.float(),
+        unigram=None if unigram is None else unigram.float(),
+        subjects=_load_subjects(path, cfg),
+    )
+
+
+def _read_card(card_path: Path) -> tuple[dict, Config, Vocab]:
+    """A checkpoint's card, with the config and vocabulary it describes, checked against each other."""
     try:
         card = json.loads(card_path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -163,7 +181,11 @@ def load(path: Path | str) -> Checkpoint:
         raise CheckpointError(
             f"{card_path}: config says {cfg.vocab_size} characters but the vocabulary has {len(vocab)}"
         )
-    _check_hash(card, card_path, weights_path)
+    return card, cfg, vocab
+
+
+def _read_weights(weights_path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, each finite."""
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -171,32 +193,52 @@ def load(path: Path | str) -> Checkpoint:
     broken = sorted(k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all())
     if broken:
         raise CheckpointError(f"{weights_path} holds NaN or infinite weights (in {', '.join(broken[:3])})")
-    prior = None
+    return tensors
+
+
+def _take_prior(
+    card: dict, tensors: dict[str, torch.Tensor], cfg: Config, card_path: Path, weights_path: Path
+) -> GaussianMixture | None:
+    """The fitted prior the card names, taken out of `tensors` (None: there is none)."""
     prior_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(PRIOR_PREFIX)]}
-    if "prior" in card:
-        if not prior_tensors:
-            raise CheckpointError(f"{card_path} names a fitted prior that {weights_path.name} does not hold")
-        try:
-            prior = GaussianMixture.from_tensors(prior_tensors)
-        except ValueError as e:
-            raise CheckpointError(f"{weights_path}: broken prior: {e}") from None
-        if prior.dim != cfg.latent:
-            raise CheckpointError(f"{weights_path}: the prior has {prior.dim} dimensions, the latent {cfg.latent}")
-    elif prior_tensors:
-        raise CheckpointError(f"{weights_path} holds a prior that its card does not describe")
+    if "prior" not in card:
+        if prior_tensors:
+            raise CheckpointError(f"{weights_path} holds a prior that its card does not describe")
+        return None
+    if not prior_tensors:
+        raise CheckpointError(f"{card_path} names a fitted prior that {weights_path.name} does not hold")
+    try:
+        prior = GaussianMixture.from_tensors(prior_tensors)
+    except ValueError as e:
+        raise CheckpointError(f"{weights_path}: broken prior: {e}") from None
+    if prior.dim != cfg.latent:
+        raise CheckpointError(f"{weights_path}: the prior has {prior.dim} dimensions, the latent {cfg.latent}")
+    return prior
+
+
+def _take_sampler_tables(
+    card: dict, tensors: dict[str, torch.Tensor], V: int, card_path: Path, weights_path: Path
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The sampler's calibration and the training poems' character log-shares, each (V,) or
+    None, taken out of `tensors`; the card must say which it holds."""
     calibration = tensors.pop(CALIBRATION, None)
     if ("calibration" in card) != (calibration is not None):
         raise CheckpointError(f"{card_path} and {weights_path.name} disagree on whether the sampler is calibrated")
-    if calibration is not None and calibration.shape != (len(vocab),):
+    if calibration is not None and calibration.shape != (V,):
         raise CheckpointError(
             f"{weights_path}: the calibration has shape {tuple(calibration.shape)}, "
-            f"not one value for each of {len(vocab)} characters"
+            f"not one value for each of {V} characters"
         )
     unigram = tensors.pop(UNIGRAM, None)
     if ("unigram" in card) != (unigram is not None):
         raise CheckpointError(f"{card_path} and {weights_path.name} disagree on whether it holds character shares")
-    if unigram is not None and (unigram.shape != (len(vocab),) or not bool((unigram <= 0).all())):
-        raise CheckpointError(f"{weights_path}: the character shares are not one log-share for each of {len(vocab)}")
+    if unigram is not None and (unigram.shape != (V,) or not bool((unigram <= 0).all())):
+        raise CheckpointError(f"{weights_path}: the character shares are not one log-share for each of {V}")
+    return calibration, unigram
+
+
+def _build_model(cfg: Config, tensors: dict[str, torch.Tensor], weights_path: Path) -> PoemVAE:
+    """The network `cfg` describes with the remaining tensors as its weights, which must be exactly its own."""
     model = PoemVAE(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -209,15 +251,7 @@ def load(path: Path | str) -> Checkpoint:
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(
-        model=model,
-        vocab=vocab,
-        card=card,
-        prior=prior,
-        calibration=None if calibration is None else calibration.float(),
-        unigram=None if unigram is None else unigram.float(),
-        subjects=_load_subjects(path, cfg),
-    )
+    return model
 
 
 def _load_subjects(path: Path, cfg: Config) -> SubjectIndex | None:
