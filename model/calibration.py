@@ -1,6 +1,6 @@
 """The sampler's unigram calibration: how far the sampler's share of each character
 strays from real poems', measured once per checkpoint (`python -m model calibrate`,
-model/cli.py) and stored in it; the decoder adds it with the `calibration` option."""
+model/commands.py) and stored in it; the decoder adds it with the `calibration` option."""
 
 from __future__ import annotations
 
