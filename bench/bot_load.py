@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -25,94 +26,87 @@ import time
 
 from sqlalchemy import select
 
-from bot.__main__ import build
-from bot.local import CHANNEL_ID, LocalDiscord
-from bot.settings import Settings
+from bot.local import LocalDiscord
 from bot.storage.db import session_maker
 from bot.storage.models import Rating
-from harness import free_port, start_worker  # one harness for the tests and the benchmarks
+from harness import ask, local_bot, open_loop, print_latencies, workers  # one harness for the tests and the benchmarks
 
 
-async def run(rate: float, seconds: float, users: int, seed: int) -> None:
-    port = free_port()
-    worker_proc = await start_worker(port, POEMBOT_FORMS="5")
-    db_dir = tempfile.mkdtemp(prefix="poembot-load-")
-    url = f"sqlite+aiosqlite:///{db_dir}/poembot.sqlite3"
-    settings = Settings(database_url=url, worker_url=f"http://127.0.0.1:{port}", poem_cooldown_s=0, blend_cooldown_s=0)
-    bot, engine, worker = await build(settings)  # as `python -m bot` wires it
-    local = LocalDiscord(bot, extra_channels=users)
-    await local.start()
-    rng = random.Random(seed)
-    for i in range(10):  # poems to rate and blend from the start
-        await local.say(f"!poem {i}", user_id=10_000)
-    poem_count = 10
-    free = list(range(users))
-    rng.shuffle(free)
-    latencies: dict[str, list[float]] = {"poem": [], "blend": [], "rate": []}
-    errors: list[str] = []
-    expected: dict[tuple[int, int], int] = {}  # (user, poem) -> stars of the last confirmed rating
+FIRST_POEMS = 10  # written before the load starts: !blend picks two of them, !rate any poem so far
 
-    async def command(user: int) -> None:
-        nonlocal poem_count
-        kind = rng.choices(["poem", "blend", "rate"], weights=[3, 1, 6])[0]
+
+class Traffic:
+    """The simulated users' commands, 3 in 10 `!poem`, 1 `!blend` and 6 `!rate`, and what
+    came back: latencies by kind, errors, and the ratings the bot confirmed."""
+
+    def __init__(self, local: LocalDiscord, rng: random.Random):
+        self.local, self.rng = local, rng
+        self.poem_count = FIRST_POEMS  # the newest poem id a reply has shown
+        self.latencies: dict[str, list[float]] = {"poem": [], "blend": [], "rate": []}
+        self.errors: list[str] = []
+        self.expected: dict[tuple[int, int], int] = {}  # (user, poem) -> stars of the last confirmed rating
+
+    def pick(self) -> tuple[str, str, tuple[int, int] | None]:
+        """(kind, command text, (poem, stars) for a rating)."""
+        kind = self.rng.choices(["poem", "blend", "rate"], weights=[3, 1, 6])[0]
         if kind == "poem":
-            text = f"!poem {rng.randrange(10**9)}"
-        elif kind == "blend":
-            a, b = rng.sample(range(1, 11), 2)
-            text = f"!blend {a} {b} 3"
-        else:
-            pid, stars = rng.randrange(1, poem_count + 1), rng.randrange(1, 6)
-            text = f"!rate {pid} {stars}"
+            return kind, f"!poem {self.rng.randrange(10**9)}", None
+        if kind == "blend":
+            a, b = self.rng.sample(range(1, FIRST_POEMS + 1), 2)
+            return kind, f"!blend {a} {b} 3", None
+        pid, stars = self.rng.randrange(1, self.poem_count + 1), self.rng.randrange(1, 6)
+        return kind, f"!rate {pid} {stars}", (pid, stars)
+
+    async def command(self, user: int) -> None:
+        kind, text, rating = self.pick()
         t0 = time.perf_counter()
-        try:
-            sent = await local.first_reply(text, user_id=user + 1, channel_id=CHANNEL_ID + 1 + user, timeout=30)
-        except asyncio.TimeoutError:
-            errors.append(f"timeout: {text}")
+        sent = await ask(self.local, user, text)
+        if sent is None:
+            self.errors.append(f"timeout: {text}")
             return
-        finally:
-            free.append(user)
-        latencies[kind].append(time.perf_counter() - t0)
+        self.latencies[kind].append(time.perf_counter() - t0)
         ok = {
             "poem": bool(sent.embeds) and sent.embeds[0]["title"].startswith("Poem #"),
             "blend": bool(sent.embeds) and sent.embeds[0]["title"].startswith("Blend"),
             "rate": sent.content.startswith("You gave"),
         }[kind]
         if not ok:
-            errors.append(f"{text} -> {sent.content[:80]}")
+            self.errors.append(f"{text} -> {sent.content[:80]}")
         elif kind == "rate":
-            expected[(user + 1, pid)] = stars
+            self.expected[(user + 1, rating[0])] = rating[1]
         else:  # the newest id the reply shows: a poem's title, or a blend's steps (its ends are not new)
             shown = [sent.embeds[0]["title"]] + [f["name"] for f in sent.embeds[0].get("fields", [])]
-            poem_count = max([poem_count] + [int(m) for t in shown for m in re.findall(r"#(\d+)", t)])
+            self.poem_count = max([self.poem_count] + [int(m) for t in shown for m in re.findall(r"#(\d+)", t)])
 
-    tasks = []
-    t_start = time.perf_counter()
-    n = int(rate * seconds)
-    for i in range(n):
-        delay = t_start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if not free:
-            errors.append("no free simulated user (all waiting)")
-            continue
-        tasks.append(asyncio.create_task(command(free.pop())))
-    await asyncio.gather(*tasks)
-    wall = time.perf_counter() - t_start
+
+async def lost_ratings(engine, expected: dict[tuple[int, int], int]) -> int:
+    """Confirmed ratings the database does not hold as the bot confirmed them."""
     async with session_maker(engine)() as s:
         stored = {(r.user_id, r.poem_id): r.stars for r in (await s.execute(select(Rating))).scalars()}
-    lost = sum(1 for k, v in expected.items() if stored.get(k) != v)
-    await bot.close()
-    await worker.close()
-    await engine.dispose()
-    worker_proc.terminate()
-    worker_proc.wait(timeout=30)
+    return sum(1 for k, v in expected.items() if stored.get(k) != v)
 
+
+async def run(rate: float, seconds: float, users: int, seed: int) -> None:
+    async with workers(1, POEMBOT_FORMS="5") as ([port], _):
+        db_dir = tempfile.mkdtemp(prefix="poembot-load-")
+        url = f"sqlite+aiosqlite:///{db_dir}/poembot.sqlite3"
+        async with local_bot(url, users, FIRST_POEMS, worker_url=f"http://127.0.0.1:{port}") as (local, engine):
+            rng = random.Random(seed)
+            traffic = Traffic(local, rng)
+            free = list(range(users))
+            rng.shuffle(free)
+            t_start = time.perf_counter()
+            n = int(rate * seconds)
+            busy = functools.partial(traffic.errors.append, "no free simulated user (all waiting)")
+            await open_loop(traffic.command, free, rate, n, t_start, no_user=busy)
+            wall = time.perf_counter() - t_start
+            lost = await lost_ratings(engine, traffic.expected)
     report(
         f"{n} commands at {rate:.0f}/s for {seconds:.0f} s, {users} users; wall {wall:.1f} s",
         wall,
-        latencies,
-        errors,
-        len(expected),
+        traffic.latencies,
+        traffic.errors,
+        len(traffic.expected),
         lost,
     )
 
@@ -121,16 +115,8 @@ def report(
     title: str, wall: float, latencies: dict[str, list[float]], errors: list[str], confirmed: int, lost: int
 ) -> None:
     every = sorted(x for v in latencies.values() for x in v)
-
-    def pct(values: list[float], q: float) -> float:
-        values = sorted(values)
-        return 1000 * values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
-
     print(title)
-    print("| commands | count | p50 ms | p99 ms |")
-    print("|---|---|---|---|")
-    for kind, values in [("all", every)] + list(latencies.items()):
-        print(f"| {kind} | {len(values)} | {pct(values, 0.5):.0f} | {pct(values, 0.99):.0f} |")
+    print_latencies("commands | count", [("all", every)] + list(latencies.items()))
     print(
         f"throughput {len(every) / wall:.1f} replies/s; errors {len(errors)}; "
         f"ratings confirmed {confirmed}, lost {lost}"

@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import random
 import re
 import signal
+import subprocess
 import tempfile
 import time
 
 import aiohttp
 
-from bot.__main__ import build
-from bot.local import CHANNEL_ID, LocalDiscord
-from bot.settings import Settings
+from bot.local import LocalDiscord
 from bot.worker_client import HttpWorker
-from harness import free_port, start_worker  # one harness for the tests and the benchmarks
+from harness import ask, local_bot, open_loop, print_latencies, start_worker, workers  # shared with the tests
 from model.contract import SampleRequest
 
 WORKER_ENV = {"POEMBOT_FORMS": "5", "POEMBOT_THREADS": "1"}
@@ -44,107 +44,85 @@ async def sampled(port: int) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-async def throughput(workers: int, seconds: float, concurrency: int, n: int) -> float:
-    ports = [free_port() for _ in range(workers)]
-    procs = [await start_worker(p, **WORKER_ENV) for p in ports]
-    client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=30)
+async def throughput(count: int, seconds: float, concurrency: int, n: int) -> float:
     done = 0
-    try:
-        for seed in range(concurrency):  # warm-up: each worker's first batches
-            await client.sample(SampleRequest(seed=seed))
-        stop = time.perf_counter() + seconds
+    async with workers(count, **WORKER_ENV) as (ports, _):
+        client = HttpWorker(",".join(f"http://127.0.0.1:{p}" for p in ports), timeout_s=30)
+        try:
+            for seed in range(concurrency):  # warm-up: each worker's first batches
+                await client.sample(SampleRequest(seed=seed))
+            stop = time.perf_counter() + seconds
 
-        async def user(u: int) -> None:
-            nonlocal done
-            rng = random.Random(u)
-            while time.perf_counter() < stop:
-                await client.sample(SampleRequest(seed=rng.randrange(2**31), n=n))
-                done += n
+            async def user(u: int) -> None:
+                nonlocal done
+                rng = random.Random(u)
+                while time.perf_counter() < stop:
+                    await client.sample(SampleRequest(seed=rng.randrange(2**31), n=n))
+                    done += n
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(user(u) for u in range(concurrency)))
-        wall = time.perf_counter() - t0
-    finally:
-        await client.close()
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=30)
+            t0 = time.perf_counter()
+            await asyncio.gather(*(user(u) for u in range(concurrency)))
+            wall = time.perf_counter() - t0
+        finally:
+            await client.close()
     return done / wall
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return 1000 * values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+Result = tuple[float, float, bool, str]  # (sent at, seconds, ok, command)
+
+
+async def command(local: LocalDiscord, rng: random.Random, t_start: float, results: list[Result], user: int) -> None:
+    """One simulated user's command, 3 in 10 `!poem`, the rest `!rate`; its result appended."""
+    text = f"!poem {rng.randrange(10**9)}" if rng.random() < 0.3 else f"!rate {rng.randrange(1, 6)} 4"
+    at = time.perf_counter() - t_start
+    t0 = time.perf_counter()
+    sent = await ask(local, user, text)
+    ok = sent is not None and (bool(sent.embeds) if text.startswith("!poem") else sent.content.startswith("You gave"))
+    results.append((at, time.perf_counter() - t0, ok, text))
+
+
+async def kill_and_restart(
+    procs: list[subprocess.Popen], ports: list[int], kill_at: float, run_s: float, t_start: float
+) -> tuple[float, float | None]:
+    """SIGKILL the first worker `kill_at` s from `t_start`, start it again 10 s later: when
+    it was healthy again, and when it first served a sample (None: not before `run_s`)."""
+    await asyncio.sleep(kill_at)
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait()
+    await asyncio.sleep(10)
+    procs[0] = await start_worker(ports[0], **WORKER_ENV)
+    back_at = time.perf_counter() - t_start
+    while time.perf_counter() - t_start < run_s:
+        if await sampled(ports[0]) > 0:
+            return back_at, time.perf_counter() - t_start
+        await asyncio.sleep(0.1)
+    return back_at, None
 
 
 async def failover(rate: float, run_s: float, kill_at: float) -> None:
-    ports = [free_port(), free_port()]
-    procs = [await start_worker(p, **WORKER_ENV) for p in ports]
     users = 300
-    with tempfile.TemporaryDirectory(prefix="poembot-scale-") as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/poembot.sqlite3"
-        settings = Settings(
-            database_url=url,
-            worker_url=",".join(f"http://127.0.0.1:{p}" for p in ports),
-            poem_cooldown_s=0,
-            blend_cooldown_s=0,
-            max_in_flight=1000,
-        )
-        bot, engine, worker = await build(settings)
-        local = LocalDiscord(bot, extra_channels=users)
-        await local.start()
-        for i in range(5):
-            await local.say(f"!poem {i}", user_id=10_000)
-        rng = random.Random(0)
-        results: list[tuple[float, float, bool, str]] = []  # (sent at, seconds, ok, command)
-        free = list(range(users))
-        t_start = time.perf_counter()
-        back_at: float | None = None
-        served_again_at: float | None = None
+    async with workers(2, **WORKER_ENV) as (ports, procs):
+        with tempfile.TemporaryDirectory(prefix="poembot-scale-") as tmp:
+            async with local_bot(
+                f"sqlite+aiosqlite:///{tmp}/poembot.sqlite3",
+                users,
+                warm_poems=5,
+                worker_url=",".join(f"http://127.0.0.1:{p}" for p in ports),
+                max_in_flight=1000,
+            ) as (local, _):
+                rng = random.Random(0)
+                results: list[Result] = []
+                t_start = time.perf_counter()
+                fault = asyncio.create_task(kill_and_restart(procs, ports, kill_at, run_s, t_start))
+                one = functools.partial(command, local, rng, t_start, results)
+                await open_loop(one, list(range(users)), rate, int(rate * run_s), t_start)
+                back_at, served_again_at = await fault
+    report_failover(results, rate, run_s, kill_at, back_at, served_again_at)
 
-        async def command(user: int) -> None:
-            text = f"!poem {rng.randrange(10**9)}" if rng.random() < 0.3 else f"!rate {rng.randrange(1, 6)} 4"
-            at = time.perf_counter() - t_start
-            t0 = time.perf_counter()
-            try:
-                sent = await local.first_reply(text, user_id=user + 1, channel_id=CHANNEL_ID + 1 + user, timeout=30)
-                ok = bool(sent.embeds) if text.startswith("!poem") else sent.content.startswith("You gave")
-            except TimeoutError:
-                ok = False
-            finally:
-                free.append(user)
-            results.append((at, time.perf_counter() - t0, ok, text))
 
-        async def fault() -> None:
-            nonlocal back_at, served_again_at
-            await asyncio.sleep(kill_at)
-            procs[0].send_signal(signal.SIGKILL)
-            procs[0].wait()
-            await asyncio.sleep(10)
-            procs[0] = await start_worker(ports[0], **WORKER_ENV)
-            back_at = time.perf_counter() - t_start
-            while time.perf_counter() - t_start < run_s:
-                if await sampled(ports[0]) > 0:
-                    served_again_at = time.perf_counter() - t_start
-                    return
-                await asyncio.sleep(0.1)
-
-        faults = asyncio.create_task(fault())
-        tasks = []
-        for i in range(int(rate * run_s)):
-            delay = t_start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if free:
-                tasks.append(asyncio.create_task(command(free.pop())))
-        await asyncio.gather(*tasks)
-        await faults
-        await bot.close()
-        await worker.close()
-        await engine.dispose()
-    for p in procs:
-        p.terminate()
-        p.wait(timeout=30)
+def report_failover(
+    results: list[Result], rate: float, run_s: float, kill_at: float, back_at: float, served_again_at: float | None
+) -> None:
     failed = [r for r in results if not r[2]]
     windows = {
         "before the kill": [r[1] for r in results if r[0] < kill_at],
@@ -153,12 +131,9 @@ async def failover(rate: float, run_s: float, kill_at: float) -> None:
     }
     print(f"\n{len(results)} commands at {rate:.0f}/s for {run_s:.0f} s through the bot, two workers of one thread;")
     print(f"one SIGKILLed at {kill_at:.0f} s, started again 10 s later\n")
-    print("| window | commands | p50 ms | p99 ms |")
-    print("|---|---|---|---|")
-    for name, values in windows.items():
-        print(f"| {name} | {len(values)} | {pct(values, 0.5):.0f} | {pct(values, 0.99):.0f} |")
+    print_latencies("window | commands", windows.items())
     print(f"\nfailed commands: {len(failed)}" + (f" (first: {failed[0][3]})" if failed else ""))
-    if back_at is not None and served_again_at is not None:
+    if served_again_at is not None:
         print(
             f"the restarted worker was healthy at {back_at:.1f} s and served again "
             f"{served_again_at - back_at:.1f} s later"
