@@ -37,7 +37,7 @@ from model.generate import PoemGenerator
 from model.worker.engine import Engine
 from model.worker.http import SERVER_OPTIONS
 
-from harness import free_port  # one harness for the tests and the benchmarks
+from harness import free_port, stop, wait_healthy, workers  # one harness for the tests and the benchmarks
 
 
 def decoder_flops_per_poem(cfg) -> float:
@@ -69,22 +69,6 @@ def matmul_flops_per_s(threads: int, seconds: float = 2.0) -> float:
             a @ b
         n += 50
     return n * 2 * 256 * 384 * 256 / (time.perf_counter() - t0)
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError("the worker exited during start-up")
-            try:
-                async with s.get(url + "/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the worker did not become healthy")
 
 
 async def load_run(url: str, concurrency: int, requests: int, forms: tuple[int, ...] = (5,)) -> dict:
@@ -137,22 +121,13 @@ async def batch_totals(url: str) -> tuple[float, float]:
 async def measure(
     max_batch: int, runs: list[tuple[int, int]], threads: int, forms: tuple[int, ...] = (5,)
 ) -> list[dict]:
-    port = free_port()
     env = dict(
-        os.environ,
         POEMBOT_FORMS=",".join(map(str, forms)),
         POEMBOT_MAX_BATCH=str(max_batch),
         POEMBOT_THREADS=str(threads),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "model", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_healthy(url, proc)
+    async with workers(1, **env) as ([port], _):
+        url = f"http://127.0.0.1:{port}"
         await load_run(url, 4, 16)  # warm-up
         results = []
         for c, n in runs:
@@ -161,9 +136,6 @@ async def measure(
             poems1, passes1 = await batch_totals(url)
             results.append(dict(result, mean_batch=(poems1 - poems0) / max(passes1 - passes0, 1)))
         return results
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 async def engine_run(gen: PoemGenerator, max_batch: int, threads: int, concurrency: int, requests: int) -> dict:
@@ -259,7 +231,7 @@ async def http_alone(concurrency: int = 64, requests: int = 4096) -> dict:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        await wait_healthy(url, proc)
+        await wait_healthy(port, proc)
         await load_run(url, 4, 64)
         server0, client0 = cpu_seconds(proc.pid), time.process_time()
         result = await load_run(url, concurrency, requests)
@@ -269,8 +241,7 @@ async def http_alone(concurrency: int = 64, requests: int = 4096) -> dict:
             client_ms=1000 * (time.process_time() - client0) / requests,
         )
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 @torch.no_grad()
@@ -301,7 +272,7 @@ def median_rows(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=512, help="requests per concurrency level")
     p.add_argument("--concurrency", default="1,8,64,256")
@@ -309,12 +280,11 @@ def main() -> None:
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--repeat", type=int, default=3, help="runs of the whole sequence; figures are medians")
     p.add_argument("--canned-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.canned_server:
-        return canned_server(args.canned_server)
-    levels = [int(c) for c in args.concurrency.split(",")]
-    cfg = load(shipped(5)).cfg
-    flops = decoder_flops_per_poem(cfg)
+    return p
+
+
+def http_rows(args: argparse.Namespace, levels: list[int]) -> tuple[dict[str, list[dict]], list[float]]:
+    """The HTTP rows' runs by row name, and the matmul rates, measured `--repeat` times."""
     runs = [(c, max(args.requests if c > 1 else args.requests // 4, c)) for c in levels]
     rows: dict[str, list[dict]] = {}
     rates = []
@@ -327,8 +297,14 @@ def main() -> None:
         rows.setdefault("HTTP, one at a time (batch 1) | 1", []).append(
             asyncio.run(measure(1, [(1, args.requests // 8)], args.threads))[0]
         )
+    return rows, rates
+
+
+def in_process_rows(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """The rows without HTTP (the engine, the decoder, its matrix products): runs by row name."""
     torch.set_num_threads(args.threads)
     gen = PoemGenerator.from_path(shipped(5))
+    rows: dict[str, list[dict]] = {}
     for _ in range(args.repeat):
         rows.setdefault("in-process engine, no HTTP | 256", []).append(
             asyncio.run(engine_run(gen, args.max_batch, args.threads, 256, args.requests))
@@ -336,10 +312,12 @@ def main() -> None:
         for batch in (64, 256):
             rows.setdefault(f"decoder alone, batches of {batch} | -", []).append(decoder_run(gen, batch))
             rows.setdefault(f"its matrix products alone, batches of {batch} | -", []).append(matmuls_alone(gen, batch))
-    floor = median_rows([asyncio.run(http_alone()) for _ in range(args.repeat)])
-    rate = statistics.median(rates)
+    return rows
+
+
+def report(args: argparse.Namespace, levels: list[int], flops: float, rate: float, table: dict, floor: dict) -> None:
+    """The header line, the table (each row against one-at-a-time and the compute bound), and HTTP alone."""
     bound = rate / flops
-    table = {name: median_rows(rs) for name, rs in rows.items()}
     single = table["HTTP, one at a time (batch 1) | 1"]["poems_per_s"]
     print(
         f"decoder: {flops / 1e6:.1f} MFLOP per poem; matmul rate {rate / 1e9:.1f} GFLOP/s on {args.threads} threads;"
@@ -372,6 +350,19 @@ def main() -> None:
         f" generator. With a decoder at the bound ({poem_ms:.2f} core-ms a poem) this machine could serve"
         f" at most {ceiling:.0f} poems/s over HTTP ({ceiling / bound:.0%} of the bound)."
     )
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.canned_server:
+        return canned_server(args.canned_server)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    flops = decoder_flops_per_poem(load(shipped(5)).cfg)
+    rows, rates = http_rows(args, levels)
+    rows.update(in_process_rows(args))
+    floor = median_rows([asyncio.run(http_alone()) for _ in range(args.repeat)])
+    table = {name: median_rows(runs) for name, runs in rows.items()}
+    report(args, levels, flops, statistics.median(rates), table, floor)
 
 
 if __name__ == "__main__":
