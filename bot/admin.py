@@ -34,6 +34,7 @@ from .i18n import (
 )
 from .parsing import UserError
 from .replies import echo, normalise
+from .storage import preferences
 from .storage import settings as servers
 from .storage.settings import ServerRules, zone
 
@@ -245,7 +246,7 @@ class Settings(commands.Cog):
             await ctx.send(said + t("Members who chose their own with `!language` keep it."), ephemeral=True)
             return
         async with self.service.sessions.begin() as s:
-            await servers.set_member_language(s, ctx.author.id, code)
+            await preferences.set_member_language(s, ctx.author.id, code)
         CHOSEN.set((code, CHOSEN.get()[1]))  # this reply already in the new language
         LANGUAGE.set(language_and_reason(ctx)[0])
         if code:

@@ -938,15 +938,15 @@ async def test_a_cooldown_holds_across_two_bots_whose_clocks_disagree_by_an_hour
     import re
     from datetime import UTC, datetime, timedelta
 
-    from bot.storage import models, repo
+    from bot.storage import models, preferences, ratings, settings
 
     ahead = {"by": timedelta(0)}  # what the process clock of the bot now handling a command is off by
 
     def process_clock() -> datetime:
         return datetime.now(UTC) + ahead["by"]
 
-    monkeypatch.setattr(repo, "utcnow", process_clock)
-    monkeypatch.setattr(models, "utcnow", process_clock)
+    for reads_the_process_clock in (models, preferences, ratings, settings):
+        monkeypatch.setattr(reads_the_process_clock, "utcnow", process_clock)
     worker = FakeWorker()
     async with (
         running_bot(db_url, worker, poem_cooldown_s=60) as fast,

@@ -544,13 +544,14 @@ async def test_a_cooldown_is_timed_by_the_databases_clock_and_never_longer_than_
     from datetime import UTC, datetime, timedelta
 
     from bot.jobs import Cooldowns, OnCooldown
-    from bot.storage import models
+    from bot.storage import models, preferences, ratings
+    from bot.storage import settings as servers
 
     eng = create_engine(db_url)
     await upgrade(eng)
     sm = session_maker(eng)
     cooldowns = Cooldowns(60, "poem", sm)
-    for patched in (repo, models):
+    for patched in (models, preferences, ratings, servers):  # every reader of the process's clock
         monkeypatch.setattr(patched, "utcnow", lambda: datetime.now(UTC) + timedelta(hours=1))
     await cooldowns.hit(1)  # taken by the process an hour ahead ...
     monkeypatch.undo()

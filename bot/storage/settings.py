@@ -1,5 +1,5 @@
-"""Each server's own rules for the bot, its poem of the day, and each member's language: what
-`/config` and `!language` set, read before every command.
+"""Each server's own rules for the bot, its members' daily counts and its poem of the day: what
+`/config` sets, read before every command (with the member's language, `place`).
 
 Every function takes the session; the caller owns the transaction. A server with no row has
 the bot's defaults (`ServerRules(guild_id)`). Time zones are IANA names (`Asia/Taipei`), read
@@ -15,8 +15,9 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import DailyPost, DailyUse, ServerChannel, ServerRole, ServerSetting, UserPreference, utcnow
-from .repo import _insert, database_now
+from .dialects import database_now, insert_for
+from .models import DailyPost, DailyUse, ServerChannel, ServerRole, ServerSetting, utcnow
+from .preferences import member_language
 
 MAX_ZONE = 64  # characters of a time zone's name
 
@@ -121,7 +122,7 @@ async def update_server(session: AsyncSession, guild_id: int, **values) -> Serve
     if unknown := set(values) - FIELDS:
         raise TypeError(f"not a server rule: {sorted(unknown)}")
     now = utcnow()
-    stmt = _insert(session)(ServerSetting).values(guild_id=guild_id, updated_at=now, **values)
+    stmt = insert_for(session)(ServerSetting).values(guild_id=guild_id, updated_at=now, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["guild_id"], set_={**values, "updated_at": now}))
     await session.flush()
     return await server_rules(session, guild_id)
@@ -137,7 +138,7 @@ async def allow(session: AsyncSession, guild_id: int, kind: str, target_id: int,
     that changed anything."""
     model, column, name = _allowed(kind)
     if on:
-        stmt = _insert(session)(model).values(guild_id=guild_id, **{name: target_id})
+        stmt = insert_for(session)(model).values(guild_id=guild_id, **{name: target_id})
         result = await session.execute(stmt.on_conflict_do_nothing())
     else:
         result = await session.execute(delete(model).where(model.guild_id == guild_id, column == target_id))
@@ -148,18 +149,6 @@ async def allow_all(session: AsyncSession, guild_id: int, kind: str) -> int:
     """Allow every channel (or role) again: how many a server had chosen."""
     model, _, _ = _allowed(kind)
     return (await session.execute(delete(model).where(model.guild_id == guild_id))).rowcount
-
-
-# -- a member's language -------------------------------------------------------------------------
-async def member_language(session: AsyncSession, user_id: int) -> str | None:
-    return await session.scalar(select(UserPreference.language).where(UserPreference.user_id == user_id))
-
-
-async def set_member_language(session: AsyncSession, user_id: int, language: str | None) -> None:
-    now = utcnow()
-    stmt = _insert(session)(UserPreference).values(user_id=user_id, language=language, updated_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=["user_id"], set_={"language": language, "updated_at": now})
-    await session.execute(stmt)
 
 
 # -- the daily cap -------------------------------------------------------------------------------
@@ -183,7 +172,7 @@ async def count_poem(session: AsyncSession, user_id: int, guild_id: int, day: da
     """Count one more poem of the member's on `day`, unless they have `cap` already: whether it
     was counted. One statement (an upsert that adds only under the cap), so two requests at
     once never both pass the last place."""
-    stmt = _insert(session)(DailyUse).values(user_id=user_id, guild_id=guild_id, day=day, poems=1)
+    stmt = insert_for(session)(DailyUse).values(user_id=user_id, guild_id=guild_id, day=day, poems=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=["user_id", "guild_id", "day"],
         set_={"poems": DailyUse.poems + 1},
@@ -205,11 +194,6 @@ async def uncount_poem(session: AsyncSession, user_id: int, guild_id: int, day: 
     if row is not None and row.poems > 0:
         row.poems -= 1
         await session.flush()
-
-
-async def forget_member(session: AsyncSession, user_id: int) -> None:
-    """A member's counts (their preferences go with user_preference)."""
-    await session.execute(delete(DailyUse).where(DailyUse.user_id == user_id))
 
 
 # -- the poem of the day -------------------------------------------------------------------------
@@ -236,7 +220,7 @@ async def claim_daily(session: AsyncSession, guild_id: int, day: date, token: st
     one's to post. One statement: an insert, or a takeover of a claim that a process which died
     left unposted for CLAIM_S (the database's clock); of two processes at once, one wins."""
     now = await database_now(session)
-    stmt = _insert(session)(DailyPost).values(guild_id=guild_id, day=day, claim=token, claimed_at=now)
+    stmt = insert_for(session)(DailyPost).values(guild_id=guild_id, day=day, claim=token, claimed_at=now)
     stale = DailyPost.posted_at.is_(None) & (DailyPost.claimed_at < now - timedelta(seconds=CLAIM_S))
     stmt = stmt.on_conflict_do_update(
         index_elements=["guild_id", "day"], set_={"claim": token, "claimed_at": now}, where=stale
