@@ -4,60 +4,29 @@ member's language (`!language`), in one cog, `Settings`.
 What a server chooses (its channels and roles, cooldowns, a daily cap, cards by default, its
 language, time zone and poem of the day) is stored in the database (`bot.storage.settings`);
 `bot.gate` applies the channels and roles before every command, the service the cooldowns and
-the cap, `bot.daily` posts the poem of the day. `/config show` (or `!config`) shows it all."""
+the cap, `bot.daily` posts the poem of the day. `/config show` (or `!config`) shows it all.
+This module declares the commands and carries them out; what they read and show (a language or
+a time zone as typed, the settings page) is `bot/admin_words.py`'s."""
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .admin_words import NAMES, cooldown_words, describe_rules, mention, parse_language, parse_zone
 from .daily import next_daily
 from .gate import is_admin, settle
-from .i18n import (
-    BY_CLIENT,
-    BY_MEMBER,
-    BY_SERVER,
-    BY_SERVER_LOCALE,
-    CHOSEN,
-    LANGUAGE,
-    LANGUAGES,
-    Text,
-    Words,
-    language_and_reason,
-    render,
-    t,
-    tn,
-)
+from .i18n import BY_CLIENT, BY_MEMBER, BY_SERVER, BY_SERVER_LOCALE, CHOSEN, LANGUAGE, Words, language_and_reason, t, tn
 from .parsing import UserError
-from .replies import echo, normalise
+from .replies import normalise
 from .storage import preferences
 from .storage import settings as servers
 from .storage.settings import ServerRules, zone
 
-COLOUR = discord.Colour(0x8B2E2E)  # cinnabar, as the poems' embeds
-NAMES = {"en": "English", "zh-TW": "繁體中文", "zh-CN": "简体中文"}  # each language in its own words
-# what a member may type for a language (lower case, after NFKC): its code, and its name
-SPELLINGS = {
-    **{code.lower(): code for code in LANGUAGES},
-    **{code.lower().replace("-", "_"): code for code in LANGUAGES},
-    "english": "en",
-    "英文": "en",
-    "繁體": "zh-TW",
-    "繁体": "zh-TW",
-    "繁體中文": "zh-TW",
-    "正體": "zh-TW",
-    "zh-hk": "zh-TW",
-    "简体": "zh-CN",
-    "簡體": "zh-CN",
-    "简体中文": "zh-CN",
-    "簡體中文": "zh-CN",
-    "zh-sg": "zh-CN",
-}
-AUTO = ("auto", "default", "none", "reset")  # no choice of one's own: the server's, or one's Discord's
 LANGUAGE_CHOICES = [
     app_commands.Choice(name="繁體中文 (zh-TW)", value="zh-TW"),
     app_commands.Choice(name="简体中文 (zh-CN)", value="zh-CN"),
@@ -82,112 +51,20 @@ def needs_manage_server(ctx: commands.Context) -> None:
         raise Refusal(t("Only members with the Manage Server permission can change the bot's settings here."))
 
 
-def parse_language(raw: str) -> str | None:
-    """A language a member typed: its code, or None for `auto`."""
-    word = normalise(raw).lower()
-    if word in AUTO:
-        return None
-    if word in SPELLINGS:
-        return SPELLINGS[word]
-    raise UserError(
-        t("I know these languages: zh-TW (繁體中文), zh-CN (简体中文) and en (English); or auto.")
-        + t("You wrote “{typed}”.", typed=echo(raw))
-    )
-
-
-def parse_zone(raw: str) -> str:
-    """A time zone a member typed (any case: asia/taipei), by its IANA name (Asia/Taipei)."""
-    name = normalise(raw)
-    if name.upper() in ("UTC", "GMT", "Z"):
-        return "UTC"
-    known = {z.lower(): z for z in zoneinfo.available_timezones()}
-    name = known.get(name.lower(), name)
-    try:
-        zone(name)
-    except (KeyError, ValueError):
-        raise UserError(
-            t("“{typed}” is not a time zone I know: write one like Asia/Taipei, Asia/Shanghai or UTC.", typed=echo(raw))
-        ) from None
-    return name
-
-
-def mention(kind: str, target_id: int) -> str:
-    return f"<#{target_id}>" if kind == "channel" else f"<@&{target_id}>"
-
-
-def _seconds(value: float | None, default: float) -> Text:
-    if value is None:
-        return t("{s} s (the bot's default)", s=f"{default:g}")
-    return t("{s} s", s=f"{value:g}") if value else t("none")
-
-
-def describe_rules(bot: commands.Bot, guild: discord.Guild, rules: ServerRules, now: datetime) -> discord.Embed:
-    """A server's settings, as `/config show` shows them."""
-
-    def listed(kind: str, ids: frozenset[int]) -> str:
-        found = guild.get_channel if kind == "channel" else guild.get_role
-        return ", ".join(
-            mention(kind, i) + ("" if found(i) is not None else render(t(" (deleted)"))) for i in sorted(ids)
-        )
-
-    settings = bot.service.settings
-    embed = discord.Embed(title=render(t("The bot's settings in {server}", server=guild.name)), colour=COLOUR)
-    fields: list[tuple[Words, Words | str]] = [
-        (t("Answers in"), listed("channel", rules.channels) if rules.channels else t("every channel")),
-        (
-            t("Who may use it"),
-            t("{roles}, and members with Manage Server", roles=listed("role", rules.roles))
-            if rules.roles
-            else t("everyone"),
-        ),
-        (t("Poem cooldown"), _seconds(rules.poem_cooldown_s, settings.poem_cooldown_s)),
-        (t("Blend cooldown"), _seconds(rules.blend_cooldown_s, settings.blend_cooldown_s)),
-        (
-            t("Poems a day per member"),
-            t("{n}, from midnight ({zone})", n=rules.daily_cap, zone=rules.timezone)
-            if rules.daily_cap
-            else t("no limit"),
-        ),
-        (
-            t("Poem cards"),
-            t("on, unless a member turns them off") if rules.cards else t("off, unless a member turns them on"),
-        ),
-        (
-            t("Language"),
-            t("{language}, for members who chose none", language=NAMES[rules.language])
-            if rules.language
-            else t("each member's Discord language (or theirs from `!language`)"),
-        ),
-        (t("Time zone"), rules.timezone),
-        (t("Poem of the day"), _daily(guild, rules, now)),
-    ]
-    for name, value in fields:
-        embed.add_field(name=render(name), value=render(value), inline=False)
-    embed.set_footer(text=render(t("Change one with /config and its name, like /config channels add.")))
-    return embed
-
-
-def _daily(guild: discord.Guild, rules: ServerRules, now: datetime) -> Words:
-    if rules.daily_channel_id is None:
-        return t("off")
-    at = f"{rules.daily_hour:02d}:00"
-    if guild.get_channel(rules.daily_channel_id) is None:
-        return t("the channel is gone ({channel}): choose another", channel=mention("channel", rules.daily_channel_id))
-    moment = int(next_daily(rules, now).timestamp())
-    return t(
-        "{channel} at {at} ({zone}); the next one <t:{moment}:R>",
-        channel=mention("channel", rules.daily_channel_id),
-        at=at,
-        zone=rules.timezone,
-        moment=moment,
-    )
-
-
-def _postable(channel: discord.abc.GuildChannel) -> bool:
-    """Whether the bot can post a poem in `channel` (see it, send, embed)."""
+def check_postable(ctx: commands.Context, channel: discord.TextChannel) -> None:
+    """Refuse a channel of another server, or one the bot cannot post a poem in (see it, send,
+    embed)."""
+    if channel.guild != ctx.guild:
+        raise UserError(t("That channel is not in this server."))
     me = channel.guild.me
     allowed = channel.permissions_for(me) if me is not None else discord.Permissions.none()
-    return allowed.view_channel and allowed.send_messages and allowed.embed_links
+    if not (allowed.view_channel and allowed.send_messages and allowed.embed_links):
+        raise UserError(
+            t(
+                "I cannot post in {channel}: let me see it, send messages and embed links there.",
+                channel=channel.mention,
+            )
+        )
 
 
 class Settings(commands.Cog):
@@ -319,15 +196,7 @@ class Settings(commands.Cog):
     @app_commands.describe(channel="a channel to answer in")
     async def channels_add(self, ctx: commands.Context, channel: discord.TextChannel):
         """Answer in this channel (and no other than those added)."""
-        if channel.guild != ctx.guild:
-            raise UserError(t("That channel is not in this server."))
-        if not _postable(channel):
-            raise UserError(
-                t(
-                    "I cannot post in {channel}: let me see it, send messages and embed links there.",
-                    channel=channel.mention,
-                )
-            )
+        check_postable(ctx, channel)
         await self._allow(ctx, "channel", channel, True)
 
     @channels.command(name="remove")
@@ -384,7 +253,7 @@ class Settings(commands.Cog):
             raise UserError(t("A cooldown is for poem or blend."))
         await self._update(ctx.guild.id, **{f"{action}_cooldown_s": None if seconds is None else float(seconds)})
         default = getattr(self.service.settings, f"{action}_cooldown_s")
-        value = _seconds(None if seconds is None else float(seconds), default)
+        value = cooldown_words(None if seconds is None else float(seconds), default)
         said = (
             t("Poem cooldown here: {value}.", value=value)
             if action == "poem"
@@ -473,15 +342,7 @@ class Settings(commands.Cog):
         self, ctx: commands.Context, channel: discord.TextChannel, hour: commands.Range[int, 0, 23] = 9
     ):
         """Post a poem of the day in a channel at an hour (the server's time zone, `/config timezone`)."""
-        if channel.guild != ctx.guild:
-            raise UserError(t("That channel is not in this server."))
-        if not _postable(channel):
-            raise UserError(
-                t(
-                    "I cannot post in {channel}: let me see it, send messages and embed links there.",
-                    channel=channel.mention,
-                )
-            )
+        check_postable(ctx, channel)
         rules = await self._rules(ctx.guild.id)
         rules = await self._update(
             ctx.guild.id, daily_channel_id=channel.id, daily_hour=hour, **self._from_now(rules, hour=hour)
