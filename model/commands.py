@@ -215,7 +215,7 @@ def _evaluate(args, argv) -> None:
 
 
 def _evaluate_requests(args, argv) -> None:
-    from .evaluate import format_requests, request_figures
+    from .evaluate_requests import format_requests, request_figures
     from .generate import PoemGenerator
 
     gen = PoemGenerator.from_path(args.checkpoint, args.form)

@@ -3,7 +3,9 @@
 One table for a checkpoint's samples beside held-out real poems of the same
 form: form validity, rhyme, line endings, tone pattern, repetition, diversity, copying
 from the training split, fluency under a character bigram model fitted on
-the training split, and the VAE's own validation figures.
+the training split, and the VAE's own validation figures; and the yardsticks it
+measures with (the bigram model, n-gram logistic regression), which
+model/evaluate_requests.py's figures for poems on request share.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import statistics
 import time
 from collections import Counter
 from pathlib import Path
+
+import torch
 
 from . import corpus
 from .generate import BLEND, Options, PoemGenerator
@@ -245,49 +249,86 @@ def variation_figures(gen: PoemGenerator, poems: list[str], opts: Options | None
     }
 
 
+def grams(p: str, form: int, drop: str = "") -> list[str]:
+    """A poem's characters and in-line bigrams, with `drop`'s characters taken out first."""
+    lines = ["".join(c for c in p[i : i + form] if c not in drop) for i in range(0, len(p), form)]
+    return [c for line in lines for c in line] + [line[i : i + 2] for line in lines for i in range(len(line) - 1)]
+
+
+def gram_index(docs: list[str], form: int, drop: str = "") -> dict[str, int]:
+    """The grams (`grams`) found in at least two of `docs`, numbered in sorted order."""
+    df = Counter(g for d in docs for g in set(grams(d, form, drop)))
+    return {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= 2))}
+
+
+def gram_counts(docs: list[str], index: dict[str, int], form: int, drop: str = "") -> torch.Tensor:
+    """Each document's counts of the grams `index` numbers. (len(docs), len(index))"""
+    x = torch.zeros(len(docs), len(index))
+    for row, d in enumerate(docs):
+        for g in grams(d, form, drop):
+            if g in index:
+                x[row, index[g]] += 1.0
+    return x
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A logistic regression of labels y (N,) on features x (N, F), fitted by L-BFGS with
+    scikit-learn's default L2 penalty (C = 1), per sample: its weights (F,) and bias (1,)."""
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        nll = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y)
+        objective = nll + w.pow(2).sum() / (2 * len(y))
+        objective.backward()
+        return objective
+
+    opt.step(closure)
+    return w, b
+
+
 def classifier_accuracy(generated: list[str], real: list[str], form: int, folds: int = 5, seed: int = 0) -> float:
     """How well a logistic regression on character 1- and 2-gram counts tells
     generated poems from real ones: mean accuracy over `folds`-fold
     cross-validation (0.5 = indistinguishable). Balanced by construction."""
-    import torch
-
     n = min(len(generated), len(real))
     docs = generated[:n] + real[:n]
     labels = torch.tensor([1.0] * n + [0.0] * n)
-
-    def grams(p: str) -> list[str]:
-        lines = [p[i : i + form] for i in range(0, len(p), form)]
-        return list(p) + [line[i : i + 2] for line in lines for i in range(form - 1)]
-
-    df = Counter(g for d in docs for g in set(grams(d)))
-    index = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= 2))}
-    x = torch.zeros(len(docs), len(index))
-    for row, d in enumerate(docs):
-        for g in grams(d):
-            if g in index:
-                x[row, index[g]] += 1.0
+    x = gram_counts(docs, gram_index(docs, form), form)
     order = torch.randperm(len(docs), generator=torch.Generator().manual_seed(seed))
     correct = 0
     for f in range(folds):
         test = order[f::folds]
         mask = torch.ones(len(docs), dtype=torch.bool)
         mask[test] = False
-        w = torch.zeros(x.shape[1], requires_grad=True)
-        b = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
-        xt, yt = x[mask], labels[mask]
-
-        def closure():
-            opt.zero_grad()
-            nll = torch.nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt)
-            objective = nll + w.pow(2).sum() / (2 * len(yt))  # scikit-learn's default L2 (C = 1), per sample
-            objective.backward()
-            return objective
-
-        opt.step(closure)
+        w, b = fit_logistic(x[mask], labels[mask])
         with torch.no_grad():
             correct += int(((x[test] @ w + b > 0).float() == labels[test]).sum())
     return correct / len(docs)
+
+
+def latent_figures(gen: PoemGenerator, poems: list[str], lm: BigramLM, opts: Options) -> dict:
+    """What the latent does, on real poems the vocabulary holds: reconstruction, blends
+    (crossed, and every step its latent decoded), variations, how much the latent writes
+    under the sampler `opts`, a two-level code's paths, and poems between favourites."""
+    latent = {"reconstruction": reconstruction(gen, poems), **blend_figures(gen, poems, lm)}
+    # the same pairs with every step its latent decoded (no crossings), for comparison
+    alone = blend_figures(gen, poems, lm, crossings=False)
+    latent.update(
+        {
+            f"latent_path_{k.removeprefix('blend_')}": v
+            for k, v in alone.items()
+            if k in ("blend_neighbours_equal", "blend_steps_bigram_ppl")
+        }
+    )
+    latent.update(variation_figures(gen, poems[:100]))
+    latent["latent_use_shared"] = latent_use(gen, poems, opts)
+    if gen.ckpt.cfg.latent_global:
+        latent.update(path_figures(gen, poems, lm))
+    latent.update(favourite_figures(gen, poems, lm))
+    return latent
 
 
 REPEATED = ("bigram_ppl", "distinct_2", "real_vs_generated")  # the sample figures one set of samples moves most
@@ -321,21 +362,7 @@ def evaluate(
     valid = corpus.load_split(data_dir, form, "valid")
     vae = validate(gen.model, gen.vocab.encode_batch(valid))
     test_known = [p for p in held_out if all(ch in gen.vocab.index for ch in p)]
-    latent = {"reconstruction": reconstruction(gen, test_known), **blend_figures(gen, test_known, lm)}
-    # the same pairs with every step its latent decoded (no crossings), for comparison
-    alone = blend_figures(gen, test_known, lm, crossings=False)
-    latent.update(
-        {
-            f"latent_path_{k.removeprefix('blend_')}": v
-            for k, v in alone.items()
-            if k in ("blend_neighbours_equal", "blend_steps_bigram_ppl")
-        }
-    )
-    latent.update(variation_figures(gen, test_known[:100]))
-    latent["latent_use_shared"] = latent_use(gen, test_known, opts)
-    if gen.ckpt.cfg.latent_global:
-        latent.update(path_figures(gen, test_known, lm))
-    latent.update(favourite_figures(gen, test_known, lm))
+    latent = latent_figures(gen, test_known, lm, opts)
     model_row["real_vs_generated"] = classifier_accuracy(texts, held_out, form)
     shuffled = random.Random(seed).sample(held_out, len(held_out))  # two halves of one population
     real_row["real_vs_generated"] = classifier_accuracy(shuffled[: n // 2], shuffled[n // 2 :], form)
@@ -348,14 +375,7 @@ def evaluate(
         }
         for key in REPEATED:
             sets[key].append(row[key])
-    repeated = (
-        {
-            key: {"values": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
-            for key, v in sets.items()
-        }
-        if repeats > 1
-        else {}
-    )
+    repeated = _spread(sets) if repeats > 1 else {}
     return {
         "checkpoint": gen.version,
         "form": form,
@@ -370,6 +390,14 @@ def evaluate(
         "repeated": repeated,
         "examples": texts[:5],
         "poems_per_s": n / seconds,
+    }
+
+
+def _spread(sets: dict[str, list[float]]) -> dict:
+    """Each figure's values over the sets of samples, their mean and sd."""
+    return {
+        key: {"values": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
+        for key, v in sets.items()
     }
 
 
@@ -402,163 +430,3 @@ def format_table(result: dict) -> str:
                 f"  {key}: mean {v['mean']:.3f}, sd {v['sd']:.3f} ({values}); target {target(key, result['form'])}"
             )
     return "\n".join([head, *lines, *tail])
-
-
-# -- poems on request: subjects, acrostics, rewrites ------------------------------------------
-SUBJECTS = ("月", "秋", "春", "雨", "酒", "山", "江", "雁", "柳", "梅花")
-
-
-def _grams(p: str, form: int, drop: str = "") -> list[str]:
-    """A poem's characters and in-line bigrams, with `drop`'s characters taken out first."""
-    lines = ["".join(c for c in p[i : i + form] if c not in drop) for i in range(0, len(p), form)]
-    return [c for line in lines for c in line] + [line[i : i + 2] for line in lines for i in range(len(line) - 1)]
-
-
-class TopicClassifier:
-    """Logistic regression on character 1- and 2-grams telling poems that hold a word from
-    poems that do not, trained with the word's characters removed from every poem, so it
-    judges what the rest of a poem is about."""
-
-    def __init__(self, word: str, train: list[str], form: int, limit: int = 1500, seed: int = 0):
-        import torch
-
-        rng = random.Random(seed)
-        pos = [p for p in train if word in p]
-        neg = [p for p in train if not any(c in p for c in word)]
-        pos = rng.sample(pos, min(limit, len(pos)))
-        neg = rng.sample(neg, len(pos))
-        self.word, self.form = word, form
-        docs = pos + neg
-        df = Counter(g for d in docs for g in set(_grams(d, form, word)))
-        self.index = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= 2))}
-        x = self._features(docs)
-        y = torch.tensor([1.0] * len(pos) + [0.0] * len(neg))
-        self.w = torch.zeros(x.shape[1], requires_grad=True)
-        self.b = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.LBFGS([self.w, self.b], max_iter=200, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ self.w + self.b, y)
-            loss = loss + self.w.pow(2).sum() / (2 * len(y))
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        self.trained_on = len(pos)
-
-    def _features(self, docs: list[str]):
-        import torch
-
-        x = torch.zeros(len(docs), len(self.index))
-        for row, d in enumerate(docs):
-            for g in _grams(d, self.form, self.word):
-                if g in self.index:
-                    x[row, self.index[g]] += 1.0
-        return x
-
-    def about(self, poems: list[str]) -> float:
-        """The mean probability that these poems (the word taken out) were about the word."""
-        import torch
-
-        with torch.no_grad():
-            return float(torch.sigmoid(self._features(poems) @ self.w + self.b).mean())
-
-
-def request_figures(gen: PoemGenerator, data_dir: Path, subjects=SUBJECTS, n: int = 100, seed: int = 0) -> dict:
-    """Subjects (presence, topicality beside held-out real poems holding the word and beside
-    plain samples, fluency), acrostics (exact heads, fluency) and rewrites (lines kept, the
-    line changed, fluency beside the parents), each on n poems."""
-    form = gen.form
-    train = corpus.load_split(data_dir, form, "train")
-    held = corpus.load_split(data_dir, form, "valid") + corpus.load_split(data_dir, form, "test")
-    lines_of = lambda ps: [p[i : i + form] for p in ps for i in range(0, len(p), form)]  # noqa: E731
-    lm = BigramLM(list(set(lines_of(train))))
-    plain = [p.text for p in gen.sample_range(range(seed, seed + n))]
-    plain_ppl = lm.perplexity(lines_of(plain))
-    rows, all_subject = [], []
-    for word in subjects:
-        poems = [p.text for p in gen.sample_range(range(seed, seed + n), subject=[word])]
-        all_subject += poems
-        clf = TopicClassifier(word, train, form)
-        real = [p for p in held if word in p]
-        rows.append(
-            {
-                "subject": word,
-                "present": sum(word in p for p in poems) / len(poems),
-                "about_subject_poems": clf.about(poems),
-                "about_real_poems": clf.about(real) if real else None,
-                "about_plain_samples": clf.about(plain),
-                "real_poems": len(real),
-                "bigram_ppl": lm.perplexity(lines_of(poems)),
-            }
-        )
-    rng = random.Random(seed)
-    known = [p for p in held if all(c in gen.vocab.index for c in p)]
-    heads = []
-    while len(heads) < n:  # the line heads of real poems, shuffled across poems
-        h = "".join(rng.choice(known)[i * form] for i in range(4))
-        if len(set(h)) == 4:
-            heads.append(h)
-    acrostics = [gen.sample_seeds([seed + i], acrostic=h)[0].text for i, h in enumerate(heads)]
-    exact = sum([p[i * form] for i in range(4)] == list(h) for p, h in zip(acrostics, heads)) / n
-    parents = plain
-    rewritten = [gen.rewrite(p, i % 4 + 1, seed=seed + i).text for i, p in enumerate(parents)]
-    kept = changed = 0
-    for i, (p, r) in enumerate(zip(parents, rewritten)):
-        lo, hi = (i % 4) * form, (i % 4 + 1) * form
-        kept += p[:lo] + p[hi:] == r[:lo] + r[hi:]
-        changed += p[lo:hi] != r[lo:hi]
-    return {
-        "form": form,
-        "n": n,
-        "plain_bigram_ppl": plain_ppl,
-        "subjects": rows,
-        "subject_bigram_ppl": lm.perplexity(lines_of(all_subject)),
-        "subject_presence": sum(r["present"] for r in rows) / len(rows),
-        "acrostic_exact": exact,
-        "acrostic_bigram_ppl": lm.perplexity(lines_of(acrostics)),
-        "rewrite_lines_kept": kept / n,
-        "rewrite_line_changed": changed / n,
-        "rewrite_bigram_ppl": lm.perplexity(lines_of(rewritten)),
-        "parents_bigram_ppl": plain_ppl,
-        # (regular scheme, line 1 rhymes) shares, beside held-out real poems'
-        "endings": {
-            "subject": endings(all_subject, form, gen.prosody),
-            "acrostic": endings(acrostics, form, gen.prosody),
-            "rewrite": endings(rewritten, form, gen.prosody),
-            "real": endings(held, form, gen.prosody),
-        },
-    }
-
-
-def format_requests(r: dict) -> str:
-    out = [
-        f"{r['form']}-character quatrains, {r['n']} poems each; plain samples' bigram ppl {r['plain_bigram_ppl']:.1f}",
-        "| subject | present | about it: subject poems | real poems holding it (n) | plain samples | bigram ppl |",
-        "|---|---|---|---|---|---|",
-    ]
-    for s in r["subjects"]:
-        real = f"{s['about_real_poems']:.3f} ({s['real_poems']})" if s["about_real_poems"] is not None else "-"
-        out.append(
-            f"| {s['subject']} | {s['present']:.2f} | {s['about_subject_poems']:.3f} | {real} | "
-            f"{s['about_plain_samples']:.3f} | {s['bigram_ppl']:.1f} |"
-        )
-    p = r["plain_bigram_ppl"]
-    out += [
-        f"subjects: present {r['subject_presence']:.3f}, bigram ppl {r['subject_bigram_ppl']:.1f} "
-        f"({r['subject_bigram_ppl'] / p:.2f} x plain; target <= 1.15)",
-        f"acrostics: heads exact {r['acrostic_exact']:.3f}, bigram ppl {r['acrostic_bigram_ppl']:.1f} "
-        f"({r['acrostic_bigram_ppl'] / p:.2f} x plain; target <= 1.2)",
-        f"rewrites: other lines kept {r['rewrite_lines_kept']:.3f}, line changed {r['rewrite_line_changed']:.3f}, "
-        f"bigram ppl {r['rewrite_bigram_ppl']:.1f} ({r['rewrite_bigram_ppl'] / r['parents_bigram_ppl']:.2f} x "
-        f"parents; target <= 1.1)",
-    ]
-    if "endings" in r:
-        e = r["endings"]
-        shares = ", ".join(f"{k} {e[k][0]:.3f} / {e[k][1]:.3f}" for k in ("subject", "acrostic", "rewrite"))
-        out.append(
-            f"line endings (regular scheme / line 1 rhymes): {shares}; real poems {e['real'][0]:.3f} / "
-            f"{e['real'][1]:.3f} (target >= 0.97 / within 0.1 of real)"
-        )
-    return "\n".join(out)
