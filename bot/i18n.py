@@ -55,7 +55,7 @@ def language_for(locale: str | None) -> str:
 
 
 # The stored choices for the command or press being handled: the member's own language and their
-# server's default (None: not chosen), read from the database by `bot.admin.settle` before it.
+# server's default (None: not chosen), read from the database by `bot.gate.settle` before it.
 CHOSEN: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
     "chosen_language", default=(None, None)
 )
