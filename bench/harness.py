@@ -17,13 +17,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from bot.__main__ import build
-from bot.local import CHANNEL_ID, LocalDiscord
-from bot.local_api import Sent
-from bot.settings import Settings
+if TYPE_CHECKING:  # the bot is imported where a bench runs it: the worker's benches and tests need none of it
+    from bot.local import LocalDiscord
+    from bot.local_api import Sent
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,6 +98,10 @@ async def local_bot(
     (one a simulated user), after user 10 000 asked for `warm_poems` poems (seeds 0, 1, ...).
     Yields (the local Discord, the database engine); closes the bot, worker client and
     engine at the end."""
+    from bot.__main__ import build
+    from bot.local import LocalDiscord
+    from bot.settings import Settings
+
     settings = Settings(database_url=database_url, poem_cooldown_s=0, blend_cooldown_s=0, **settings)
     bot, engine, worker = await build(settings)
     try:
@@ -115,6 +119,8 @@ async def local_bot(
 async def ask(local: LocalDiscord, user: int, text: str, timeout: float = 30) -> Sent | None:
     """Simulated user `user` (0, 1, ...) posts `text` in a channel of their own; the bot's
     first reply there, None if none came within `timeout` seconds."""
+    from bot.local import CHANNEL_ID
+
     try:
         return await local.first_reply(text, user_id=user + 1, channel_id=CHANNEL_ID + 1 + user, timeout=timeout)
     except TimeoutError:
