@@ -29,7 +29,7 @@ from model.contract import SampleRequest  # torch-free
 from model.text import MAX_SEED, simplified  # torch-free
 
 from .i18n import CHOSEN, LANGUAGE, reader_language, render, t, tn
-from .shown import LOCALE_SCRIPT, show
+from .shown import LOCALE_SCRIPT, script_for_locale, show
 from .storage import repo
 from .storage import settings as servers
 from .storage.settings import ServerRules
@@ -244,7 +244,7 @@ class Daily(commands.Cog):
         CHOSEN.set((None, rules.language))  # the server's language: its default, else its preferred locale
         language = reader_language(guild)
         LANGUAGE.set(language)
-        LOCALE_SCRIPT.set("simplified" if language == "zh-CN" else "traditional")
+        LOCALE_SCRIPT.set(script_for_locale(language))
         script = LOCALE_SCRIPT.get()
         best = await self._best(rules, day)
         if best is not None:

@@ -19,7 +19,7 @@ from discord.ext import commands
 from . import cards
 from .gate import let_in, settle
 from .parsing import parse_poem_id
-from .shown import LOCALE_SCRIPT, ShownPoem
+from .shown import LOCALE_SCRIPT, ShownPoem, script_for_locale
 from .i18n import LANGUAGE, Sentences, Text, Words, reader_language, render, t, tn
 from .storage.repo import Viewer
 from .logs import command_done
@@ -211,7 +211,7 @@ def use_locale(origin: commands.Context | discord.Interaction) -> None:
     own `!script` choice still wins)."""
     language = reader_language(origin)
     LANGUAGE.set(language)
-    LOCALE_SCRIPT.set("simplified" if language == "zh-CN" else "traditional")
+    LOCALE_SCRIPT.set(script_for_locale(language))
 
 
 def worded(bot, content, kwargs: dict):
