@@ -28,11 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.__main__ import build
-from bot.local import CHANNEL_ID, LocalDiscord
+from bot.local import CHANNEL_ID
 from bot.replies import APOLOGY
-from bot.settings import Settings
-from harness import ROOT, free_port  # one harness for the tests and the benchmarks
+from harness import ROOT, free_port, local_bot  # one harness for the tests and the benchmarks
 
 
 class Errors(logging.Handler):
@@ -48,61 +46,57 @@ class Errors(logging.Handler):
 
 # -- 1. races ---------------------------------------------------------------------------------
 async def races(url: str, rounds: int, seed: int) -> dict:
-    settings = Settings(database_url=url, poem_cooldown_s=0, blend_cooldown_s=0)
-    bot, engine, worker = await build(settings)  # as `python -m bot` wires it (the in-process worker)
-    local = LocalDiscord(bot, extra_channels=16)
     errors = Errors()
     logging.getLogger().addHandler(errors)
     rng = random.Random(seed)
     counts = {"commands": 0, "presses": 0, "apologies": 0, "told the poem is gone": 0}
     try:
-        await local.start()
-        for r in range(rounds):
-            owner = 1_000 + r
-            ids = []
-            for k in range(3):
-                (sent,) = await local.say(f"!poem {rng.randrange(10**6)}", user_id=owner)
-                ids.append(int(sent.embeds[0]["title"].split("#")[1].split()[0]))
-            others = [2_000 + 10 * r + i for i in range(6)]
-            for u in others[:2]:
-                await local.say(f"!fav {ids[0]}", user_id=u)
-            asked = (await local.say("!forgetme", user_id=owner))[0]
-            texts = [
-                f"!vary {ids[0]}",
-                f"!rate {ids[1]} 4",
-                f"!fav {ids[2]}",
-                f"!rewrite {ids[0]} 2",
-                f"!blend {ids[0]} {ids[1]} 3",
-                "!poem fav",
-                f"!rate {ids[0]} 5",
-                f"!unfav {ids[0]}",
-            ]
-            jobs = [
-                local.first_reply(t, user_id=others[i % len(others)], channel_id=CHANNEL_ID + 1 + i, timeout=60)
-                for i, t in enumerate(rng.sample(texts, len(texts)))
-            ]
-            confirm = next(
-                c["custom_id"]
-                for row in asked.components
-                for c in row["components"]
-                if c.get("custom_id", "").startswith("forget:confirm")
-            )
-            press = local.click(asked.message, confirm, user_id=owner)
-            at = rng.randrange(len(jobs) + 1)
-            jobs.insert(at, press)
-            mark = len(local.sent)
-            await asyncio.gather(*jobs, return_exceptions=True)
-            await asyncio.sleep(0.05)
-            counts["commands"] += len(texts)
-            counts["presses"] += 1
-            replies = [s.text() for s in local.sent[mark:]]
-            counts["apologies"] += sum(APOLOGY in t for t in replies)
-            counts["told the poem is gone"] += sum(("no poem #" in t.lower() or "was deleted" in t) for t in replies)
+        async with local_bot(url, channels=16) as (local, _):  # as `python -m bot` wires it
+            for r in range(rounds):
+                owner = 1_000 + r
+                ids = []
+                for k in range(3):
+                    (sent,) = await local.say(f"!poem {rng.randrange(10**6)}", user_id=owner)
+                    ids.append(int(sent.embeds[0]["title"].split("#")[1].split()[0]))
+                others = [2_000 + 10 * r + i for i in range(6)]
+                for u in others[:2]:
+                    await local.say(f"!fav {ids[0]}", user_id=u)
+                asked = (await local.say("!forgetme", user_id=owner))[0]
+                texts = [
+                    f"!vary {ids[0]}",
+                    f"!rate {ids[1]} 4",
+                    f"!fav {ids[2]}",
+                    f"!rewrite {ids[0]} 2",
+                    f"!blend {ids[0]} {ids[1]} 3",
+                    "!poem fav",
+                    f"!rate {ids[0]} 5",
+                    f"!unfav {ids[0]}",
+                ]
+                jobs = [
+                    local.first_reply(t, user_id=others[i % len(others)], channel_id=CHANNEL_ID + 1 + i, timeout=60)
+                    for i, t in enumerate(rng.sample(texts, len(texts)))
+                ]
+                confirm = next(
+                    c["custom_id"]
+                    for row in asked.components
+                    for c in row["components"]
+                    if c.get("custom_id", "").startswith("forget:confirm")
+                )
+                press = local.click(asked.message, confirm, user_id=owner)
+                at = rng.randrange(len(jobs) + 1)
+                jobs.insert(at, press)
+                mark = len(local.sent)
+                await asyncio.gather(*jobs, return_exceptions=True)
+                await asyncio.sleep(0.05)
+                counts["commands"] += len(texts)
+                counts["presses"] += 1
+                replies = [s.text() for s in local.sent[mark:]]
+                counts["apologies"] += sum(APOLOGY in t for t in replies)
+                counts["told the poem is gone"] += sum(
+                    ("no poem #" in t.lower() or "was deleted" in t) for t in replies
+                )
     finally:
         logging.getLogger().removeHandler(errors)
-        await bot.close()
-        await worker.close()
-        await engine.dispose()
     counts["error log records"] = len(errors.records)
     counts["first errors"] = [f"{r.name}: {r.getMessage()[:120]}" for r in errors.records[:3]]
     return counts
