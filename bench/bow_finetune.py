@@ -5,8 +5,9 @@ conditional variational autoencoders", section 3.2): beside the reconstruction, 
 predicts every character of the poem, in no order, from z_g alone. The loss pushes z_g to
 hold the poem's words, so the poems written from one z_g should share a theme. The head is
 used in training only; the checkpoint written is the shipped network with new weights (its
-prior, calibration and sampler settings carried over: refit the prior with `python -m model
-fit-prior` before reading its poems).
+sampler settings, calibration and character shares carried over; a two-level code's drawn
+poems read z_g from N(0, I), so its prior is not used). Its card records this run alone:
+its command, epochs and validation metrics, none of the shipped card's panels.
 
     python bench/bow_finetune.py runs/bow/c --epochs 6 --weight 2 --rate 20 --detail-drop 0.7
 
@@ -79,8 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     state_path = a.out.with_suffix(".state.pt")
     start = 0
+    settings = {k: v for k, v in vars(a).items() if k not in ("out", "epochs", "threads")}
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
     if state_path.exists():
-        s = torch.load(state_path, weights_only=False)
+        s = torch.load(state_path, weights_only=True)
+        if s["settings"] != settings:
+            raise SystemExit(f"{state_path} was trained with {s['settings']}, not {settings}: another --out")
         model.load_state_dict(s["model"])
         head.load_state_dict(s["head"])
         opt.load_state_dict(s["opt"])
@@ -121,7 +126,13 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         out = dataclasses.replace(ckpt, model=model)
-        out.card = {**ckpt.card, "note": f"bag-of-words fine-tune ({' '.join(sys.argv[1:])}), epoch {epoch + 1}"}
+        shipped_only = ("history", "evaluation", "panels", "metrics", "training", "note")
+        out.card = {k: v for k, v in ckpt.card.items() if k not in shipped_only}
+        out.card.update(
+            note=f"bag-of-words fine-tune of {ckpt.version} (bench/bow_finetune.py), not shipped",
+            training={"command": "python bench/bow_finetune.py " + " ".join(sys.argv[1:]), "epochs": epoch + 1},
+            metrics=valid,
+        )
         save(out, a.out, half=True)
         torch.save(
             {
@@ -130,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                 "opt": opt.state_dict(),
                 "rng": torch.get_rng_state(),
                 "epoch": epoch + 1,
+                "settings": settings,
             },
             state_path,
         )

@@ -40,11 +40,11 @@ def measure(path: str, data: Path, n: int = 400, latents: int = 200, draws: int 
     mu, _ = gen.model.encode(gen.vocab.encode_batch(test))  # (n, D)
     mu[:, G:] = 0  # z_g alone
     _, us = gen.randomness(list(range(5000, 5000 + n)))
-    poems = gen.decode(mu, us, opts)
+    poems = gen.decode(mu, us, opts, keep=gen.detail_keep(n, 0.0))
     zg = torch.randn(latents, G, generator=torch.Generator().manual_seed(1))  # (L, G)
     z = torch.cat([zg.repeat_interleave(draws, 0), torch.zeros(latents * draws, D - G)], 1)  # (L * draws, D)
     _, us = gen.randomness(list(range(9000, 9000 + latents * draws)))
-    out = gen.decode(z, us, opts)
+    out = gen.decode(z, us, opts, keep=gen.detail_keep(len(z), 0.0))
     same = [
         share(out[draws * i + a], out[draws * i + b])
         for i in range(latents)
