@@ -24,6 +24,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ from torch import nn
 from model import corpus
 from model.checkpoint import load, save, shipped
 from model.network import Config, PoemVAE, loss, validate
-from model.train import steer_rate
+from model.train import learning_rate, steer_rate
 
 
 def bow_nll(head: nn.Module, z_g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         start = s["epoch"]
         print(f"resumed after epoch {start}", flush=True)
     batches = math.ceil(len(x_train) / a.batch)
+    schedule = SimpleNamespace(lr=a.lr, lr_min=0.1)  # what train.learning_rate reads of TrainArgs
     print(f"{len(x_train)} poems, bag-of-words floor {floor:.1f} nats a poem", flush=True)
     for epoch in range(start, a.epochs):
         model.train()
@@ -101,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         for b in range(batches):
             progress = (epoch * batches + b) / (a.epochs * batches)
-            scale = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))  # lr -> lr / 10, cosine
-            opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = a.lr * scale, a.lr * 10 * scale
+            lr = learning_rate(schedule, progress)  # cosine, lr -> lr / 10
+            opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr, lr * 10
             x = x_train[order[b * a.batch : (b + 1) * a.batch]]  # (B, T)
             nll_p, nll_ar, mu, logvar = model(x)
             parts = loss(cfg, nll_p, nll_ar, mu, logvar, beta_global=model.beta_global)
